@@ -1,0 +1,20 @@
+//! Warden's policy engine: judges a request's text against a rule bundle and returns a `Decision`.
+//!
+//! Pure by design: no I/O, no async, no clocks. The gateway, the CLI and the benchmarks all
+//! call the same `Policy::evaluate`, so what `warden policy explain` shows is exactly what the
+//! gateway enforces.
+
+mod bundle;
+mod decision;
+mod engine;
+mod normalize;
+mod words;
+
+pub use bundle::{BundleError, RuleSpec};
+pub use decision::{Decision, Risk, RuleMatch, Span};
+pub use engine::Policy;
+pub use normalize::Normalized;
+pub use words::inflection_key;
+
+/// The default policy pack shipped with Warden (`policies/default.toml`).
+pub const DEFAULT_POLICY_TOML: &str = include_str!("../../../policies/default.toml");

@@ -1,0 +1,114 @@
+//! The matching copy of a text: case-folded, compatibility-normalized, accents and invisible
+//! characters removed, with every character mapped back to its place in the original.
+//!
+//! The normalized copy is only ever used for matching; the original is what gets forwarded.
+
+use unicode_normalization::UnicodeNormalization;
+
+/// A normalized copy of a text with a map back to the original's byte offsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Normalized {
+    text: String,
+    /// For each byte of `text`, the original byte range of the character it came from.
+    origin: Vec<(u32, u32)>,
+}
+
+impl Normalized {
+    /// Normalizes `original` for matching.
+    pub fn new(original: &str) -> Normalized {
+        let mut text = String::with_capacity(original.len());
+        let mut origin = Vec::with_capacity(original.len());
+        for (start, c) in original.char_indices() {
+            if is_ignorable(c) {
+                continue;
+            }
+            let range = (start as u32, (start + c.len_utf8()) as u32);
+            if c.is_ascii() {
+                let folded = c.to_ascii_lowercase();
+                text.push(folded);
+                origin.push(range);
+                continue;
+            }
+            for decomposed in std::iter::once(c).nfkd() {
+                if is_combining_mark(decomposed) || is_ignorable(decomposed) {
+                    continue;
+                }
+                for folded in decomposed.to_lowercase() {
+                    // Lowercasing can itself emit a combining mark (`İ` -> `i̇`).
+                    if is_combining_mark(folded) {
+                        continue;
+                    }
+                    text.push(folded);
+                    origin.extend(std::iter::repeat_n(range, folded.len_utf8()));
+                }
+            }
+        }
+        Normalized { text, origin }
+    }
+
+    /// The normalized text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Maps a byte range of the normalized text back to a byte range of the original.
+    pub fn original_range(&self, start: usize, end: usize) -> (usize, usize) {
+        if start >= end || end > self.origin.len() {
+            return (0, 0);
+        }
+        (self.origin[start].0 as usize, self.origin[end - 1].1 as usize)
+    }
+}
+
+/// Characters that render as nothing and so can hide inside a word: zero-width spaces and
+/// joiners, the soft hyphen, bidi controls, the BOM and variation selectors.
+fn is_ignorable(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}'
+        | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// Combining diacritical marks: dropped so that `délete` matches `delete`.
+fn is_combining_mark(c: char) -> bool {
+    matches!(c,
+        '\u{0300}'..='\u{036F}'
+        | '\u{1AB0}'..='\u{1AFF}'
+        | '\u{1DC0}'..='\u{1DFF}'
+        | '\u{20D0}'..='\u{20FF}'
+        | '\u{FE20}'..='\u{FE2F}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_case_width_accents_and_invisibles() {
+        let n = Normalized::new("DE\u{200B}LETE ｆｉｌｅ café");
+        assert_eq!(n.as_str(), "delete file cafe");
+    }
+
+    #[test]
+    fn maps_ranges_back_to_the_original() {
+        let original = "Please ｗｉｐｅ it";
+        let n = Normalized::new(original);
+        let at = n.as_str().find("wipe").unwrap_or(usize::MAX);
+        let (s, e) = n.original_range(at, at + 4);
+        assert_eq!(&original[s..e], "ｗｉｐｅ");
+    }
+
+    #[test]
+    fn normalizing_twice_equals_normalizing_once() {
+        for s in ["Ｓｕｄｏ rm", "e\u{301}t\u{200d}a", "ÅNGSTRÖM ﬁle", "İstanbul"] {
+            let once = Normalized::new(s);
+            let twice = Normalized::new(once.as_str());
+            assert_eq!(once.as_str(), twice.as_str(), "input {s:?}");
+        }
+    }
+}

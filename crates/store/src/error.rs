@@ -1,0 +1,18 @@
+//! Storage errors, worded for operators and free of secrets.
+
+/// Anything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL {0} (expected sqlite://PATH)")]
+    UnsupportedUrl(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("the audit writer has stopped; no record can be committed")]
+    WriterClosed,
+    #[error("audit record could not be encoded: {0}")]
+    Encode(String),
+    #[error("database schema version {found} is newer than this binary knows ({known}); upgrade warden")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("export failed: {0}")]
+    Export(String),
+}

@@ -1,0 +1,291 @@
+//! Configuration: one TOML file, parsed strictly (unknown keys are errors), then validated into
+//! the runtime `Config`. Command-line flags and environment variables override the file.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use warden_store::Durability;
+
+use crate::secret::Secret;
+
+/// The file as written. Every key is documented in `docs/configuration.md`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub upstream: RawUpstream,
+    /// Client-visible model name -> upstream model (an OpenClaw agent such as `openclaw/main`).
+    #[serde(default)]
+    pub models: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub policy: RawPolicy,
+    #[serde(default)]
+    pub approvals: RawApprovals,
+    #[serde(default)]
+    pub audit: RawAudit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub database_url: Option<String>,
+    pub durability: Option<Durability>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub url: Option<String>,
+    /// A file holding the upstream's bearer token; otherwise `WARDEN_UPSTREAM_TOKEN`.
+    pub token_file: Option<PathBuf>,
+    pub connect_timeout_ms: Option<u64>,
+    pub response_timeout_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
+    pub health_path: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApprovals {
+    pub auto_approve: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    pub max_text_chars: Option<usize>,
+}
+
+/// Values given on the command line or in the environment; they win over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub upstream: Option<String>,
+    pub auto_approve: Option<bool>,
+    /// The upstream token from the environment (`WARDEN_UPSTREAM_TOKEN`).
+    pub upstream_token_env: Option<String>,
+}
+
+/// The validated runtime configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+    pub database_url: String,
+    pub durability: Durability,
+    pub upstream: UpstreamConfig,
+    pub models: BTreeMap<String, String>,
+    pub policy_file: Option<PathBuf>,
+    pub auto_approve: bool,
+    pub audit_max_text_chars: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// Root URL without a trailing slash, e.g. `http://127.0.0.1:18789`.
+    pub url: String,
+    pub token: Option<Secret>,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub health_path: String,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://warden.db";
+pub const DEFAULT_UPSTREAM: &str = "http://127.0.0.1:18789";
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl RawConfig {
+    /// Reads and parses a config file; unknown keys are errors naming the key and line.
+    pub fn from_file(path: &Path) -> Result<RawConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        RawConfig::from_toml(&text, &path.display().to_string())
+    }
+
+    pub fn from_toml(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })
+    }
+
+    /// Applies overrides and defaults, reads the token file, and checks every value.
+    pub fn resolve(self, overrides: Overrides) -> Result<Config, ConfigError> {
+        let listen_text = overrides
+            .listen
+            .or(self.server.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen: SocketAddr = listen_text.parse().map_err(|e| ConfigError::Invalid {
+            key: "server.listen",
+            message: format!("{listen_text:?} is not an address like 127.0.0.1:8787 ({e})"),
+        })?;
+        let max_body_bytes = self.server.max_body_bytes.unwrap_or(2 * 1024 * 1024);
+        if max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid {
+                key: "server.max_body_bytes",
+                message: "must be at least 1024".into(),
+            });
+        }
+        let upstream_url = overrides
+            .upstream
+            .or(self.upstream.url)
+            .unwrap_or_else(|| DEFAULT_UPSTREAM.to_string());
+        let upstream_url = upstream_url.trim_end_matches('/').to_string();
+        if !(upstream_url.starts_with("http://") || upstream_url.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                key: "upstream.url",
+                message: format!("{upstream_url:?} must start with http:// or https://"),
+            });
+        }
+        let token = match &self.upstream.token_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Some(Secret::new(text.trim().to_string()))
+            }
+            None => overrides
+                .upstream_token_env
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| Secret::new(t.trim().to_string())),
+        };
+        let health_path = self.upstream.health_path.unwrap_or_else(|| "/readyz".into());
+        if !health_path.starts_with('/') {
+            return Err(ConfigError::Invalid {
+                key: "upstream.health_path",
+                message: "must start with /".into(),
+            });
+        }
+        let models = self.models.unwrap_or_else(|| {
+            BTreeMap::from([
+                ("openclaw".to_string(), "openclaw/main".to_string()),
+                ("openclaw/main".to_string(), "openclaw/main".to_string()),
+            ])
+        });
+        if models.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "models",
+                message: "must map at least one client model name to an upstream model".into(),
+            });
+        }
+        let millis = |v: Option<u64>, default: u64, key: &'static str| {
+            let ms = v.unwrap_or(default);
+            if ms == 0 {
+                Err(ConfigError::Invalid {
+                    key,
+                    message: "must be greater than 0".into(),
+                })
+            } else {
+                Ok(Duration::from_millis(ms))
+            }
+        };
+        Ok(Config {
+            listen,
+            max_body_bytes,
+            shutdown_grace: Duration::from_secs(self.server.shutdown_grace_secs.unwrap_or(30)),
+            database_url: overrides
+                .database_url
+                .or(self.store.database_url)
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
+            durability: self.store.durability.unwrap_or_default(),
+            upstream: UpstreamConfig {
+                url: upstream_url,
+                token,
+                connect_timeout: millis(self.upstream.connect_timeout_ms, 5_000, "upstream.connect_timeout_ms")?,
+                response_timeout: millis(
+                    self.upstream.response_timeout_ms,
+                    300_000,
+                    "upstream.response_timeout_ms",
+                )?,
+                idle_timeout: millis(self.upstream.idle_timeout_ms, 120_000, "upstream.idle_timeout_ms")?,
+                health_path,
+            },
+            models,
+            policy_file: self.policy.file,
+            auto_approve: overrides
+                .auto_approve
+                .or(self.approvals.auto_approve)
+                .unwrap_or(false),
+            audit_max_text_chars: self.audit.max_text_chars.unwrap_or(4000),
+        })
+    }
+}
+
+/// The commented starter configuration `warden init` writes.
+pub const STARTER_CONFIG: &str = include_str!("../../../docs/warden.example.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let err = RawConfig::from_toml("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 2\n", "w.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lisen") && err.starts_with("w.toml"), "{err}");
+    }
+
+    #[test]
+    fn overrides_win_and_defaults_fill() {
+        let raw = RawConfig::from_toml("[server]\nlisten = \"127.0.0.1:1\"\n", "w").unwrap();
+        let config = raw
+            .resolve(Overrides {
+                listen: Some("127.0.0.1:0".into()),
+                upstream_token_env: Some("tok".into()),
+                ..Overrides::default()
+            })
+            .unwrap();
+        assert_eq!(config.listen.port(), 0);
+        assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
+        assert!(!config.auto_approve);
+        assert_eq!(config.upstream.token.as_ref().map(|t| t.expose()), Some("tok"));
+        assert_eq!(config.models.get("openclaw").map(String::as_str), Some("openclaw/main"));
+    }
+
+    #[test]
+    fn the_starter_config_parses() {
+        RawConfig::from_toml(STARTER_CONFIG, "starter").unwrap().resolve(Overrides::default()).unwrap();
+    }
+}

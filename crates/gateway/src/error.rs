@@ -1,0 +1,136 @@
+//! Every way a request can fail, and the one place that turns a failure into an HTTP status and
+//! an OpenAI-shaped body `{"error":{"message","type","code"}}`.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// A failure a client sees.
+#[derive(Debug, Clone)]
+pub enum ApiError {
+    /// Missing, malformed, unknown or revoked API key.
+    Unauthorized,
+    /// A valid key without the role this route needs.
+    Forbidden { needed: &'static str },
+    /// The request is not a valid request for this route.
+    BadRequest {
+        message: String,
+        param: Option<&'static str>,
+        code: &'static str,
+    },
+    PayloadTooLarge { limit: usize },
+    ModelNotFound { model: String },
+    NotFound { what: String },
+    /// The policy refused the request.
+    Blocked {
+        rule: String,
+        message: String,
+    },
+    /// The request needs a person's approval first.
+    PendingApproval {
+        rule: String,
+        message: String,
+    },
+    UpstreamUnreachable,
+    UpstreamTimeout,
+    /// The upstream answered with an error status Warden does not pass on.
+    UpstreamStatus { status: u16 },
+    /// The audit trail cannot commit: nothing runs unrecorded.
+    AuditUnavailable,
+    /// The store cannot be read (key lookups, trace reads).
+    StoreUnavailable,
+}
+
+impl ApiError {
+    /// The status, the error `type` and the error `code`.
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "authentication_error", "invalid_api_key".into()),
+            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "permission_error", "insufficient_role".into()),
+            ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, "invalid_request_error", (*code).into()),
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error", "request_too_large".into())
+            }
+            ApiError::ModelNotFound { .. } => (StatusCode::NOT_FOUND, "invalid_request_error", "model_not_found".into()),
+            ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "invalid_request_error", "not_found".into()),
+            ApiError::Blocked { rule, .. } => (StatusCode::FORBIDDEN, "governance_blocked", rule.clone()),
+            ApiError::PendingApproval { rule, .. } => (StatusCode::FORBIDDEN, "approval_required", rule.clone()),
+            ApiError::UpstreamUnreachable => (StatusCode::BAD_GATEWAY, "upstream_error", "upstream_unreachable".into()),
+            ApiError::UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_error", "upstream_timeout".into()),
+            ApiError::UpstreamStatus { .. } => (StatusCode::BAD_GATEWAY, "upstream_error", "upstream_bad_status".into()),
+            ApiError::AuditUnavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "server_error", "audit_unavailable".into())
+            }
+            ApiError::StoreUnavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "server_error", "store_unavailable".into())
+            }
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Unauthorized => {
+                "Invalid or missing API key. Send `Authorization: Bearer <key>` with a key from `warden keys create`.".into()
+            }
+            ApiError::Forbidden { needed } => format!("This key lacks the `{needed}` role needed here."),
+            ApiError::BadRequest { message, .. } => message.clone(),
+            ApiError::PayloadTooLarge { limit } => {
+                format!("Request body exceeds the limit of {limit} bytes (server.max_body_bytes).")
+            }
+            ApiError::ModelNotFound { model } => format!(
+                "The model `{model}` does not exist here. GET /v1/models lists the models this gateway serves."
+            ),
+            ApiError::NotFound { what } => format!("{what} not found."),
+            ApiError::Blocked { message, .. } | ApiError::PendingApproval { message, .. } => message.clone(),
+            ApiError::UpstreamUnreachable => "The upstream agent could not be reached.".into(),
+            ApiError::UpstreamTimeout => "The upstream agent did not answer in time.".into(),
+            ApiError::UpstreamStatus { status } => format!("The upstream agent failed with status {status}."),
+            ApiError::AuditUnavailable => {
+                "The audit trail cannot record this request right now, so it was not executed. Retry later.".into()
+            }
+            ApiError::StoreUnavailable => "The store cannot be read right now. Retry later.".into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    /// The error as a response; `trace_id` is added to the body and headers when known.
+    pub fn into_response_with(self, trace_id: Option<&str>) -> Response {
+        let (status, kind, code) = self.parts();
+        let mut error = json!({"message": self.message(), "type": kind, "code": code});
+        if let ApiError::BadRequest { param: Some(param), .. } = &self {
+            error["param"] = json!(param);
+        }
+        if let Some(trace_id) = trace_id {
+            error["trace_id"] = json!(trace_id);
+        }
+        let mut response = (status, axum::Json(json!({ "error": error }))).into_response();
+        if let Some(trace_id) = trace_id
+            && let Ok(v) = HeaderValue::from_str(trace_id)
+        {
+            response.headers_mut().insert("x-warden-trace-id", v);
+        }
+        if matches!(self, ApiError::Unauthorized) {
+            response
+                .headers_mut()
+                .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+
+    pub fn bad_request(message: impl Into<String>, param: Option<&'static str>, code: &'static str) -> ApiError {
+        ApiError::BadRequest {
+            message: message.into(),
+            param,
+            code,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.into_response_with(None)
+    }
+}

@@ -1,0 +1,222 @@
+//! The execute stage: the request forwarded to the upstream agent with the governance system
+//! message and the classification prepended; JSON answered once its outcome is recorded,
+//! SSE streamed through the tee.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use warden_policy::Decision;
+use warden_store::NewEvent;
+
+use crate::approve::Approval;
+use crate::error::ApiError;
+use crate::request::ChatRequest;
+use crate::state::AppState;
+use crate::stream::{StreamRecord, Tee};
+use crate::trail;
+use crate::upstream::{UpstreamFailure, classify};
+
+/// The tutorial's governance system prompt, sent ahead of every forwarded request.
+pub const SYSTEM_PROMPT: &str = "You are an enterprise assistant operating under strict governance.\n\
+Rules:\n\
+- Never claim an action was completed unless the governance layer explicitly allowed it.\n\
+- If the request is low risk, respond normally and helpfully.\n\
+- If the request is moderate risk, propose a plan and name the approvals or checks it needs.\n\
+- If the request is high risk, refuse to carry it out and offer a safer alternative: a checklist, a draft, a review plan or a summary.\n\
+Be useful and concise.";
+
+/// The body sent upstream: the client's, with the model mapped and the governance messages first.
+pub fn upstream_body(request: &ChatRequest, decision: &Decision, approval: &Approval) -> Result<Vec<u8>, ApiError> {
+    let mut body = request.body.clone();
+    body.insert("model".into(), Value::String(request.upstream_model.clone()));
+    let classification = json!({
+        "risk": decision.risk,
+        "category": decision.category,
+        "confidence": decision.confidence,
+        "requires_approval": decision.requires_approval,
+        "allow": decision.allow,
+        "reason": decision.reason,
+        "rules": decision.rules.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        "policy_version": decision.policy_version,
+        "approval": approval.record,
+    });
+    let mut messages = vec![
+        json!({"role": "system", "content": SYSTEM_PROMPT}),
+        json!({"role": "system", "content": format!("Governance classification: {classification}")}),
+    ];
+    if let Some(Value::Array(original)) = body.remove("messages") {
+        messages.extend(original);
+    }
+    body.insert("messages".into(), Value::Array(messages));
+    serde_json::to_vec(&body).map_err(|e| ApiError::bad_request(format!("cannot encode the request: {e}"), None, "invalid_json"))
+}
+
+/// Adds `x-warden-trace-id`, `x-warden-risk` and `x-warden-status`.
+pub fn governance_headers(response: &mut Response, trace_id: &str, risk: &str, status: &str) {
+    let headers = response.headers_mut();
+    for (name, value) in [("x-warden-trace-id", trace_id), ("x-warden-risk", risk), ("x-warden-status", status)] {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(name, v);
+        }
+    }
+}
+
+/// Forwards an allowed request and records how it went.
+pub async fn forward(
+    state: &AppState,
+    trace_id: &str,
+    actor: String,
+    request: ChatRequest,
+    decision: &Decision,
+    approval: &Approval,
+) -> Result<Response, ApiError> {
+    let body = upstream_body(&request, decision, approval)?;
+    let risk = decision.risk.as_str();
+    if request.stream {
+        return forward_stream(state, trace_id, actor, request, body, risk).await;
+    }
+    // On its own task, so the outcome is recorded even if the client hangs up mid-way.
+    let state = state.clone();
+    let trace = trace_id.to_string();
+    let risk = risk.to_string();
+    tokio::spawn(async move { forward_json(&state, &trace, request, body, &risk).await })
+        .await
+        .unwrap_or(Err(ApiError::UpstreamUnreachable))
+}
+
+async fn forward_json(
+    state: &AppState,
+    trace_id: &str,
+    request: ChatRequest,
+    body: Vec<u8>,
+    risk: &str,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let upstream = &state.upstream;
+    let result = tokio::time::timeout(upstream.response_timeout, async {
+        let response = upstream.send_chat(body, &request).await?;
+        let status = response.status();
+        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+        let bytes = response.bytes().await.map_err(classify)?;
+        Ok::<_, UpstreamFailure>((status, content_type, bytes))
+    })
+    .await
+    .unwrap_or(Err(UpstreamFailure::Timeout));
+    let elapsed = started.elapsed().as_millis() as u64;
+    let (status, content_type, bytes) = match result {
+        Ok(ok) => ok,
+        Err(failure) => return upstream_failed(state, trace_id, failure, elapsed, risk).await,
+    };
+    #[derive(serde::Deserialize)]
+    struct Summary {
+        id: Option<String>,
+        #[serde(default)]
+        choices: Vec<Value>,
+    }
+    let summary = serde_json::from_slice::<Summary>(&bytes).ok();
+    let response_id = summary.as_ref().and_then(|s| s.id.clone());
+    let content = summary
+        .as_ref()
+        .and_then(|s| s.choices.first())
+        .and_then(|c| c.pointer("/message/content"))
+        .and_then(Value::as_str)
+        .map(|c| trail::preview(c, 500));
+    let record = NewEvent::now(
+        trace_id,
+        "executed",
+        "warden",
+        json!({
+            "status": "executed",
+            "stream": false,
+            "upstream_status": status.as_u16(),
+            "response_id": response_id,
+            "bytes": bytes.len(),
+            "duration_ms": elapsed,
+            "response_preview": content,
+        }),
+    );
+    state.audit.append(vec![record]).await.map_err(|e| {
+        tracing::error!(trace_id, error = %e, "executed record not committed");
+        ApiError::AuditUnavailable
+    })?;
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        content_type.unwrap_or(HeaderValue::from_static("application/json")),
+    );
+    governance_headers(&mut response, trace_id, risk, "executed");
+    Ok(response)
+}
+
+async fn forward_stream(
+    state: &AppState,
+    trace_id: &str,
+    actor: String,
+    request: ChatRequest,
+    body: Vec<u8>,
+    risk: &str,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let response = match state.upstream.send_chat(body, &request).await {
+        Ok(r) => r,
+        Err(failure) => {
+            let elapsed = started.elapsed().as_millis() as u64;
+            return upstream_failed(state, trace_id, failure, elapsed, risk).await;
+        }
+    };
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .cloned()
+        .unwrap_or(HeaderValue::from_static("text/event-stream"));
+    let tee = Tee::new(
+        response.bytes_stream().boxed(),
+        state.upstream.idle_timeout,
+        StreamRecord {
+            audit: state.audit.clone(),
+            trace_id: trace_id.to_string(),
+            actor,
+            started,
+        },
+    );
+    let mut out = Response::new(Body::from_stream(tee));
+    out.headers_mut().insert(header::CONTENT_TYPE, content_type);
+    out.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    governance_headers(&mut out, trace_id, risk, "executed");
+    Ok(out)
+}
+
+/// Records an upstream failure, then returns what the client gets: the upstream's own answer
+/// for its client errors (`Ok`), a 502 or 504 otherwise (`Err`).
+async fn upstream_failed(
+    state: &AppState,
+    trace_id: &str,
+    failure: UpstreamFailure,
+    elapsed: u64,
+    risk: &str,
+) -> Result<Response, ApiError> {
+    let status = match &failure {
+        UpstreamFailure::Status { status, .. } => Some(*status),
+        _ => None,
+    };
+    tracing::warn!(trace_id, kind = failure.kind(), detail = %failure.detail(), "upstream call failed");
+    let record = trail::upstream_error(trace_id, failure.kind(), &failure.detail(), status, elapsed);
+    state.audit.append(vec![record]).await.map_err(|_| ApiError::AuditUnavailable)?;
+    if failure.passes_through()
+        && let UpstreamFailure::Status { status, content_type, body } = failure
+    {
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+        if let Some(ct) = content_type {
+            response.headers_mut().insert(header::CONTENT_TYPE, ct);
+        }
+        governance_headers(&mut response, trace_id, risk, "upstream_error");
+        return Ok(response);
+    }
+    Err(failure.api_error())
+}

@@ -1,0 +1,153 @@
+//! The governance pipeline for `POST /v1/chat/completions`, top to bottom in one function:
+//! authenticate -> parse -> classify -> approve -> audit the decision -> execute.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use uuid::Uuid;
+
+use crate::approve::{self, Outcome};
+use crate::auth::Role;
+use crate::error::ApiError;
+use crate::execute::{self, governance_headers};
+use crate::request::ChatRequest;
+use crate::state::AppState;
+use crate::trail;
+
+/// The handler: every response carries the trace id; governed ones also the risk and status.
+pub async fn chat_completions(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let trace_id = Uuid::now_v7().to_string();
+    match govern_chat(&state, &trace_id, &headers, body).await {
+        Ok(response) => response,
+        Err(Refusal { error, risk, status }) => {
+            let mut response = error.into_response_with(Some(&trace_id));
+            if let (Some(risk), Some(status)) = (risk, status) {
+                governance_headers(&mut response, &trace_id, risk, status);
+            }
+            response
+        }
+    }
+}
+
+/// A request that ends in an error; `risk` and `status` are set once it was classified.
+struct Refusal {
+    error: ApiError,
+    risk: Option<&'static str>,
+    status: Option<&'static str>,
+}
+
+impl From<ApiError> for Refusal {
+    fn from(error: ApiError) -> Refusal {
+        Refusal {
+            error,
+            risk: None,
+            status: None,
+        }
+    }
+}
+
+async fn govern_chat(state: &AppState, trace_id: &str, headers: &HeaderMap, body: Body) -> Result<Response, Refusal> {
+    // 1. Authenticate. Failures are logged, not audited: an unauthenticated flood must not
+    //    be able to grow the trail.
+    let principal = state.auth.authenticate(headers).await.inspect_err(|_| {
+        tracing::warn!(trace_id, "request refused: invalid or missing API key");
+    })?;
+    principal.require(Role::Requester)?;
+
+    // 2. Parse into the governed view; bad input is refused, recorded, and never forwarded.
+    let parsed = match read_body(body, state.config.max_body_bytes).await {
+        Ok(raw) => ChatRequest::parse(&raw, headers, &state.config),
+        Err(e) => Err(e),
+    };
+    let request = match parsed {
+        Ok(request) => request,
+        Err(error) => {
+            let record = trail::rejected(trace_id, &principal, &error);
+            state.audit.append(vec![record]).await.map_err(|_| ApiError::AuditUnavailable)?;
+            return Err(error.into());
+        }
+    };
+
+    // 3. Classify: pure and synchronous.
+    let decision = state.policy.evaluate(&request.text);
+
+    // 4. Approve.
+    let approval = approve::decide(&decision, state.config.auto_approve);
+    let refusal = refusal_for(&decision, &approval, trace_id);
+
+    // 5. Audit the decision: committed before anything leaves Warden.
+    let records = trail::decision_records(
+        trace_id,
+        &principal,
+        &request,
+        &decision,
+        &approval,
+        refusal.as_ref(),
+        state.config.audit_max_text_chars,
+    );
+    state.audit.append(records).await.map_err(|e| {
+        tracing::error!(trace_id, error = %e, "decision not committed; refusing to execute");
+        ApiError::AuditUnavailable
+    })?;
+    let risk = decision.risk.as_str();
+    if let Some(error) = refusal {
+        return Err(Refusal {
+            error,
+            risk: Some(risk),
+            status: Some(approval.status()),
+        });
+    }
+
+    // 6. Execute, recording the outcome.
+    execute::forward(state, trace_id, principal.actor(), request, &decision, &approval)
+        .await
+        .map_err(|error| Refusal {
+            error,
+            risk: Some(risk),
+            status: Some("upstream_error"),
+        })
+}
+
+/// The error a refused request gets: why, and the safe alternative the policy offers.
+fn refusal_for(decision: &warden_policy::Decision, approval: &approve::Approval, trace_id: &str) -> Option<ApiError> {
+    let rule = decision.deciding_rule().unwrap_or("policy").to_string();
+    let alternative = decision.alternative.clone().unwrap_or_else(|| {
+        "I can help by drafting a safe plan, a checklist, or an approval packet instead.".to_string()
+    });
+    match approval.outcome {
+        Outcome::Proceed => None,
+        Outcome::Blocked => Some(ApiError::Blocked {
+            message: format!(
+                "This request is blocked by governance policy ({}: {}). {alternative}",
+                rule, decision.reason
+            ),
+            rule,
+        }),
+        Outcome::PendingApproval => Some(ApiError::PendingApproval {
+            message: format!(
+                "This request requires human approval before it runs ({}: {}). It was recorded as pending_approval under trace {trace_id}. {alternative}",
+                rule, decision.reason
+            ),
+            rule,
+        }),
+    }
+}
+
+/// Reads the body up to `limit` bytes; larger bodies are refused with 413.
+pub async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = e.into_inner().is::<http_body_util::LengthLimitError>();
+        if too_large {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::bad_request("The request body could not be read.", None, "invalid_body")
+        }
+    })
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        self.error.into_response()
+    }
+}

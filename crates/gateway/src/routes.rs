@@ -1,0 +1,96 @@
+//! The route table: path -> handler, and the one list of routes that need no API key.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::auth::Role;
+use crate::error::ApiError;
+use crate::pipeline::chat_completions;
+use crate::state::AppState;
+
+/// Routes served without authentication: liveness and readiness only.
+pub const UNAUTHENTICATED: [&str; 2] = ["/healthz", "/readyz"];
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/models", get(models))
+        .route("/v1/policy", get(policy))
+        .route("/v1/audit/traces/{trace_id}", get(trace))
+        .route(UNAUTHENTICATED[0], get(healthz))
+        .route(UNAUTHENTICATED[1], get(readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn healthz() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+/// Ready when the store answers and the upstream's health path does.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let store = state.store.ping().await.map_err(|e| e.to_string());
+    let upstream = state.upstream.ready().await;
+    let ready = store.is_ok() && upstream.is_ok();
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "checks": {
+            "store": store.err().unwrap_or_else(|| "ok".into()),
+            "upstream": upstream.err().unwrap_or_else(|| "ok".into()),
+        }
+    });
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn models(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let principal = state.auth.authenticate(&headers).await?;
+    principal.require(Role::Requester)?;
+    let data: Vec<_> = state
+        .config
+        .models
+        .keys()
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "warden"}))
+        .collect();
+    Ok(axum::Json(json!({"object": "list", "data": data})).into_response())
+}
+
+async fn policy(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    state.auth.authenticate(&headers).await?;
+    let p = &state.policy;
+    let rules: Vec<_> = p
+        .rules()
+        .iter()
+        .map(|r| json!({"id": r.id, "tier": r.tier, "category": r.category, "reason": r.reason}))
+        .collect();
+    Ok(axum::Json(json!({"name": p.name(), "version": p.version(), "rules": rules})).into_response())
+}
+
+async fn trace(State(state): State<AppState>, headers: HeaderMap, Path(trace_id): Path<String>) -> Result<Response, ApiError> {
+    let principal = state.auth.authenticate(&headers).await?;
+    principal.require(Role::Auditor)?;
+    let records = state.store.trace(&trace_id).await.map_err(|e| {
+        tracing::error!(error = %e, "trace read failed");
+        ApiError::StoreUnavailable
+    })?;
+    if records.is_empty() {
+        return Err(ApiError::NotFound {
+            what: format!("Trace `{trace_id}`"),
+        });
+    }
+    Ok(axum::Json(json!({"trace_id": trace_id, "events": records})).into_response())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound { what: "Route".into() }
+}
+
+async fn method_not_allowed() -> Response {
+    let body = json!({"error": {"message": "Method not allowed on this route.", "type": "invalid_request_error", "code": "method_not_allowed"}});
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+}

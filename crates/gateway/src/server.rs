@@ -1,0 +1,144 @@
+//! Start-up and shutdown: open the store, start the audit writer, load the policy, bind, serve
+//! until the shutdown signal, drain in-flight requests, then flush the audit trail.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use warden_policy::Policy;
+use warden_store::{AuditLog, Store};
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::routes;
+use crate::state::AppState;
+use crate::upstream::Upstream;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("store: {0}")]
+    Store(#[from] warden_store::StoreError),
+    #[error("policy: {0}")]
+    Policy(#[from] warden_policy::BundleError),
+    #[error("cannot read policy file {path}: {source}")]
+    PolicyFile { path: String, source: std::io::Error },
+    #[error("upstream client: {0}")]
+    Upstream(#[from] reqwest::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Loads the policy the config names, or the default pack.
+pub fn load_policy(config: &Config) -> Result<Policy, StartError> {
+    match &config.policy_file {
+        Some(path) => {
+            let source = std::fs::read_to_string(path).map_err(|source| StartError::PolicyFile {
+                path: path.display().to_string(),
+                source,
+            })?;
+            Ok(Policy::from_toml(&source, &path.display().to_string())?)
+        }
+        None => Ok(Policy::default_pack()?),
+    }
+}
+
+/// A gateway that is bound and ready to serve.
+pub struct Gateway {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Gateway {
+    /// Opens everything the gateway needs and binds its listener.
+    pub async fn bind(config: Config) -> Result<Gateway, StartError> {
+        let policy = load_policy(&config)?;
+        let store = Store::open(&config.database_url, config.durability).await?;
+        let audit = AuditLog::start(&store).await?;
+        let upstream = Upstream::new(&config.upstream)?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        if config.upstream.token.is_none() {
+            tracing::warn!("no upstream token configured (WARDEN_UPSTREAM_TOKEN or upstream.token_file); requests go upstream unauthenticated");
+        }
+        tracing::info!(
+            policy = policy.name(),
+            policy_version = policy.version(),
+            durability = config.durability.as_str(),
+            auto_approve = config.auto_approve,
+            upstream = %config.upstream.url,
+            "gateway configured"
+        );
+        let state = AppState {
+            auth: Arc::new(Authenticator::new(store.clone())),
+            config: Arc::new(config),
+            policy: Arc::new(policy),
+            store,
+            audit,
+            upstream,
+        };
+        Ok(Gateway { listener, state })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, drains in-flight requests (up to the grace period),
+    /// then commits every queued audit record.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+        let addr = self.local_addr().map_err(StartError::Serve)?;
+        tracing::info!("listening on {addr}");
+        let grace = self.state.config.shutdown_grace;
+        let audit = self.state.audit.clone();
+        let store = self.state.store.clone();
+        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+        let app = routes::router(self.state);
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining in-flight requests");
+            let _ = signalled_tx.send(());
+        });
+        let grace_over = async move {
+            if signalled_rx.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            result = server => result.map_err(StartError::Serve)?,
+            () = grace_over => tracing::warn!("grace period over; closing the remaining connections"),
+        }
+        audit.shutdown().await;
+        store.close().await;
+        tracing::info!("audit trail flushed; stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

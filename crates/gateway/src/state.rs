@@ -1,0 +1,21 @@
+//! Shared state every handler sees.
+
+use std::sync::Arc;
+
+use warden_policy::Policy;
+use warden_store::{AuditLog, Store};
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::upstream::Upstream;
+
+/// Cheap to clone; everything inside is shared.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub policy: Arc<Policy>,
+    pub store: Store,
+    pub audit: AuditLog,
+    pub auth: Arc<Authenticator>,
+    pub upstream: Upstream,
+}

@@ -1,0 +1,98 @@
+//! The audit records of a governed request: one function per stage, so the trail's shape is
+//! defined in one place.
+
+use serde_json::{Value, json};
+use warden_policy::Decision;
+use warden_store::NewEvent;
+
+use crate::approve::{Approval, Outcome};
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::request::ChatRequest;
+
+/// The first `max` characters of `text`.
+pub fn preview(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+fn principal_json(p: &Principal) -> Value {
+    json!({"key": p.name, "key_id": p.key_id, "roles": p.roles_as_strings(), "tenant": p.tenant})
+}
+
+/// The records committed before a request may run: classification, the approval if one was
+/// needed, and `blocked` or `halted` when it does not run.
+pub fn decision_records(
+    trace_id: &str,
+    principal: &Principal,
+    request: &ChatRequest,
+    decision: &Decision,
+    approval: &Approval,
+    refusal: Option<&ApiError>,
+    max_text_chars: usize,
+) -> Vec<NewEvent> {
+    let actor = principal.actor();
+    let mut records = vec![NewEvent::now(
+        trace_id,
+        "classification",
+        &actor,
+        json!({
+            "principal": principal_json(principal),
+            "request": {
+                "user_request": preview(request.text.trim_end(), max_text_chars),
+                "model": request.model,
+                "upstream_model": request.upstream_model,
+                "stream": request.stream,
+                "user": request.user,
+                "agent_id": request.agent_id,
+                "session_key": request.session_key,
+                "messages": request.message_count,
+                "digest": format!("sha256:{}", request.digest),
+            },
+            "decision": decision,
+        }),
+    )];
+    if let Some(record) = &approval.record {
+        let reviewer = record.get("reviewer").and_then(Value::as_str).unwrap_or("warden").to_string();
+        records.push(NewEvent::now(trace_id, "approval", &reviewer, record.clone()));
+    }
+    let rule = decision.deciding_rule().map(str::to_string);
+    match (&approval.outcome, refusal) {
+        (Outcome::Blocked, Some(refusal)) => records.push(NewEvent::now(
+            trace_id,
+            "blocked",
+            "warden",
+            json!({"status": "blocked", "risk": decision.risk, "rule": rule, "reason": decision.reason, "response": refusal.message()}),
+        )),
+        (Outcome::PendingApproval, Some(refusal)) => records.push(NewEvent::now(
+            trace_id,
+            "halted",
+            "warden",
+            json!({"status": "pending_approval", "risk": decision.risk, "rule": rule, "reason": decision.reason, "response": refusal.message()}),
+        )),
+        _ => {}
+    }
+    records
+}
+
+/// A request refused before classification (bad input) by an authenticated caller.
+pub fn rejected(trace_id: &str, principal: &Principal, error: &ApiError) -> NewEvent {
+    NewEvent::now(
+        trace_id,
+        "rejected",
+        &principal.actor(),
+        json!({"status": error.status().as_u16(), "error": error.message(), "principal": principal_json(principal)}),
+    )
+}
+
+/// A failed call to the upstream.
+pub fn upstream_error(trace_id: &str, kind: &str, detail: &str, status: Option<u16>, duration_ms: u64) -> NewEvent {
+    NewEvent::now(
+        trace_id,
+        "upstream_error",
+        "warden",
+        json!({"status": "upstream_error", "kind": kind, "upstream_status": status, "error": detail, "duration_ms": duration_ms}),
+    )
+}

@@ -1,1 +1,209 @@
-fn main(){}
+//! `warden`: the governance gateway's one binary. This file holds the command-line contract
+//! (DESIGN.md §4) and dispatches to one module per command.
+
+mod commands;
+mod settings;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "warden", version, about = "A governance gateway for AI agents", propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the configuration and the store are; shared by every command that touches them.
+#[derive(Args, Clone, Debug, Default)]
+pub struct StoreArgs {
+    /// Configuration file (TOML). Default: ./warden.toml when it exists.
+    #[arg(long, env = "WARDEN_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Database URL, e.g. sqlite://warden.db.
+    #[arg(long, env = "WARDEN_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Address to listen on (port 0 picks a free one).
+        #[arg(long, env = "WARDEN_LISTEN")]
+        listen: Option<String>,
+        /// Root URL of the upstream agent, e.g. http://127.0.0.1:18789.
+        #[arg(long, env = "WARDEN_UPSTREAM")]
+        upstream: Option<String>,
+        /// Approve amber and reject red requests automatically, as reviewer `policy:auto`.
+        #[arg(long)]
+        auto_approve: bool,
+    },
+    /// Run the whole governed flow, self-contained, and print the tutorial's report.
+    Demo {
+        /// Where to write the exported CSV trail.
+        #[arg(long, default_value = "warden-demo-traces.csv")]
+        csv: PathBuf,
+    },
+    /// Write a commented starter config and create an admin key.
+    Init {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Overwrite an existing config file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Apply pending database migrations.
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Check the configuration, the store and the upstream.
+    Doctor {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Create the database and apply migrations if needed.
+        #[arg(long)]
+        fix: bool,
+    },
+    /// Classify JSONL `{"id","text"}` from stdin into JSONL decisions on stdout.
+    Classify {
+        /// Policy bundle (default: the built-in pack).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+    /// Work with policy bundles.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Verify or export the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PolicyCommand {
+    /// Run a file of test cases; non-zero exit on any mismatch.
+    Test {
+        file: PathBuf,
+        /// Policy bundle (default: the built-in pack).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+    /// Show which rules match where, and the normalized text.
+    Explain {
+        text: String,
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it, alone, on stdout.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// requester, approver, auditor or admin; repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a key by id or name.
+    Revoke {
+        key: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole hash chain; non-zero exit naming the first bad record.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Export the trail.
+    Export {
+        #[arg(long, value_parser = ["jsonl", "csv"], default_value = "jsonl")]
+        format: String,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The demo's report is the output; its gateway logs only what goes wrong.
+    init_tracing(if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" });
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("warden: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve {
+                store,
+                listen,
+                upstream,
+                auto_approve,
+            } => commands::serve::run(store, listen, upstream, auto_approve).await,
+            Command::Demo { csv } => commands::demo::run(csv).await,
+            Command::Init { store, force } => commands::init::run(store, force).await,
+            Command::Migrate { store } => commands::doctor::migrate(store).await,
+            Command::Doctor { store, fix } => commands::doctor::run(store, fix).await,
+            Command::Classify { policy } => commands::classify::run(policy),
+            Command::Policy { command } => commands::policy::run(command),
+            Command::Keys { command } => commands::keys::run(command).await,
+            Command::Audit { command } => commands::audit::run(command).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("warden: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr; `WARDEN_LOG` (or `RUST_LOG`) sets the filter.
+fn init_tracing(default: &str) {
+    let filter = std::env::var("WARDEN_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| default.to_string());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,91 @@
+//! `warden doctor` and `warden migrate`: is everything in place, and bring the schema up to date.
+
+use std::process::ExitCode;
+
+use warden_gateway::Overrides;
+use warden_gateway::upstream::Upstream;
+
+use crate::StoreArgs;
+use crate::settings;
+
+pub async fn migrate(args: StoreArgs) -> anyhow::Result<ExitCode> {
+    let store = settings::open_store(&args).await?;
+    let version = store.migrate().await?;
+    println!("schema at version {version}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn run(args: StoreArgs, fix: bool) -> anyhow::Result<ExitCode> {
+    let mut problems = 0;
+    let mut check = |name: &str, result: Result<String, String>| match result {
+        Ok(detail) => println!("ok    {name}: {detail}"),
+        Err(detail) => {
+            problems += 1;
+            println!("FAIL  {name}: {detail}");
+        }
+    };
+    let config = match settings::load(&args, Overrides::default()) {
+        Ok(c) => {
+            let source = settings::config_path(&args)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "built-in defaults".into());
+            check("config", Ok(source));
+            c
+        }
+        Err(e) => {
+            check("config", Err(format!("{e:#}")));
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    check(
+        "policy",
+        warden_gateway::load_policy(&config)
+            .map(|p| format!("{} {} ({} rules)", p.name(), p.version(), p.rules().len()))
+            .map_err(|e| e.to_string()),
+    );
+    let url = warden_store::redact_url(&config.database_url);
+    let db_path = config.database_url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    if !fix && config.database_url.starts_with("sqlite") && !std::path::Path::new(db_path).exists() {
+        check("store", Err(format!("{url} does not exist (run `warden doctor --fix` or `warden init`)")));
+    } else {
+        match warden_store::Store::open(&config.database_url, config.durability).await {
+            Ok(store) => {
+                check("store", Ok(format!("{url}, durability {}", config.durability.as_str())));
+                let keys = store.list_keys().await.map(|k| k.iter().filter(|k| k.revoked_at.is_none()).count());
+                check(
+                    "keys",
+                    match keys {
+                        Ok(0) => Err("no active API key (run `warden keys create`)".into()),
+                        Ok(n) => Ok(format!("{n} active")),
+                        Err(e) => Err(e.to_string()),
+                    },
+                );
+                check(
+                    "audit",
+                    match store.verify_chain().await {
+                        Ok(r) if r.ok() => Ok(format!("{} records, chain verifies", r.records)),
+                        Ok(r) => Err(format!("chain broken at {:?}", r.first_bad)),
+                        Err(e) => Err(e.to_string()),
+                    },
+                );
+            }
+            Err(e) => check("store", Err(e.to_string())),
+        }
+    }
+    check(
+        "upstream token",
+        if config.upstream.token.is_some() {
+            Ok("configured".into())
+        } else {
+            Err("none (set WARDEN_UPSTREAM_TOKEN or upstream.token_file)".into())
+        },
+    );
+    match Upstream::new(&config.upstream) {
+        Ok(upstream) => check(
+            "upstream",
+            upstream.ready().await.map(|()| format!("{} ready", config.upstream.url)),
+        ),
+        Err(e) => check("upstream", Err(e.to_string())),
+    }
+    Ok(if problems == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

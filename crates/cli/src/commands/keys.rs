@@ -1,0 +1,69 @@
+//! `warden keys create|list|revoke`: API keys in the store.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use warden_gateway::auth::{Role, generate_key};
+
+use crate::KeysCommand;
+use crate::settings;
+
+pub async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        KeysCommand::Create {
+            name,
+            roles,
+            tenant,
+            store,
+        } => {
+            let roles = parse_roles(&roles)?;
+            let store = settings::open_store(&store).await?;
+            let key = generate_key(&name, &roles, &tenant).context("cannot generate a random key")?;
+            store
+                .insert_key(&key.record)
+                .await
+                .with_context(|| format!("cannot store key `{name}` (is an active key already named so?)"))?;
+            println!("{}", key.key);
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::List { store } => {
+            let store = settings::open_store(&store).await?;
+            println!("{:<18} {:<20} {:<28} {:<10} {:<28} REVOKED", "ID", "NAME", "ROLES", "TENANT", "CREATED");
+            for k in store.list_keys().await? {
+                println!(
+                    "{:<18} {:<20} {:<28} {:<10} {:<28} {}",
+                    k.id,
+                    k.name,
+                    k.roles.join(","),
+                    k.tenant,
+                    k.created_at,
+                    k.revoked_at.as_deref().unwrap_or("-")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Revoke { key, store } => {
+            let store = settings::open_store(&store).await?;
+            if store.revoke_key(&key).await? {
+                eprintln!("revoked {key}; running gateways refuse it within 2 seconds");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                bail!("no active key with id or name `{key}`")
+            }
+        }
+    }
+}
+
+/// Parses role names, accepting `a,b` as well as repeated flags.
+pub fn parse_roles(names: &[String]) -> anyhow::Result<Vec<Role>> {
+    let mut roles = Vec::new();
+    for name in names.iter().flat_map(|n| n.split(',')) {
+        let name = name.trim();
+        let role = Role::parse(name)
+            .with_context(|| format!("unknown role `{name}` (expected requester, approver, auditor or admin)"))?;
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    Ok(roles)
+}

@@ -1,0 +1,10 @@
+//! One module per `warden` command.
+
+pub mod audit;
+pub mod classify;
+pub mod demo;
+pub mod doctor;
+pub mod init;
+pub mod keys;
+pub mod policy;
+pub mod serve;

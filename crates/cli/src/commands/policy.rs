@@ -1,0 +1,96 @@
+//! `warden policy test|explain`: a policy's test cases, and why a text gets its verdict.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde::Deserialize;
+use warden_policy::{Policy, Risk};
+
+use crate::PolicyCommand;
+
+/// The bundle at `path`, or the built-in default pack.
+pub fn load_policy(path: Option<&Path>) -> anyhow::Result<Policy> {
+    match path {
+        Some(path) => {
+            let source = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(Policy::from_toml(&source, &path.display().to_string())?)
+        }
+        None => Ok(Policy::default_pack()?),
+    }
+}
+
+/// A test file: `[[case]]` tables with the text and the expected tier (and optionally rule).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestFile {
+    #[serde(rename = "case")]
+    cases: Vec<TestCase>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestCase {
+    text: String,
+    expect: Risk,
+    #[serde(default)]
+    rule: Option<String>,
+}
+
+pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        PolicyCommand::Test { file, policy } => {
+            let policy = load_policy(policy.as_deref())?;
+            let source = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let tests: TestFile = toml::from_str(&source).with_context(|| format!("{}", file.display()))?;
+            let mut failures = 0;
+            for case in &tests.cases {
+                let d = policy.evaluate(&case.text);
+                let rule_ok = case.rule.as_deref().is_none_or(|want| d.rules.iter().any(|r| r.id == want));
+                if d.risk != case.expect || !rule_ok {
+                    failures += 1;
+                    let fired: Vec<_> = d.rules.iter().map(|r| r.id.as_str()).collect();
+                    println!(
+                        "FAIL {:?}: expected {}{}, got {} (rules: {})",
+                        case.text,
+                        case.expect,
+                        case.rule.as_deref().map(|r| format!(" via {r}")).unwrap_or_default(),
+                        d.risk,
+                        if fired.is_empty() { "none".into() } else { fired.join(", ") }
+                    );
+                }
+            }
+            println!(
+                "{} passed, {} failed (policy {} {})",
+                tests.cases.len() - failures,
+                failures,
+                policy.name(),
+                policy.version()
+            );
+            Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        PolicyCommand::Explain { text, policy } => {
+            let policy = load_policy(policy.as_deref())?;
+            let d = policy.evaluate(&text);
+            println!("policy:     {} {}", policy.name(), policy.version());
+            println!("normalized: {}", policy.normalize(&text));
+            println!("risk:       {} ({}, confidence {:.2})", d.risk, d.category, d.confidence);
+            println!("reason:     {}", d.reason);
+            if let Some(alt) = &d.alternative {
+                println!("offered:    {alt}");
+            }
+            if d.rules.is_empty() {
+                println!("rules:      none fired");
+            }
+            for r in &d.rules {
+                let spans: Vec<String> = r
+                    .spans
+                    .iter()
+                    .map(|s| format!("{:?} at {}..{}", s.text, s.start, s.end))
+                    .collect();
+                println!("rule:       {} [{}] {}: {}", r.id, r.tier, r.category, spans.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

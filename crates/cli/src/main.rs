@@ -10,7 +10,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "warden", version, about = "A governance gateway for AI agents", propagate_version = true)]
+#[command(
+    name = "warden",
+    version,
+    about = "A governance gateway for AI agents",
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -159,7 +164,11 @@ pub enum AuditCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo's report is the output; its gateway logs only what goes wrong.
-    init_tracing(if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" });
+    init_tracing(if matches!(cli.command, Command::Demo { .. }) {
+        "warn"
+    } else {
+        "info"
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -204,6 +213,7 @@ fn init_tracing(default: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

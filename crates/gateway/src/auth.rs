@@ -63,7 +63,9 @@ impl Principal {
         if self.roles.contains(&role) || self.roles.contains(&Role::Admin) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden { needed: role.as_str() })
+            Err(ApiError::Forbidden {
+                needed: role.as_str(),
+            })
         }
     }
 
@@ -107,7 +109,10 @@ pub fn generate_key(name: &str, roles: &[Role], tenant: &str) -> Result<NewKey, 
 }
 
 fn hash_secret(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Equal-length comparison whose time does not depend on where the inputs differ.
@@ -122,7 +127,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 fn split_key(key: &str) -> Option<(&str, &str)> {
     let rest = key.strip_prefix(KEY_PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
-    (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty()).then_some((id, secret))
+    (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty())
+        .then_some((id, secret))
 }
 
 /// Authenticates requests against the store, with a short-lived cache of looked-up keys.
@@ -149,7 +155,9 @@ impl Authenticator {
             .ok_or(ApiError::Unauthorized)?;
         let (id, secret) = split_key(key).ok_or(ApiError::Unauthorized)?;
         let record = self.lookup(id).await?.ok_or(ApiError::Unauthorized)?;
-        if record.revoked_at.is_some() || !constant_time_eq(hash_secret(secret).as_bytes(), record.secret_hash.as_bytes()) {
+        if record.revoked_at.is_some()
+            || !constant_time_eq(hash_secret(secret).as_bytes(), record.secret_hash.as_bytes())
+        {
             return Err(ApiError::Unauthorized);
         }
         Ok(Principal {
@@ -191,13 +199,23 @@ mod tests {
         let (id, secret) = split_key(&k.key).unwrap();
         assert_eq!(id, k.record.id);
         assert!(secret.len() >= 64, "48 random bytes as base64");
-        assert!(constant_time_eq(hash_secret(secret).as_bytes(), k.record.secret_hash.as_bytes()));
+        assert!(constant_time_eq(
+            hash_secret(secret).as_bytes(),
+            k.record.secret_hash.as_bytes()
+        ));
         assert!(!k.record.secret_hash.contains(secret));
     }
 
     #[test]
     fn malformed_keys_are_refused() {
-        for bad in ["", "wdn_", "wdn_zz_abc", "sk-123", "wdn_0123456789abcdef_", "wdn_0123456789abcde_x"] {
+        for bad in [
+            "",
+            "wdn_",
+            "wdn_zz_abc",
+            "sk-123",
+            "wdn_0123456789abcdef_",
+            "wdn_0123456789abcde_x",
+        ] {
             assert!(split_key(bad).is_none(), "{bad}");
         }
     }

@@ -122,10 +122,7 @@ pub const DEFAULT_UPSTREAM: &str = "http://127.0.0.1:18789";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
     #[error("{key}: {message}")]
@@ -232,7 +229,11 @@ impl RawConfig {
             upstream: UpstreamConfig {
                 url: upstream_url,
                 token,
-                connect_timeout: millis(self.upstream.connect_timeout_ms, 5_000, "upstream.connect_timeout_ms")?,
+                connect_timeout: millis(
+                    self.upstream.connect_timeout_ms,
+                    5_000,
+                    "upstream.connect_timeout_ms",
+                )?,
                 response_timeout: millis(
                     self.upstream.response_timeout_ms,
                     300_000,
@@ -281,11 +282,17 @@ mod tests {
         assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
         assert!(!config.auto_approve);
         assert_eq!(config.upstream.token.as_ref().map(|t| t.expose()), Some("tok"));
-        assert_eq!(config.models.get("openclaw").map(String::as_str), Some("openclaw/main"));
+        assert_eq!(
+            config.models.get("openclaw").map(String::as_str),
+            Some("openclaw/main")
+        );
     }
 
     #[test]
     fn the_starter_config_parses() {
-        RawConfig::from_toml(STARTER_CONFIG, "starter").unwrap().resolve(Overrides::default()).unwrap();
+        RawConfig::from_toml(STARTER_CONFIG, "starter")
+            .unwrap()
+            .resolve(Overrides::default())
+            .unwrap();
     }
 }

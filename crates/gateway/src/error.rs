@@ -11,16 +11,24 @@ pub enum ApiError {
     /// Missing, malformed, unknown or revoked API key.
     Unauthorized,
     /// A valid key without the role this route needs.
-    Forbidden { needed: &'static str },
+    Forbidden {
+        needed: &'static str,
+    },
     /// The request is not a valid request for this route.
     BadRequest {
         message: String,
         param: Option<&'static str>,
         code: &'static str,
     },
-    PayloadTooLarge { limit: usize },
-    ModelNotFound { model: String },
-    NotFound { what: String },
+    PayloadTooLarge {
+        limit: usize,
+    },
+    ModelNotFound {
+        model: String,
+    },
+    NotFound {
+        what: String,
+    },
     /// The policy refused the request.
     Blocked {
         rule: String,
@@ -34,7 +42,9 @@ pub enum ApiError {
     UpstreamUnreachable,
     UpstreamTimeout,
     /// The upstream answered with an error status Warden does not pass on.
-    UpstreamStatus { status: u16 },
+    UpstreamStatus {
+        status: u16,
+    },
     /// The audit trail cannot commit: nothing runs unrecorded.
     AuditUnavailable,
     /// The store cannot be read (key lookups, trace reads).
@@ -45,25 +55,59 @@ impl ApiError {
     /// The status, the error `type` and the error `code`.
     fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "authentication_error", "invalid_api_key".into()),
-            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "permission_error", "insufficient_role".into()),
-            ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, "invalid_request_error", (*code).into()),
-            ApiError::PayloadTooLarge { .. } => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error", "request_too_large".into())
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                "invalid_api_key".into(),
+            ),
+            ApiError::Forbidden { .. } => (
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "insufficient_role".into(),
+            ),
+            ApiError::BadRequest { code, .. } => {
+                (StatusCode::BAD_REQUEST, "invalid_request_error", (*code).into())
             }
-            ApiError::ModelNotFound { .. } => (StatusCode::NOT_FOUND, "invalid_request_error", "model_not_found".into()),
+            ApiError::PayloadTooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                "request_too_large".into(),
+            ),
+            ApiError::ModelNotFound { .. } => (
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                "model_not_found".into(),
+            ),
             ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "invalid_request_error", "not_found".into()),
             ApiError::Blocked { rule, .. } => (StatusCode::FORBIDDEN, "governance_blocked", rule.clone()),
-            ApiError::PendingApproval { rule, .. } => (StatusCode::FORBIDDEN, "approval_required", rule.clone()),
-            ApiError::UpstreamUnreachable => (StatusCode::BAD_GATEWAY, "upstream_error", "upstream_unreachable".into()),
-            ApiError::UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_error", "upstream_timeout".into()),
-            ApiError::UpstreamStatus { .. } => (StatusCode::BAD_GATEWAY, "upstream_error", "upstream_bad_status".into()),
-            ApiError::AuditUnavailable => {
-                (StatusCode::SERVICE_UNAVAILABLE, "server_error", "audit_unavailable".into())
+            ApiError::PendingApproval { rule, .. } => {
+                (StatusCode::FORBIDDEN, "approval_required", rule.clone())
             }
-            ApiError::StoreUnavailable => {
-                (StatusCode::SERVICE_UNAVAILABLE, "server_error", "store_unavailable".into())
-            }
+            ApiError::UpstreamUnreachable => (
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                "upstream_unreachable".into(),
+            ),
+            ApiError::UpstreamTimeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_error",
+                "upstream_timeout".into(),
+            ),
+            ApiError::UpstreamStatus { .. } => (
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                "upstream_bad_status".into(),
+            ),
+            ApiError::AuditUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "audit_unavailable".into(),
+            ),
+            ApiError::StoreUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "store_unavailable".into(),
+            ),
         }
     }
 
@@ -100,7 +144,10 @@ impl ApiError {
     pub fn into_response_with(self, trace_id: Option<&str>) -> Response {
         let (status, kind, code) = self.parts();
         let mut error = json!({"message": self.message(), "type": kind, "code": code});
-        if let ApiError::BadRequest { param: Some(param), .. } = &self {
+        if let ApiError::BadRequest {
+            param: Some(param), ..
+        } = &self
+        {
             error["param"] = json!(param);
         }
         if let Some(trace_id) = trace_id {
@@ -120,7 +167,11 @@ impl ApiError {
         response
     }
 
-    pub fn bad_request(message: impl Into<String>, param: Option<&'static str>, code: &'static str) -> ApiError {
+    pub fn bad_request(
+        message: impl Into<String>,
+        param: Option<&'static str>,
+        code: &'static str,
+    ) -> ApiError {
         ApiError::BadRequest {
             message: message.into(),
             param,

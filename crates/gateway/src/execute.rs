@@ -30,7 +30,11 @@ Rules:\n\
 Be useful and concise.";
 
 /// The body sent upstream: the client's, with the model mapped and the governance messages first.
-pub fn upstream_body(request: &ChatRequest, decision: &Decision, approval: &Approval) -> Result<Vec<u8>, ApiError> {
+pub fn upstream_body(
+    request: &ChatRequest,
+    decision: &Decision,
+    approval: &Approval,
+) -> Result<Vec<u8>, ApiError> {
     let mut body = request.body.clone();
     body.insert("model".into(), Value::String(request.upstream_model.clone()));
     let classification = json!({
@@ -52,13 +56,18 @@ pub fn upstream_body(request: &ChatRequest, decision: &Decision, approval: &Appr
         messages.extend(original);
     }
     body.insert("messages".into(), Value::Array(messages));
-    serde_json::to_vec(&body).map_err(|e| ApiError::bad_request(format!("cannot encode the request: {e}"), None, "invalid_json"))
+    serde_json::to_vec(&body)
+        .map_err(|e| ApiError::bad_request(format!("cannot encode the request: {e}"), None, "invalid_json"))
 }
 
 /// Adds `x-warden-trace-id`, `x-warden-risk` and `x-warden-status`.
 pub fn governance_headers(response: &mut Response, trace_id: &str, risk: &str, status: &str) {
     let headers = response.headers_mut();
-    for (name, value) in [("x-warden-trace-id", trace_id), ("x-warden-risk", risk), ("x-warden-status", status)] {
+    for (name, value) in [
+        ("x-warden-trace-id", trace_id),
+        ("x-warden-risk", risk),
+        ("x-warden-status", status),
+    ] {
         if let Ok(v) = HeaderValue::from_str(value) {
             headers.insert(name, v);
         }
@@ -186,7 +195,8 @@ async fn forward_stream(
     );
     let mut out = Response::new(Body::from_stream(tee));
     out.headers_mut().insert(header::CONTENT_TYPE, content_type);
-    out.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    out.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     governance_headers(&mut out, trace_id, risk, "executed");
     Ok(out)
 }
@@ -206,9 +216,17 @@ async fn upstream_failed(
     };
     tracing::warn!(trace_id, kind = failure.kind(), detail = %failure.detail(), "upstream call failed");
     let record = trail::upstream_error(trace_id, failure.kind(), &failure.detail(), status, elapsed);
-    state.audit.append(vec![record]).await.map_err(|_| ApiError::AuditUnavailable)?;
+    state
+        .audit
+        .append(vec![record])
+        .await
+        .map_err(|_| ApiError::AuditUnavailable)?;
     if failure.passes_through()
-        && let UpstreamFailure::Status { status, content_type, body } = failure
+        && let UpstreamFailure::Status {
+            status,
+            content_type,
+            body,
+        } = failure
     {
         let mut response = Response::new(Body::from(body));
         *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);

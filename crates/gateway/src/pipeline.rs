@@ -47,7 +47,12 @@ impl From<ApiError> for Refusal {
     }
 }
 
-async fn govern_chat(state: &AppState, trace_id: &str, headers: &HeaderMap, body: Body) -> Result<Response, Refusal> {
+async fn govern_chat(
+    state: &AppState,
+    trace_id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Refusal> {
     // 1. Authenticate. Failures are logged, not audited: an unauthenticated flood must not
     //    be able to grow the trail.
     let principal = state.auth.authenticate(headers).await.inspect_err(|_| {
@@ -64,7 +69,11 @@ async fn govern_chat(state: &AppState, trace_id: &str, headers: &HeaderMap, body
         Ok(request) => request,
         Err(error) => {
             let record = trail::rejected(trace_id, &principal, &error);
-            state.audit.append(vec![record]).await.map_err(|_| ApiError::AuditUnavailable)?;
+            state
+                .audit
+                .append(vec![record])
+                .await
+                .map_err(|_| ApiError::AuditUnavailable)?;
             return Err(error.into());
         }
     };
@@ -110,7 +119,11 @@ async fn govern_chat(state: &AppState, trace_id: &str, headers: &HeaderMap, body
 }
 
 /// The error a refused request gets: why, and the safe alternative the policy offers.
-fn refusal_for(decision: &warden_policy::Decision, approval: &approve::Approval, trace_id: &str) -> Option<ApiError> {
+fn refusal_for(
+    decision: &warden_policy::Decision,
+    approval: &approve::Approval,
+    trace_id: &str,
+) -> Option<ApiError> {
     let rule = decision.deciding_rule().unwrap_or("policy").to_string();
     let alternative = decision.alternative.clone().unwrap_or_else(|| {
         "I can help by drafting a safe plan, a checklist, or an approval packet instead.".to_string()

@@ -38,7 +38,10 @@ impl ChatRequest {
     pub fn parse(raw: &[u8], headers: &HeaderMap, config: &Config) -> Result<ChatRequest, ApiError> {
         let text = std::str::from_utf8(raw).map_err(|e| {
             ApiError::bad_request(
-                format!("The request body is not valid UTF-8 (invalid byte at offset {}).", e.valid_up_to()),
+                format!(
+                    "The request body is not valid UTF-8 (invalid byte at offset {}).",
+                    e.valid_up_to()
+                ),
                 None,
                 "invalid_encoding",
             )
@@ -51,13 +54,21 @@ impl ChatRequest {
             )
         })?;
         let Value::Object(body) = value else {
-            return Err(ApiError::bad_request("The request body must be a JSON object.", None, "invalid_type"));
+            return Err(ApiError::bad_request(
+                "The request body must be a JSON object.",
+                None,
+                "invalid_type",
+            ));
         };
 
         let model = match body.get("model") {
             Some(Value::String(m)) if !m.is_empty() => m.clone(),
             Some(Value::String(_)) | None => {
-                return Err(ApiError::bad_request("`model` is required.", Some("model"), "missing_required_parameter"));
+                return Err(ApiError::bad_request(
+                    "`model` is required.",
+                    Some("model"),
+                    "missing_required_parameter",
+                ));
             }
             Some(other) => return Err(wrong_type("model", "a string", other)),
         };
@@ -95,7 +106,9 @@ impl ChatRequest {
         let agent_id = header_value(headers, "x-openclaw-agent-id")?;
         if let Some(agent) = &agent_id
             && !(agent.len() <= 64
-                && agent.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+                && agent
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
         {
             return Err(ApiError::bad_request(
                 "`x-openclaw-agent-id` must be 1 to 64 letters, digits, `-` or `_`.",
@@ -146,7 +159,11 @@ fn wrong_type(param: &'static str, expected: &str, got: &Value) -> ApiError {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     };
-    ApiError::bad_request(format!("`{param}` must be {expected}, not {got}."), Some(param), "invalid_type")
+    ApiError::bad_request(
+        format!("`{param}` must be {expected}, not {got}."),
+        Some(param),
+        "invalid_type",
+    )
 }
 
 fn header_value(headers: &HeaderMap, name: &'static str) -> Result<Option<String>, ApiError> {
@@ -166,7 +183,13 @@ fn header_value(headers: &HeaderMap, name: &'static str) -> Result<Option<String
 
 /// Checks one message's shape and appends what the policy must judge to `judged`.
 fn judge_message(index: usize, message: &Value, judged: &mut String) -> Result<(), ApiError> {
-    let bad = |what: String| ApiError::bad_request(format!("`messages[{index}]` {what}."), Some("messages"), "invalid_type");
+    let bad = |what: String| {
+        ApiError::bad_request(
+            format!("`messages[{index}]` {what}."),
+            Some("messages"),
+            "invalid_type",
+        )
+    };
     let Value::Object(m) = message else {
         return Err(bad("must be an object".into()));
     };
@@ -175,9 +198,14 @@ fn judge_message(index: usize, message: &Value, judged: &mut String) -> Result<(
         Some(_) => return Err(bad("has a `role` that is not a string".into())),
         None => return Err(bad("has no `role`".into())),
     };
-    if !matches!(role, "system" | "developer" | "user" | "assistant" | "tool" | "function") {
+    if !matches!(
+        role,
+        "system" | "developer" | "user" | "assistant" | "tool" | "function"
+    ) {
         return Err(ApiError::bad_request(
-            format!("`messages[{index}].role` must be one of system, developer, user, assistant, tool, function; got `{role}`."),
+            format!(
+                "`messages[{index}].role` must be one of system, developer, user, assistant, tool, function; got `{role}`."
+            ),
             Some("messages"),
             "invalid_value",
         ));
@@ -200,13 +228,19 @@ fn judge_message(index: usize, message: &Value, judged: &mut String) -> Result<(
                         content_text.push_str(t);
                         content_text.push('\n');
                     }
-                    (Some("text"), _) => return Err(bad(format!("has a text part {j} without a string `text`"))),
+                    (Some("text"), _) => {
+                        return Err(bad(format!("has a text part {j} without a string `text`")));
+                    }
                     (Some(_), _) => {}
                     (None, _) => return Err(bad(format!("has a content part {j} without a `type`"))),
                 }
             }
         }
-        Some(_) => return Err(bad("has a `content` that is neither a string, an array of parts nor null".into())),
+        Some(_) => {
+            return Err(bad(
+                "has a `content` that is neither a string, an array of parts nor null".into(),
+            ));
+        }
     }
     // The assistant's own prose is the model's output, not an instruction; its tool calls are.
     if role != "assistant" && !content_text.is_empty() {

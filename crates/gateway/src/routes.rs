@@ -44,7 +44,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
             "upstream": upstream.err().unwrap_or_else(|| "ok".into()),
         }
     });
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, axum::Json(body)).into_response()
 }
 
@@ -71,7 +75,11 @@ async fn policy(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
     Ok(axum::Json(json!({"name": p.name(), "version": p.version(), "rules": rules})).into_response())
 }
 
-async fn trace(State(state): State<AppState>, headers: HeaderMap, Path(trace_id): Path<String>) -> Result<Response, ApiError> {
+async fn trace(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(trace_id): Path<String>,
+) -> Result<Response, ApiError> {
     let principal = state.auth.authenticate(&headers).await?;
     principal.require(Role::Auditor)?;
     let records = state.store.trace(&trace_id).await.map_err(|e| {

@@ -27,7 +27,10 @@ pub enum StartError {
     #[error("upstream client: {0}")]
     Upstream(#[from] reqwest::Error),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("server: {0}")]
     Serve(std::io::Error),
 }
@@ -61,9 +64,14 @@ impl Gateway {
         let upstream = Upstream::new(&config.upstream)?;
         let listener = TcpListener::bind(config.listen)
             .await
-            .map_err(|source| StartError::Bind { addr: config.listen, source })?;
+            .map_err(|source| StartError::Bind {
+                addr: config.listen,
+                source,
+            })?;
         if config.upstream.token.is_none() {
-            tracing::warn!("no upstream token configured (WARDEN_UPSTREAM_TOKEN or upstream.token_file); requests go upstream unauthenticated");
+            tracing::warn!(
+                "no upstream token configured (WARDEN_UPSTREAM_TOKEN or upstream.token_file); requests go upstream unauthenticated"
+            );
         }
         tracing::info!(
             policy = policy.name(),

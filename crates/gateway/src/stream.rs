@@ -60,7 +60,11 @@ impl Inspection {
         } else if data.starts_with(b"{\"error\"") {
             let message = serde_json::from_slice::<serde_json::Value>(data)
                 .ok()
-                .and_then(|v| v.pointer("/error/message").and_then(|m| m.as_str()).map(str::to_string))
+                .and_then(|v| {
+                    v.pointer("/error/message")
+                        .and_then(|m| m.as_str())
+                        .map(str::to_string)
+                })
                 .unwrap_or_else(|| "error event in stream".into());
             self.error = Some(message);
         } else if self.response_id.is_none() {
@@ -133,9 +137,12 @@ impl Tee {
             "duration_ms": record.started.elapsed().as_millis() as u64,
             "error": failure,
         });
-        record
-            .audit
-            .append_detached(vec![NewEvent::now(&record.trace_id, stage, &record.actor, payload)]);
+        record.audit.append_detached(vec![NewEvent::now(
+            &record.trace_id,
+            stage,
+            &record.actor,
+            payload,
+        )]);
     }
 
     fn error_tail(message: &str) -> Bytes {
@@ -170,12 +177,18 @@ impl Stream for Tee {
                 if this.inspection.done {
                     Poll::Ready(None)
                 } else {
-                    Poll::Ready(Some(Ok(Tee::error_tail("The upstream agent's stream broke off."))))
+                    Poll::Ready(Some(Ok(Tee::error_tail(
+                        "The upstream agent's stream broke off.",
+                    ))))
                 }
             }
             Poll::Ready(None) => {
                 this.ended = true;
-                let outcome = if this.inspection.done { "completed" } else { "ended_without_done" };
+                let outcome = if this.inspection.done {
+                    "completed"
+                } else {
+                    "ended_without_done"
+                };
                 this.finish(outcome, None);
                 Poll::Ready(None)
             }

@@ -55,7 +55,11 @@ pub fn decision_records(
         }),
     )];
     if let Some(record) = &approval.record {
-        let reviewer = record.get("reviewer").and_then(Value::as_str).unwrap_or("warden").to_string();
+        let reviewer = record
+            .get("reviewer")
+            .and_then(Value::as_str)
+            .unwrap_or("warden")
+            .to_string();
         records.push(NewEvent::now(trace_id, "approval", &reviewer, record.clone()));
     }
     let rule = decision.deciding_rule().map(str::to_string);
@@ -88,7 +92,13 @@ pub fn rejected(trace_id: &str, principal: &Principal, error: &ApiError) -> NewE
 }
 
 /// A failed call to the upstream.
-pub fn upstream_error(trace_id: &str, kind: &str, detail: &str, status: Option<u16>, duration_ms: u64) -> NewEvent {
+pub fn upstream_error(
+    trace_id: &str,
+    kind: &str,
+    detail: &str,
+    status: Option<u16>,
+    duration_ms: u64,
+) -> NewEvent {
     NewEvent::now(
         trace_id,
         "upstream_error",

@@ -93,14 +93,22 @@ impl Upstream {
     }
 
     /// Sends a completion and returns once the response headers are in, with a success status.
-    pub async fn send_chat(&self, body: Vec<u8>, request: &ChatRequest) -> Result<reqwest::Response, UpstreamFailure> {
+    pub async fn send_chat(
+        &self,
+        body: Vec<u8>,
+        request: &ChatRequest,
+    ) -> Result<reqwest::Response, UpstreamFailure> {
         let mut builder = self
             .client
             .post(&self.completions_url)
             .header(header::CONTENT_TYPE, "application/json")
             .header(
                 header::ACCEPT,
-                if request.stream { "text/event-stream" } else { "application/json" },
+                if request.stream {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                },
             )
             .body(body);
         if let Some(token) = &self.token {
@@ -131,7 +139,12 @@ impl Upstream {
 
     /// Whether the upstream answers its health path with a success status.
     pub async fn ready(&self) -> Result<(), String> {
-        let probe = self.client.get(&self.health_url).timeout(Duration::from_secs(2)).send().await;
+        let probe = self
+            .client
+            .get(&self.health_url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await;
         match probe {
             Ok(r) if r.status().is_success() => Ok(()),
             Ok(r) => Err(format!("upstream health check answered {}", r.status().as_u16())),

@@ -120,8 +120,7 @@ impl BundleFile {
             }
             if rule.tier == Risk::Green {
                 return Err(fail(
-                    "tier must be `amber` or `red` (green is what remains when no rule fires)"
-                        .into(),
+                    "tier must be `amber` or `red` (green is what remains when no rule fires)".into(),
                 ));
             }
             if rule.terms.is_empty() {

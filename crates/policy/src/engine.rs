@@ -32,7 +32,7 @@ impl Policy {
         let rules: Vec<RuleSpec> = bundle.rules.into_iter().map(|s| s.into_inner()).collect();
         for (rule_idx, rule) in rules.iter().enumerate() {
             for term in &rule.terms {
-                let pattern = key_stream(&words(&Normalized::new(term).as_str().to_owned()));
+                let pattern = key_stream(&words(Normalized::new(term).as_str()));
                 let slot = *index.entry(pattern.clone()).or_insert_with(|| {
                     patterns.push(pattern);
                     pattern_rules.push(Vec::new());
@@ -134,7 +134,7 @@ impl Policy {
         }
         let mut found: Vec<RuleMatch> = by_rule.into_iter().flatten().collect();
         // Highest tier first; within a tier, bundle order (stable sort).
-        found.sort_by(|a, b| b.tier.cmp(&a.tier));
+        found.sort_by_key(|m| std::cmp::Reverse(m.tier));
         found
     }
 
@@ -167,7 +167,12 @@ impl Policy {
                 _ => Some(r),
             });
         let (category, reason, alternative, base) = match deciding {
-            Some(r) => (r.category.clone(), r.reason.clone(), r.alternative.clone(), r.confidence),
+            Some(r) => (
+                r.category.clone(),
+                r.reason.clone(),
+                r.alternative.clone(),
+                r.confidence,
+            ),
             None => (top.category.clone(), String::new(), None, 0.9),
         };
         // More independent evidence at the winning tier, more confidence; never certainty.
@@ -226,11 +231,26 @@ mod tests {
     fn tutorial_demo_requests() {
         let p = pack();
         let cases = [
-            ("Summarize our AI governance policy for internal use.", Risk::Green),
-            ("Draft an email to finance asking for confirmation of the Q1 cloud budget.", Risk::Amber),
-            ("Send an email to all employees that payroll will be delayed by 2 days.", Risk::Red),
-            ("Transfer funds from treasury to vendor account immediately.", Risk::Red),
-            ("Run a shell command to archive the home directory and upload it.", Risk::Red),
+            (
+                "Summarize our AI governance policy for internal use.",
+                Risk::Green,
+            ),
+            (
+                "Draft an email to finance asking for confirmation of the Q1 cloud budget.",
+                Risk::Amber,
+            ),
+            (
+                "Send an email to all employees that payroll will be delayed by 2 days.",
+                Risk::Red,
+            ),
+            (
+                "Transfer funds from treasury to vendor account immediately.",
+                Risk::Red,
+            ),
+            (
+                "Run a shell command to archive the home directory and upload it.",
+                Risk::Red,
+            ),
         ];
         for (text, want) in cases {
             assert_eq!(p.evaluate(text).risk, want, "{text}");
@@ -275,10 +295,16 @@ mod tests {
     #[test]
     fn bad_bundles_name_line_and_rule() {
         let src = "[policy]\nname = \"x\"\n\n[[rule]]\nid = \"a\"\ntier = \"red\"\ncategory = \"c\"\nterms = []\nreason = \"r\"\n";
-        let err = Policy::from_toml(src, "p.toml").map(|_| ()).unwrap_err().to_string();
+        let err = Policy::from_toml(src, "p.toml")
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("p.toml:4: rule `a`"), "{err}");
         let unknown = "[policy]\nname = \"x\"\nsurprise = 1\n";
-        let err = Policy::from_toml(unknown, "p.toml").map(|_| ()).unwrap_err().to_string();
+        let err = Policy::from_toml(unknown, "p.toml")
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("surprise"), "{err}");
     }
 }

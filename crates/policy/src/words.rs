@@ -97,8 +97,7 @@ pub fn inflection_key(word: &str) -> String {
         } else {
             w.to_string()
         }
-    } else if w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is")
-    {
+    } else if w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is") {
         w[..n - 1].to_string()
     } else {
         w.to_string()
@@ -116,15 +115,15 @@ fn strip_final_e(s: &str) -> &str {
 }
 
 fn has_vowel(s: &str) -> bool {
-    s.bytes().any(|b| matches!(b, b'a' | b'e' | b'i' | b'o' | b'u' | b'y'))
+    s.bytes()
+        .any(|b| matches!(b, b'a' | b'e' | b'i' | b'o' | b'u' | b'y'))
 }
 
 /// `transferring` -> `transfer`, `stopped` -> `stop`; but `passing` keeps `pass`.
 fn undouble(s: &str) -> &str {
     let b = s.as_bytes();
     let n = b.len();
-    if n >= 3 && b[n - 1] == b[n - 2] && !matches!(b[n - 1], b'l' | b's' | b'z' | b'f' | b'e' | b'o')
-    {
+    if n >= 3 && b[n - 1] == b[n - 2] && !matches!(b[n - 1], b'l' | b's' | b'z' | b'f' | b'e' | b'o') {
         &s[..n - 1]
     } else {
         s

@@ -125,11 +125,7 @@ impl StandIn {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        Ok(Running {
-            addr,
-            received,
-            task,
-        })
+        Ok(Running { addr, received, task })
     }
 }
 
@@ -208,7 +204,11 @@ async fn completions(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
     }
     let run = shared.runs.fetch_add(1, Ordering::Relaxed);
     let id = format!("chatcmpl_standin-{run:08}");
-    let model = request.get("model").and_then(Value::as_str).unwrap_or("openclaw").to_string();
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("openclaw")
+        .to_string();
     let reply = config.reply.clone().unwrap_or_else(|| echo_reply(&request));
     let stream = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
     if !stream {
@@ -283,7 +283,11 @@ fn sse_events(id: &str, model: &str, reply: &str, include_usage: bool, failure: 
 fn echo_reply(request: &Value) -> String {
     let messages = request.get("messages").and_then(Value::as_array);
     let last_user = messages
-        .and_then(|m| m.iter().rev().find(|m| m.get("role").and_then(Value::as_str) == Some("user")))
+        .and_then(|m| {
+            m.iter()
+                .rev()
+                .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        })
         .and_then(|m| m.get("content"))
         .map(|c| match c {
             Value::String(s) => s.clone(),

@@ -20,7 +20,12 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage());
-        let millis = || value.parse::<u64>().map(Duration::from_millis).unwrap_or_else(|_| usage());
+        let millis = || {
+            value
+                .parse::<u64>()
+                .map(Duration::from_millis)
+                .unwrap_or_else(|_| usage())
+        };
         standin = match flag.as_str() {
             "--listen" => {
                 listen = value.clone();

@@ -219,8 +219,22 @@ async fn append_rows(conn: &mut SqliteConnection, batch: &[NewEvent]) -> Result<
     for event in batch {
         seq += 1;
         let payload = serde_json::to_string(&event.payload).map_err(|e| StoreError::Encode(e.to_string()))?;
-        let hash = chain_hash(&prev, seq, &event.trace_id, &event.ts, &event.stage, &event.actor, &payload);
-        rows.push((seq, event, payload, std::mem::replace(&mut prev, hash.clone()), hash));
+        let hash = chain_hash(
+            &prev,
+            seq,
+            &event.trace_id,
+            &event.ts,
+            &event.stage,
+            &event.actor,
+            &payload,
+        );
+        rows.push((
+            seq,
+            event,
+            payload,
+            std::mem::replace(&mut prev, hash.clone()),
+            hash,
+        ));
     }
     insert.push_values(rows, |mut b, (seq, event, payload, prev_hash, hash)| {
         b.push_bind(seq)
@@ -301,8 +315,17 @@ impl Store {
             }
             ExportFormat::Csv => {
                 let mut w = csv::Writer::from_writer(&mut *out);
-                w.write_record(["trace_id", "ts", "stage", "payload", "seq", "actor", "prev_hash", "hash"])
-                    .map_err(|e| export_err(&e))?;
+                w.write_record([
+                    "trace_id",
+                    "ts",
+                    "stage",
+                    "payload",
+                    "seq",
+                    "actor",
+                    "prev_hash",
+                    "hash",
+                ])
+                .map_err(|e| export_err(&e))?;
                 while let Some(row) = rows.try_next().await? {
                     let seq: i64 = row.try_get(0)?;
                     let fields: [String; 7] = [
@@ -315,8 +338,11 @@ impl Store {
                         row.try_get(7)?,
                     ];
                     let seq = seq.to_string();
-                    w.write_record([&fields[0], &fields[1], &fields[2], &fields[3], &seq, &fields[4], &fields[5], &fields[6]])
-                        .map_err(|e| export_err(&e))?;
+                    w.write_record([
+                        &fields[0], &fields[1], &fields[2], &fields[3], &seq, &fields[4], &fields[5],
+                        &fields[6],
+                    ])
+                    .map_err(|e| export_err(&e))?;
                     count += 1;
                 }
                 w.flush().map_err(|e| export_err(&e))?;
@@ -350,8 +376,11 @@ mod tests {
         for i in 0..50 {
             let log = log.clone();
             tasks.push(tokio::spawn(async move {
-                log.append(vec![ev(&format!("t{i}"), "classification"), ev(&format!("t{i}"), "executed")])
-                    .await
+                log.append(vec![
+                    ev(&format!("t{i}"), "classification"),
+                    ev(&format!("t{i}"), "executed"),
+                ])
+                .await
             }));
         }
         for t in tasks {
@@ -371,7 +400,9 @@ mod tests {
         let store = temp_store(&dir).await;
         let log = AuditLog::start(&store).await.unwrap();
         for i in 0..5 {
-            log.append(vec![ev(&format!("t{i}"), "classification")]).await.unwrap();
+            log.append(vec![ev(&format!("t{i}"), "classification")])
+                .await
+                .unwrap();
         }
         log.shutdown().await;
         assert!(store.verify_chain().await.unwrap().ok());
@@ -390,10 +421,15 @@ mod tests {
         let store2 = temp_store(&dir2).await;
         let log2 = AuditLog::start(&store2).await.unwrap();
         for i in 0..3 {
-            log2.append(vec![ev(&format!("t{i}"), "classification")]).await.unwrap();
+            log2.append(vec![ev(&format!("t{i}"), "classification")])
+                .await
+                .unwrap();
         }
         log2.shutdown().await;
-        sqlx::query("DELETE FROM audit_events WHERE seq = 3").execute(store2.pool()).await.unwrap();
+        sqlx::query("DELETE FROM audit_events WHERE seq = 3")
+            .execute(store2.pool())
+            .await
+            .unwrap();
         let report = store2.verify_chain().await.unwrap();
         assert!(report.first_bad.unwrap().problem.contains("removed from the end"));
     }
@@ -403,7 +439,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = temp_store(&dir).await;
         let log = AuditLog::start(&store).await.unwrap();
-        log.append(vec![ev("t1", "classification"), ev("t1", "executed")]).await.unwrap();
+        log.append(vec![ev("t1", "classification"), ev("t1", "executed")])
+            .await
+            .unwrap();
         log.shutdown().await;
         let mut jsonl = Vec::new();
         assert_eq!(store.export(ExportFormat::Jsonl, &mut jsonl).await.unwrap(), 2);
@@ -414,7 +452,10 @@ mod tests {
         let mut csv_out = Vec::new();
         store.export(ExportFormat::Csv, &mut csv_out).await.unwrap();
         let text = String::from_utf8(csv_out).unwrap();
-        assert!(text.starts_with("trace_id,ts,stage,payload,seq,actor,prev_hash,hash\n"), "{text}");
+        assert!(
+            text.starts_with("trace_id,ts,stage,payload,seq,actor,prev_hash,hash\n"),
+            "{text}"
+        );
         assert_eq!(text.lines().count(), 3);
     }
 }

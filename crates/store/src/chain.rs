@@ -81,7 +81,11 @@ impl Store {
         let bad = |seq: i64, trace_id: String, problem: String, records, head: String| VerifyReport {
             records,
             head,
-            first_bad: Some(BadRecord { seq, trace_id, problem }),
+            first_bad: Some(BadRecord {
+                seq,
+                trace_id,
+                problem,
+            }),
         };
         while let Some(row) = rows.try_next().await? {
             let seq: i64 = row.try_get(0)?;
@@ -94,7 +98,10 @@ impl Store {
             let hash: String = row.try_get(7)?;
             if seq != expected_seq {
                 let problem = if seq > expected_seq {
-                    format!("sequence jumps from {} to {seq}: records deleted", expected_seq - 1)
+                    format!(
+                        "sequence jumps from {} to {seq}: records deleted",
+                        expected_seq - 1
+                    )
                 } else {
                     format!("sequence goes back to {seq} after {}", expected_seq - 1)
                 };
@@ -136,7 +143,11 @@ impl Store {
                 records,
                 prev,
             )),
-            _ => Ok(VerifyReport { records, head: prev, first_bad: None }),
+            _ => Ok(VerifyReport {
+                records,
+                head: prev,
+                first_bad: None,
+            }),
         }
     }
 }
@@ -148,9 +159,18 @@ mod tests {
     #[test]
     fn any_field_change_changes_the_hash() {
         let base = chain_hash(GENESIS_HASH, 1, "t", "ts", "stage", "actor", "{}");
-        assert_ne!(base, chain_hash(GENESIS_HASH, 2, "t", "ts", "stage", "actor", "{}"));
-        assert_ne!(base, chain_hash(GENESIS_HASH, 1, "t", "ts", "stag", "eactor", "{}"));
-        assert_ne!(base, chain_hash(GENESIS_HASH, 1, "t", "ts", "stage", "actor", "{ }"));
+        assert_ne!(
+            base,
+            chain_hash(GENESIS_HASH, 2, "t", "ts", "stage", "actor", "{}")
+        );
+        assert_ne!(
+            base,
+            chain_hash(GENESIS_HASH, 1, "t", "ts", "stag", "eactor", "{}")
+        );
+        assert_ne!(
+            base,
+            chain_hash(GENESIS_HASH, 1, "t", "ts", "stage", "actor", "{ }")
+        );
         assert_eq!(base.len(), 64);
     }
 }

@@ -25,7 +25,11 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord, StoreError> {
     Ok(KeyRecord {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
-        roles: roles.split(',').filter(|r| !r.is_empty()).map(str::to_string).collect(),
+        roles: roles
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
+            .collect(),
         tenant: row.try_get("tenant")?,
         secret_hash: row.try_get("secret_hash")?,
         created_at: row.try_get("created_at")?,

@@ -47,7 +47,10 @@ pub(crate) async fn run(pool: &SqlitePool) -> Result<i64, StoreError> {
         .await?;
     let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
     if current > known {
-        return Err(StoreError::SchemaTooNew { found: current, known });
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            known,
+        });
     }
     for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
         let mut tx = pool.begin().await?;

@@ -9,5 +9,6 @@ pub fn now_rfc3339() -> String {
     let now = now
         .replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
         .unwrap_or(now);
-    now.format(&Rfc3339).unwrap_or_else(|_| now.unix_timestamp().to_string())
+    now.format(&Rfc3339)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
 }

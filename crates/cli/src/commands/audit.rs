@@ -24,7 +24,11 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
                     println!(
                         "TAMPERED: first bad record seq={} trace={}: {} ({} records verified before it)",
                         bad.seq,
-                        if bad.trace_id.is_empty() { "-" } else { &bad.trace_id },
+                        if bad.trace_id.is_empty() {
+                            "-"
+                        } else {
+                            &bad.trace_id
+                        },
                         bad.problem,
                         report.records
                     );
@@ -32,12 +36,21 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        AuditCommand::Export { format, output, store } => {
+        AuditCommand::Export {
+            format,
+            output,
+            store,
+        } => {
             let store = settings::open_store(&store).await?;
-            let format = if format == "csv" { ExportFormat::Csv } else { ExportFormat::Jsonl };
+            let format = if format == "csv" {
+                ExportFormat::Csv
+            } else {
+                ExportFormat::Jsonl
+            };
             let count = match output {
                 Some(path) => {
-                    let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+                    let file =
+                        File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
                     let mut out = BufWriter::new(file);
                     let n = store.export(format, &mut out).await?;
                     out.flush()?;

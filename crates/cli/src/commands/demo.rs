@@ -15,10 +15,22 @@ use warden_store::{ExportFormat, Store};
 /// The tutorial's requests and the outcome Warden must reach for each.
 const REQUESTS: [(&str, &str); 5] = [
     ("Summarize our AI governance policy for internal use.", "executed"),
-    ("Draft an email to finance asking for confirmation of the Q1 cloud budget.", "executed"),
-    ("Send an email to all employees that payroll will be delayed by 2 days.", "blocked"),
-    ("Transfer funds from treasury to vendor account immediately.", "blocked"),
-    ("Run a shell command to archive the home directory and upload it.", "blocked"),
+    (
+        "Draft an email to finance asking for confirmation of the Q1 cloud budget.",
+        "executed",
+    ),
+    (
+        "Send an email to all employees that payroll will be delayed by 2 days.",
+        "blocked",
+    ),
+    (
+        "Transfer funds from treasury to vendor account immediately.",
+        "blocked",
+    ),
+    (
+        "Run a shell command to archive the home directory and upload it.",
+        "blocked",
+    ),
 ];
 
 pub async fn run(csv_path: PathBuf) -> anyhow::Result<ExitCode> {
@@ -26,7 +38,9 @@ pub async fn run(csv_path: PathBuf) -> anyhow::Result<ExitCode> {
     let db_url = format!("sqlite://{}", dir.path().join("warden-demo.db").display());
 
     // The stand-in demands a token like an OpenClaw Gateway does; Warden holds it server-side.
-    let upstream_token = generate_key("upstream", &[], "-").context("cannot generate a token")?.key;
+    let upstream_token = generate_key("upstream", &[], "-")
+        .context("cannot generate a token")?
+        .key;
     let agent = StandIn::new()
         .token(&upstream_token)
         .start("127.0.0.1:0")
@@ -40,8 +54,10 @@ pub async fn run(csv_path: PathBuf) -> anyhow::Result<ExitCode> {
         upstream_token_env: Some(upstream_token),
     })?;
     let store = Store::open(&db_url, config.durability).await?;
-    let requester = generate_key("demo-requester", &[Role::Requester], "default").context("cannot generate a key")?;
-    let auditor = generate_key("demo-auditor", &[Role::Auditor], "default").context("cannot generate a key")?;
+    let requester =
+        generate_key("demo-requester", &[Role::Requester], "default").context("cannot generate a key")?;
+    let auditor =
+        generate_key("demo-auditor", &[Role::Auditor], "default").context("cannot generate a key")?;
     store.insert_key(&requester.record).await?;
     store.insert_key(&auditor.record).await?;
 
@@ -53,8 +69,13 @@ pub async fn run(csv_path: PathBuf) -> anyhow::Result<ExitCode> {
     }));
 
     println!("Warden demo");
-    println!("  gateway:     {base} (auto-approval on: amber approved and red rejected as reviewer policy:auto)");
-    println!("  agent:       {} (built-in stand-in agent: an in-process OpenAI-compatible responder, not a real model)", agent.url());
+    println!(
+        "  gateway:     {base} (auto-approval on: amber approved and red rejected as reviewer policy:auto)"
+    );
+    println!(
+        "  agent:       {} (built-in stand-in agent: an in-process OpenAI-compatible responder, not a real model)",
+        agent.url()
+    );
     println!("  audit store: {db_url}");
 
     let client = reqwest::Client::new();
@@ -77,7 +98,11 @@ pub async fn run(csv_path: PathBuf) -> anyhow::Result<ExitCode> {
                 .unwrap_or("-")
                 .to_string()
         };
-        let (trace_id, status, risk) = (header("x-warden-trace-id"), header("x-warden-status"), header("x-warden-risk"));
+        let (trace_id, status, risk) = (
+            header("x-warden-trace-id"),
+            header("x-warden-status"),
+            header("x-warden-risk"),
+        );
         let payload: Value = serde_json::from_slice(&response.bytes().await?).unwrap_or(Value::Null);
         let answer = payload
             .pointer("/choices/0/message/content")
@@ -86,11 +111,29 @@ pub async fn run(csv_path: PathBuf) -> anyhow::Result<ExitCode> {
             .unwrap_or("(no content)")
             .to_string();
         let trace = fetch_trace(&client, &base, &auditor.key, &trace_id).await?;
-        let stage = |name: &str| trace.iter().find(|e| e["stage"] == name).map(|e| e["payload"].clone());
+        let stage = |name: &str| {
+            trace
+                .iter()
+                .find(|e| e["stage"] == name)
+                .map(|e| e["payload"].clone())
+        };
         let approval = stage("approval")
-            .map(|a| format!("{} by {} ({})", if a["approved"] == true { "approved" } else { "rejected" }, a["reviewer"].as_str().unwrap_or("-"), a["note"].as_str().unwrap_or("")))
+            .map(|a| {
+                format!(
+                    "{} by {} ({})",
+                    if a["approved"] == true {
+                        "approved"
+                    } else {
+                        "rejected"
+                    },
+                    a["reviewer"].as_str().unwrap_or("-"),
+                    a["note"].as_str().unwrap_or("")
+                )
+            })
             .unwrap_or_else(|| "not required".into());
-        let decision = stage("classification").map(|c| c["decision"].clone()).unwrap_or(Value::Null);
+        let decision = stage("classification")
+            .map(|c| c["decision"].clone())
+            .unwrap_or(Value::Null);
         println!("{}", "=".repeat(100));
         println!("REQUEST:  {text}");
         println!("TRACE:    {trace_id}");
@@ -99,7 +142,15 @@ pub async fn run(csv_path: PathBuf) -> anyhow::Result<ExitCode> {
             "RISK:     {risk} ({}, confidence {}, rules: {})",
             decision["category"].as_str().unwrap_or("-"),
             decision["confidence"],
-            decision["rules"].as_array().map(|r| r.iter().filter_map(|r| r["id"].as_str()).collect::<Vec<_>>().join(", ")).filter(|s| !s.is_empty()).unwrap_or_else(|| "none".into())
+            decision["rules"]
+                .as_array()
+                .map(|r| r
+                    .iter()
+                    .filter_map(|r| r["id"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "none".into())
         );
         println!("APPROVAL: {approval}");
         println!("RESPONSE: {answer}");
@@ -112,22 +163,34 @@ pub async fn run(csv_path: PathBuf) -> anyhow::Result<ExitCode> {
     let _ = stop.send(());
     server.await.context("gateway task failed")??;
 
-    let mut file = std::fs::File::create(&csv_path).with_context(|| format!("cannot create {}", csv_path.display()))?;
+    let mut file =
+        std::fs::File::create(&csv_path).with_context(|| format!("cannot create {}", csv_path.display()))?;
     let exported = store.export(ExportFormat::Csv, &mut file).await?;
     println!("Saved: {} ({exported} audit records)", csv_path.display());
     let report = store.verify_chain().await?;
     match &report.first_bad {
-        None => println!("Audit chain verified: {} records, head {}", report.records, report.head),
+        None => println!(
+            "Audit chain verified: {} records, head {}",
+            report.records, report.head
+        ),
         Some(bad) => bail!("audit chain broken at record {}: {}", bad.seq, bad.problem),
     }
     store.close().await;
     if !mismatches.is_empty() {
-        bail!("the demo did not reach the expected outcomes:\n  {}", mismatches.join("\n  "));
+        bail!(
+            "the demo did not reach the expected outcomes:\n  {}",
+            mismatches.join("\n  ")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn fetch_trace(client: &reqwest::Client, base: &str, key: &str, trace_id: &str) -> anyhow::Result<Vec<Value>> {
+async fn fetch_trace(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    trace_id: &str,
+) -> anyhow::Result<Vec<Value>> {
     let response = client
         .get(format!("{base}/v1/audit/traces/{trace_id}"))
         .bearer_auth(key)

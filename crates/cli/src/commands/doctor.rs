@@ -44,14 +44,28 @@ pub async fn run(args: StoreArgs, fix: bool) -> anyhow::Result<ExitCode> {
             .map_err(|e| e.to_string()),
     );
     let url = warden_store::redact_url(&config.database_url);
-    let db_path = config.database_url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let db_path = config
+        .database_url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     if !fix && config.database_url.starts_with("sqlite") && !std::path::Path::new(db_path).exists() {
-        check("store", Err(format!("{url} does not exist (run `warden doctor --fix` or `warden init`)")));
+        check(
+            "store",
+            Err(format!(
+                "{url} does not exist (run `warden doctor --fix` or `warden init`)"
+            )),
+        );
     } else {
         match warden_store::Store::open(&config.database_url, config.durability).await {
             Ok(store) => {
-                check("store", Ok(format!("{url}, durability {}", config.durability.as_str())));
-                let keys = store.list_keys().await.map(|k| k.iter().filter(|k| k.revoked_at.is_none()).count());
+                check(
+                    "store",
+                    Ok(format!("{url}, durability {}", config.durability.as_str())),
+                );
+                let keys = store
+                    .list_keys()
+                    .await
+                    .map(|k| k.iter().filter(|k| k.revoked_at.is_none()).count());
                 check(
                     "keys",
                     match keys {
@@ -83,9 +97,16 @@ pub async fn run(args: StoreArgs, fix: bool) -> anyhow::Result<ExitCode> {
     match Upstream::new(&config.upstream) {
         Ok(upstream) => check(
             "upstream",
-            upstream.ready().await.map(|()| format!("{} ready", config.upstream.url)),
+            upstream
+                .ready()
+                .await
+                .map(|()| format!("{} ready", config.upstream.url)),
         ),
         Err(e) => check("upstream", Err(e.to_string())),
     }
-    Ok(if problems == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if problems == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

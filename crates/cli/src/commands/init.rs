@@ -24,7 +24,10 @@ pub async fn run(args: StoreArgs, force: bool) -> anyhow::Result<ExitCode> {
     };
     let config = settings::load(&args, Overrides::default())?;
     let store = warden_store::Store::open(&config.database_url, config.durability).await?;
-    let name = format!("admin-{}", &warden_store::now_rfc3339()[..19].replace([':', '-'], ""));
+    let name = format!(
+        "admin-{}",
+        &warden_store::now_rfc3339()[..19].replace([':', '-'], "")
+    );
     let key = generate_key(&name, &[Role::Admin], "default").context("cannot generate a random key")?;
     store.insert_key(&key.record).await?;
     eprintln!(

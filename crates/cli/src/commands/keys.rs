@@ -28,7 +28,10 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
         }
         KeysCommand::List { store } => {
             let store = settings::open_store(&store).await?;
-            println!("{:<18} {:<20} {:<28} {:<10} {:<28} REVOKED", "ID", "NAME", "ROLES", "TENANT", "CREATED");
+            println!(
+                "{:<18} {:<20} {:<28} {:<10} {:<28} REVOKED",
+                "ID", "NAME", "ROLES", "TENANT", "CREATED"
+            );
             for k in store.list_keys().await? {
                 println!(
                     "{:<18} {:<20} {:<28} {:<10} {:<28} {}",
@@ -59,8 +62,9 @@ pub fn parse_roles(names: &[String]) -> anyhow::Result<Vec<Role>> {
     let mut roles = Vec::new();
     for name in names.iter().flat_map(|n| n.split(',')) {
         let name = name.trim();
-        let role = Role::parse(name)
-            .with_context(|| format!("unknown role `{name}` (expected requester, approver, auditor or admin)"))?;
+        let role = Role::parse(name).with_context(|| {
+            format!("unknown role `{name}` (expected requester, approver, auditor or admin)")
+        })?;
         if !roles.contains(&role) {
             roles.push(role);
         }

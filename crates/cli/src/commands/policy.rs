@@ -13,7 +13,8 @@ use crate::PolicyCommand;
 pub fn load_policy(path: Option<&Path>) -> anyhow::Result<Policy> {
     match path {
         Some(path) => {
-            let source = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let source =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
             Ok(Policy::from_toml(&source, &path.display().to_string())?)
         }
         None => Ok(Policy::default_pack()?),
@@ -41,12 +42,16 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
     match command {
         PolicyCommand::Test { file, policy } => {
             let policy = load_policy(policy.as_deref())?;
-            let source = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let source =
+                std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let tests: TestFile = toml::from_str(&source).with_context(|| format!("{}", file.display()))?;
             let mut failures = 0;
             for case in &tests.cases {
                 let d = policy.evaluate(&case.text);
-                let rule_ok = case.rule.as_deref().is_none_or(|want| d.rules.iter().any(|r| r.id == want));
+                let rule_ok = case
+                    .rule
+                    .as_deref()
+                    .is_none_or(|want| d.rules.iter().any(|r| r.id == want));
                 if d.risk != case.expect || !rule_ok {
                     failures += 1;
                     let fired: Vec<_> = d.rules.iter().map(|r| r.id.as_str()).collect();
@@ -54,9 +59,16 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
                         "FAIL {:?}: expected {}{}, got {} (rules: {})",
                         case.text,
                         case.expect,
-                        case.rule.as_deref().map(|r| format!(" via {r}")).unwrap_or_default(),
+                        case.rule
+                            .as_deref()
+                            .map(|r| format!(" via {r}"))
+                            .unwrap_or_default(),
                         d.risk,
-                        if fired.is_empty() { "none".into() } else { fired.join(", ") }
+                        if fired.is_empty() {
+                            "none".into()
+                        } else {
+                            fired.join(", ")
+                        }
                     );
                 }
             }
@@ -67,14 +79,21 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
                 policy.name(),
                 policy.version()
             );
-            Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if failures == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         PolicyCommand::Explain { text, policy } => {
             let policy = load_policy(policy.as_deref())?;
             let d = policy.evaluate(&text);
             println!("policy:     {} {}", policy.name(), policy.version());
             println!("normalized: {}", policy.normalize(&text));
-            println!("risk:       {} ({}, confidence {:.2})", d.risk, d.category, d.confidence);
+            println!(
+                "risk:       {} ({}, confidence {:.2})",
+                d.risk, d.category, d.confidence
+            );
             println!("reason:     {}", d.reason);
             if let Some(alt) = &d.alternative {
                 println!("offered:    {alt}");
@@ -88,7 +107,13 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
                     .iter()
                     .map(|s| format!("{:?} at {}..{}", s.text, s.start, s.end))
                     .collect();
-                println!("rule:       {} [{}] {}: {}", r.id, r.tier, r.category, spans.join(", "));
+                println!(
+                    "rule:       {} [{}] {}: {}",
+                    r.id,
+                    r.tier,
+                    r.category,
+                    spans.join(", ")
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -7,7 +7,12 @@ use warden_gateway::{Gateway, Overrides, shutdown_signal};
 use crate::StoreArgs;
 use crate::settings;
 
-pub async fn run(store: StoreArgs, listen: Option<String>, upstream: Option<String>, auto_approve: bool) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    store: StoreArgs,
+    listen: Option<String>,
+    upstream: Option<String>,
+    auto_approve: bool,
+) -> anyhow::Result<ExitCode> {
     if let Some(path) = settings::config_path(&store) {
         tracing::info!(config = %path.display(), "reading configuration");
     }

@@ -1,0 +1,396 @@
+#!/usr/bin/env bash
+# Warden overhead benchmark: direct calls to the stand-in agent vs. the same calls through
+# Warden, JSON and SSE, at concurrency 1 and 16, with Warden's audit trail in durability
+# "process" and then "fsync". Also measures the disk's own fsync latency in the same folder,
+# and verifies the audit trail written during the runs. See bench/README.md.
+#
+# Every server listens on 127.0.0.1 only; every load run is bounded by wrk's -d and by
+# `timeout`. Every process this script starts is stopped when it exits.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_DIR="$ROOT/bench"
+LUA="$BENCH_DIR/post.lua"
+
+# ---- knobs (see bench/README.md) -------------------------------------------------------
+DURATION=${BENCH_DURATION:-10s}          # measured part of each wrk run
+WARMUP=${BENCH_WARMUP:-2s}               # unmeasured wrk run before each measured one
+MODES=${BENCH_MODES:-"process fsync"}    # warden durability modes, in order
+CONCURRENCY=${BENCH_CONCURRENCY:-"1 16"} # wrk -c values; threads: 1 for c=1, else BENCH_THREADS
+THREADS=${BENCH_THREADS:-2}              # wrk -t for concurrency > 1
+STREAMS=${BENCH_STREAMS:-"json sse"}
+WRK_TIMEOUT=${BENCH_WRK_TIMEOUT:-5s}     # a request slower than this counts as an error
+FSYNC_SAMPLES=${BENCH_FSYNC_SAMPLES:-500}
+READY_TIMEOUT=${BENCH_READY_TIMEOUT:-60} # seconds to wait for a server to listen
+SKIP_BUILD=${BENCH_SKIP_BUILD:-0}
+KEEP=${BENCH_KEEP:-0}                    # 1: keep the temp dir (logs, raw wrk output, db)
+STANDIN_PORT=${BENCH_STANDIN_PORT:-0}    # 0: pick a free port
+WARDEN_PORT=${BENCH_WARDEN_PORT:-0}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+
+PROMPT="Summarize our AI governance policy for internal use."
+UPSTREAM_TOKEN="bench-upstream-token"
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ---- cleanup: stop what we started, by pid ---------------------------------------------
+STANDIN_PID=""
+WARDEN_PID=""
+WORK=""
+
+stop_pid() { # pid name: SIGTERM, wait up to 15 s, then SIGKILL
+  local pid=$1 name=$2 i
+  [[ -n "$pid" ]] || return 0
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 150; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$name (pid $pid) did not stop on SIGTERM; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_pid "$WARDEN_PID" warden
+  stop_pid "$STANDIN_PID" warden-standin
+  if [[ -n "$WORK" && -d "$WORK" ]]; then
+    if [[ "$KEEP" == 1 || $rc -ne 0 ]]; then
+      log "logs, raw wrk output and the database are kept in $WORK"
+    else
+      rm -rf "$WORK"
+    fi
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- tools -----------------------------------------------------------------------------
+APT_UPDATED=0
+apt_install() { # package...
+  [[ $(id -u) -eq 0 ]] || die "need root to apt-get install $*; install it and re-run"
+  if [[ $APT_UPDATED == 0 ]]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    APT_UPDATED=1
+  fi
+  log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+}
+command -v wrk >/dev/null || apt_install wrk
+command -v curl >/dev/null || apt_install curl
+command -v python3 >/dev/null || apt_install python3
+command -v timeout >/dev/null || die "timeout (coreutils) is missing"
+
+to_secs() { # 10s | 2m | 1h | 30  ->  seconds
+  local v=$1
+  case "$v" in
+    *s) echo "${v%s}" ;;
+    *m) echo $(( ${v%m} * 60 )) ;;
+    *h) echo $(( ${v%h} * 3600 )) ;;
+    *) echo "$v" ;;
+  esac
+}
+[[ $(to_secs "$DURATION") =~ ^[0-9]+$ ]] || die "BENCH_DURATION must look like 10s, 2m or 30 (got $DURATION)"
+[[ $(to_secs "$WARMUP") =~ ^[0-9]+$ ]] || die "BENCH_WARMUP must look like 2s or 0 (got $WARMUP)"
+
+# ---- build -----------------------------------------------------------------------------
+if [[ "$SKIP_BUILD" != 1 ]]; then
+  log "cargo build --release -p warden -p warden-standin (several minutes on a cold 2-core machine)"
+  (cd "$ROOT" && cargo build --release -p warden -p warden-standin) >&2
+fi
+WARDEN="$TARGET_DIR/release/warden"
+STANDIN="$TARGET_DIR/release/warden-standin"
+[[ -x "$WARDEN" ]] || die "$WARDEN is missing (build failed, or BENCH_SKIP_BUILD=1 without a build)"
+[[ -x "$STANDIN" ]] || die "$STANDIN is missing"
+
+# ---- work dir --------------------------------------------------------------------------
+WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/warden-bench.XXXXXX")
+DB="$WORK/bench.db"
+DB_URL="sqlite://$DB"
+RESULTS="$WORK/results.tsv"
+FSYNC_JSON="$WORK/fsync.json"
+: >"$RESULTS"
+FS_TYPE=$(stat -f -c %T "$WORK")
+log "work dir $WORK (filesystem $FS_TYPE)"
+[[ "$FS_TYPE" != tmpfs && "$FS_TYPE" != ramfs ]] ||
+  log "WARNING: $WORK is on $FS_TYPE: fsync costs nothing there; set BENCH_TMPDIR to a folder on a real disk"
+
+# Keep the environment from steering warden elsewhere; run it from the work dir so that no
+# ./warden.toml is picked up.
+unset WARDEN_CONFIG WARDEN_DATABASE_URL WARDEN_LISTEN WARDEN_UPSTREAM RUST_LOG
+export WARDEN_LOG=${BENCH_WARDEN_LOG:-info}
+export NO_COLOR=1
+
+# ---- servers ---------------------------------------------------------------------------
+wait_listening() { # pid logfile name -> prints host:port
+  local pid=$1 logfile=$2 name=$3 deadline addr
+  deadline=$((SECONDS + READY_TIMEOUT))
+  while ((SECONDS < deadline)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "$name exited before listening; its log:"
+      tail -n 30 "$logfile" >&2 || true
+      die "$name did not start"
+    fi
+    addr=$(sed 's/\x1b\[[0-9;]*m//g' "$logfile" | grep -o 'listening on 127\.0\.0\.1:[0-9]\+' | tail -n 1 | sed 's/^listening on //' || true)
+    if [[ -n "$addr" ]] && (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null; then
+      echo "$addr"
+      return 0
+    fi
+    sleep 0.1
+  done
+  tail -n 30 "$logfile" >&2 || true
+  die "$name did not listen within ${READY_TIMEOUT}s"
+}
+
+start_standin() {
+  local logfile="$WORK/standin.log"
+  "$STANDIN" --listen "127.0.0.1:$STANDIN_PORT" --token "$UPSTREAM_TOKEN" 2>"$logfile" >/dev/null &
+  STANDIN_PID=$!
+  STANDIN_ADDR=$(wait_listening "$STANDIN_PID" "$logfile" warden-standin)
+  log "stand-in (pid $STANDIN_PID) listening on $STANDIN_ADDR"
+}
+
+start_warden() { # durability mode
+  local mode=$1 config="$WORK/warden-$1.toml" logfile="$WORK/warden-$1.log"
+  printf '[store]\ndurability = "%s"\n' "$mode" >"$config"
+  (cd "$WORK" && exec env WARDEN_UPSTREAM_TOKEN="$UPSTREAM_TOKEN" "$WARDEN" serve \
+    --config "$config" --database-url "$DB_URL" \
+    --listen "127.0.0.1:$WARDEN_PORT" --upstream "http://$STANDIN_ADDR") 2>"$logfile" >/dev/null &
+  WARDEN_PID=$!
+  WARDEN_ADDR=$(wait_listening "$WARDEN_PID" "$logfile" warden)
+  grep -Eq "durability=\"?$mode" "$logfile" ||
+    die "warden's log does not confirm durability $mode; see $logfile"
+  log "warden (pid $WARDEN_PID, durability $mode) listening on $WARDEN_ADDR"
+}
+
+stop_warden() {
+  stop_pid "$WARDEN_PID" warden
+  WARDEN_PID=""
+}
+
+cpu_ticks() { # pid -> utime+stime in clock ticks
+  awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+# ---- bodies ----------------------------------------------------------------------------
+body_for() { # json|sse
+  if [[ $1 == sse ]]; then
+    printf '{"model":"openclaw","messages":[{"role":"user","content":"%s"}],"stream":true}' "$PROMPT"
+  else
+    printf '{"model":"openclaw","messages":[{"role":"user","content":"%s"}]}' "$PROMPT"
+  fi
+}
+
+# One request with curl before the load: the status must be 200 and the body must be a real
+# completion (JSON) or a finished stream (SSE), so the load runs measure the right thing.
+preflight() { # label url token stream
+  local label=$1 url=$2 token=$3 stream=$4 out="$WORK/preflight-$1.txt" code
+  code=$(curl -sS --max-time 10 -o "$out" -w '%{http_code}' \
+    -H 'Content-Type: application/json' -H "Authorization: Bearer $token" \
+    --data-binary "$(body_for "$stream")" "$url") || die "$label: curl failed"
+  [[ "$code" == 200 ]] || { cat "$out" >&2; die "$label: HTTP $code, expected 200"; }
+  if [[ $stream == sse ]]; then
+    grep -q '^data: \[DONE\]' "$out" || { cat "$out" >&2; die "$label: stream did not end with [DONE]"; }
+    grep -q '"content"' "$out" || { cat "$out" >&2; die "$label: stream carried no content"; }
+  else
+    grep -q '"chat.completion"' "$out" || { cat "$out" >&2; die "$label: not a chat.completion"; }
+  fi
+}
+
+# ---- load ------------------------------------------------------------------------------
+run_wrk() { # mode stream conc target url token
+  local mode=$1 stream=$2 conc=$3 target=$4 url=$5 token=$6
+  local label="$mode-$stream-c$conc-$target" threads=1 out line guard
+  ((conc > 1)) && threads=$THREADS
+  ((threads > conc)) && threads=$conc
+  out="$WORK/wrk-$label.txt"
+  export BENCH_BODY BENCH_AUTH
+  BENCH_BODY=$(body_for "$stream")
+  BENCH_AUTH=$token
+
+  if [[ $(to_secs "$WARMUP") != 0 ]]; then
+    guard=$(($(to_secs "$WARMUP") + 30))
+    timeout -k 5 "$guard" wrk -t"$threads" -c"$conc" -d"$WARMUP" --timeout "$WRK_TIMEOUT" \
+      -s "$LUA" "$url" >"$WORK/wrk-$label.warmup.txt" 2>&1 ||
+      { cat "$WORK/wrk-$label.warmup.txt" >&2; die "$label: warm-up wrk failed"; }
+  fi
+
+  local w0 s0 w1 s1
+  w0=$(cpu_ticks "$WARDEN_PID")
+  s0=$(cpu_ticks "$STANDIN_PID")
+  guard=$(($(to_secs "$DURATION") + 30))
+  timeout -k 5 "$guard" wrk -t"$threads" -c"$conc" -d"$DURATION" --timeout "$WRK_TIMEOUT" \
+    --latency -s "$LUA" "$url" >"$out" 2>&1 ||
+    { cat "$out" >&2; die "$label: wrk failed or overran"; }
+  w1=$(cpu_ticks "$WARDEN_PID")
+  s1=$(cpu_ticks "$STANDIN_PID")
+
+  line=$(grep '^BENCH_RESULT ' "$out" | tail -n 1) || { cat "$out" >&2; die "$label: no summary from post.lua"; }
+  # shellcheck disable=SC2086 # word splitting of key=value pairs is intended
+  local requests duration_us non2xx connect read write timeout p50_us p99_us mean_us max_us
+  eval "$(echo "${line#BENCH_RESULT }" | tr ' ' '\n' | grep -E '^[a-z0-9_]+=[0-9.]+$')"
+  if ((non2xx > 0)); then
+    cat "$out" >&2
+    die "$label: $non2xx responses were not 2xx: a benchmark of error responses means nothing"
+  fi
+  if ((connect + read + write + timeout > 0)); then
+    cat "$out" >&2
+    die "$label: socket errors (connect $connect, read $read, write $write, timeout $timeout)"
+  fi
+  ((requests > 0)) || die "$label: no requests completed"
+  local rps
+  rps=$(awk -v r="$requests" -v d="$duration_us" 'BEGIN { printf "%.1f", r / (d / 1e6) }')
+  # CPU each server used per request during the measured run (warden's is only meaningful
+  # for warden runs; the stand-in serves both).
+  local wcpu scpu
+  wcpu=$(awk -v t=$((w1 - w0)) -v hz="$CLK_TCK" -v r="$requests" 'BEGIN { printf "%.1f", t / hz * 1e6 / r }')
+  scpu=$(awk -v t=$((s1 - s0)) -v hz="$CLK_TCK" -v r="$requests" 'BEGIN { printf "%.1f", t / hz * 1e6 / r }')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    "$mode" "$stream" "$conc" "$target" "$rps" "$p50_us" "$p99_us" "$requests" "$mean_us" "$wcpu" "$scpu" >>"$RESULTS"
+  log "$label: $rps req/s, p50 ${p50_us} us, p99 ${p99_us} us ($requests requests)"
+}
+
+# ---- the disk's own fsync latency, in the same folder as the database ------------------
+measure_fsync() {
+  log "fsync latency: $FSYNC_SAMPLES x (write 4 KiB + fsync) in $WORK"
+  python3 - "$WORK" "$FSYNC_SAMPLES" >"$FSYNC_JSON" <<'PY'
+import json, os, statistics, sys, time
+folder, n = sys.argv[1], int(sys.argv[2])
+block = os.urandom(4096)
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, round(p / 100 * len(xs) + 0.5) - 1))]
+
+def run(name, sync, append):
+    path = os.path.join(folder, f"fsync-probe-{name}")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, block)
+        os.fsync(fd)
+        samples = []
+        for i in range(n):
+            t = time.perf_counter()
+            os.pwrite(fd, block, (i + 1) * 4096 if append else 0)
+            sync(fd)
+            samples.append((time.perf_counter() - t) * 1e3)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return {"name": name, "samples": n, "p50_ms": pct(samples, 50), "p99_ms": pct(samples, 99),
+            "mean_ms": statistics.fmean(samples), "max_ms": max(samples)}
+
+print(json.dumps([
+    run("append 4 KiB + fsync", os.fsync, True),
+    run("overwrite 4 KiB + fdatasync", os.fdatasync, False),
+]))
+PY
+}
+
+# ---- main ------------------------------------------------------------------------------
+measure_fsync
+
+log "creating an API key"
+API_KEY=$(cd "$WORK" && "$WARDEN" keys create --name bench --role requester --database-url "$DB_URL" 2>"$WORK/keys.log") ||
+  { cat "$WORK/keys.log" >&2; die "warden keys create failed"; }
+API_KEY=$(printf '%s' "$API_KEY" | tr -d '[:space:]')
+[[ -n "$API_KEY" ]] || die "warden keys create printed no key"
+
+start_standin
+DIRECT_URL="http://$STANDIN_ADDR/v1/chat/completions"
+
+for mode in $MODES; do
+  [[ $mode == process || $mode == fsync ]] || die "unknown durability mode $mode"
+  start_warden "$mode"
+  WARDEN_URL="http://$WARDEN_ADDR/v1/chat/completions"
+  for stream in $STREAMS; do
+    preflight "$mode-$stream-direct" "$DIRECT_URL" "$UPSTREAM_TOKEN" "$stream"
+    preflight "$mode-$stream-warden" "$WARDEN_URL" "$API_KEY" "$stream"
+  done
+  for stream in $STREAMS; do
+    for conc in $CONCURRENCY; do
+      run_wrk "$mode" "$stream" "$conc" direct "$DIRECT_URL" "$UPSTREAM_TOKEN"
+      run_wrk "$mode" "$stream" "$conc" warden "$WARDEN_URL" "$API_KEY"
+    done
+  done
+  stop_warden # graceful: drains and commits every queued audit record
+done
+
+log "verifying the audit trail"
+VERIFY_RC=0
+VERIFY_OUT=$(cd "$WORK" && "$WARDEN" audit verify --database-url "$DB_URL" 2>&1) || VERIFY_RC=$?
+
+# ---- report ----------------------------------------------------------------------------
+echo "## Warden benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo
+echo "- machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
+echo "- rustc: $(rustc --version 2>/dev/null || echo unknown); wrk: $(wrk -v 2>&1 | head -n 1 || true)"
+echo "- runs: wrk -d $DURATION after a $WARMUP warm-up; -t1 -c1 and -t$THREADS -c16; work dir on $FS_TYPE"
+echo
+python3 - "$RESULTS" "$FSYNC_JSON" <<'PY'
+import csv, json, sys
+rows = list(csv.reader(open(sys.argv[1]), delimiter="\t"))
+fsync = json.load(open(sys.argv[2]))
+R = {}
+for mode, stream, conc, target, rps, p50, p99, n, mean, wcpu, scpu in rows:
+    R[(mode, stream, conc, target)] = dict(rps=float(rps), p50=float(p50), p99=float(p99), n=int(n),
+                                           wcpu=float(wcpu), scpu=float(scpu))
+ms = lambda us: f"{us / 1000:.3f}"
+def signed(us): return f"{'+' if us >= 0 else ''}{us / 1000:.3f}"
+
+print("| mode | stream | conc | target | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms |")
+print("|---|---|---:|---|---:|---:|---:|---:|---:|")
+for mode, stream, conc, target, *_ in rows:
+    r = R[(mode, stream, conc, target)]
+    added = ("", "")
+    if target == "warden" and (mode, stream, conc, "direct") in R:
+        d = R[(mode, stream, conc, "direct")]
+        added = (signed(r["p50"] - d["p50"]), signed(r["p99"] - d["p99"]))
+    print(f"| {mode} | {stream} | {conc} | {target} | {r['rps']:.0f} | {ms(r['p50'])} | {ms(r['p99'])} | {added[0]} | {added[1]} |")
+
+print()
+print("Disk fsync latency in the same folder:")
+print()
+print("| probe | samples | p50 ms | p99 ms | mean ms | max ms |")
+print("|---|---:|---:|---:|---:|---:|")
+for f in fsync:
+    print(f"| {f['name']} | {f['samples']} | {f['p50_ms']:.3f} | {f['p99_ms']:.3f} | {f['mean_ms']:.3f} | {f['max_ms']:.3f} |")
+
+streams = sorted({k[1] for k in R}, key=["json", "sse"].index)
+if any(k[0] == "fsync" for k in R) and any(k[0] == "process" for k in R):
+    print()
+    print("Throughput fsync / process at concurrency 16:")
+    print()
+    for stream in streams:
+        for target in ("warden", "direct"):
+            f, p = R.get(("fsync", stream, "16", target)), R.get(("process", stream, "16", target))
+            if f and p:
+                print(f"- {target} {stream}: {f['rps']:.0f} / {p['rps']:.0f} = {f['rps'] / p['rps']:.2f}")
+
+print()
+print("CPU time per request during the measured runs (from /proc, 10 ms tick resolution):")
+print()
+print("| mode | stream | conc | target | warden CPU us/req | stand-in CPU us/req |")
+print("|---|---|---:|---|---:|---:|")
+for mode, stream, conc, target, *_ in rows:
+    r = R[(mode, stream, conc, target)]
+    w = f"{r['wcpu']:.0f}" if target == "warden" else "-"
+    print(f"| {mode} | {stream} | {conc} | {target} | {w} | {r['scpu']:.0f} |")
+PY
+echo
+echo "Audit trail after the runs (\`warden audit verify\`):"
+echo
+echo '```'
+echo "$VERIFY_OUT"
+echo '```'
+((VERIFY_RC == 0)) || die "warden audit verify failed (exit $VERIFY_RC)"

@@ -1,0 +1,13 @@
+//! End-to-end tests: the real `warden` binary against a real mock upstream, over HTTP.
+
+// Test code: a failed unwrap is a failed test, with the reason in the panic message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod audit;
+mod auth;
+mod chat;
+mod cli;
+mod errors;
+mod lifecycle;
+mod streaming;
+mod support;

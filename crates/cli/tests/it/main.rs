@@ -8,6 +8,7 @@ mod auth;
 mod chat;
 mod cli;
 mod errors;
+mod interop;
 mod lifecycle;
 mod streaming;
 mod support;

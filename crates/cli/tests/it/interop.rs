@@ -1,0 +1,65 @@
+//! Interop with the official OpenAI Python SDK (`openai` from PyPI): a completion, a streamed
+//! completion, and refusals surfacing as the SDK's own exception types.
+//!
+//! The SDK lives in a venv under Cargo's target directory, created on first run from
+//! `tests/interop/requirements.txt`, so `cargo test` needs nothing installed beforehand but
+//! `python3` and access to PyPI.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use warden_standin::StandIn;
+
+use crate::support::{UPSTREAM_TOKEN, gateway};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The venv's python, creating the venv and installing the pinned SDK when needed.
+fn sdk_python() -> PathBuf {
+    let requirements = repo_root().join("tests/interop/requirements.txt");
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("openai-sdk-venv");
+    let python = venv.join("bin/python");
+    let stamp = venv.join("requirements.installed");
+    let wanted = std::fs::read_to_string(&requirements).expect("requirements.txt");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && python.exists() {
+        return python;
+    }
+    let status = Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv).status().expect("python3 -m venv");
+    assert!(status.success(), "cannot create a venv with python3");
+    let status = Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+        .arg(&requirements)
+        .status()
+        .expect("pip install");
+    assert!(status.success(), "cannot install the OpenAI SDK from PyPI");
+    std::fs::write(&stamp, wanted).expect("stamp");
+    python
+}
+
+#[tokio::test]
+async fn openai_python_sdk() {
+    let python = tokio::task::spawn_blocking(sdk_python).await.unwrap();
+    let agent = StandIn::new().token(UPSTREAM_TOKEN).start("127.0.0.1:0").await.unwrap();
+    let g = gateway(&agent.url()).start();
+    let script = repo_root().join("tests/interop/test_openai_sdk.py");
+    let base = g.url("/v1");
+    let key = g.requester.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .env("WARDEN_BASE_URL", base)
+            .env("WARDEN_API_KEY", key)
+            .output()
+            .expect("run the SDK script")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "SDK checks failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("6 passed, 0 failed"), "{stdout}");
+    // Two requests reached the agent (the completion and the stream); every refusal stayed in Warden.
+    assert_eq!(agent.received().len(), 2);
+}

@@ -30,12 +30,13 @@ Rules:\n\
 Be useful and concise.";
 
 /// The body sent upstream: the client's, with the model mapped and the governance messages first.
+/// Takes the body out of `request`, which does not need it again: a copy would clone every message.
 pub fn upstream_body(
-    request: &ChatRequest,
+    request: &mut ChatRequest,
     decision: &Decision,
     approval: &Approval,
 ) -> Result<Vec<u8>, ApiError> {
-    let mut body = request.body.clone();
+    let mut body = std::mem::take(&mut request.body);
     body.insert("model".into(), Value::String(request.upstream_model.clone()));
     let classification = json!({
         "risk": decision.risk,
@@ -79,11 +80,11 @@ pub async fn forward(
     state: &AppState,
     trace_id: &str,
     actor: String,
-    request: ChatRequest,
+    mut request: ChatRequest,
     decision: &Decision,
     approval: &Approval,
 ) -> Result<Response, ApiError> {
-    let body = upstream_body(&request, decision, approval)?;
+    let body = upstream_body(&mut request, decision, approval)?;
     let risk = decision.risk.as_str();
     if request.stream {
         return forward_stream(state, trace_id, actor, request, body, risk).await;

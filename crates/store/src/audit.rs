@@ -435,6 +435,53 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn any_single_byte_change_breaks_verification() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = temp_store(&dir).await;
+        let log = AuditLog::start(&store).await.unwrap();
+        for i in 0..3 {
+            log.append(vec![ev(&format!("t{i}"), "classification")])
+                .await
+                .unwrap();
+        }
+        log.shutdown().await;
+        for seq in 1..=3i64 {
+            for column in ["trace_id", "ts", "stage", "actor", "payload", "prev_hash", "hash"] {
+                let original: String =
+                    sqlx::query_scalar(&format!("SELECT {column} FROM audit_events WHERE seq = ?"))
+                        .bind(seq)
+                        .fetch_one(store.pool())
+                        .await
+                        .unwrap();
+                for at in [0, original.len() / 2, original.len() - 1] {
+                    let mut bytes = original.clone().into_bytes();
+                    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+                    let changed = String::from_utf8(bytes).unwrap();
+                    let set = format!("UPDATE audit_events SET {column} = ? WHERE seq = ?");
+                    sqlx::query(&set)
+                        .bind(&changed)
+                        .bind(seq)
+                        .execute(store.pool())
+                        .await
+                        .unwrap();
+                    let report = store.verify_chain().await.unwrap();
+                    let bad = report
+                        .first_bad
+                        .unwrap_or_else(|| panic!("{column}[{at}] of {seq} changed unnoticed"));
+                    assert!(bad.seq <= seq + 1, "{column} of {seq}: reported {}", bad.seq);
+                    sqlx::query(&set)
+                        .bind(&original)
+                        .bind(seq)
+                        .execute(store.pool())
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        assert!(store.verify_chain().await.unwrap().ok());
+    }
+
+    #[tokio::test]
     async fn exports_jsonl_and_csv() {
         let dir = tempfile::tempdir().unwrap();
         let store = temp_store(&dir).await;

@@ -225,3 +225,33 @@ async fn upstream_errors_are_passed_or_mapped() {
         .await
         .assert_error(502, "upstream_error", "upstream_bad_status");
 }
+
+#[tokio::test]
+async fn nothing_runs_when_the_trail_cannot_commit() {
+    use sqlx::Connection;
+    let agent = StandIn::new().start("127.0.0.1:0").await.unwrap();
+    let g = gateway(&agent.url()).start();
+    assert_eq!(g.chat(&green("before")).await.status, 200);
+    // Every audit insert now fails, as on a full disk.
+    let mut conn = sqlx::SqliteConnection::connect(&g.db_url).await.unwrap();
+    sqlx::raw_sql("CREATE TRIGGER disk_full BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let reply = g.chat(&green("during")).await;
+    reply.assert_error(503, "server_error", "audit_unavailable");
+    assert_eq!(
+        agent.received().len(),
+        1,
+        "an unrecorded request must not be executed"
+    );
+    sqlx::raw_sql("DROP TRIGGER disk_full")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    // Once the store recovers, so does the gateway, and the chain is whole.
+    assert_eq!(g.chat(&green("after")).await.status, 200);
+    assert_eq!(g.verify().0, 0);
+    assert!(g.logs().contains("audit commit failed"));
+}

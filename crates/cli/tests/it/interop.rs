@@ -26,10 +26,21 @@ fn sdk_python() -> PathBuf {
     if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && python.exists() {
         return python;
     }
-    let status = Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv).status().expect("python3 -m venv");
+    let status = Command::new("python3")
+        .args(["-m", "venv", "--clear"])
+        .arg(&venv)
+        .status()
+        .expect("python3 -m venv");
     assert!(status.success(), "cannot create a venv with python3");
     let status = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
         .arg(&requirements)
         .status()
         .expect("pip install");
@@ -41,7 +52,11 @@ fn sdk_python() -> PathBuf {
 #[tokio::test]
 async fn openai_python_sdk() {
     let python = tokio::task::spawn_blocking(sdk_python).await.unwrap();
-    let agent = StandIn::new().token(UPSTREAM_TOKEN).start("127.0.0.1:0").await.unwrap();
+    let agent = StandIn::new()
+        .token(UPSTREAM_TOKEN)
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
     let g = gateway(&agent.url()).start();
     let script = repo_root().join("tests/interop/test_openai_sdk.py");
     let base = g.url("/v1");

@@ -12,8 +12,11 @@ use crate::error::ApiError;
 use crate::pipeline::chat_completions;
 use crate::state::AppState;
 
-/// Routes served without authentication: liveness and readiness only.
-pub const UNAUTHENTICATED: [&str; 2] = ["/healthz", "/readyz"];
+/// Routes served without authentication: liveness, readiness and the API description.
+pub const UNAUTHENTICATED: [&str; 3] = ["/healthz", "/readyz", "/openapi.json"];
+
+/// The OpenAPI description of every route.
+const OPENAPI: &str = include_str!("openapi.json");
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -23,9 +26,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit/traces/{trace_id}", get(trace))
         .route(UNAUTHENTICATED[0], get(healthz))
         .route(UNAUTHENTICATED[1], get(readyz))
+        .route(UNAUTHENTICATED[2], get(openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+async fn openapi() -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 async fn healthz() -> Response {

@@ -210,6 +210,26 @@ async fn models_health_and_readiness() {
         .assert_error(401, "authentication_error", "invalid_api_key");
     assert_eq!(g.get("/healthz", "").await.status, 200);
     assert_eq!(g.get("/readyz", "").await.status, 200);
+    let openapi = g.get("/openapi.json", "").await;
+    assert_eq!(openapi.status, 200);
+    let paths = openapi.json()["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect::<Vec<_>>();
+    for route in [
+        "/v1/chat/completions",
+        "/v1/models",
+        "/v1/audit/traces/{trace_id}",
+        "/healthz",
+        "/readyz",
+    ] {
+        assert!(paths.iter().any(|p| p == route), "{route} undocumented");
+    }
+    g.get("/v1/nope", &g.requester)
+        .await
+        .assert_error(404, "invalid_request_error", "not_found");
 
     let reply = g
         .chat(&json!({"model": "ops", "messages": [{"role": "user", "content": "hello"}]}))

@@ -267,7 +267,14 @@ impl Gateway {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        Reply::from(req.send().await.expect("request to warden")).await
+        self.reply(req).await
+    }
+
+    async fn reply(&self, req: reqwest::RequestBuilder) -> Reply {
+        match req.send().await {
+            Ok(response) => Reply::from(response).await,
+            Err(e) => panic!("request to warden failed: {e}\nwarden's log:\n{}", self.logs()),
+        }
     }
 
     pub async fn get(&self, path: &str, key: &str) -> Reply {
@@ -275,7 +282,7 @@ impl Gateway {
         if !key.is_empty() {
             req = req.bearer_auth(key);
         }
-        Reply::from(req.send().await.expect("request to warden")).await
+        self.reply(req).await
     }
 }
 

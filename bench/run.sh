@@ -27,6 +27,7 @@ KEEP=${BENCH_KEEP:-0}                    # 1: keep the temp dir (logs, raw wrk o
 STANDIN_PORT=${BENCH_STANDIN_PORT:-0}    # 0: pick a free port
 WARDEN_PORT=${BENCH_WARDEN_PORT:-0}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BENCH_REV=${BENCH_REV:-}                 # build this commit (clean export) instead of the tree
 
 PROMPT="Summarize our AI governance policy for internal use."
 UPSTREAM_TOKEN="bench-upstream-token"
@@ -102,16 +103,6 @@ to_secs() { # 10s | 2m | 1h | 30  ->  seconds
 [[ $(to_secs "$DURATION") =~ ^[0-9]+$ ]] || die "BENCH_DURATION must look like 10s, 2m or 30 (got $DURATION)"
 [[ $(to_secs "$WARMUP") =~ ^[0-9]+$ ]] || die "BENCH_WARMUP must look like 2s or 0 (got $WARMUP)"
 
-# ---- build -----------------------------------------------------------------------------
-if [[ "$SKIP_BUILD" != 1 ]]; then
-  log "cargo build --release -p warden -p warden-standin (several minutes on a cold 2-core machine)"
-  (cd "$ROOT" && cargo build --release -p warden -p warden-standin) >&2
-fi
-WARDEN="$TARGET_DIR/release/warden"
-STANDIN="$TARGET_DIR/release/warden-standin"
-[[ -x "$WARDEN" ]] || die "$WARDEN is missing (build failed, or BENCH_SKIP_BUILD=1 without a build)"
-[[ -x "$STANDIN" ]] || die "$STANDIN is missing"
-
 # ---- work dir --------------------------------------------------------------------------
 WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/warden-bench.XXXXXX")
 DB="$WORK/bench.db"
@@ -123,6 +114,33 @@ FS_TYPE=$(stat -f -c %T "$WORK")
 log "work dir $WORK (filesystem $FS_TYPE)"
 [[ "$FS_TYPE" != tmpfs && "$FS_TYPE" != ramfs ]] ||
   log "WARNING: $WORK is on $FS_TYPE: fsync costs nothing there; set BENCH_TMPDIR to a folder on a real disk"
+
+# ---- build -----------------------------------------------------------------------------
+# By default the checked-out tree is built, as it is (uncommitted edits included). With
+# BENCH_REV, that commit is exported (git archive) into the work dir and built there, into
+# its own target folder, so the figures belong to one commit.
+SRC="$ROOT"
+if [[ -n "$BENCH_REV" ]]; then
+  REV=$(git -C "$ROOT" rev-parse --verify "$BENCH_REV^{commit}") || die "BENCH_REV=$BENCH_REV is not a commit"
+  SRC="$WORK/src"
+  TARGET_DIR="$TARGET_DIR/bench-rev"
+  mkdir -p "$SRC"
+  git -C "$ROOT" archive "$REV" | tar -x -C "$SRC"
+  CODE="commit $(git -C "$ROOT" rev-parse --short "$REV") (clean export of BENCH_REV=$BENCH_REV)"
+else
+  DIRTY=$(git -C "$ROOT" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null | wc -l || true)
+  CODE="working tree at commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  ((DIRTY == 0)) || CODE="$CODE, with uncommitted changes in $DIRTY files under crates/ or Cargo.*"
+fi
+if [[ "$SKIP_BUILD" != 1 ]]; then
+  log "cargo build --release -p warden -p warden-standin in $SRC (several minutes when cold on 2 cores)"
+  (cd "$SRC" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release -p warden -p warden-standin) >&2
+fi
+WARDEN="$TARGET_DIR/release/warden"
+STANDIN="$TARGET_DIR/release/warden-standin"
+[[ -x "$WARDEN" ]] || die "$WARDEN is missing (build failed, or BENCH_SKIP_BUILD=1 without a build)"
+[[ -x "$STANDIN" ]] || die "$STANDIN is missing"
+log "benchmarking the $CODE"
 
 # Keep the environment from steering warden elsewhere; run it from the work dir so that no
 # ./warden.toml is picked up.
@@ -298,6 +316,7 @@ PY
 }
 
 # ---- main ------------------------------------------------------------------------------
+LOAD_BEFORE=$(cut -d" " -f1-3 /proc/loadavg)
 measure_fsync
 
 log "creating an API key"
@@ -328,13 +347,16 @@ done
 
 log "verifying the audit trail"
 VERIFY_RC=0
-VERIFY_OUT=$(cd "$WORK" && "$WARDEN" audit verify --database-url "$DB_URL" 2>&1) || VERIFY_RC=$?
+VERIFY_OUT=$(cd "$WORK" && "$WARDEN" audit verify --database-url "$DB_URL" 2>"$WORK/verify.log") || VERIFY_RC=$?
+if ((VERIFY_RC != 0)); then cat "$WORK/verify.log" >&2; fi
 
 # ---- report ----------------------------------------------------------------------------
 echo "## Warden benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo
 echo "- machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
 echo "- rustc: $(rustc --version 2>/dev/null || echo unknown); wrk: $(wrk -v 2>&1 | head -n 1 || true)"
+echo "- code: $CODE"
+echo "- load average (1/5/15 min) before the runs: $LOAD_BEFORE; after: $(cut -d" " -f1-3 /proc/loadavg) (other work on the machine skews the figures)"
 echo "- runs: wrk -d $DURATION after a $WARMUP warm-up; -t1 -c1 and -t$THREADS -c16; work dir on $FS_TYPE"
 echo
 python3 - "$RESULTS" "$FSYNC_JSON" <<'PY'

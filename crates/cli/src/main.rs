@@ -107,6 +107,21 @@ pub enum PolicyCommand {
         #[arg(long)]
         policy: Option<PathBuf>,
     },
+    /// Measure a policy on an evaluation set: accuracy, per-tier precision and recall, confusion.
+    Eval {
+        /// A directory of TOML files of `[[case]]` tables (text, expect, kind).
+        #[arg(default_value = "policies/eval")]
+        dir: PathBuf,
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Exit non-zero unless accuracy >= 0.97, no red case is judged green and the green
+        /// false-positive rate is <= 0.02.
+        #[arg(long)]
+        check: bool,
+        /// List every misjudged case.
+        #[arg(long, short)]
+        verbose: bool,
+    },
     /// Show which rules match where, and the normalized text.
     Explain {
         text: String,

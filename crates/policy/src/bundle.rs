@@ -1,5 +1,6 @@
 //! The policy bundle's TOML format: parsed strictly (unknown keys are errors) and checked, with
-//! errors that name the file, the line and the rule.
+//! errors that name the file, the line and the rule. The language is documented in
+//! `docs/policy.md`.
 
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -22,8 +23,9 @@ pub(crate) struct BundleFile {
 #[serde(deny_unknown_fields)]
 pub(crate) struct PolicyMeta {
     pub name: String,
+    /// For readers of the bundle; carried, not used.
     #[serde(default)]
-    #[allow(dead_code)] // documentation for readers of the bundle; carried, not used
+    #[allow(dead_code)]
     pub description: String,
 }
 
@@ -59,6 +61,47 @@ fn default_green_confidence() -> f64 {
     0.88
 }
 
+/// How a rule treats a conceptual question (`what is sudo?`, `how do wire transfers work?`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Questions {
+    /// A match inside a conceptual question does not count: it asks for understanding.
+    #[default]
+    Downgrade,
+    /// Every match counts (secrets, personal data: asking *what* they are is asking for them).
+    Keep,
+}
+
+/// Words near other words, in the same sentence.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NearSpec {
+    /// Any of these words (or `@detector` atoms)...
+    pub words: Vec<String>,
+    /// ...within `window` words of any of these.
+    pub with: Vec<String>,
+    #[serde(default = "default_window")]
+    pub window: usize,
+}
+
+fn default_window() -> usize {
+    6
+}
+
+/// Where a rule applies; an empty list means everywhere.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    #[serde(default)]
+    pub tools: Vec<String>,
+    #[serde(default)]
+    pub models: Vec<String>,
+}
+
 /// One `[[rule]]` of a bundle.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,8 +110,24 @@ pub struct RuleSpec {
     pub id: String,
     pub tier: Risk,
     pub category: String,
-    /// Words and phrases, matched as whole words with their inflections.
+    /// Words and phrases, matched as whole words with their inflections; a phrase's words in
+    /// order with at most `gap` other words between them.
+    #[serde(default)]
     pub terms: Vec<String>,
+    #[serde(default = "default_gap")]
+    pub gap: usize,
+    #[serde(default)]
+    pub near: Vec<NearSpec>,
+    /// Built-in detectors (`shell_command`, `iban`, `aws_access_key`, ...).
+    #[serde(default)]
+    pub detectors: Vec<String>,
+    /// Regular expressions over the normalized text.
+    #[serde(default)]
+    pub patterns: Vec<String>,
+    #[serde(default)]
+    pub questions: Questions,
+    #[serde(default)]
+    pub scope: Scope,
     /// Evidence strength of one match of this rule.
     #[serde(default = "default_rule_confidence")]
     pub confidence: f64,
@@ -76,6 +135,10 @@ pub struct RuleSpec {
     /// What Warden offers instead when the rule refuses or holds a request.
     #[serde(default)]
     pub alternative: Option<String>,
+}
+
+fn default_gap() -> usize {
+    2
 }
 
 fn default_rule_confidence() -> f64 {
@@ -103,6 +166,7 @@ impl BundleFile {
             origin: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
+        let detectors = crate::detectors::names();
         let mut seen = HashSet::new();
         for spanned in &bundle.rules {
             let rule = spanned.get_ref();
@@ -123,13 +187,63 @@ impl BundleFile {
                     "tier must be `amber` or `red` (green is what remains when no rule fires)".into(),
                 ));
             }
-            if rule.terms.is_empty() {
-                return Err(fail("terms must list at least one word or phrase".into()));
+            if rule.terms.is_empty()
+                && rule.near.is_empty()
+                && rule.detectors.is_empty()
+                && rule.patterns.is_empty()
+            {
+                return Err(fail(
+                    "needs at least one of terms, near, detectors or patterns".into(),
+                ));
             }
-            if let Some(term) = rule.terms.iter().find(|t| crate::words::words(t).is_empty()) {
-                return Err(fail(format!(
-                    "term {term:?} has no word to match (only punctuation or filler words)"
-                )));
+            if let Some(term) = rule.terms.iter().find(|t| {
+                crate::words::tokenize(crate::Normalized::new(t).as_str())
+                    .tokens
+                    .is_empty()
+            }) {
+                return Err(fail(format!("term {term:?} has no word to match")));
+            }
+            for near in &rule.near {
+                if near.words.is_empty() || near.with.is_empty() {
+                    return Err(fail("near needs both `words` and `with`".into()));
+                }
+                if !(1..=50).contains(&near.window) {
+                    return Err(fail("near window must lie in 1..=50".into()));
+                }
+                for atom in near.words.iter().chain(&near.with) {
+                    if let Some(name) = atom.strip_prefix('@') {
+                        if !detectors.contains(&name) {
+                            return Err(fail(format!(
+                                "unknown detector `@{name}` in near (known: {})",
+                                detectors.join(", ")
+                            )));
+                        }
+                    } else if crate::words::tokenize(crate::Normalized::new(atom).as_str())
+                        .tokens
+                        .len()
+                        != 1
+                    {
+                        return Err(fail(format!(
+                            "near entry {atom:?} must be one word or an @detector"
+                        )));
+                    }
+                }
+            }
+            for name in &rule.detectors {
+                if !detectors.contains(&name.as_str()) {
+                    return Err(fail(format!(
+                        "unknown detector `{name}` (known: {})",
+                        detectors.join(", ")
+                    )));
+                }
+            }
+            for pattern in &rule.patterns {
+                if let Err(e) = regex::Regex::new(pattern) {
+                    return Err(fail(format!("pattern {pattern:?} does not compile: {e}")));
+                }
+            }
+            if rule.gap > 10 {
+                return Err(fail("gap must be at most 10".into()));
             }
             if !(0.0..=1.0).contains(&rule.confidence) {
                 return Err(fail("confidence must lie in [0, 1]".into()));

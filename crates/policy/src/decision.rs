@@ -72,8 +72,12 @@ pub struct Decision {
     /// The safe alternative offered when the request is refused or held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alternative: Option<String>,
-    /// Every rule that fired, highest tier first.
+    /// Every rule that fired, highest tier first; the deciding rule first within its tier.
     pub rules: Vec<RuleMatch>,
+    /// Rules that matched only inside conceptual questions (`what does sudo do?`), and so did
+    /// not count.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<RuleMatch>,
     /// Hash of the policy bundle that made this decision.
     pub policy_version: String,
 }

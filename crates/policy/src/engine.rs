@@ -1,14 +1,52 @@
-//! The compiled policy: every term of every rule in one Aho-Corasick automaton over a stream of
-//! word keys, so the cost of a decision grows with the text, not with the number of rules.
+//! The compiled policy and its evaluation. Every word of every rule is one pattern of one
+//! Aho-Corasick automaton over the key stream; every detector is one pattern of one
+//! `RegexSet` over the original text; every custom pattern is one pattern of one `RegexSet`
+//! over the normalized text. A decision's cost grows with the text, not with the rules.
 
-use aho_corasick::{AhoCorasick, MatchKind};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
-use crate::bundle::{BundleError, BundleFile, GreenSpec, RuleSpec};
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex::{Regex, RegexSet};
+use sha2::{Digest, Sha256};
+
+use crate::bundle::{BundleError, BundleFile, GreenSpec, Questions, RuleSpec};
 use crate::decision::{Decision, Risk, RuleMatch, Span};
+use crate::detectors::{Detectors, Hit};
+use crate::intent::conceptual_sentences;
 use crate::normalize::Normalized;
-use crate::words::words;
+use crate::words::{Tokens, tokenize};
+
+/// Who is asking, through what: the facts rule scopes test.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context<'a> {
+    pub roles: &'a [&'a str],
+    pub tenant: Option<&'a str>,
+    pub tool: Option<&'a str>,
+    pub model: Option<&'a str>,
+}
+
+/// A phrase of one rule: word ids in order.
+#[derive(Debug, Clone)]
+struct Term {
+    rule: usize,
+    words: Vec<u32>,
+    gap: usize,
+}
+
+/// One side of a `near` clause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Atom {
+    Word(u32),
+    Detector(usize),
+}
+
+#[derive(Debug, Clone)]
+struct Near {
+    rule: usize,
+    words: Vec<Atom>,
+    with: Vec<Atom>,
+    window: usize,
+}
 
 /// A loaded, compiled policy bundle.
 #[derive(Debug, Clone)]
@@ -17,46 +55,145 @@ pub struct Policy {
     version: String,
     green: GreenSpec,
     rules: Vec<RuleSpec>,
+    /// One pattern per distinct word key: ` key `.
     automaton: AhoCorasick,
-    /// For each automaton pattern, the rules that listed it.
-    pattern_rules: Vec<Vec<usize>>,
+    terms: Vec<Term>,
+    /// For each word id, the terms that start with it.
+    terms_by_first: Vec<Vec<usize>>,
+    nears: Vec<Near>,
+    /// For each word id, the near clauses that mention it.
+    nears_by_word: Vec<Vec<usize>>,
+    /// Detector names as the detectors module reports them, and the rules that use each.
+    detector_names: Vec<&'static str>,
+    rules_by_detector: Vec<Vec<usize>>,
+    nears_by_detector: Vec<Vec<usize>>,
+    detectors: Detectors,
+    patterns: Option<(RegexSet, Vec<Regex>, Vec<usize>)>,
 }
 
 impl Policy {
     /// Loads a bundle from TOML source; `origin` names it in errors.
     pub fn from_toml(source: &str, origin: &str) -> Result<Policy, BundleError> {
         let bundle = BundleFile::parse(source, origin)?;
-        let mut patterns: Vec<String> = Vec::new();
-        let mut pattern_rules: Vec<Vec<usize>> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
+        let compile_error = |message: String| BundleError::Syntax {
+            origin: origin.to_string(),
+            message,
+        };
         let rules: Vec<RuleSpec> = bundle.rules.into_iter().map(|s| s.into_inner()).collect();
+        let detector_names = crate::detectors::names();
+        let mut vocabulary: HashMap<String, u32> = HashMap::new();
+        let word_id = |key: &str, vocabulary: &mut HashMap<String, u32>| {
+            let next = vocabulary.len() as u32;
+            *vocabulary.entry(key.to_string()).or_insert(next)
+        };
+        let keys_of = |text: &str| {
+            let tokens = tokenize(Normalized::new(text).as_str());
+            (0..tokens.tokens.len())
+                .map(|i| tokens.key(i).to_string())
+                .collect::<Vec<_>>()
+        };
+
+        let mut terms = Vec::new();
+        let mut nears = Vec::new();
+        let mut rules_by_detector = vec![Vec::new(); detector_names.len()];
+        let mut pattern_sources = Vec::new();
+        let mut pattern_rules = Vec::new();
         for (rule_idx, rule) in rules.iter().enumerate() {
             for term in &rule.terms {
-                let pattern = key_stream(&words(Normalized::new(term).as_str()));
-                let slot = *index.entry(pattern.clone()).or_insert_with(|| {
-                    patterns.push(pattern);
-                    pattern_rules.push(Vec::new());
-                    patterns.len() - 1
+                let words = keys_of(term)
+                    .iter()
+                    .map(|k| word_id(k, &mut vocabulary))
+                    .collect();
+                terms.push(Term {
+                    rule: rule_idx,
+                    words,
+                    gap: rule.gap,
                 });
-                if !pattern_rules[slot].contains(&rule_idx) {
-                    pattern_rules[slot].push(rule_idx);
+            }
+            for near in &rule.near {
+                let mut atoms = |list: &[String]| {
+                    list.iter()
+                        .filter_map(|entry| match entry.strip_prefix('@') {
+                            Some(name) => detector_names.iter().position(|d| *d == name).map(Atom::Detector),
+                            None => keys_of(entry)
+                                .first()
+                                .map(|k| Atom::Word(word_id(k, &mut vocabulary))),
+                        })
+                        .collect::<Vec<_>>()
+                };
+                let words = atoms(&near.words);
+                let with = atoms(&near.with);
+                nears.push(Near {
+                    rule: rule_idx,
+                    words,
+                    with,
+                    window: near.window,
+                });
+            }
+            for name in &rule.detectors {
+                if let Some(d) = detector_names.iter().position(|n| n == name) {
+                    rules_by_detector[d].push(rule_idx);
                 }
             }
+            for pattern in &rule.patterns {
+                pattern_sources.push(pattern.clone());
+                pattern_rules.push(rule_idx);
+            }
+        }
+
+        let mut words_in_order = vec![String::new(); vocabulary.len()];
+        for (key, id) in &vocabulary {
+            words_in_order[*id as usize] = format!(" {key} ");
         }
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
-            .build(&patterns)
-            .map_err(|e| BundleError::Syntax {
-                origin: origin.to_string(),
-                message: format!("cannot compile the rules: {e}"),
-            })?;
+            .build(&words_in_order)
+            .map_err(|e| compile_error(format!("cannot compile the rules: {e}")))?;
+        let mut terms_by_first = vec![Vec::new(); vocabulary.len()];
+        for (i, term) in terms.iter().enumerate() {
+            if let Some(&first) = term.words.first() {
+                terms_by_first[first as usize].push(i);
+            }
+        }
+        let mut nears_by_word = vec![Vec::new(); vocabulary.len()];
+        let mut nears_by_detector = vec![Vec::new(); detector_names.len()];
+        for (i, near) in nears.iter().enumerate() {
+            for atom in near.words.iter().chain(&near.with) {
+                let list = match atom {
+                    Atom::Word(w) => &mut nears_by_word[*w as usize],
+                    Atom::Detector(d) => &mut nears_by_detector[*d],
+                };
+                if !list.contains(&i) {
+                    list.push(i);
+                }
+            }
+        }
+        let patterns = if pattern_sources.is_empty() {
+            None
+        } else {
+            let set = RegexSet::new(&pattern_sources).map_err(|e| compile_error(e.to_string()))?;
+            let each = pattern_sources
+                .iter()
+                .map(|p| Regex::new(p))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| compile_error(e.to_string()))?;
+            Some((set, each, pattern_rules))
+        };
         Ok(Policy {
             name: bundle.policy.name,
             version: version_of(source),
             green: bundle.green,
             rules,
             automaton,
-            pattern_rules,
+            terms,
+            terms_by_first,
+            nears,
+            nears_by_word,
+            detector_names,
+            rules_by_detector,
+            nears_by_detector,
+            detectors: Detectors::compile().map_err(|e| compile_error(format!("detectors: {e}")))?,
+            patterns,
         })
     }
 
@@ -80,11 +217,37 @@ impl Policy {
         &self.rules
     }
 
-    /// Judges one text.
+    /// Judges one text, in no particular context.
     pub fn evaluate(&self, text: &str) -> Decision {
+        self.evaluate_in(text, &Context::default())
+    }
+
+    /// Judges one text in `context`: rules scoped elsewhere do not apply.
+    pub fn evaluate_in(&self, text: &str, context: &Context<'_>) -> Decision {
         let normalized = Normalized::new(text);
-        let found = self.find(text, &normalized);
-        self.decide(found)
+        let tokens = tokenize(normalized.as_str());
+        let found = self.find(text, &normalized, &tokens);
+        let conceptual = conceptual_sentences(&tokens);
+        let mut kept = Vec::new();
+        let mut suppressed = Vec::new();
+        for (rule_idx, mut m, sentences) in found {
+            let rule = &self.rules[rule_idx];
+            if !in_scope(rule, context) {
+                continue;
+            }
+            let all_conceptual = !sentences.is_empty()
+                && sentences
+                    .iter()
+                    .all(|&s| conceptual.get(s as usize).copied().unwrap_or(false));
+            if rule.questions == Questions::Downgrade && all_conceptual {
+                m.spans.sort_by_key(|s| s.start);
+                suppressed.push(m);
+            } else {
+                m.spans.sort_by_key(|s| s.start);
+                kept.push((rule_idx, m));
+            }
+        }
+        self.decide(kept, suppressed)
     }
 
     /// The normalized form used for matching (for explanations).
@@ -92,76 +255,188 @@ impl Policy {
         Normalized::new(text).as_str().to_string()
     }
 
-    fn find(&self, original: &str, normalized: &Normalized) -> Vec<RuleMatch> {
-        let words = words(normalized.as_str());
-        if words.is_empty() {
-            return Vec::new();
-        }
-        // The key stream is ` k1 k2 k3 `; `word_at[b]` is the word starting at byte b.
-        let mut stream = String::with_capacity(normalized.as_str().len() + 2);
-        let mut word_starts = Vec::with_capacity(words.len());
-        stream.push(' ');
-        for w in &words {
-            word_starts.push(stream.len());
-            stream.push_str(&w.key);
-            stream.push(' ');
-        }
-        let word_index = |byte: usize| word_starts.partition_point(|&s| s <= byte).saturating_sub(1);
-
-        let mut by_rule: Vec<Option<RuleMatch>> = vec![None; self.rules.len()];
-        for m in self.automaton.find_overlapping_iter(&stream) {
-            // The pattern's leading and trailing spaces bound the words it covers.
-            let first = word_index(m.start() + 1);
-            let last = word_index(m.end().saturating_sub(2));
-            let (s, e) = normalized.original_range(words[first].start, words[last].end);
+    /// Every rule that matched, with its spans and the sentences they lie in (a sentence of
+    /// `u32::MAX` marks a match that belongs to no sentence: it always counts).
+    fn find(
+        &self,
+        original: &str,
+        normalized: &Normalized,
+        tokens: &Tokens,
+    ) -> Vec<(usize, RuleMatch, Vec<u32>)> {
+        let mut by_rule: Vec<Option<(RuleMatch, Vec<u32>)>> = vec![None; self.rules.len()];
+        let mut record = |rule_idx: usize, start: usize, end: usize, sentence: u32| {
+            let rule = &self.rules[rule_idx];
             let span = Span {
-                start: s,
-                end: e,
-                text: original.get(s..e).unwrap_or_default().to_string(),
+                start,
+                end,
+                text: original.get(start..end).unwrap_or_default().to_string(),
             };
-            for &rule_idx in &self.pattern_rules[m.pattern().as_usize()] {
-                let rule = &self.rules[rule_idx];
-                let entry = by_rule[rule_idx].get_or_insert_with(|| RuleMatch {
-                    id: rule.id.clone(),
-                    tier: rule.tier,
-                    category: rule.category.clone(),
-                    spans: Vec::new(),
-                });
-                if !entry.spans.contains(&span) {
-                    entry.spans.push(span.clone());
+            let (entry, sentences) = by_rule[rule_idx].get_or_insert_with(|| {
+                (
+                    RuleMatch {
+                        id: rule.id.clone(),
+                        tier: rule.tier,
+                        category: rule.category.clone(),
+                        spans: Vec::new(),
+                    },
+                    Vec::new(),
+                )
+            });
+            if !entry.spans.contains(&span) {
+                entry.spans.push(span);
+                sentences.push(sentence);
+            }
+        };
+        let token_range = |first: usize, last: usize| {
+            let t = &tokens.tokens;
+            normalized.original_range(t[first].start, t[last].end)
+        };
+
+        // Words: which vocabulary word each token is, if any.
+        let mut word_of: Vec<Option<u32>> = vec![None; tokens.tokens.len()];
+        let mut positions: HashMap<u32, Vec<usize>> = HashMap::new();
+        for m in self.automaton.find_overlapping_iter(&tokens.stream) {
+            let token = tokens.token_at_stream(m.start() + 1);
+            let word = m.pattern().as_u32();
+            word_of[token] = Some(word);
+            positions.entry(word).or_default().push(token);
+        }
+
+        // Terms: phrases whose words follow each other within the rule's gap, in one sentence.
+        for (&word, starts) in &positions {
+            for &term_idx in &self.terms_by_first[word as usize] {
+                let term = &self.terms[term_idx];
+                for &first in starts {
+                    if let Some(last) = complete_phrase(term, first, &word_of, tokens) {
+                        let (s, e) = token_range(first, last);
+                        record(term.rule, s, e, tokens.tokens[first].sentence);
+                    }
                 }
             }
         }
-        let mut found: Vec<RuleMatch> = by_rule.into_iter().flatten().collect();
-        // Highest tier first; within a tier, bundle order (stable sort).
-        found.sort_by_key(|m| std::cmp::Reverse(m.tier));
-        found
+
+        // Detectors, over the original text.
+        let hits = self.detectors.scan(original);
+        let mut detector_tokens: Vec<(usize, usize)> = Vec::new();
+        for hit in &hits {
+            let Some(d) = self.detector_names.iter().position(|n| *n == hit.detector) else {
+                continue;
+            };
+            let token = token_of_hit(hit, tokens, normalized);
+            // A finding counts in the sentence it lies in, so a conceptual question about
+            // `rm -rf` is still a question; a rule with `questions = "keep"` counts it anyway.
+            let sentence = token.map(|t| tokens.tokens[t].sentence).unwrap_or(u32::MAX);
+            for &rule_idx in &self.rules_by_detector[d] {
+                record(rule_idx, hit.start, hit.end, sentence);
+            }
+            if let Some(token) = token
+                && !self.nears_by_detector[d].is_empty()
+            {
+                detector_tokens.push((d, token));
+            }
+        }
+
+        // Near clauses touched by a word or detector hit.
+        let mut candidates: Vec<usize> = positions
+            .keys()
+            .flat_map(|w| self.nears_by_word[*w as usize].iter().copied())
+            .chain(
+                detector_tokens
+                    .iter()
+                    .flat_map(|(d, _)| self.nears_by_detector[*d].iter().copied()),
+            )
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let atom_positions = |atoms: &[Atom]| {
+            let mut out: Vec<usize> = Vec::new();
+            for atom in atoms {
+                match atom {
+                    Atom::Word(w) => out.extend(
+                        positions
+                            .get(w)
+                            .into_iter()
+                            .flatten()
+                            .copied()
+                            .filter(|&t| !tokens.tokens[t].in_identifier),
+                    ),
+                    Atom::Detector(d) => {
+                        out.extend(detector_tokens.iter().filter(|(x, _)| x == d).map(|(_, t)| *t))
+                    }
+                }
+            }
+            out
+        };
+        for near_idx in candidates {
+            let near = &self.nears[near_idx];
+            let left = atom_positions(&near.words);
+            if left.is_empty() {
+                continue;
+            }
+            let right = atom_positions(&near.with);
+            for &a in &left {
+                for &b in &right {
+                    let same_sentence = tokens.tokens[a].sentence == tokens.tokens[b].sentence;
+                    if a != b && same_sentence && a.abs_diff(b) <= near.window {
+                        let (s, e) = token_range(a.min(b), a.max(b));
+                        record(near.rule, s, e, tokens.tokens[a].sentence);
+                    }
+                }
+            }
+        }
+
+        // Custom patterns, over the normalized text.
+        if let Some((set, each, rules)) = &self.patterns {
+            for i in set.matches(normalized.as_str()).iter() {
+                for m in each[i].find_iter(normalized.as_str()) {
+                    let (s, e) = normalized.original_range(m.start(), m.end());
+                    let sentence = tokens
+                        .tokens
+                        .iter()
+                        .find(|t| t.end > m.start())
+                        .map(|t| t.sentence)
+                        .unwrap_or(u32::MAX);
+                    record(rules[i], s, e, sentence);
+                }
+            }
+        }
+
+        by_rule
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, entry)| entry.map(|(m, sentences)| (i, m, sentences)))
+            .collect()
     }
 
-    fn decide(&self, found: Vec<RuleMatch>) -> Decision {
-        let Some(top) = found.first() else {
+    fn decide(&self, kept: Vec<(usize, RuleMatch)>, suppressed: Vec<RuleMatch>) -> Decision {
+        let top = kept.iter().map(|(_, m)| m.tier).max();
+        let Some(risk) = top else {
+            let reason = if suppressed.is_empty() {
+                self.green.reason.clone()
+            } else {
+                format!(
+                    "{} (a conceptual question: asks for understanding, not action)",
+                    self.green.reason
+                )
+            };
             return Decision {
                 risk: Risk::Green,
                 category: self.green.category.clone(),
                 confidence: self.green.confidence,
                 requires_approval: false,
                 allow: true,
-                reason: self.green.reason.clone(),
+                reason,
                 alternative: None,
                 rules: Vec::new(),
+                suppressed,
                 policy_version: self.version.clone(),
             };
         };
-        let risk = top.tier;
-        let at_tier: Vec<&RuleSpec> = found
-            .iter()
-            .take_while(|m| m.tier == risk)
-            .filter_map(|m| self.rules.iter().find(|r| r.id == m.id))
-            .collect();
-        // The deciding rule is the most confident one at the winning tier.
+        let at_tier: Vec<&(usize, RuleMatch)> = kept.iter().filter(|(_, m)| m.tier == risk).collect();
+        // The deciding rule is the most confident at the winning tier; ties go to bundle order.
         let deciding = at_tier
             .iter()
-            .copied()
+            .map(|(i, _)| &self.rules[*i])
             .fold(None::<&RuleSpec>, |best, r| match best {
                 Some(b) if b.confidence >= r.confidence => Some(b),
                 _ => Some(r),
@@ -173,17 +448,20 @@ impl Policy {
                 r.alternative.clone(),
                 r.confidence,
             ),
-            None => (top.category.clone(), String::new(), None, 0.9),
+            None => (String::new(), String::new(), None, 0.9),
         };
         // More independent evidence at the winning tier, more confidence; never certainty.
         let extra_rules = at_tier.len().saturating_sub(1) as f64;
-        let extra_spans = found
+        let extra_spans = at_tier
             .iter()
-            .take_while(|m| m.tier == risk)
-            .map(|m| m.spans.len().saturating_sub(1))
+            .map(|(_, m)| m.spans.len().saturating_sub(1))
             .sum::<usize>() as f64;
         let confidence = (base + 0.03 * extra_rules + 0.01 * extra_spans).min(0.99);
         let confidence = (confidence * 100.0).round() / 100.0;
+        let mut rules: Vec<RuleMatch> = kept.into_iter().map(|(_, m)| m).collect();
+        // Highest tier first, the deciding rule first within it; then bundle order.
+        let deciding_id = deciding.map(|r| r.id.clone());
+        rules.sort_by_key(|m| (std::cmp::Reverse(m.tier), Some(&m.id) != deciding_id.as_ref()));
         Decision {
             risk,
             category,
@@ -192,19 +470,43 @@ impl Policy {
             allow: risk != Risk::Red,
             reason,
             alternative,
-            rules: found,
+            rules,
+            suppressed,
             policy_version: self.version.clone(),
         }
     }
 }
 
-fn key_stream(words: &[crate::words::Word]) -> String {
-    let mut s = String::from(" ");
-    for w in words {
-        s.push_str(&w.key);
-        s.push(' ');
+/// Extends a phrase from its first word at token `first`; returns its last token.
+fn complete_phrase(term: &Term, first: usize, word_of: &[Option<u32>], tokens: &Tokens) -> Option<usize> {
+    let sentence = tokens.tokens[first].sentence;
+    let mut at = first;
+    for &want in &term.words[1..] {
+        let limit = (at + 1 + term.gap).min(word_of.len() - 1);
+        at = (at + 1..=limit)
+            .take_while(|&j| tokens.tokens[j].sentence == sentence)
+            .find(|&j| word_of[j] == Some(want))?;
     }
-    s
+    Some(at)
+}
+
+/// The token a detector hit lies in (or the first token after it).
+fn token_of_hit(hit: &Hit, tokens: &Tokens, normalized: &Normalized) -> Option<usize> {
+    tokens
+        .tokens
+        .iter()
+        .position(|t| normalized.original_range(t.start, t.end).1 > hit.start)
+}
+
+fn in_scope(rule: &RuleSpec, context: &Context<'_>) -> bool {
+    let scope = &rule.scope;
+    let fits = |allowed: &[String], actual: Option<&str>| {
+        allowed.is_empty() || actual.is_some_and(|a| allowed.iter().any(|x| x == a))
+    };
+    (scope.roles.is_empty() || context.roles.iter().any(|r| scope.roles.iter().any(|s| s == r)))
+        && fits(&scope.tenants, context.tenant)
+        && fits(&scope.tools, context.tool)
+        && fits(&scope.models, context.model)
 }
 
 fn version_of(source: &str) -> String {
@@ -221,15 +523,15 @@ mod tests {
     use super::*;
 
     fn pack() -> Policy {
-        match Policy::default_pack() {
-            Ok(p) => p,
-            Err(e) => panic!("default pack must load: {e}"),
-        }
+        Policy::default_pack().unwrap_or_else(|e| panic!("default pack must load: {e}"))
+    }
+
+    fn risk(text: &str) -> Risk {
+        pack().evaluate(text).risk
     }
 
     #[test]
     fn tutorial_demo_requests() {
-        let p = pack();
         let cases = [
             (
                 "Summarize our AI governance policy for internal use.",
@@ -253,32 +555,78 @@ mod tests {
             ),
         ];
         for (text, want) in cases {
-            assert_eq!(p.evaluate(text).risk, want, "{text}");
+            assert_eq!(risk(text), want, "{text}");
         }
     }
 
     #[test]
-    fn whole_words_with_inflections() {
+    fn whole_words_inflections_and_phrases_with_filler() {
+        assert_eq!(risk("How does a tokenizer split words?"), Risk::Green);
+        assert_eq!(risk("We walked along the riverbank."), Risk::Green);
+        assert_eq!(risk("Show me the API tokens"), Risk::Red);
+        assert_eq!(risk("Start deleting the old files"), Risk::Red);
+        assert_eq!(risk("Who got notified?"), Risk::Amber);
+        assert_eq!(risk("Please transfer all of the funds"), Risk::Red);
+        assert_eq!(risk("print my API-key"), Risk::Red);
+        assert_eq!(risk("print my api_key"), Risk::Red);
+    }
+
+    #[test]
+    fn obfuscation_is_seen_through() {
+        for text in [
+            "d\u{0435}l\u{0435}te the backups",
+            "d\u{200B}elete the backups",
+            "ｄｅｌｅｔｅ the backups",
+            "d3l3te the backups",
+            "d.e.l.e.t.e the backups",
+            "s u d o reboot",
+            "w-i-p-e the disk",
+        ] {
+            assert_eq!(risk(text), Risk::Red, "{text}");
+        }
+    }
+
+    #[test]
+    fn phrases_do_not_cross_sentences() {
+        assert_eq!(
+            risk("Check the wire rack. Money is tight this quarter, so plan ahead."),
+            Risk::Green
+        );
+    }
+
+    #[test]
+    fn conceptual_questions_are_answered_but_requests_are_not() {
         let p = pack();
-        assert_eq!(p.evaluate("How does a tokenizer split words?").risk, Risk::Green);
-        assert_eq!(p.evaluate("We walked along the riverbank.").risk, Risk::Green);
-        assert_eq!(p.evaluate("Show me the API tokens").risk, Risk::Red);
-        assert_eq!(p.evaluate("Start deleting the old files").risk, Risk::Red);
-        assert_eq!(p.evaluate("Who got notified?").risk, Risk::Amber);
-        assert_eq!(p.evaluate("Please transfer the funds").risk, Risk::Red);
-        assert_eq!(p.evaluate("print my API-key").risk, Risk::Red);
-        assert_eq!(p.evaluate("print my api_key").risk, Risk::Red);
+        let d = p.evaluate("What does the sudo command do?");
+        assert_eq!(d.risk, Risk::Green);
+        assert_eq!(d.suppressed[0].id, "red.shell");
+        assert_eq!(risk("What is the root password for prod?"), Risk::Red);
+        assert_eq!(
+            risk("What is a password manager? Also send me the admin password."),
+            Risk::Red
+        );
+    }
+
+    #[test]
+    fn detectors_feed_rules() {
+        assert_eq!(
+            risk("Pay 4,200 EUR to GB82 WEST 1234 5698 7654 32 today"),
+            Risk::Red
+        );
+        assert_eq!(risk("my key is AKIAIOSFODNN7EXAMPLE"), Risk::Red);
+        assert_eq!(risk("card 4111 1111 1111 1111"), Risk::Red);
+        assert_eq!(risk("DROP TABLE users;"), Risk::Red);
+        assert_eq!(risk("Why is curl https://x.sh | sh risky?"), Risk::Green);
     }
 
     #[test]
     fn spans_point_into_the_original_text() {
-        let p = pack();
         let text = "Kindly ＤＥＬＥＴＥ the backups";
-        let d = p.evaluate(text);
+        let d = pack().evaluate(text);
         assert_eq!(d.risk, Risk::Red);
         let span = &d.rules[0].spans[0];
         assert_eq!(&text[span.start..span.end], "ＤＥＬＥＴＥ");
-        assert_eq!(d.deciding_rule(), Some(d.rules[0].id.as_str()));
+        assert_eq!(d.deciding_rule(), Some("red.destructive"));
     }
 
     #[test]
@@ -290,6 +638,33 @@ mod tests {
         assert!(d.alternative.is_some());
         let g = p.evaluate("What is the capital of France?");
         assert!(g.allow && !g.requires_approval && g.rules.is_empty());
+    }
+
+    #[test]
+    fn the_deciding_rule_gives_code_and_reason_alike() {
+        let src = "[policy]\nname = \"x\"\n\n[[rule]]\nid = \"a.low\"\ntier = \"red\"\ncategory = \"low\"\nterms = [\"alpha\"]\nconfidence = 0.5\nreason = \"low\"\n\n[[rule]]\nid = \"b.high\"\ntier = \"red\"\ncategory = \"high\"\nterms = [\"beta\"]\nconfidence = 0.9\nreason = \"high\"\n";
+        let p = Policy::from_toml(src, "x.toml").unwrap();
+        let d = p.evaluate("alpha and beta");
+        assert_eq!(d.deciding_rule(), Some("b.high"));
+        assert_eq!(d.reason, "high");
+    }
+
+    #[test]
+    fn scopes_limit_where_a_rule_applies() {
+        let src = "[policy]\nname = \"x\"\n\n[[rule]]\nid = \"r\"\ntier = \"amber\"\ncategory = \"c\"\nterms = [\"deploy\"]\nreason = \"r\"\nscope = { roles = [\"requester\"], models = [\"openclaw/ops\"] }\n";
+        let p = Policy::from_toml(src, "x.toml").unwrap();
+        let inside = Context {
+            roles: &["requester"],
+            model: Some("openclaw/ops"),
+            ..Context::default()
+        };
+        let outside = Context {
+            roles: &["requester"],
+            model: Some("openclaw/main"),
+            ..Context::default()
+        };
+        assert_eq!(p.evaluate_in("deploy it", &inside).risk, Risk::Amber);
+        assert_eq!(p.evaluate_in("deploy it", &outside).risk, Risk::Green);
     }
 
     #[test]
@@ -306,5 +681,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("surprise"), "{err}");
+        let near = "[policy]\nname = \"x\"\n[[rule]]\nid = \"n\"\ntier = \"red\"\ncategory = \"c\"\nnear = [{ words = [\"@nothing\"], with = [\"x\"] }]\nreason = \"r\"\n";
+        let err = Policy::from_toml(near, "p.toml")
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown detector `@nothing`"), "{err}");
     }
 }

@@ -6,13 +6,15 @@
 
 mod bundle;
 mod decision;
+mod detectors;
 mod engine;
+mod intent;
 mod normalize;
 mod words;
 
-pub use bundle::{BundleError, RuleSpec};
+pub use bundle::{BundleError, NearSpec, Questions, RuleSpec, Scope};
 pub use decision::{Decision, Risk, RuleMatch, Span};
-pub use engine::Policy;
+pub use engine::{Context, Policy};
 pub use normalize::Normalized;
 pub use words::inflection_key;
 

@@ -1,5 +1,6 @@
-//! The matching copy of a text: case-folded, compatibility-normalized, accents and invisible
-//! characters removed, with every character mapped back to its place in the original.
+//! The matching copy of a text: case-folded, compatibility-normalized (full-width and styled
+//! letters), accents, invisible characters removed and look-alike Cyrillic and Greek letters
+//! folded to Latin, with every character mapped back to its place in the original.
 //!
 //! The normalized copy is only ever used for matching; the original is what gets forwarded.
 
@@ -9,13 +10,21 @@ use unicode_normalization::UnicodeNormalization;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Normalized {
     text: String,
-    /// For each byte of `text`, the original byte range of the character it came from.
+    /// For each byte of `text`, the original byte range of the character it came from; empty
+    /// when the text was ASCII, where byte offsets are the same in both.
     origin: Vec<(u32, u32)>,
 }
 
 impl Normalized {
     /// Normalizes `original` for matching.
     pub fn new(original: &str) -> Normalized {
+        if original.is_ascii() {
+            // The common case costs one pass: nothing to strip, decompose or fold but case.
+            return Normalized {
+                text: original.to_ascii_lowercase(),
+                origin: Vec::new(),
+            };
+        }
         let mut text = String::with_capacity(original.len());
         let mut origin = Vec::with_capacity(original.len());
         for (start, c) in original.char_indices() {
@@ -38,6 +47,7 @@ impl Normalized {
                     if is_combining_mark(folded) {
                         continue;
                     }
+                    let folded = confusable(folded).unwrap_or(folded);
                     text.push(folded);
                     origin.extend(std::iter::repeat_n(range, folded.len_utf8()));
                 }
@@ -53,6 +63,13 @@ impl Normalized {
 
     /// Maps a byte range of the normalized text back to a byte range of the original.
     pub fn original_range(&self, start: usize, end: usize) -> (usize, usize) {
+        if self.origin.is_empty() {
+            return if start < end && end <= self.text.len() {
+                (start, end)
+            } else {
+                (0, 0)
+            };
+        }
         if start >= end || end > self.origin.len() {
             return (0, 0);
         }
@@ -72,6 +89,58 @@ fn is_ignorable(c: char) -> bool {
         | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
         | '\u{1BCA0}'..='\u{1BCA3}'
         | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// Lowercase Cyrillic and Greek letters that render like Latin ones, and the Latin letter
+/// they pass for (the subset of Unicode's confusables that spells English words).
+fn confusable(c: char) -> Option<char> {
+    Some(match c {
+        // Cyrillic
+        'а' => 'a',
+        'в' => 'b',
+        'с' => 'c',
+        'ԁ' => 'd',
+        'е' | 'ё' | 'є' => 'e',
+        'һ' | 'н' => 'h',
+        'і' | 'ї' => 'i',
+        'ј' => 'j',
+        'к' => 'k',
+        'ӏ' => 'l',
+        'м' => 'm',
+        'п' => 'n',
+        'о' => 'o',
+        'р' => 'p',
+        'ԛ' => 'q',
+        'г' => 'r',
+        'ѕ' => 's',
+        'т' => 't',
+        'ц' | 'υ' => 'u',
+        'ѵ' | 'ν' => 'v',
+        'ԝ' | 'ω' => 'w',
+        'х' | 'χ' => 'x',
+        'у' | 'γ' => 'y',
+        'ᴢ' => 'z',
+        // Greek
+        'α' => 'a',
+        'β' => 'b',
+        'ϲ' => 'c',
+        'ε' => 'e',
+        'η' => 'n',
+        'ι' => 'i',
+        'κ' => 'k',
+        'μ' => 'u',
+        'ο' | 'σ' => 'o',
+        'ρ' => 'p',
+        'τ' => 't',
+        // Latin look-alikes outside ASCII
+        'ı' => 'i',
+        'ł' => 'l',
+        'ø' => 'o',
+        'ß' => 's',
+        'ƅ' => 'b',
+        'ɡ' => 'g',
+        _ => return None,
+    })
 }
 
 /// Combining diacritical marks: dropped so that `délete` matches `delete`.
@@ -101,6 +170,15 @@ mod tests {
         let at = n.as_str().find("wipe").unwrap_or(usize::MAX);
         let (s, e) = n.original_range(at, at + 4);
         assert_eq!(&original[s..e], "ｗｉｐｅ");
+    }
+
+    #[test]
+    fn folds_cyrillic_and_greek_look_alikes() {
+        // Cyrillic е and о, Greek ρ.
+        assert_eq!(
+            Normalized::new("d\u{0435}l\u{0435}te ρassw\u{043E}rd").as_str(),
+            "delete password"
+        );
     }
 
     #[test]

@@ -1,69 +1,239 @@
-//! Words as the matcher sees them: tokens of letters and digits, reduced to an inflection key
-//! so that `deleting`, `deleted` and `deletes` all meet `delete`, while `tokenizer` stays
-//! distinct from `token` and `riverbank` from `bank`.
+//! Words as the matcher sees them. The normalized text is cut into tokens of letters and
+//! digits; leetspeak inside a word is folded (`d3l3te`, `p@ssw0rd`); letters spelled out one by
+//! one are joined (`d.e.l.e.t.e`, `s u d o`, `w-i-p-e`); each word is reduced to an inflection
+//! key so that `deleting` and `deleted` meet `delete` while `tokenizer` stays apart from
+//! `token`. The keys form one stream, ` k1 k2 k3 `, that the automaton scans.
 
-/// A word of the normalized text, with its byte range there.
+/// One word: where it is in the normalized text, which sentence it belongs to, and where its
+/// key is in the key stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Word {
-    pub key: String,
+pub(crate) struct Token {
     pub start: usize,
     pub end: usize,
+    pub sentence: u32,
+    /// Part of an identifier such as `created_at` or `api_key`: it matches terms, but is no
+    /// verb or object of a sentence for `near`.
+    pub in_identifier: bool,
+    pub key_start: usize,
+    pub key_end: usize,
 }
 
-/// Splits normalized text into words and keys them, dropping filler words so that phrases
-/// match across them (`transfer the funds` meets `transfer funds`).
-pub(crate) fn words(normalized: &str) -> Vec<Word> {
+/// The words of a text and their key stream.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tokens {
+    /// ` k1 k2 k3 `: every key with a space before and after.
+    pub stream: String,
+    pub tokens: Vec<Token>,
+}
+
+impl Tokens {
+    /// The key of token `i`.
+    pub fn key(&self, i: usize) -> &str {
+        let t = &self.tokens[i];
+        &self.stream[t.key_start..t.key_end]
+    }
+
+    /// The token whose key starts at or before `byte` of the stream.
+    pub fn token_at_stream(&self, byte: usize) -> usize {
+        self.tokens
+            .partition_point(|t| t.key_start <= byte)
+            .saturating_sub(1)
+    }
+}
+
+/// A raw word before keying: its normalized range and its (leet-folded) letters.
+struct Raw {
+    start: usize,
+    end: usize,
+    text: String,
+}
+
+/// Characters that stand for letters in leetspeak.
+fn leet(c: char) -> Option<char> {
+    Some(match c {
+        '0' => 'o',
+        '1' | '!' | '|' => 'i',
+        '3' => 'e',
+        '4' | '@' => 'a',
+        '5' | '$' => 's',
+        '7' | '+' => 't',
+        '8' => 'b',
+        _ => return None,
+    })
+}
+
+fn is_leet_symbol(c: char) -> bool {
+    matches!(c, '@' | '$' | '!' | '|' | '+')
+}
+
+/// Splits `normalized` into raw words: runs of letters, digits and leet symbols.
+fn raw_words(normalized: &str) -> Vec<Raw> {
     let mut out = Vec::new();
-    let mut start = None;
+    let mut run_start = None;
     for (i, c) in normalized.char_indices() {
-        if c.is_alphanumeric() {
-            if start.is_none() {
-                start = Some(i);
+        let word_char = c.is_alphanumeric() || is_leet_symbol(c);
+        match (word_char, run_start) {
+            (true, None) => run_start = Some(i),
+            (false, Some(s)) => {
+                push_run(&mut out, normalized, s, i);
+                run_start = None;
             }
-        } else if let Some(s) = start.take() {
-            push_word(&mut out, normalized, s, i);
+            _ => {}
         }
     }
-    if let Some(s) = start {
-        push_word(&mut out, normalized, s, normalized.len());
+    if let Some(s) = run_start {
+        push_run(&mut out, normalized, s, normalized.len());
     }
     out
 }
 
-fn push_word(out: &mut Vec<Word>, text: &str, start: usize, end: usize) {
-    let raw = &text[start..end];
-    if is_filler(raw) {
+/// Turns one run into words: symbols at its edges that touch no letter are punctuation
+/// (`now!!`, `$500`); an e-mail address splits at `@`; leetspeak is folded where the run
+/// has letters.
+fn push_run(out: &mut Vec<Raw>, text: &str, start: usize, end: usize) {
+    let run = &text[start..end];
+    if let Some(at) = run.find('@') {
+        let (user, domain) = (&run[..at], &run[at + 1..]);
+        let looks_like_mail = domain.chars().take_while(|c| c.is_alphanumeric()).count() >= 2
+            && text[end..].starts_with('.')
+            && !user.is_empty();
+        if looks_like_mail {
+            push_run(out, text, start, start + at);
+            push_run(out, text, start + at + 1, end);
+            return;
+        }
+    }
+    let chars: Vec<(usize, char)> = run.char_indices().collect();
+    let mut lo = 0;
+    let mut hi = chars.len();
+    let touches_letter = |k: usize| {
+        let before = k
+            .checked_sub(1)
+            .map(|j| chars[j].1.is_alphabetic())
+            .unwrap_or(false);
+        let after = chars.get(k + 1).map(|c| c.1.is_alphabetic()).unwrap_or(false);
+        before || after
+    };
+    while lo < hi && is_leet_symbol(chars[lo].1) && !touches_letter(lo) {
+        lo += 1;
+    }
+    while hi > lo && is_leet_symbol(chars[hi - 1].1) && (chars[hi - 1].1 == '!' || !touches_letter(hi - 1)) {
+        hi -= 1;
+    }
+    if lo == hi {
         return;
     }
-    out.push(Word {
-        key: inflection_key(raw),
-        start,
-        end,
+    let core = &chars[lo..hi];
+    let has_letter = core.iter().any(|(_, c)| c.is_alphabetic());
+    let word: String = core
+        .iter()
+        .map(|&(_, c)| if has_letter { leet(c).unwrap_or(c) } else { c })
+        .filter(|c| c.is_alphanumeric())
+        .collect();
+    if word.is_empty() {
+        return;
+    }
+    let s = start + core[0].0;
+    let last = core[core.len() - 1];
+    out.push(Raw {
+        start: s,
+        end: start + last.0 + last.1.len_utf8(),
+        text: word,
     });
 }
 
-/// Determiners and possessives carry no intent; a phrase matches across them.
-fn is_filler(word: &str) -> bool {
-    matches!(
-        word,
-        "a" | "an"
-            | "the"
-            | "this"
-            | "that"
-            | "these"
-            | "those"
-            | "my"
-            | "our"
-            | "your"
-            | "their"
-            | "his"
-            | "her"
-            | "its"
-            | "some"
-            | "all"
-            | "any"
-            | "every"
-    )
+/// Joins runs of three or more single letters spaced by one and the same separator:
+/// `s u d o` -> `sudo`, `c-r-e-a-t-e a` -> `create`, `a`.
+fn join_spelled_out(mut raw: Vec<Raw>, text: &str) -> Vec<Raw> {
+    let single = |r: &Raw| r.text.chars().count() == 1 && r.text.chars().all(char::is_alphabetic);
+    let separator = |a: &Raw, b: &Raw| {
+        let gap = &text[a.end..b.start];
+        let mut chars = gap.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) if matches!(c, ' ' | '.' | '-' | '_' | '*' | '·' | '/') => Some(c),
+            _ => None,
+        }
+    };
+    let mut out: Vec<Raw> = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let mut j = i;
+        if single(&raw[i])
+            && i + 1 < raw.len()
+            && single(&raw[i + 1])
+            && let Some(sep) = separator(&raw[i], &raw[i + 1])
+        {
+            while j + 1 < raw.len() && single(&raw[j + 1]) && separator(&raw[j], &raw[j + 1]) == Some(sep) {
+                j += 1;
+            }
+        }
+        if j - i + 1 >= 3 {
+            let text: String = raw[i..=j].iter().map(|r| r.text.as_str()).collect();
+            out.push(Raw {
+                start: raw[i].start,
+                end: raw[j].end,
+                text,
+            });
+            i = j + 1;
+        } else {
+            out.push(Raw {
+                start: raw[i].start,
+                end: raw[i].end,
+                text: std::mem::take(&mut raw[i].text),
+            });
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Cuts normalized text into keyed tokens.
+pub(crate) fn tokenize(normalized: &str) -> Tokens {
+    let raw = join_spelled_out(raw_words(normalized), normalized);
+    let mut stream = String::with_capacity(normalized.len() + 2);
+    stream.push(' ');
+    let mut tokens: Vec<Token> = Vec::with_capacity(raw.len());
+    // Sentence boundaries: `!`, `?`, `;` and new lines always; a full stop only between two
+    // segments of two or more words, since `Export. All. Customer.` is emphasis, not prose.
+    let mut hard = vec![false; raw.len()];
+    let mut soft = vec![false; raw.len()];
+    for i in 1..raw.len() {
+        let gap = &normalized[raw[i - 1].end..raw[i].start];
+        hard[i] = gap.contains(['!', '?', ';', '\n']);
+        soft[i] = !hard[i] && gap.contains('.');
+    }
+    let mut segment_len = vec![0usize; raw.len()];
+    let mut start = 0;
+    for i in 1..=raw.len() {
+        if i == raw.len() || hard[i] || soft[i] {
+            for len in &mut segment_len[start..i] {
+                *len = i - start;
+            }
+            start = i;
+        }
+    }
+    let mut sentence = 0u32;
+    for (i, r) in raw.into_iter().enumerate() {
+        if i > 0 && (hard[i] || (soft[i] && segment_len[i - 1] >= 2 && segment_len[i] >= 2)) {
+            sentence += 1;
+        }
+        let key_start = stream.len();
+        push_key(&r.text, &mut stream);
+        let key_end = stream.len();
+        stream.push(' ');
+        let touches = |at: Option<char>| at == Some('_');
+        let in_identifier =
+            touches(normalized[..r.start].chars().next_back()) || touches(normalized[r.end..].chars().next());
+        tokens.push(Token {
+            start: r.start,
+            end: r.end,
+            sentence,
+            in_identifier,
+            key_start,
+            key_end,
+        });
+    }
+    Tokens { stream, tokens }
 }
 
 /// Reduces an inflected English word to a key shared by its inflections.
@@ -71,38 +241,47 @@ fn is_filler(word: &str) -> bool {
 /// Only inflection is undone (plural, past, participle, third person), never derivation:
 /// `tokenizer`, `secretary` and `changelog` keep keys of their own.
 pub fn inflection_key(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    push_key(word, &mut out);
+    out
+}
+
+/// Appends the inflection key of `word` to `out`.
+pub(crate) fn push_key(word: &str, out: &mut String) {
     if let Some(base) = irregular(word) {
-        return strip_final_e(base).to_string();
+        out.push_str(strip_final_e(base));
+        return;
     }
     let w = word;
     let n = w.len();
     if n <= 3 || !w.is_ascii() {
-        return w.to_string();
+        out.push_str(w);
+        return;
     }
-    let stem: String = if let Some(s) = w.strip_suffix("ies").or_else(|| w.strip_suffix("ied")) {
-        if s.len() >= 2 {
-            format!("{s}y")
-        } else {
-            w.to_string()
-        }
-    } else if let Some(s) = w.strip_suffix("ing") {
-        if has_vowel(s) && s.len() >= 2 {
-            undouble(s).to_string()
-        } else {
-            w.to_string()
-        }
-    } else if let Some(s) = w.strip_suffix("ed") {
-        if has_vowel(s) && s.len() >= 2 && !s.ends_with('e') {
-            undouble(s).to_string()
-        } else {
-            w.to_string()
-        }
+    if let Some(s) = w.strip_suffix("ies").or_else(|| w.strip_suffix("ied"))
+        && s.len() >= 2
+    {
+        out.push_str(s);
+        out.push('y');
+        return;
+    }
+    let stem = if let Some(s) = w.strip_suffix("ing")
+        && has_vowel(s)
+        && s.len() >= 2
+    {
+        undouble(s)
+    } else if let Some(s) = w.strip_suffix("ed")
+        && has_vowel(s)
+        && s.len() >= 2
+        && !s.ends_with('e')
+    {
+        undouble(s)
     } else if w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is") {
-        w[..n - 1].to_string()
+        &w[..n - 1]
     } else {
-        w.to_string()
+        w
     };
-    strip_final_e(&stem).to_string()
+    out.push_str(strip_final_e(stem));
 }
 
 /// `delete` and `delet(ing)` meet by dropping a final silent `e`.
@@ -145,8 +324,15 @@ fn irregular(word: &str) -> Option<&'static str> {
         "told" => "tell",
         "forgot" | "forgotten" => "forget",
         "stole" | "stolen" => "steal",
-        "leaked" => "leak",
-        "shared" => "share",
+        "did" | "done" | "does" => "do",
+        "was" | "were" | "is" | "are" | "been" => "be",
+        "has" | "had" => "have",
+        "got" | "gotten" => "get",
+        "left" => "leave",
+        "kept" => "keep",
+        "shut" => "shut",
+        "lost" => "lose",
+        "bcc" | "bcc'd" => "cc",
         _ => return None,
     })
 }
@@ -163,28 +349,37 @@ mod tests {
         assert_ne!(inflection_key(a), inflection_key(b), "{a} vs {b}");
     }
 
+    fn keys(text: &str) -> Vec<String> {
+        let t = tokenize(text);
+        (0..t.tokens.len()).map(|i| t.key(i).to_string()).collect()
+    }
+
     #[test]
     fn inflections_meet() {
-        same("delete", "deleting");
-        same("delete", "deleted");
-        same("delete", "deletes");
-        same("wire", "wired");
-        same("wire", "wiring");
-        same("notify", "notified");
-        same("notify", "notifies");
-        same("notify", "notifying");
-        same("transfer", "transferring");
-        same("transfer", "transferred");
-        same("email", "emails");
-        same("change", "changes");
-        same("change", "changing");
-        same("approval", "approvals");
-        same("send", "sent");
-        same("token", "tokens");
-        same("pass", "passing");
-        same("wipe", "wiping");
-        same("modify", "modified");
-        same("process", "processes");
+        for (a, b) in [
+            ("delete", "deleting"),
+            ("delete", "deleted"),
+            ("delete", "deletes"),
+            ("wire", "wired"),
+            ("wire", "wiring"),
+            ("notify", "notified"),
+            ("notify", "notifies"),
+            ("notify", "notifying"),
+            ("transfer", "transferring"),
+            ("transfer", "transferred"),
+            ("email", "emails"),
+            ("change", "changes"),
+            ("change", "changing"),
+            ("approval", "approvals"),
+            ("send", "sent"),
+            ("token", "tokens"),
+            ("pass", "passing"),
+            ("wipe", "wiping"),
+            ("modify", "modified"),
+            ("process", "processes"),
+        ] {
+            same(a, b);
+        }
     }
 
     #[test]
@@ -197,8 +392,27 @@ mod tests {
     }
 
     #[test]
-    fn filler_words_are_dropped() {
-        let keys: Vec<String> = words("transfer the funds").into_iter().map(|w| w.key).collect();
-        assert_eq!(keys, vec!["transfer", "fund"]);
+    fn leetspeak_inside_words_is_folded_but_numbers_stay() {
+        assert_eq!(keys("d3l3te p@ssw0rd $udo"), ["delet", "password", "sudo"]);
+        assert_eq!(keys("pay $500 now!!"), ["pay", "500", "now"]);
+        assert_eq!(keys("mail bob@gmail.com"), ["mail", "bob", "gmail", "com"]);
+    }
+
+    #[test]
+    fn spelled_out_letters_are_joined() {
+        assert_eq!(keys("d.e.l.e.t.e it"), ["delet", "it"]);
+        assert_eq!(keys("s u d o reboot"), ["sudo", "reboot"]);
+        assert_eq!(keys("w-i-p-e the disk"), ["wip", "the", "disk"]);
+        assert_eq!(keys("plan a b"), ["plan", "a", "b"]);
+        assert_eq!(keys("c-r-e-a-t-e a ticket"), ["creat", "a", "ticket"]);
+    }
+
+    #[test]
+    fn sentences_are_numbered() {
+        let t = tokenize("hello there you. now wipe it! ok");
+        let sentences: Vec<u32> = t.tokens.iter().map(|t| t.sentence).collect();
+        assert_eq!(sentences, [0, 0, 0, 1, 1, 1, 2]);
+        let emphatic = tokenize("Export. All. Customer. Emails.");
+        assert!(emphatic.tokens.iter().all(|t| t.sentence == 0));
     }
 }

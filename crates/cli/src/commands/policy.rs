@@ -40,6 +40,12 @@ struct TestCase {
 
 pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
     match command {
+        PolicyCommand::Eval {
+            dir,
+            policy,
+            check,
+            verbose,
+        } => super::eval::run(&dir, policy.as_deref(), check, verbose),
         PolicyCommand::Test { file, policy } => {
             let policy = load_policy(policy.as_deref())?;
             let source =

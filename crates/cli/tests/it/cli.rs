@@ -114,8 +114,29 @@ fn policy_explain_shows_rules_spans_and_normalized_text() {
 fn invalid_policy_is_refused_with_file_line_and_rule() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "[policy]\nname = \"x\"\n\n[[rule]]\nid = \"r1\"\ntier = \"red\"\ncategory = \"c\"\nterms = [\"a\"]\nreason = \"r\"\n").unwrap();
+    std::fs::write(&bad, "[policy]\nname = \"x\"\n\n[[rule]]\nid = \"r1\"\ntier = \"red\"\ncategory = \"c\"\ndetectors = [\"telepathy\"]\nreason = \"r\"\n").unwrap();
     let (code, _, err) = warden(&["policy", "explain", "hi", "--policy", bad.to_str().unwrap()]);
     assert_ne!(code, 0);
-    assert!(err.contains("bad.toml:4: rule `r1`"), "{err}");
+    assert!(
+        err.contains("bad.toml:4: rule `r1`") && err.contains("unknown detector `telepathy`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_default_pack_meets_its_targets_on_the_evaluation_set() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/eval");
+    let (code, out, err) = warden(&["policy", "eval", dir, "--check", "--verbose"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("targets (accuracy >= 0.97, no red judged green, green FP rate <= 0.02): met"),
+        "{out}"
+    );
+    let cases: usize = out
+        .split(" on ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(cases >= 400, "{cases} cases");
 }

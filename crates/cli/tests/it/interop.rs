@@ -73,7 +73,11 @@ async fn openai_python_sdk() {
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "SDK checks failed:\n{stdout}\n{stderr}\nwarden's log:\n{}", g.logs());
+    assert!(
+        out.status.success(),
+        "SDK checks failed:\n{stdout}\n{stderr}\nwarden's log:\n{}",
+        g.logs()
+    );
     assert!(stdout.contains("6 passed, 0 failed"), "{stdout}");
     // Two requests reached the agent (the completion and the stream); every refusal stayed in Warden.
     assert_eq!(agent.received().len(), 2);

@@ -1,0 +1,83 @@
+//! Money: amounts with a currency, IBANs with a valid checksum, SWIFT/BIC codes named as such,
+//! and crypto addresses. Amounts alone are not risky; rules pair `@money_amount` with a
+//! transfer verb in `near`.
+
+use super::Pattern;
+
+pub(crate) fn patterns() -> Vec<Pattern> {
+    vec![
+        Pattern {
+            detector: "money_amount",
+            regex: r"(?i)([$€£¥₹]\s?\d[\d,.]*(\s?(k|m|bn|million|thousand))?(?-u:\b)|(?-u:\b)\d[\d,.]*\s?(k|m|bn|million|thousand)?\s?(usd|eur|gbp|chf|jpy|dollars?|euros?|pounds?|bucks|btc|eth|usdt)(?-u:\b))",
+            validate: None,
+        },
+        Pattern {
+            detector: "iban",
+            regex: r"(?-u:\b)[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,4})?(?-u:\b)",
+            validate: Some(iban_checksum),
+        },
+        Pattern {
+            detector: "swift_bic",
+            regex: r"(?i)(swift|bic)(\s+code)?\s*[:#]?\s*[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?(?-u:\b)",
+            validate: None,
+        },
+        Pattern {
+            detector: "crypto_address",
+            regex: r"(?-u:\b)(bc1[a-z0-9]{25,59}|[13][a-km-zA-HJ-NP-Z1-9]{25,34}|0x[a-fA-F0-9]{40})(?-u:\b)",
+            validate: None,
+        },
+    ]
+}
+
+/// ISO 13616: move the first four characters to the end, letters to numbers, mod 97 == 1.
+pub(crate) fn iban_checksum(candidate: &str) -> bool {
+    let compact: String = candidate.chars().filter(|c| !c.is_whitespace()).collect();
+    if !(15..=34).contains(&compact.len()) {
+        return false;
+    }
+    let rearranged = compact[4..].chars().chain(compact[..4].chars());
+    let mut remainder: u64 = 0;
+    for c in rearranged {
+        let value = match c {
+            '0'..='9' => c as u64 - '0' as u64,
+            'A'..='Z' => c as u64 - 'A' as u64 + 10,
+            _ => return false,
+        };
+        remainder = if value >= 10 {
+            (remainder * 100 + value) % 97
+        } else {
+            (remainder * 10 + value) % 97
+        };
+    }
+    remainder == 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iban_checksum;
+    use crate::detectors::detect;
+
+    #[test]
+    fn iban_checksums() {
+        assert!(iban_checksum("GB82WEST12345698765432"));
+        assert!(iban_checksum("DE89 3704 0044 0532 0130 00"));
+        assert!(!iban_checksum("GB82WEST12345698765433"));
+    }
+
+    #[test]
+    fn finds_money() {
+        assert!(detect("send $40,000 today").contains(&"money_amount"));
+        assert!(detect("about 2.5k EUR").contains(&"money_amount"));
+        assert!(detect("IBAN GB82 WEST 1234 5698 7654 32 please").contains(&"iban"));
+        assert!(detect("SWIFT: DEUTDEFF").contains(&"swift_bic"));
+        assert!(detect("to 0x52908400098527886E0F7030069857D2E4169EE7").contains(&"crypto_address"));
+        assert!(detect("to bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq").contains(&"crypto_address"));
+    }
+
+    #[test]
+    fn near_misses_pass() {
+        assert!(!detect("GB82WEST12345698765433").contains(&"iban"));
+        assert!(!detect("PASSWORD RESET").contains(&"swift_bic"));
+        assert!(!detect("version 3.2 of the doc").contains(&"money_amount"));
+    }
+}

@@ -1,0 +1,264 @@
+//! Conceptual questions: a sentence that asks what something is or how it works asks for
+//! understanding, not for an action. `What does sudo do?` is not a request to run sudo;
+//! `What is the root password?` and `How do I wipe the disk?` are still requests.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use crate::words::{Tokens, inflection_key};
+
+/// The word lists below, reduced to the keys tokens carry (`is` -> `be`, `define` -> `defin`).
+struct Keyed {
+    frames: Vec<Vec<String>>,
+    generic_after_the: HashSet<String>,
+    operational: HashSet<String>,
+    openers: HashSet<String>,
+}
+
+static KEYED: LazyLock<Keyed> = LazyLock::new(|| {
+    let set = |words: &[&str]| words.iter().map(|w| inflection_key(w)).collect::<HashSet<_>>();
+    Keyed {
+        frames: FRAMES
+            .iter()
+            .map(|f| f.iter().map(|w| inflection_key(w)).collect())
+            .collect(),
+        generic_after_the: set(GENERIC_AFTER_THE),
+        operational: set(OPERATIONAL),
+        openers: set(OPENERS),
+    }
+});
+
+/// For each sentence of `tokens`, whether it is a conceptual question.
+pub(crate) fn conceptual_sentences(tokens: &Tokens) -> Vec<bool> {
+    let count = tokens.tokens.last().map(|t| t.sentence as usize + 1).unwrap_or(0);
+    let mut out = vec![false; count];
+    let mut start = 0;
+    while start < tokens.tokens.len() {
+        let sentence = tokens.tokens[start].sentence;
+        let mut end = start;
+        while end < tokens.tokens.len() && tokens.tokens[end].sentence == sentence {
+            end += 1;
+        }
+        let keys: Vec<&str> = (start..end).map(|i| tokens.key(i)).collect();
+        out[sentence as usize] = is_conceptual(&keys);
+        start = end;
+    }
+    out
+}
+
+/// Openings that ask about a concept, looked for at the start of the sentence or after a
+/// short lead-in (`In Unix, how does ...`).
+const FRAMES: &[&[&str]] = &[
+    &["what", "be"],
+    &["what", "s"],
+    &["what", "do"],
+    &["what", "happen"],
+    &["what", "kind"],
+    &["what", "type"],
+    &["what", "role"],
+    &["how", "do"],
+    &["how", "be"],
+    &["how", "would"],
+    &["why", "do"],
+    &["why", "be"],
+    &["why", "would"],
+    &["why", "should"],
+    &["why", "can"],
+    &["explain", "what"],
+    &["explain", "how"],
+    &["explain", "why"],
+    &["explain", "the"],
+    &["can", "you", "explain"],
+    &["could", "you", "explain"],
+    &["define"],
+    &["is", "it", "safe"],
+    &["is", "it", "legal"],
+    &["is", "it", "true"],
+    &["when", "should"],
+    &["when", "do"],
+    &["tell", "me", "about", "the", "history"],
+];
+
+/// After `what is the`: the words that keep the question generic (`what is the difference`).
+const GENERIC_AFTER_THE: &[&str] = &[
+    "difference",
+    "purpose",
+    "point",
+    "history",
+    "meaning",
+    "definition",
+    "role",
+    "typical",
+    "usual",
+    "common",
+    "main",
+    "standard",
+    "general",
+    "best",
+    "normal",
+    "idea",
+    "concept",
+    "theory",
+    "origin",
+    "risk",
+    "benefit",
+    "advantage",
+    "disadvantage",
+    "law",
+    "rule",
+    "reason",
+    "two",
+    "three",
+    "four",
+    "five",
+    "different",
+    "various",
+    "part",
+    "component",
+    "type",
+    "kind",
+    "stage",
+    "phase",
+    "principle",
+];
+
+/// Words that turn a question about a concept into a request about *our* systems or *my*
+/// task: possessives, requests, urgency, and asking for the steps.
+const OPERATIONAL: &[&str] = &[
+    "our",
+    "my",
+    "we",
+    "i",
+    "me",
+    "please",
+    "now",
+    "immediately",
+    "asap",
+    "today",
+    "tonight",
+    "prod",
+    "production",
+    "step",
+];
+
+/// Words that introduce a question without changing it.
+const OPENERS: &[&str] = &[
+    "so",
+    "ok",
+    "okay",
+    "hi",
+    "hey",
+    "quick",
+    "question",
+    "just",
+    "curious",
+    "general",
+    "basic",
+    "conceptually",
+    "generally",
+    "broadly",
+    "honestly",
+    "also",
+    "and",
+    "but",
+    "out",
+    "of",
+    "curiosity",
+    "simple",
+    "terms",
+    "in",
+];
+
+fn is_conceptual(keys: &[&str]) -> bool {
+    let k = &*KEYED;
+    let mut keys = keys;
+    while let Some(first) = keys.first() {
+        if k.openers.contains(*first) {
+            keys = &keys[1..];
+        } else {
+            break;
+        }
+    }
+    // The frame may follow a short lead-in such as `in unix` or `for a beginner`.
+    let frame_at = (0..=3.min(keys.len())).find(|&at| {
+        k.frames
+            .iter()
+            .any(|f| keys.len() > at + f.len() && keys[at..at + f.len()].iter().zip(f).all(|(a, b)| a == b))
+    });
+    let Some(at) = frame_at else {
+        return false;
+    };
+    let rest = &keys[at..];
+    // `what is the root password` names a thing of ours; `what is the difference` does not.
+    if matches!(rest, ["what", "be" | "s", "the", next, ..] if !k.generic_after_the.contains(*next)) {
+        return false;
+    }
+    // `how do you delete ...` asks for the steps; `how does a wire transfer work` does not.
+    if matches!(rest, ["how", "do" | "would", "you" | "one", ..]) {
+        return false;
+    }
+    // A possessive name (`Jane's password`) is somebody's, not a concept.
+    let possessive = keys.windows(2).any(|w| {
+        w[1] == "s"
+            && !matches!(
+                w[0],
+                "what" | "it" | "that" | "there" | "here" | "let" | "who" | "where"
+            )
+    });
+    if possessive {
+        return false;
+    }
+    let skip = if keys.starts_with(&["can", "you"]) || keys.starts_with(&["could", "you"]) {
+        2
+    } else {
+        0
+    };
+    !keys[skip..].iter().any(|w| k.operational.contains(*w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::Normalized;
+    use crate::words::tokenize;
+
+    fn conceptual(text: &str) -> bool {
+        let t = tokenize(Normalized::new(text).as_str());
+        conceptual_sentences(&t).first().copied().unwrap_or(false)
+    }
+
+    #[test]
+    fn questions_about_concepts() {
+        for text in [
+            "What does the sudo command do?",
+            "What is a wire transfer?",
+            "How does SSH key authentication work?",
+            "Explain what a SQL DROP statement is",
+            "What's the difference between a vendor and a supplier?",
+            "Why do companies rotate API keys?",
+            "What is privilege escalation in cybersecurity?",
+            "In Unix, how does the signal sent by kill -9 differ from a plain kill?",
+            "How do wire transfers work in general?",
+            "What is an SSN used for in the US?",
+            "What are the typical stages of a performance review?",
+        ] {
+            assert!(conceptual(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn requests_are_not_concepts() {
+        for text in [
+            "What is the root password for prod?",
+            "How do I wipe the disk on server 4?",
+            "Delete the logs",
+            "What's our bank account number?",
+            "Explain how to transfer funds from my account now",
+            "What command deletes every file?",
+            "What is Jane's password?",
+            "How do you delete every branch at once?",
+        ] {
+            assert!(!conceptual(text), "{text}");
+        }
+    }
+}

@@ -28,7 +28,7 @@ pub struct StoreArgs {
     #[arg(long, env = "WARDEN_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Database URL, e.g. sqlite://warden.db.
-    #[arg(long, env = "WARDEN_DATABASE_URL", global = true)]
+    #[arg(long, env = "WARDEN_DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
 }
 

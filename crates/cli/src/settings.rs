@@ -30,10 +30,16 @@ pub fn load(args: &StoreArgs, mut overrides: Overrides) -> anyhow::Result<Config
     raw.resolve(overrides).context("invalid configuration")
 }
 
-/// Opens the store the config names.
+/// Opens the store the config names, creating it if missing.
 pub async fn open_store(args: &StoreArgs) -> anyhow::Result<warden_store::Store> {
     let config = load(args, Overrides::default())?;
     warden_store::Store::open(&config.database_url, config.durability)
         .await
         .with_context(|| format!("cannot open {}", warden_store::redact_url(&config.database_url)))
+}
+
+/// Opens the store the config names, which must exist (verify, export, list, revoke).
+pub async fn open_existing_store(args: &StoreArgs) -> anyhow::Result<warden_store::Store> {
+    let config = load(args, Overrides::default())?;
+    Ok(warden_store::Store::open_existing(&config.database_url, config.durability).await?)
 }

@@ -174,18 +174,29 @@ impl RawConfig {
                 message: format!("{upstream_url:?} must start with http:// or https://"),
             });
         }
-        let token = match &self.upstream.token_file {
-            Some(path) => {
+        // The environment wins over the file, as everywhere else; an empty token is an error,
+        // not an `Authorization: Bearer ` with nothing after it.
+        let env_token = overrides
+            .upstream_token_env
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+        let token = match (env_token, &self.upstream.token_file) {
+            (Some(token), _) => Some(Secret::new(token)),
+            (None, Some(path)) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                     path: path.display().to_string(),
                     source,
                 })?;
-                Some(Secret::new(text.trim().to_string()))
+                let token = text.trim();
+                if token.is_empty() {
+                    return Err(ConfigError::Invalid {
+                        key: "upstream.token_file",
+                        message: format!("{} is empty", path.display()),
+                    });
+                }
+                Some(Secret::new(token.to_string()))
             }
-            None => overrides
-                .upstream_token_env
-                .filter(|t| !t.trim().is_empty())
-                .map(|t| Secret::new(t.trim().to_string())),
+            (None, None) => None,
         };
         let health_path = self.upstream.health_path.unwrap_or_else(|| "/readyz".into());
         if !health_path.starts_with('/') {

@@ -149,10 +149,11 @@ async fn forward_json(
             "response_preview": content,
         }),
     );
-    state.audit.append(vec![record]).await.map_err(|e| {
-        tracing::error!(trace_id, error = %e, "executed record not committed");
-        ApiError::AuditUnavailable
-    })?;
+    // The upstream has acted: its answer goes back even if this record cannot be committed
+    // (the decision record, committed before forwarding, already names the request).
+    if let Err(e) = state.audit.append(vec![record]).await {
+        tracing::error!(trace_id, error = %e, "executed record not committed; the response is returned regardless");
+    }
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
     response.headers_mut().insert(

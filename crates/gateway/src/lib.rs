@@ -3,6 +3,7 @@
 
 pub mod approve;
 pub mod auth;
+pub mod classify;
 pub mod config;
 pub mod error;
 pub mod execute;

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::approve::{self, Outcome};
 use crate::auth::Role;
+use crate::classify::classify;
 use crate::error::ApiError;
 use crate::execute::{self, governance_headers};
 use crate::request::ChatRequest;
@@ -58,7 +59,16 @@ async fn govern_chat(
     let principal = state.auth.authenticate(headers).await.inspect_err(|_| {
         tracing::warn!(trace_id, "request refused: invalid or missing API key");
     })?;
-    principal.require(Role::Requester)?;
+    if let Err(error) = principal.require(Role::Requester) {
+        tracing::warn!(trace_id, key = %principal.name, "request refused: the key lacks the requester role");
+        let record = trail::rejected(trace_id, &principal, &error);
+        state
+            .audit
+            .append(vec![record])
+            .await
+            .map_err(|_| ApiError::AuditUnavailable)?;
+        return Err(error.into());
+    }
 
     // 2. Parse into the governed view; bad input is refused, recorded, and never forwarded.
     let parsed = match read_body(body, state.config.max_body_bytes).await {
@@ -79,7 +89,7 @@ async fn govern_chat(
     };
 
     // 3. Classify: pure and synchronous.
-    let decision = state.policy.evaluate(&request.text);
+    let decision = classify(&state.policy, &request, &principal);
 
     // 4. Approve.
     let approval = approve::decide(&decision, state.config.auto_approve);

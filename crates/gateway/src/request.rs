@@ -25,9 +25,15 @@ pub struct ChatRequest {
     pub user: Option<String>,
     pub agent_id: Option<String>,
     pub session_key: Option<String>,
-    /// Everything the policy judges: every message's text except the assistant's own prose,
-    /// plus the tool calls the request carries.
+    /// OpenClaw's `x-openclaw-model`: the backend model the agent should use.
+    pub backend_model: Option<String>,
+    /// What the policy judges as the request: the latest user turn and everything after it
+    /// (tool results, the tool calls requested), the assistant's own prose excepted.
     pub text: String,
+    /// What came before it, and the client's system and developer messages: judged too, but
+    /// only a red finding there counts (an instruction smuggled into the history), so that a
+    /// system prompt that mentions e-mail does not hold every request.
+    pub context: String,
     pub message_count: usize,
     /// SHA-256 of the body as received, binding the audit record to the exact request.
     pub digest: String,
@@ -93,9 +99,23 @@ impl ChatRequest {
             }
             Some(other) => return Err(wrong_type("messages", "an array", other)),
         };
+        let last_user = messages
+            .iter()
+            .rposition(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+            .unwrap_or(0);
         let mut judged = String::new();
+        let mut context = String::new();
         for (i, message) in messages.iter().enumerate() {
-            judge_message(i, message, &mut judged)?;
+            let is_instruction = matches!(
+                message.get("role").and_then(Value::as_str),
+                Some("system") | Some("developer")
+            );
+            let target = if i >= last_user && !is_instruction {
+                &mut judged
+            } else {
+                &mut context
+            };
+            judge_message(i, message, target)?;
         }
         let upstream_model = config
             .models
@@ -134,6 +154,7 @@ impl ChatRequest {
                 ));
             }
         }
+        let backend_model = header_value(headers, "x-openclaw-model")?;
         let digest = Sha256::digest(raw).iter().map(|b| format!("{b:02x}")).collect();
         Ok(ChatRequest {
             model,
@@ -142,7 +163,9 @@ impl ChatRequest {
             user,
             agent_id,
             session_key,
+            backend_model,
             text: judged,
+            context,
             message_count: messages.len(),
             digest,
             body,
@@ -245,6 +268,17 @@ fn judge_message(index: usize, message: &Value, judged: &mut String) -> Result<(
     // The assistant's own prose is the model's output, not an instruction; its tool calls are.
     if role != "assistant" && !content_text.is_empty() {
         judged.push_str(&content_text);
+        judged.push('\n');
+    }
+    // The legacy single `function_call` is a tool call like any other.
+    if let Some(call) = m.get("function_call") {
+        if let Some(name) = call.get("name").and_then(Value::as_str) {
+            judged.push_str(name);
+            judged.push(' ');
+        }
+        if let Some(args) = call.get("arguments").and_then(Value::as_str) {
+            judged.push_str(args);
+        }
         judged.push('\n');
     }
     if let Some(calls) = m.get("tool_calls") {

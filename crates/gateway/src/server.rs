@@ -120,7 +120,7 @@ impl Gateway {
         };
         tokio::select! {
             result = server => result.map_err(StartError::Serve)?,
-            () = grace_over => tracing::warn!("grace period over; closing the remaining connections"),
+            () = grace_over => tracing::warn!("grace period over; exiting with connections still open (their stream records may be missing)"),
         }
         audit.shutdown().await;
         store.close().await;

@@ -136,6 +136,7 @@ impl Tee {
             "chunks": i.chunks,
             "duration_ms": record.started.elapsed().as_millis() as u64,
             "error": failure,
+            "principal": record.actor,
         });
         record.audit.append_detached(vec![NewEvent::now(
             &record.trace_id,

@@ -120,6 +120,9 @@ impl Upstream {
         if let Some(session) = &request.session_key {
             builder = builder.header("x-openclaw-session-key", session);
         }
+        if let Some(model) = &request.backend_model {
+            builder = builder.header("x-openclaw-model", model);
+        }
         let response = tokio::time::timeout(self.response_timeout, builder.send())
             .await
             .map_err(|_| UpstreamFailure::Timeout)?

@@ -78,7 +78,7 @@ pub enum Questions {
 pub struct NearSpec {
     /// Any of these words (or `@detector` atoms)...
     pub words: Vec<String>,
-    /// ...within `window` words of any of these.
+    /// ...within `window` words of any of these; `0` means anywhere in the same sentence.
     pub with: Vec<String>,
     #[serde(default = "default_window")]
     pub window: usize,
@@ -116,6 +116,10 @@ pub struct RuleSpec {
     pub terms: Vec<String>,
     #[serde(default = "default_gap")]
     pub gap: usize,
+    /// Phrases that cancel the rule where they cover its match (`password policy` is not a
+    /// request for a password).
+    #[serde(default)]
+    pub unless: Vec<String>,
     #[serde(default)]
     pub near: Vec<NearSpec>,
     /// Built-in detectors (`shell_command`, `iban`, `aws_access_key`, ...).
@@ -196,7 +200,7 @@ impl BundleFile {
                     "needs at least one of terms, near, detectors or patterns".into(),
                 ));
             }
-            if let Some(term) = rule.terms.iter().find(|t| {
+            if let Some(term) = rule.terms.iter().chain(&rule.unless).find(|t| {
                 crate::words::tokenize(crate::Normalized::new(t).as_str())
                     .tokens
                     .is_empty()
@@ -207,8 +211,10 @@ impl BundleFile {
                 if near.words.is_empty() || near.with.is_empty() {
                     return Err(fail("near needs both `words` and `with`".into()));
                 }
-                if !(1..=50).contains(&near.window) {
-                    return Err(fail("near window must lie in 1..=50".into()));
+                if near.window > 50 {
+                    return Err(fail(
+                        "near window must lie in 0..=50 (0: the whole sentence)".into(),
+                    ));
                 }
                 for atom in near.words.iter().chain(&near.with) {
                     if let Some(name) = atom.strip_prefix('@') {

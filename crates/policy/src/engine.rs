@@ -31,6 +31,8 @@ struct Term {
     rule: usize,
     words: Vec<u32>,
     gap: usize,
+    /// An `unless` phrase: where it matches, the rule's matches it covers do not count.
+    cancels: bool,
 }
 
 /// One side of a `near` clause.
@@ -99,7 +101,12 @@ impl Policy {
         let mut pattern_sources = Vec::new();
         let mut pattern_rules = Vec::new();
         for (rule_idx, rule) in rules.iter().enumerate() {
-            for term in &rule.terms {
+            let phrases = rule
+                .terms
+                .iter()
+                .map(|t| (t, false))
+                .chain(rule.unless.iter().map(|t| (t, true)));
+            for (term, cancels) in phrases {
                 let words = keys_of(term)
                     .iter()
                     .map(|k| word_id(k, &mut vocabulary))
@@ -108,6 +115,7 @@ impl Policy {
                     rule: rule_idx,
                     words,
                     gap: rule.gap,
+                    cancels,
                 });
             }
             for near in &rule.near {
@@ -303,13 +311,18 @@ impl Policy {
         }
 
         // Terms: phrases whose words follow each other within the rule's gap, in one sentence.
+        let mut cancelled: Vec<(usize, usize, usize)> = Vec::new();
         for (&word, starts) in &positions {
             for &term_idx in &self.terms_by_first[word as usize] {
                 let term = &self.terms[term_idx];
                 for &first in starts {
                     if let Some(last) = complete_phrase(term, first, &word_of, tokens) {
                         let (s, e) = token_range(first, last);
-                        record(term.rule, s, e, tokens.tokens[first].sentence);
+                        if term.cancels {
+                            cancelled.push((term.rule, s, e));
+                        } else {
+                            record(term.rule, s, e, tokens.tokens[first].sentence);
+                        }
                     }
                 }
             }
@@ -377,7 +390,8 @@ impl Policy {
             for &a in &left {
                 for &b in &right {
                     let same_sentence = tokens.tokens[a].sentence == tokens.tokens[b].sentence;
-                    if a != b && same_sentence && a.abs_diff(b) <= near.window {
+                    let close = near.window == 0 || a.abs_diff(b) <= near.window;
+                    if a != b && same_sentence && close {
                         let (s, e) = token_range(a.min(b), a.max(b));
                         record(near.rule, s, e, tokens.tokens[a].sentence);
                     }
@@ -401,10 +415,29 @@ impl Policy {
             }
         }
 
+        // `unless` phrases take back the matches they cover.
+        for (rule_idx, s, e) in cancelled {
+            if let Some((m, sentences)) = &mut by_rule[rule_idx] {
+                let mut k = 0;
+                while k < m.spans.len() {
+                    let span = &m.spans[k];
+                    if span.start < e && s < span.end {
+                        m.spans.remove(k);
+                        sentences.remove(k);
+                    } else {
+                        k += 1;
+                    }
+                }
+            }
+        }
         by_rule
             .into_iter()
             .enumerate()
-            .filter_map(|(i, entry)| entry.map(|(m, sentences)| (i, m, sentences)))
+            .filter_map(|(i, entry)| {
+                entry
+                    .filter(|(m, _)| !m.spans.is_empty())
+                    .map(|(m, sentences)| (i, m, sentences))
+            })
             .collect()
     }
 

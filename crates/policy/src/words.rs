@@ -199,7 +199,9 @@ pub(crate) fn tokenize(normalized: &str) -> Tokens {
     let mut soft = vec![false; raw.len()];
     for i in 1..raw.len() {
         let gap = &normalized[raw[i - 1].end..raw[i].start];
-        hard[i] = gap.contains(['!', '?', ';', '\n']);
+        // `..., then do Y` and `..., also do Y` start a second request.
+        let next_clause = gap.contains(',') && matches!(raw[i].text.as_str(), "then" | "also" | "and");
+        hard[i] = gap.contains(['!', '?', ';', '\n']) || next_clause;
         soft[i] = !hard[i] && gap.contains('.');
     }
     let mut segment_len = vec![0usize; raw.len()];

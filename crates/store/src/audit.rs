@@ -168,18 +168,29 @@ async fn writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Command>) {
             // Whatever was queued behind the shutdown still gets written.
             rx.close();
             let mut rest = Vec::new();
+            let mut rest_waiters = Vec::new();
             while let Ok(command) = rx.try_recv() {
                 if let Command::Append { events, done } = command {
                     rest.extend(events);
                     if let Some(done) = done {
-                        let _ = done.send(Err(StoreError::WriterClosed));
+                        rest_waiters.push((rest.len(), done));
                     }
                 }
             }
-            if !rest.is_empty()
-                && let Err(e) = commit(&mut conn, &rest).await
-            {
-                tracing::error!(error = %e, "audit records queued at shutdown were not committed");
+            if !rest.is_empty() {
+                match commit(&mut conn, &rest).await {
+                    Ok(first_seq) => {
+                        for (upto, done) in rest_waiters {
+                            let _ = done.send(Ok(first_seq + upto as i64 - 1));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "audit records queued at shutdown were not committed");
+                        for (_, done) in rest_waiters {
+                            let _ = done.send(Err(StoreError::WriterClosed));
+                        }
+                    }
+                }
             }
             let _ = conn.close().await;
             let _ = done.send(());

@@ -5,6 +5,8 @@
 pub enum StoreError {
     #[error("unsupported database URL {0} (expected sqlite://PATH)")]
     UnsupportedUrl(String),
+    #[error("no database at {0} (create one with `warden init` or `warden migrate`)")]
+    Missing(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("the audit writer has stopped; no record can be committed")]

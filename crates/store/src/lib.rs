@@ -53,6 +53,16 @@ pub struct Store {
 impl Store {
     /// Opens (creating if missing) the database at `url` and brings its schema up to date.
     pub async fn open(url: &str, durability: Durability) -> Result<Store, StoreError> {
+        Store::connect(url, durability, true).await
+    }
+
+    /// Opens the database at `url`, which must exist: for commands that only read or amend a
+    /// store, where a mistyped path must be an error rather than a new, empty trail.
+    pub async fn open_existing(url: &str, durability: Durability) -> Result<Store, StoreError> {
+        Store::connect(url, durability, false).await
+    }
+
+    async fn connect(url: &str, durability: Durability, create: bool) -> Result<Store, StoreError> {
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -62,9 +72,12 @@ impl Store {
                 "an in-memory database cannot hold an audit trail; name a file".into(),
             ));
         }
+        if !create && !std::path::Path::new(path).exists() {
+            return Err(StoreError::Missing(path.to_string()));
+        }
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
             .map_err(StoreError::from)?
-            .create_if_missing(true)
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(match durability {
                 Durability::Process => SqliteSynchronous::Normal,

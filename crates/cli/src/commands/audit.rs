@@ -13,7 +13,7 @@ use crate::settings;
 pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
     match command {
         AuditCommand::Verify { store } => {
-            let store = settings::open_store(&store).await?;
+            let store = settings::open_existing_store(&store).await?;
             let report = store.verify_chain().await?;
             match &report.first_bad {
                 None => {
@@ -41,7 +41,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
             output,
             store,
         } => {
-            let store = settings::open_store(&store).await?;
+            let store = settings::open_existing_store(&store).await?;
             let format = if format == "csv" {
                 ExportFormat::Csv
             } else {

@@ -27,7 +27,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::List { store } => {
-            let store = settings::open_store(&store).await?;
+            let store = settings::open_existing_store(&store).await?;
             println!(
                 "{:<18} {:<20} {:<28} {:<10} {:<28} REVOKED",
                 "ID", "NAME", "ROLES", "TENANT", "CREATED"
@@ -46,7 +46,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::Revoke { key, store } => {
-            let store = settings::open_store(&store).await?;
+            let store = settings::open_existing_store(&store).await?;
             if store.revoke_key(&key).await? {
                 eprintln!("revoked {key}; running gateways refuse it within 2 seconds");
                 Ok(ExitCode::SUCCESS)

@@ -300,6 +300,29 @@ mod tests {
     }
 
     #[test]
+    fn the_environment_token_wins_and_an_empty_file_is_refused() {
+        let dir = std::env::temp_dir().join(format!("warden-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let raw = || RawConfig::from_toml(&format!("[upstream]\ntoken_file = {:?}\n", file), "w").unwrap();
+        let with_env = raw().resolve(Overrides {
+            upstream_token_env: Some("from-env".into()),
+            ..Overrides::default()
+        });
+        assert_eq!(with_env.unwrap().upstream.token.unwrap().expose(), "from-env");
+        let from_file = raw().resolve(Overrides::default()).unwrap();
+        assert_eq!(from_file.upstream.token.unwrap().expose(), "from-file");
+        std::fs::write(&file, "  \n").unwrap();
+        let err = raw().resolve(Overrides::default()).unwrap_err().to_string();
+        assert!(
+            err.contains("upstream.token_file") && err.contains("empty"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn the_starter_config_parses() {
         RawConfig::from_toml(STARTER_CONFIG, "starter")
             .unwrap()

@@ -117,3 +117,21 @@ async fn roles_are_enforced() {
     assert_ne!(code, 0);
     assert!(err.contains("unknown role `superuser`"), "{err}");
 }
+
+#[test]
+fn read_only_commands_refuse_a_missing_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("typo.db").display());
+    for args in [
+        vec!["audit", "verify"],
+        vec!["audit", "export"],
+        vec!["keys", "list"],
+    ] {
+        let mut args = args.clone();
+        args.extend(["--database-url", &url]);
+        let (code, _, err) = warden(&args);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(err.contains("no database at"), "{err}");
+    }
+    assert!(!dir.path().join("typo.db").exists(), "nothing may be created");
+}

@@ -63,6 +63,8 @@ pub struct RawUpstream {
 #[serde(deny_unknown_fields)]
 pub struct RawPolicy {
     pub file: Option<PathBuf>,
+    /// How often the policy file is checked for changes, in milliseconds.
+    pub reload_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -99,6 +101,7 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub models: BTreeMap<String, String>,
     pub policy_file: Option<PathBuf>,
+    pub policy_reload_interval: Duration,
     pub auto_approve: bool,
     pub audit_max_text_chars: usize,
 }
@@ -255,6 +258,11 @@ impl RawConfig {
             },
             models,
             policy_file: self.policy.file,
+            policy_reload_interval: millis(
+                self.policy.reload_interval_ms,
+                2_000,
+                "policy.reload_interval_ms",
+            )?,
             auto_approve: overrides
                 .auto_approve
                 .or(self.approvals.auto_approve)

@@ -86,14 +86,15 @@ pub async fn forward(
 ) -> Result<Response, ApiError> {
     let body = upstream_body(&mut request, decision, approval)?;
     let risk = decision.risk.as_str();
+    let version = decision.policy_version.clone();
     if request.stream {
-        return forward_stream(state, trace_id, actor, request, body, risk).await;
+        return forward_stream(state, trace_id, actor, request, body, risk, version).await;
     }
     // On its own task, so the outcome is recorded even if the client hangs up mid-way.
     let state = state.clone();
     let trace = trace_id.to_string();
     let risk = risk.to_string();
-    tokio::spawn(async move { forward_json(&state, &trace, request, body, &risk).await })
+    tokio::spawn(async move { forward_json(&state, &trace, request, body, &risk, &version).await })
         .await
         .unwrap_or(Err(ApiError::UpstreamUnreachable))
 }
@@ -104,6 +105,7 @@ async fn forward_json(
     request: ChatRequest,
     body: Vec<u8>,
     risk: &str,
+    version: &str,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let upstream = &state.upstream;
@@ -119,7 +121,7 @@ async fn forward_json(
     let elapsed = started.elapsed().as_millis() as u64;
     let (status, content_type, bytes) = match result {
         Ok(ok) => ok,
-        Err(failure) => return upstream_failed(state, trace_id, failure, elapsed, risk).await,
+        Err(failure) => return upstream_failed(state, trace_id, failure, elapsed, risk, version).await,
     };
     #[derive(serde::Deserialize)]
     struct Summary {
@@ -151,7 +153,7 @@ async fn forward_json(
     );
     // The upstream has acted: its answer goes back even if this record cannot be committed
     // (the decision record, committed before forwarding, already names the request).
-    if let Err(e) = state.audit.append(vec![record]).await {
+    if let Err(e) = state.audit.append(trail::stamp(vec![record], version)).await {
         tracing::error!(trace_id, error = %e, "executed record not committed; the response is returned regardless");
     }
     let mut response = Response::new(Body::from(bytes));
@@ -171,13 +173,14 @@ async fn forward_stream(
     request: ChatRequest,
     body: Vec<u8>,
     risk: &str,
+    version: String,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let response = match state.upstream.send_chat(body, &request).await {
         Ok(r) => r,
         Err(failure) => {
             let elapsed = started.elapsed().as_millis() as u64;
-            return upstream_failed(state, trace_id, failure, elapsed, risk).await;
+            return upstream_failed(state, trace_id, failure, elapsed, risk, &version).await;
         }
     };
     let content_type = response
@@ -193,6 +196,7 @@ async fn forward_stream(
             trace_id: trace_id.to_string(),
             actor,
             started,
+            policy_version: version,
         },
     );
     let mut out = Response::new(Body::from_stream(tee));
@@ -211,6 +215,7 @@ async fn upstream_failed(
     failure: UpstreamFailure,
     elapsed: u64,
     risk: &str,
+    version: &str,
 ) -> Result<Response, ApiError> {
     let status = match &failure {
         UpstreamFailure::Status { status, .. } => Some(*status),
@@ -220,7 +225,7 @@ async fn upstream_failed(
     let record = trail::upstream_error(trace_id, failure.kind(), &failure.detail(), status, elapsed);
     state
         .audit
-        .append(vec![record])
+        .append(trail::stamp(vec![record], version))
         .await
         .map_err(|_| ApiError::AuditUnavailable)?;
     if failure.passes_through()

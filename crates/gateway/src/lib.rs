@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod execute;
 pub mod pipeline;
+pub mod policy_reload;
 pub mod request;
 pub mod routes;
 pub mod secret;

@@ -59,12 +59,16 @@ async fn govern_chat(
     let principal = state.auth.authenticate(headers).await.inspect_err(|_| {
         tracing::warn!(trace_id, "request refused: invalid or missing API key");
     })?;
+    let policy = state.policy.get();
     if let Err(error) = principal.require(Role::Requester) {
         tracing::warn!(trace_id, key = %principal.name, "request refused: the key lacks the requester role");
-        let record = trail::rejected(trace_id, &principal, &error);
+        let record = trail::stamp(
+            vec![trail::rejected(trace_id, &principal, &error)],
+            policy.version(),
+        );
         state
             .audit
-            .append(vec![record])
+            .append(record)
             .await
             .map_err(|_| ApiError::AuditUnavailable)?;
         return Err(error.into());
@@ -78,10 +82,13 @@ async fn govern_chat(
     let request = match parsed {
         Ok(request) => request,
         Err(error) => {
-            let record = trail::rejected(trace_id, &principal, &error);
+            let record = trail::stamp(
+                vec![trail::rejected(trace_id, &principal, &error)],
+                policy.version(),
+            );
             state
                 .audit
-                .append(vec![record])
+                .append(record)
                 .await
                 .map_err(|_| ApiError::AuditUnavailable)?;
             return Err(error.into());
@@ -89,21 +96,24 @@ async fn govern_chat(
     };
 
     // 3. Classify: pure and synchronous.
-    let decision = classify(&state.policy, &request, &principal);
+    let decision = classify(&policy, &request, &principal);
 
     // 4. Approve.
     let approval = approve::decide(&decision, state.config.auto_approve);
     let refusal = refusal_for(&decision, &approval, trace_id);
 
     // 5. Audit the decision: committed before anything leaves Warden.
-    let records = trail::decision_records(
-        trace_id,
-        &principal,
-        &request,
-        &decision,
-        &approval,
-        refusal.as_ref(),
-        state.config.audit_max_text_chars,
+    let records = trail::stamp(
+        trail::decision_records(
+            trace_id,
+            &principal,
+            &request,
+            &decision,
+            &approval,
+            refusal.as_ref(),
+            state.config.audit_max_text_chars,
+        ),
+        &decision.policy_version,
     );
     state.audit.append(records).await.map_err(|e| {
         tracing::error!(trace_id, error = %e, "decision not committed; refusing to execute");

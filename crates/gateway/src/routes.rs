@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/models", get(models))
         .route("/v1/policy", get(policy))
+        .route("/v1/policy/evaluate", post(evaluate))
         .route("/v1/audit/traces/{trace_id}", get(trace))
         .route(UNAUTHENTICATED[0], get(healthz))
         .route(UNAUTHENTICATED[1], get(readyz))
@@ -74,13 +75,64 @@ async fn models(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
 
 async fn policy(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     state.auth.authenticate(&headers).await?;
-    let p = &state.policy;
+    let p = state.policy.get();
     let rules: Vec<_> = p
         .rules()
         .iter()
         .map(|r| json!({"id": r.id, "tier": r.tier, "category": r.category, "reason": r.reason}))
         .collect();
     Ok(axum::Json(json!({"name": p.name(), "version": p.version(), "rules": rules})).into_response())
+}
+
+/// A dry decision: the active policy's verdict on a text, in the caller's context unless the
+/// body names another. Nothing is forwarded and nothing is recorded.
+async fn evaluate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    let principal = state.auth.authenticate(&headers).await?;
+    let raw = crate::pipeline::read_body(body, state.config.max_body_bytes).await?;
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Evaluate {
+        text: String,
+        roles: Option<Vec<String>>,
+        tenant: Option<String>,
+        tool: Option<String>,
+        model: Option<String>,
+    }
+    let request: Evaluate = serde_json::from_slice(&raw).map_err(|e| {
+        ApiError::bad_request(
+            format!(
+                "The body must be {{\"text\": string, \"roles\"?, \"tenant\"?, \"tool\"?, \"model\"?}}: {e}."
+            ),
+            None,
+            "invalid_json",
+        )
+    })?;
+    let roles: Vec<String> = request.roles.unwrap_or_else(|| {
+        principal
+            .roles_as_strings()
+            .iter()
+            .map(|r| r.to_string())
+            .collect()
+    });
+    let role_refs: Vec<&str> = roles.iter().map(String::as_str).collect();
+    let context = warden_policy::Context {
+        roles: &role_refs,
+        tenant: Some(request.tenant.as_deref().unwrap_or(&principal.tenant)),
+        tool: request.tool.as_deref(),
+        model: request.model.as_deref(),
+    };
+    let policy = state.policy.get();
+    let decision = policy.evaluate_in(&request.text, &context);
+    Ok(axum::Json(json!({
+        "policy": {"name": policy.name(), "version": policy.version()},
+        "normalized": policy.normalize(&request.text),
+        "decision": decision,
+    }))
+    .into_response())
 }
 
 async fn trace(

@@ -11,6 +11,7 @@ use warden_store::{AuditLog, Store};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::policy_reload::{ActivePolicy, spawn_watcher};
 use crate::routes;
 use crate::state::AppState;
 use crate::upstream::Upstream;
@@ -81,10 +82,11 @@ impl Gateway {
             upstream = %config.upstream.url,
             "gateway configured"
         );
+        let policy_file = config.policy_file.clone();
         let state = AppState {
             auth: Arc::new(Authenticator::new(store.clone())),
             config: Arc::new(config),
-            policy: Arc::new(policy),
+            policy: Arc::new(ActivePolicy::new(policy, policy_file)),
             store,
             audit,
             upstream,
@@ -101,6 +103,11 @@ impl Gateway {
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
         let addr = self.local_addr().map_err(StartError::Serve)?;
         tracing::info!("listening on {addr}");
+        spawn_watcher(
+            self.state.policy.clone(),
+            self.state.audit.clone(),
+            self.state.config.policy_reload_interval,
+        );
         let grace = self.state.config.shutdown_grace;
         let audit = self.state.audit.clone();
         let store = self.state.store.clone();

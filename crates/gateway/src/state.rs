@@ -2,18 +2,18 @@
 
 use std::sync::Arc;
 
-use warden_policy::Policy;
 use warden_store::{AuditLog, Store};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::policy_reload::ActivePolicy;
 use crate::upstream::Upstream;
 
 /// Cheap to clone; everything inside is shared.
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
-    pub policy: Arc<Policy>,
+    pub policy: Arc<ActivePolicy>,
     pub store: Store,
     pub audit: AuditLog,
     pub auth: Arc<Authenticator>,

@@ -85,6 +85,7 @@ pub struct StreamRecord {
     pub trace_id: String,
     pub actor: String,
     pub started: Instant,
+    pub policy_version: String,
 }
 
 type Upstream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
@@ -137,6 +138,7 @@ impl Tee {
             "duration_ms": record.started.elapsed().as_millis() as u64,
             "error": failure,
             "principal": record.actor,
+            "policy_version": record.policy_version,
         });
         record.audit.append_detached(vec![NewEvent::now(
             &record.trace_id,

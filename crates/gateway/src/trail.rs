@@ -10,6 +10,17 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::request::ChatRequest;
 
+/// Stamps every record with the version of the policy in force, so each record says under
+/// which rules it was written.
+pub fn stamp(mut records: Vec<NewEvent>, policy_version: &str) -> Vec<NewEvent> {
+    for record in &mut records {
+        if let Value::Object(payload) = &mut record.payload {
+            payload.insert("policy_version".into(), Value::String(policy_version.to_string()));
+        }
+    }
+    records
+}
+
 /// The first `max` characters of `text`.
 pub fn preview(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {

@@ -116,8 +116,8 @@ pub struct RuleSpec {
     pub terms: Vec<String>,
     #[serde(default = "default_gap")]
     pub gap: usize,
-    /// Phrases that cancel the rule where they cover its match (`password policy` is not a
-    /// request for a password).
+    /// Phrases that cancel the rule's matches in their sentence (`password policy` makes a
+    /// sentence about a policy, not a request for a password).
     #[serde(default)]
     pub unless: Vec<String>,
     #[serde(default)]

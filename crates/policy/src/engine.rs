@@ -311,7 +311,7 @@ impl Policy {
         }
 
         // Terms: phrases whose words follow each other within the rule's gap, in one sentence.
-        let mut cancelled: Vec<(usize, usize, usize)> = Vec::new();
+        let mut cancelled: Vec<(usize, u32)> = Vec::new();
         for (&word, starts) in &positions {
             for &term_idx in &self.terms_by_first[word as usize] {
                 let term = &self.terms[term_idx];
@@ -319,7 +319,7 @@ impl Policy {
                     if let Some(last) = complete_phrase(term, first, &word_of, tokens) {
                         let (s, e) = token_range(first, last);
                         if term.cancels {
-                            cancelled.push((term.rule, s, e));
+                            cancelled.push((term.rule, tokens.tokens[first].sentence));
                         } else {
                             record(term.rule, s, e, tokens.tokens[first].sentence);
                         }
@@ -415,13 +415,13 @@ impl Policy {
             }
         }
 
-        // `unless` phrases take back the matches they cover.
-        for (rule_idx, s, e) in cancelled {
+        // `unless` phrases take back the rule's matches in their sentence: `password policy`
+        // makes the sentence about a policy, passwords and all.
+        for (rule_idx, sentence) in cancelled {
             if let Some((m, sentences)) = &mut by_rule[rule_idx] {
                 let mut k = 0;
                 while k < m.spans.len() {
-                    let span = &m.spans[k];
-                    if span.start < e && s < span.end {
+                    if sentences[k] == sentence {
                         m.spans.remove(k);
                         sentences.remove(k);
                     } else {

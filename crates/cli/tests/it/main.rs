@@ -10,5 +10,6 @@ mod cli;
 mod errors;
 mod interop;
 mod lifecycle;
+mod policy;
 mod streaming;
 mod support;

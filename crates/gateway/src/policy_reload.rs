@@ -1,0 +1,121 @@
+//! The active policy and how it changes while the gateway runs: reloaded on SIGHUP and when its
+//! file changes; a bundle that does not load is refused with file, line and rule, and the
+//! policy in force stays in force. Every change is on the audit trail.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use serde_json::json;
+use warden_policy::Policy;
+use warden_store::{AuditLog, NewEvent};
+
+/// The policy in force. Cheap to read: one uncontended lock and an `Arc` clone per request.
+#[derive(Debug)]
+pub struct ActivePolicy {
+    current: RwLock<Arc<Policy>>,
+    file: Option<PathBuf>,
+}
+
+impl ActivePolicy {
+    pub fn new(policy: Policy, file: Option<PathBuf>) -> ActivePolicy {
+        ActivePolicy {
+            current: RwLock::new(Arc::new(policy)),
+            file,
+        }
+    }
+
+    /// The policy for one request.
+    pub fn get(&self) -> Arc<Policy> {
+        match self.current.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Reloads from the file. `Ok(true)` when the version changed.
+    pub fn reload(&self) -> Result<bool, String> {
+        let Some(path) = &self.file else {
+            return Ok(false);
+        };
+        let source =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let policy = Policy::from_toml(&source, &path.display().to_string()).map_err(|e| e.to_string())?;
+        let mut current = match self.current.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if current.version() == policy.version() {
+            return Ok(false);
+        }
+        *current = Arc::new(policy);
+        Ok(true)
+    }
+}
+
+fn modified(path: &PathBuf) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// Watches for SIGHUP and for changes to the policy file (polled: it works on every file
+/// system, network mounts and config-map symlinks included), reloading on either.
+pub fn spawn_watcher(active: Arc<ActivePolicy>, audit: AuditLog, interval: Duration) {
+    let Some(path) = active.file.clone() else {
+        return;
+    };
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let mut last_seen = modified(&path);
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            #[cfg(unix)]
+            let hup = async {
+                match hangup.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let hup = std::future::pending::<()>();
+            let trigger = tokio::select! {
+                () = hup => "sighup",
+                _ = tick.tick() => {
+                    let now = modified(&path);
+                    if now == last_seen {
+                        continue;
+                    }
+                    last_seen = now;
+                    "file_changed"
+                }
+            };
+            let before = active.get().version().to_string();
+            match active.reload() {
+                Ok(true) => {
+                    let after = active.get();
+                    tracing::info!(trigger, from = %before, to = %after.version(), "policy reloaded");
+                    audit.append_detached(vec![NewEvent::now(
+                        "-",
+                        "policy_reloaded",
+                        "warden",
+                        json!({"trigger": trigger, "file": path.display().to_string(), "from": before, "to": after.version(), "rules": after.rules().len()}),
+                    )]);
+                }
+                Ok(false) => tracing::debug!(trigger, "policy unchanged"),
+                Err(error) => {
+                    tracing::error!(trigger, %error, version = %before, "policy reload refused; the policy in force stays");
+                    audit.append_detached(vec![NewEvent::now(
+                        "-",
+                        "policy_reload_failed",
+                        "warden",
+                        json!({"trigger": trigger, "file": path.display().to_string(), "error": error, "in_force": before}),
+                    )]);
+                }
+            }
+        }
+    });
+}

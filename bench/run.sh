@@ -317,6 +317,8 @@ PY
 
 # ---- main ------------------------------------------------------------------------------
 LOAD_BEFORE=$(cut -d" " -f1-3 /proc/loadavg)
+awk -v l="${LOAD_BEFORE%% *}" 'BEGIN { exit !(l > 0.5) }' &&
+  log "WARNING: load average is $LOAD_BEFORE before the runs: other work shares the CPUs and skews the figures"
 measure_fsync
 
 log "creating an API key"

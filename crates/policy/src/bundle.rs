@@ -82,6 +82,10 @@ pub struct NearSpec {
     pub with: Vec<String>,
     #[serde(default = "default_window")]
     pub window: usize,
+    /// Whether the `words` side must open its sentence or clause, as an imperative does
+    /// (`Email the carrier`, `Please tell the team`, `..., then message them`).
+    #[serde(default)]
+    pub opens_clause: bool,
 }
 
 fn default_window() -> usize {

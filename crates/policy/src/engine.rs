@@ -1,20 +1,25 @@
-//! The compiled policy and its evaluation. Every word of every rule is one pattern of one
-//! Aho-Corasick automaton over the key stream; every detector is one pattern of one
-//! `RegexSet` over the original text; every custom pattern is one pattern of one `RegexSet`
-//! over the normalized text. A decision's cost grows with the text, not with the rules.
+//! The compiled policy and its evaluation. Every word of every rule is one entry of one hash
+//! table of word keys, looked up once per word of the text; every detector is one pattern of
+//! one `RegexSet` (or one hand scanner) over the original text; every custom pattern is one
+//! pattern of one `RegexSet` over the normalized text. A decision's cost grows with the text,
+//! not with the number of rules.
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, MatchKind};
-use regex::{Regex, RegexSet};
+use regex::Regex;
+use rustc_hash::{FxHashMap, FxHashSet};
 use sha2::{Digest, Sha256};
 
 use crate::bundle::{BundleError, BundleFile, GreenSpec, Questions, RuleSpec};
 use crate::decision::{Decision, Risk, RuleMatch, Span};
 use crate::detectors::{Detectors, Hit};
-use crate::intent::conceptual_sentences;
+use crate::intent::is_conceptual_sentence;
 use crate::normalize::Normalized;
 use crate::words::{Tokens, tokenize};
+
+/// Enough places to explain a verdict; a text that repeats a word a thousand times does not
+/// need a thousand spans in its audit record.
+const MAX_REPORTED_SPANS: usize = 16;
 
 /// Who is asking, through what: the facts rule scopes test.
 #[derive(Debug, Clone, Copy, Default)]
@@ -48,6 +53,7 @@ struct Near {
     words: Vec<Atom>,
     with: Vec<Atom>,
     window: usize,
+    opens_clause: bool,
 }
 
 /// A loaded, compiled policy bundle.
@@ -57,20 +63,20 @@ pub struct Policy {
     version: String,
     green: GreenSpec,
     rules: Vec<RuleSpec>,
-    /// One pattern per distinct word key: ` key `.
-    automaton: AhoCorasick,
+    /// Every distinct word key of every rule, and its id.
+    vocabulary: FxHashMap<Box<str>, u32>,
     terms: Vec<Term>,
     /// For each word id, the terms that start with it.
     terms_by_first: Vec<Vec<usize>>,
     nears: Vec<Near>,
-    /// For each word id, the near clauses that mention it.
-    nears_by_word: Vec<Vec<usize>>,
+    /// For each word id, the near clauses that mention it and on which side (`true`: `words`).
+    nears_by_word: Vec<Vec<(u32, bool)>>,
     /// Detector names as the detectors module reports them, and the rules that use each.
     detector_names: Vec<&'static str>,
     rules_by_detector: Vec<Vec<usize>>,
-    nears_by_detector: Vec<Vec<usize>>,
+    nears_by_detector: Vec<Vec<(u32, bool)>>,
     detectors: Detectors,
-    patterns: Option<(RegexSet, Vec<Regex>, Vec<usize>)>,
+    patterns: Option<(Vec<Regex>, Vec<usize>)>,
 }
 
 impl Policy {
@@ -136,6 +142,7 @@ impl Policy {
                     words,
                     with,
                     window: near.window,
+                    opens_clause: near.opens_clause,
                 });
             }
             for name in &rule.detectors {
@@ -149,14 +156,10 @@ impl Policy {
             }
         }
 
-        let mut words_in_order = vec![String::new(); vocabulary.len()];
-        for (key, id) in &vocabulary {
-            words_in_order[*id as usize] = format!(" {key} ");
-        }
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .build(&words_in_order)
-            .map_err(|e| compile_error(format!("cannot compile the rules: {e}")))?;
+        let vocabulary: FxHashMap<Box<str>, u32> = vocabulary
+            .into_iter()
+            .map(|(k, v)| (k.into_boxed_str(), v))
+            .collect();
         let mut terms_by_first = vec![Vec::new(); vocabulary.len()];
         for (i, term) in terms.iter().enumerate() {
             if let Some(&first) = term.words.first() {
@@ -166,33 +169,37 @@ impl Policy {
         let mut nears_by_word = vec![Vec::new(); vocabulary.len()];
         let mut nears_by_detector = vec![Vec::new(); detector_names.len()];
         for (i, near) in nears.iter().enumerate() {
-            for atom in near.words.iter().chain(&near.with) {
+            let sides = near
+                .words
+                .iter()
+                .map(|a| (a, true))
+                .chain(near.with.iter().map(|a| (a, false)));
+            for (atom, left) in sides {
                 let list = match atom {
                     Atom::Word(w) => &mut nears_by_word[*w as usize],
                     Atom::Detector(d) => &mut nears_by_detector[*d],
                 };
-                if !list.contains(&i) {
-                    list.push(i);
+                if !list.contains(&(i as u32, left)) {
+                    list.push((i as u32, left));
                 }
             }
         }
         let patterns = if pattern_sources.is_empty() {
             None
         } else {
-            let set = RegexSet::new(&pattern_sources).map_err(|e| compile_error(e.to_string()))?;
             let each = pattern_sources
                 .iter()
                 .map(|p| Regex::new(p))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| compile_error(e.to_string()))?;
-            Some((set, each, pattern_rules))
+            Some((each, pattern_rules))
         };
         Ok(Policy {
             name: bundle.policy.name,
             version: version_of(source),
             green: bundle.green,
             rules,
-            automaton,
+            vocabulary,
             terms,
             terms_by_first,
             nears,
@@ -235,7 +242,13 @@ impl Policy {
         let normalized = Normalized::new(text);
         let tokens = tokenize(normalized.as_str());
         let found = self.find(text, &normalized, &tokens);
-        let conceptual = conceptual_sentences(&tokens);
+        // Only sentences where a rule matched are looked at, each at most once.
+        let mut conceptual: FxHashMap<u32, bool> = FxHashMap::default();
+        let mut is_conceptual = |sentence: u32| {
+            *conceptual
+                .entry(sentence)
+                .or_insert_with(|| sentence != u32::MAX && is_conceptual_sentence(&tokens, sentence))
+        };
         let mut kept = Vec::new();
         let mut suppressed = Vec::new();
         for (rule_idx, mut m, sentences) in found {
@@ -243,10 +256,9 @@ impl Policy {
             if !in_scope(rule, context) {
                 continue;
             }
-            let all_conceptual = !sentences.is_empty()
-                && sentences
-                    .iter()
-                    .all(|&s| conceptual.get(s as usize).copied().unwrap_or(false));
+            let all_conceptual = rule.questions == Questions::Downgrade
+                && !sentences.is_empty()
+                && sentences.iter().all(|&s| is_conceptual(s));
             if rule.questions == Questions::Downgrade && all_conceptual {
                 m.spans.sort_by_key(|s| s.start);
                 suppressed.push(m);
@@ -271,28 +283,13 @@ impl Policy {
         normalized: &Normalized,
         tokens: &Tokens,
     ) -> Vec<(usize, RuleMatch, Vec<u32>)> {
-        let mut by_rule: Vec<Option<(RuleMatch, Vec<u32>)>> = vec![None; self.rules.len()];
+        // Per rule, the (start, end, sentence) of every distinct match; texts are cut only for
+        // the matches that are reported.
+        let mut by_rule: Vec<Vec<(usize, usize, u32)>> = vec![Vec::new(); self.rules.len()];
+        let mut seen: FxHashSet<(usize, usize, usize)> = FxHashSet::default();
         let mut record = |rule_idx: usize, start: usize, end: usize, sentence: u32| {
-            let rule = &self.rules[rule_idx];
-            let span = Span {
-                start,
-                end,
-                text: original.get(start..end).unwrap_or_default().to_string(),
-            };
-            let (entry, sentences) = by_rule[rule_idx].get_or_insert_with(|| {
-                (
-                    RuleMatch {
-                        id: rule.id.clone(),
-                        tier: rule.tier,
-                        category: rule.category.clone(),
-                        spans: Vec::new(),
-                    },
-                    Vec::new(),
-                )
-            });
-            if !entry.spans.contains(&span) {
-                entry.spans.push(span);
-                sentences.push(sentence);
+            if seen.insert((rule_idx, start, end)) {
+                by_rule[rule_idx].push((start, end, sentence));
             }
         };
         let token_range = |first: usize, last: usize| {
@@ -302,12 +299,12 @@ impl Policy {
 
         // Words: which vocabulary word each token is, if any.
         let mut word_of: Vec<Option<u32>> = vec![None; tokens.tokens.len()];
-        let mut positions: HashMap<u32, Vec<usize>> = HashMap::new();
-        for m in self.automaton.find_overlapping_iter(&tokens.stream) {
-            let token = tokens.token_at_stream(m.start() + 1);
-            let word = m.pattern().as_u32();
-            word_of[token] = Some(word);
-            positions.entry(word).or_default().push(token);
+        let mut positions: FxHashMap<u32, Vec<usize>> = FxHashMap::default();
+        for (token, slot) in word_of.iter_mut().enumerate() {
+            if let Some(&word) = self.vocabulary.get(tokens.key(token)) {
+                *slot = Some(word);
+                positions.entry(word).or_default().push(token);
+            }
         }
 
         // Terms: phrases whose words follow each other within the rule's gap, in one sentence.
@@ -349,46 +346,43 @@ impl Policy {
             }
         }
 
-        // Near clauses touched by a word or detector hit.
-        let mut candidates: Vec<usize> = positions
-            .keys()
-            .flat_map(|w| self.nears_by_word[*w as usize].iter().copied())
-            .chain(
-                detector_tokens
-                    .iter()
-                    .flat_map(|(d, _)| self.nears_by_detector[*d].iter().copied()),
-            )
-            .collect();
-        candidates.sort_unstable();
-        candidates.dedup();
-        let atom_positions = |atoms: &[Atom]| {
-            let mut out: Vec<usize> = Vec::new();
-            for atom in atoms {
-                match atom {
-                    Atom::Word(w) => out.extend(
-                        positions
-                            .get(w)
-                            .into_iter()
-                            .flatten()
-                            .copied()
-                            .filter(|&t| !tokens.tokens[t].in_identifier),
-                    ),
-                    Atom::Detector(d) => {
-                        out.extend(detector_tokens.iter().filter(|(x, _)| x == d).map(|(_, t)| *t))
-                    }
-                }
-            }
-            out
-        };
-        for near_idx in candidates {
-            let near = &self.nears[near_idx];
-            let left = atom_positions(&near.words);
-            if left.is_empty() {
+        // Near clauses: each word or finding files its token under the clauses it belongs to,
+        // so the work follows the hits, not the size of the clauses' word lists.
+        let mut sides: FxHashMap<u32, (Vec<usize>, Vec<usize>)> = FxHashMap::default();
+        for (token, word) in word_of.iter().enumerate() {
+            let Some(word) = word else { continue };
+            if tokens.tokens[token].in_identifier {
                 continue;
             }
-            let right = atom_positions(&near.with);
-            for &a in &left {
-                for &b in &right {
+            for &(clause, left) in &self.nears_by_word[*word as usize] {
+                let entry = sides.entry(clause).or_default();
+                if left {
+                    entry.0.push(token)
+                } else {
+                    entry.1.push(token)
+                }
+            }
+        }
+        for &(d, token) in &detector_tokens {
+            for &(clause, left) in &self.nears_by_detector[d] {
+                let entry = sides.entry(clause).or_default();
+                if left {
+                    entry.0.push(token)
+                } else {
+                    entry.1.push(token)
+                }
+            }
+        }
+        for (clause, (left, right)) in &sides {
+            if left.is_empty() || right.is_empty() {
+                continue;
+            }
+            let near = &self.nears[*clause as usize];
+            for &a in left {
+                if near.opens_clause && !opens_clause(tokens, a) {
+                    continue;
+                }
+                for &b in right {
                     let same_sentence = tokens.tokens[a].sentence == tokens.tokens[b].sentence;
                     let close = near.window == 0 || a.abs_diff(b) <= near.window;
                     if a != b && same_sentence && close {
@@ -400,9 +394,10 @@ impl Policy {
         }
 
         // Custom patterns, over the normalized text.
-        if let Some((set, each, rules)) = &self.patterns {
-            for i in set.matches(normalized.as_str()).iter() {
-                for m in each[i].find_iter(normalized.as_str()) {
+        // One regex at a time: each keeps its literal prefilter, which a set would give up.
+        if let Some((each, rules)) = &self.patterns {
+            for (i, regex) in each.iter().enumerate() {
+                for m in regex.find_iter(normalized.as_str()) {
                     let (s, e) = normalized.original_range(m.start(), m.end());
                     let sentence = tokens
                         .tokens
@@ -418,25 +413,32 @@ impl Policy {
         // `unless` phrases take back the rule's matches in their sentence: `password policy`
         // makes the sentence about a policy, passwords and all.
         for (rule_idx, sentence) in cancelled {
-            if let Some((m, sentences)) = &mut by_rule[rule_idx] {
-                let mut k = 0;
-                while k < m.spans.len() {
-                    if sentences[k] == sentence {
-                        m.spans.remove(k);
-                        sentences.remove(k);
-                    } else {
-                        k += 1;
-                    }
-                }
-            }
+            by_rule[rule_idx].retain(|&(_, _, s)| s != sentence);
         }
         by_rule
             .into_iter()
             .enumerate()
-            .filter_map(|(i, entry)| {
-                entry
-                    .filter(|(m, _)| !m.spans.is_empty())
-                    .map(|(m, sentences)| (i, m, sentences))
+            .filter(|(_, matches)| !matches.is_empty())
+            .map(|(i, mut matches)| {
+                matches.sort_unstable();
+                let rule = &self.rules[i];
+                let sentences = matches.iter().map(|m| m.2).collect();
+                let spans = matches
+                    .iter()
+                    .take(MAX_REPORTED_SPANS)
+                    .map(|&(start, end, _)| Span {
+                        start,
+                        end,
+                        text: original.get(start..end).unwrap_or_default().to_string(),
+                    })
+                    .collect();
+                let m = RuleMatch {
+                    id: rule.id.clone(),
+                    tier: rule.tier,
+                    category: rule.category.clone(),
+                    spans,
+                };
+                (i, m, sentences)
             })
             .collect()
     }
@@ -507,6 +509,23 @@ impl Policy {
             suppressed,
             policy_version: self.version.clone(),
         }
+    }
+}
+
+/// Whether token `i` opens its sentence or clause: first of its sentence, or after a word
+/// that introduces a request (`please`, `then`, `also`, `and`, `can you`, ...).
+fn opens_clause(tokens: &Tokens, i: usize) -> bool {
+    let t = &tokens.tokens;
+    if i == 0 || t[i - 1].sentence != t[i].sentence {
+        return true;
+    }
+    match tokens.key(i - 1) {
+        // `e` is the first half of `e-mail`.
+        "please" | "kindly" | "then" | "also" | "and" | "just" | "now" | "e" => opens_clause(tokens, i - 1),
+        "you" if i >= 2 && matches!(tokens.key(i - 2), "can" | "could" | "would" | "will") => {
+            opens_clause(tokens, i - 2)
+        }
+        _ => false,
     }
 }
 
@@ -720,5 +739,64 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown detector `@nothing`"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod profile {
+    use super::*;
+
+    /// `cargo test --release -p warden-policy stage_costs -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn stage_costs() {
+        let p = Policy::default_pack().unwrap();
+        let sentence = "Please summarize the attached quarterly report for the leadership offsite next week. Draft a short note for the team about the new expense tool, nothing urgent. Compare the two vendor proposals on price. ";
+        let text: String = sentence.repeat(4096 / sentence.len() + 1)[..4096].to_string();
+        let n = 3000;
+        let time = |name: &str, f: &dyn Fn()| {
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            println!(
+                "{name:<12} {:>8.2} µs",
+                t.elapsed().as_secs_f64() * 1e6 / n as f64
+            );
+        };
+        let norm = Normalized::new(&text);
+        let tokens = tokenize(norm.as_str());
+        time("normalize", &|| {
+            std::hint::black_box(Normalized::new(&text));
+        });
+        time("tokenize", &|| {
+            std::hint::black_box(tokenize(norm.as_str()));
+        });
+        time("detectors", &|| {
+            std::hint::black_box(p.detectors.scan(&text));
+        });
+        time("lookups", &|| {
+            let mut hits = 0;
+            for i in 0..tokens.tokens.len() {
+                if p.vocabulary.contains_key(tokens.key(i)) {
+                    hits += 1;
+                }
+            }
+            std::hint::black_box(hits);
+        });
+        println!("tokens {}", tokens.tokens.len());
+        if let Some((each, _)) = &p.patterns {
+            for (i, r) in each.iter().enumerate() {
+                time(&format!("pattern {i}"), &|| {
+                    std::hint::black_box(r.is_match(norm.as_str()));
+                });
+            }
+        }
+        time("find", &|| {
+            std::hint::black_box(p.find(&text, &norm, &tokens));
+        });
+        time("evaluate", &|| {
+            std::hint::black_box(p.evaluate(&text));
+        });
     }
 }

@@ -28,7 +28,19 @@ static KEYED: LazyLock<Keyed> = LazyLock::new(|| {
     }
 });
 
+/// Whether sentence `sentence` of `tokens` is a conceptual question.
+pub(crate) fn is_conceptual_sentence(tokens: &Tokens, sentence: u32) -> bool {
+    let start = tokens.tokens.partition_point(|t| t.sentence < sentence);
+    let end = tokens.tokens.partition_point(|t| t.sentence <= sentence);
+    if start >= end {
+        return false;
+    }
+    let keys: Vec<&str> = (start..end).map(|i| tokens.key(i)).collect();
+    is_conceptual(&keys)
+}
+
 /// For each sentence of `tokens`, whether it is a conceptual question.
+#[cfg(test)]
 pub(crate) fn conceptual_sentences(tokens: &Tokens) -> Vec<bool> {
     let count = tokens.tokens.last().map(|t| t.sentence as usize + 1).unwrap_or(0);
     let mut out = vec![false; count];

@@ -2,7 +2,7 @@
 //! digits; leetspeak inside a word is folded (`d3l3te`, `p@ssw0rd`); letters spelled out one by
 //! one are joined (`d.e.l.e.t.e`, `s u d o`, `w-i-p-e`); each word is reduced to an inflection
 //! key so that `deleting` and `deleted` meet `delete` while `tokenizer` stays apart from
-//! `token`. The keys form one stream, ` k1 k2 k3 `, that the automaton scans.
+//! `token`. The keys are written one after another into one buffer, ` k1 k2 k3 `.
 
 /// One word: where it is in the normalized text, which sentence it belongs to, and where its
 /// key is in the key stream.
@@ -32,20 +32,17 @@ impl Tokens {
         let t = &self.tokens[i];
         &self.stream[t.key_start..t.key_end]
     }
-
-    /// The token whose key starts at or before `byte` of the stream.
-    pub fn token_at_stream(&self, byte: usize) -> usize {
-        self.tokens
-            .partition_point(|t| t.key_start <= byte)
-            .saturating_sub(1)
-    }
 }
 
+use std::borrow::Cow;
+
 /// A raw word before keying: its normalized range and its (leet-folded) letters.
-struct Raw {
+struct Raw<'a> {
     start: usize,
     end: usize,
-    text: String,
+    /// The word's letters: borrowed from the text for plain words (most of them), owned when
+    /// leetspeak was folded or letters were joined.
+    text: Cow<'a, str>,
 }
 
 /// Characters that stand for letters in leetspeak.
@@ -67,8 +64,44 @@ fn is_leet_symbol(c: char) -> bool {
 }
 
 /// Splits `normalized` into raw words: runs of letters, digits and leet symbols.
-fn raw_words(normalized: &str) -> Vec<Raw> {
-    let mut out = Vec::new();
+fn raw_words(normalized: &str) -> Vec<Raw<'_>> {
+    let mut out = Vec::with_capacity(normalized.len() / 5);
+    if normalized.is_ascii() {
+        // The common case, byte by byte.
+        let bytes = normalized.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if !(b.is_ascii_alphanumeric() || is_leet_symbol(b as char)) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            let mut letters_only = true;
+            while i < bytes.len() {
+                let b = bytes[i];
+                if b.is_ascii_alphabetic() {
+                    i += 1;
+                } else if b.is_ascii_digit() || is_leet_symbol(b as char) {
+                    letters_only = false;
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+            if letters_only {
+                // Plain words, the common case, are borrowed as they are.
+                out.push(Raw {
+                    start,
+                    end: i,
+                    text: Cow::Borrowed(&normalized[start..i]),
+                });
+            } else {
+                push_run(&mut out, normalized, start, i);
+            }
+        }
+        return out;
+    }
     let mut run_start = None;
     for (i, c) in normalized.char_indices() {
         let word_char = c.is_alphanumeric() || is_leet_symbol(c);
@@ -90,8 +123,19 @@ fn raw_words(normalized: &str) -> Vec<Raw> {
 /// Turns one run into words: symbols at its edges that touch no letter are punctuation
 /// (`now!!`, `$500`); an e-mail address splits at `@`; leetspeak is folded where the run
 /// has letters.
-fn push_run(out: &mut Vec<Raw>, text: &str, start: usize, end: usize) {
+fn push_run<'a>(out: &mut Vec<Raw<'a>>, text: &'a str, start: usize, end: usize) {
     let run = &text[start..end];
+    // Plain words, the common case, are borrowed as they are.
+    let plain = !run.is_empty()
+        && (run.bytes().all(|b| b.is_ascii_alphabetic()) || run.chars().all(char::is_alphabetic));
+    if plain {
+        out.push(Raw {
+            start,
+            end,
+            text: Cow::Borrowed(run),
+        });
+        return;
+    }
     if let Some(at) = run.find('@') {
         let (user, domain) = (&run[..at], &run[at + 1..]);
         let looks_like_mail = domain.chars().take_while(|c| c.is_alphanumeric()).count() >= 2
@@ -138,14 +182,17 @@ fn push_run(out: &mut Vec<Raw>, text: &str, start: usize, end: usize) {
     out.push(Raw {
         start: s,
         end: start + last.0 + last.1.len_utf8(),
-        text: word,
+        text: Cow::Owned(word),
     });
 }
 
 /// Joins runs of three or more single letters spaced by one and the same separator:
 /// `s u d o` -> `sudo`, `c-r-e-a-t-e a` -> `create`, `a`.
-fn join_spelled_out(mut raw: Vec<Raw>, text: &str) -> Vec<Raw> {
-    let single = |r: &Raw| r.text.chars().count() == 1 && r.text.chars().all(char::is_alphabetic);
+fn join_spelled_out<'a>(mut raw: Vec<Raw<'a>>, text: &str) -> Vec<Raw<'a>> {
+    let single = |r: &Raw| {
+        let mut chars = r.text.chars();
+        matches!((chars.next(), chars.next()), (Some(c), None) if c.is_alphabetic())
+    };
     let separator = |a: &Raw, b: &Raw| {
         let gap = &text[a.end..b.start];
         let mut chars = gap.chars();
@@ -154,6 +201,10 @@ fn join_spelled_out(mut raw: Vec<Raw>, text: &str) -> Vec<Raw> {
             _ => None,
         }
     };
+    let spelled_out = raw.windows(2).any(|w| single(&w[0]) && single(&w[1]));
+    if !spelled_out {
+        return raw;
+    }
     let mut out: Vec<Raw> = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
@@ -168,11 +219,11 @@ fn join_spelled_out(mut raw: Vec<Raw>, text: &str) -> Vec<Raw> {
             }
         }
         if j - i + 1 >= 3 {
-            let text: String = raw[i..=j].iter().map(|r| r.text.as_str()).collect();
+            let text: String = raw[i..=j].iter().map(|r| r.text.as_ref()).collect();
             out.push(Raw {
                 start: raw[i].start,
                 end: raw[j].end,
-                text,
+                text: Cow::Owned(text),
             });
             i = j + 1;
         } else {
@@ -195,37 +246,52 @@ pub(crate) fn tokenize(normalized: &str) -> Tokens {
     let mut tokens: Vec<Token> = Vec::with_capacity(raw.len());
     // Sentence boundaries: `!`, `?`, `;` and new lines always; a full stop only between two
     // segments of two or more words, since `Export. All. Customer.` is emphasis, not prose.
-    let mut hard = vec![false; raw.len()];
-    let mut soft = vec![false; raw.len()];
+    // Boundary kinds: 0 none, 1 soft (a full stop), 2 hard.
+    let bytes = normalized.as_bytes();
+    let mut boundary = vec![0u8; raw.len()];
     for i in 1..raw.len() {
-        let gap = &normalized[raw[i - 1].end..raw[i].start];
+        let gap = &bytes[raw[i - 1].end..raw[i].start];
+        if gap.len() == 1 && gap[0] == b' ' {
+            continue;
+        }
+        let mut kind = 0u8;
+        let mut comma = false;
+        for &b in gap {
+            match b {
+                b'!' | b'?' | b';' | b'\n' => kind = 2,
+                b'.' if kind == 0 => kind = 1,
+                b',' => comma = true,
+                _ => {}
+            }
+        }
         // `..., then do Y` and `..., also do Y` start a second request.
-        let next_clause = gap.contains(',') && matches!(raw[i].text.as_str(), "then" | "also" | "and");
-        hard[i] = gap.contains(['!', '?', ';', '\n']) || next_clause;
-        soft[i] = !hard[i] && gap.contains('.');
+        if comma && matches!(raw[i].text.as_ref(), "then" | "also" | "and") {
+            kind = 2;
+        }
+        boundary[i] = kind;
     }
-    let mut segment_len = vec![0usize; raw.len()];
+    let mut segment_len = vec![0u32; raw.len()];
     let mut start = 0;
     for i in 1..=raw.len() {
-        if i == raw.len() || hard[i] || soft[i] {
+        if i == raw.len() || boundary[i] != 0 {
             for len in &mut segment_len[start..i] {
-                *len = i - start;
+                *len = (i - start) as u32;
             }
             start = i;
         }
     }
     let mut sentence = 0u32;
     for (i, r) in raw.into_iter().enumerate() {
-        if i > 0 && (hard[i] || (soft[i] && segment_len[i - 1] >= 2 && segment_len[i] >= 2)) {
+        if i > 0 && (boundary[i] == 2 || (boundary[i] == 1 && segment_len[i - 1] >= 2 && segment_len[i] >= 2))
+        {
             sentence += 1;
         }
         let key_start = stream.len();
         push_key(&r.text, &mut stream);
         let key_end = stream.len();
         stream.push(' ');
-        let touches = |at: Option<char>| at == Some('_');
         let in_identifier =
-            touches(normalized[..r.start].chars().next_back()) || touches(normalized[r.end..].chars().next());
+            (r.start > 0 && bytes[r.start - 1] == b'_') || bytes.get(r.end).is_some_and(|&b| b == b'_');
         tokens.push(Token {
             start: r.start,
             end: r.end,
@@ -416,5 +482,48 @@ mod tests {
         assert_eq!(sentences, [0, 0, 0, 1, 1, 1, 2]);
         let emphatic = tokenize("Export. All. Customer. Emails.");
         assert!(emphatic.tokens.iter().all(|t| t.sentence == 0));
+    }
+}
+
+#[cfg(test)]
+mod profile {
+    use super::*;
+
+    #[test]
+    #[ignore]
+    fn tokenize_costs() {
+        let sentence = "please summarize the attached quarterly report for the leadership offsite next week. draft a short note for the team about the new expense tool, nothing urgent. compare the two vendor proposals on price. ";
+        let text: String = sentence.repeat(4096 / sentence.len() + 1)[..4096].to_string();
+        let n = 3000;
+        let time = |name: &str, f: &dyn Fn()| {
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            println!(
+                "{name:<12} {:>8.2} µs",
+                t.elapsed().as_secs_f64() * 1e6 / n as f64
+            );
+        };
+        time("raw_words", &|| {
+            std::hint::black_box(raw_words(&text));
+        });
+        time("joined", &|| {
+            std::hint::black_box(join_spelled_out(raw_words(&text), &text));
+        });
+        let words: Vec<&str> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        time("keys", &|| {
+            let mut out = String::with_capacity(5000);
+            for w in &words {
+                push_key(w, &mut out);
+            }
+            std::hint::black_box(out);
+        });
+        time("tokenize", &|| {
+            std::hint::black_box(tokenize(&text));
+        });
     }
 }

@@ -8,7 +8,7 @@ mod secrets;
 mod shell;
 mod sql;
 
-use regex::{Regex, RegexSet};
+use regex::bytes::{Regex, RegexSet};
 
 /// Confirms a regex match, or refuses it (a card number whose Luhn sum is wrong, say).
 pub(crate) type Validator = fn(&str) -> bool;
@@ -28,13 +28,71 @@ pub(crate) struct Hit {
     pub end: usize,
 }
 
+/// A detector that scans by hand what a regex would have to count: long runs of a character
+/// class (`[A-Za-z0-9+/]{32,}`, 13 to 19 digits) blow up a lazy DFA's states when every
+/// position may start one.
+pub(crate) struct Scanner {
+    pub detector: &'static str,
+    /// Appends the byte ranges of candidates in the text.
+    pub scan: fn(&str, &mut Vec<(usize, usize)>),
+    pub validate: Option<Validator>,
+}
+
+/// Maximal runs of bytes satisfying `member`, at least `min` long.
+pub(crate) fn runs(text: &str, member: fn(u8) -> bool, min: usize, out: &mut Vec<(usize, usize)>) {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if member(bytes[i]) {
+            let start = i;
+            while i < bytes.len() && member(bytes[i]) {
+                i += 1;
+            }
+            if i - start >= min {
+                out.push((start, i));
+            }
+        } else {
+            i += 1;
+        }
+    }
+}
+
+fn all_scanners() -> Vec<Scanner> {
+    let mut all = Vec::new();
+    all.extend(pii::scanners());
+    all
+}
+
+/// Detectors that judge one long token (26 bytes or more of `[A-Za-z0-9+/_-]`): found in one
+/// pass, then each judged by every validator that wants such tokens.
+fn long_token_detectors() -> Vec<(&'static str, Validator)> {
+    let mut all = Vec::new();
+    all.extend(money::long_tokens());
+    all.extend(secrets::long_tokens());
+    all
+}
+
+fn token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'_' | b'-')
+}
+
 /// Every built-in pattern, compiled.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Detectors {
     set: RegexSet,
     regexes: Vec<Regex>,
     names: Vec<&'static str>,
     validators: Vec<Option<Validator>>,
+    scanners: std::sync::Arc<Vec<Scanner>>,
+    long_tokens: Vec<(&'static str, Validator)>,
+}
+
+impl std::fmt::Debug for Detectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detectors")
+            .field("patterns", &self.names.len())
+            .finish()
+    }
 }
 
 /// Every detector's patterns.
@@ -50,7 +108,12 @@ fn all_patterns() -> Vec<Pattern> {
 
 /// Names a bundle may use in `detectors = [...]` and as `@name` in `near`.
 pub(crate) fn names() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = all_patterns().iter().map(|p| p.detector).collect();
+    let mut names: Vec<&'static str> = all_patterns()
+        .iter()
+        .map(|p| p.detector)
+        .chain(all_scanners().iter().map(|s| s.detector))
+        .chain(long_token_detectors().iter().map(|(name, _)| *name))
+        .collect();
     names.sort_unstable();
     names.dedup();
     names
@@ -59,25 +122,66 @@ pub(crate) fn names() -> Vec<&'static str> {
 impl Detectors {
     pub fn compile() -> Result<Detectors, regex::Error> {
         let patterns = all_patterns();
-        let sources: Vec<&str> = patterns.iter().map(|p| p.regex).collect();
+        // ASCII semantics throughout (`\d`, `\s`, case folding): every format here is ASCII,
+        // and ASCII classes keep the DFA small enough to stay fast.
+        let sources: Vec<String> = patterns.iter().map(|p| format!("(?-u){}", p.regex)).collect();
         Ok(Detectors {
             set: RegexSet::new(&sources)?,
             regexes: sources.iter().map(|s| Regex::new(s)).collect::<Result<_, _>>()?,
             names: patterns.iter().map(|p| p.detector).collect(),
             validators: patterns.iter().map(|p| p.validate).collect(),
+            scanners: std::sync::Arc::new(all_scanners()),
+            long_tokens: long_token_detectors(),
         })
     }
 
     /// Every confirmed hit in `original`, in text order.
     pub fn scan(&self, original: &str) -> Vec<Hit> {
         let mut hits = Vec::new();
-        for i in self.set.matches(original).iter() {
-            for m in self.regexes[i].find_iter(original) {
-                if self.validators[i].is_none_or(|ok| ok(m.as_str())) {
+        let mut candidates = Vec::new();
+        runs(original, token_byte, 26, &mut candidates);
+        for &(start, end) in &candidates {
+            let token = &original[start..end];
+            for (detector, validate) in &self.long_tokens {
+                if validate(token) {
+                    hits.push(Hit { detector, start, end });
+                }
+            }
+        }
+        for scanner in self.scanners.iter() {
+            candidates.clear();
+            (scanner.scan)(original, &mut candidates);
+            for &(start, end) in &candidates {
+                if scanner.validate.is_none_or(|ok| ok(&original[start..end])) {
+                    hits.push(Hit {
+                        detector: scanner.detector,
+                        start,
+                        end,
+                    });
+                }
+            }
+        }
+        // Most texts hold no finding: one early-exit pass says so, and the overlapping search
+        // that names every matching pattern runs only when there is something to name.
+        if !self.set.is_match(original.as_bytes()) {
+            hits.sort_by_key(|h| (h.start, h.end));
+            return hits;
+        }
+        for i in self.set.matches(original.as_bytes()).iter() {
+            for m in self.regexes[i].find_iter(original.as_bytes()) {
+                // A byte class may stop inside a multi-byte character: widen to whole ones.
+                let (mut start, mut end) = (m.start(), m.end());
+                while !original.is_char_boundary(start) {
+                    start -= 1;
+                }
+                while !original.is_char_boundary(end) {
+                    end += 1;
+                }
+                if self.validators[i].is_none_or(|ok| ok(&original[start..end])) {
                     hits.push(Hit {
                         detector: self.names[i],
-                        start: m.start(),
-                        end: m.end(),
+                        start,
+                        end,
                     });
                 }
             }
@@ -97,4 +201,43 @@ pub(crate) fn digits(s: &str) -> Vec<u32> {
 pub(crate) fn detect(text: &str) -> Vec<&'static str> {
     let d = Detectors::compile().unwrap();
     d.scan(text).into_iter().map(|h| h.detector).collect()
+}
+
+#[cfg(test)]
+mod profile {
+    use super::*;
+
+    #[test]
+    #[ignore]
+    fn detector_costs() {
+        let d = Detectors::compile().unwrap();
+        let sentence = "Please summarize the attached quarterly report for the leadership offsite next week. Draft a short note for the team about the new expense tool, nothing urgent. Compare the two vendor proposals on price. ";
+        let text: String = sentence.repeat(4096 / sentence.len() + 1)[..4096].to_string();
+        let n = 3000;
+        let time = |name: &str, f: &dyn Fn()| {
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            println!(
+                "{name:<12} {:>8.2} µs",
+                t.elapsed().as_secs_f64() * 1e6 / n as f64
+            );
+        };
+        time("is_match", &|| {
+            std::hint::black_box(d.set.is_match(text.as_bytes()));
+        });
+        for (i, s) in d.scanners.iter().enumerate() {
+            time(&format!("scanner {i}"), &|| {
+                let mut v = Vec::new();
+                (s.scan)(&text, &mut v);
+                std::hint::black_box(v);
+            });
+        }
+        for (i, r) in d.regexes.iter().enumerate() {
+            time(&format!("re {} {i}", d.names[i]), &|| {
+                std::hint::black_box(r.is_match(text.as_bytes()));
+            });
+        }
+    }
 }

@@ -2,13 +2,13 @@
 //! and crypto addresses. Amounts alone are not risky; rules pair `@money_amount` with a
 //! transfer verb in `near`.
 
-use super::Pattern;
+use super::{Pattern, Validator};
 
 pub(crate) fn patterns() -> Vec<Pattern> {
     vec![
         Pattern {
             detector: "money_amount",
-            regex: r"(?i)([$€£¥₹]\s?\d[\d,.]*(\s?(k|m|bn|million|thousand))?(?-u:\b)|(?-u:\b)\d[\d,.]*\s?(k|m|bn|million|thousand)?\s?(usd|eur|gbp|chf|jpy|dollars?|euros?|pounds?|bucks|btc|eth|usdt)(?-u:\b))",
+            regex: r"(?i)((\$|€|£|¥|₹)\s?\d[\d,.]*(\s?(k|m|bn|million|thousand))?(?-u:\b)|(?-u:\b)\d[\d,.]*\s?(k|m|bn|million|thousand)?\s?(usd|eur|gbp|chf|jpy|dollars?|euros?|pounds?|bucks|btc|eth|usdt)(?-u:\b))",
             validate: None,
         },
         Pattern {
@@ -21,12 +21,26 @@ pub(crate) fn patterns() -> Vec<Pattern> {
             regex: r"(?i)(swift|bic)(\s+code)?\s*[:#]?\s*[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?(?-u:\b)",
             validate: None,
         },
-        Pattern {
-            detector: "crypto_address",
-            regex: r"(?-u:\b)(bc1[a-z0-9]{25,59}|[13][a-km-zA-HJ-NP-Z1-9]{25,34}|0x[a-fA-F0-9]{40})(?-u:\b)",
-            validate: None,
-        },
     ]
+}
+
+pub(crate) fn long_tokens() -> Vec<(&'static str, Validator)> {
+    vec![("crypto_address", crypto_address)]
+}
+
+/// Bitcoin (base58 or bech32) and Ethereum addresses.
+fn crypto_address(word: &str) -> bool {
+    let base58 = |c: char| c.is_ascii_alphanumeric() && !matches!(c, '0' | 'O' | 'I' | 'l');
+    let n = word.len();
+    (word.starts_with("bc1")
+        && (28..=62).contains(&n)
+        && word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        || ((word.starts_with('1') || word.starts_with('3'))
+            && (26..=35).contains(&n)
+            && word.chars().all(base58)
+            && word.bytes().any(|b| b.is_ascii_uppercase())
+            && word.bytes().any(|b| b.is_ascii_lowercase()))
+        || (word.starts_with("0x") && n == 42 && word[2..].bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// ISO 13616: move the first four characters to the end, letters to numbers, mod 97 == 1.

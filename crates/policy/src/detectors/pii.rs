@@ -1,21 +1,52 @@
 //! Personal data by format: US social security numbers and payment card numbers that pass the
 //! Luhn check.
 
-use super::{Pattern, digits};
+use super::{Pattern, Scanner, digits};
 
 pub(crate) fn patterns() -> Vec<Pattern> {
-    vec![
-        Pattern {
-            detector: "ssn",
-            regex: r"(?-u:\b)\d{3}-\d{2}-\d{4}(?-u:\b)",
-            validate: Some(plausible_ssn),
-        },
-        Pattern {
-            detector: "card_number",
-            regex: r"(?-u:\b)(?:\d[ -]?){12,18}\d(?-u:\b)",
-            validate: Some(plausible_card),
-        },
-    ]
+    vec![Pattern {
+        detector: "ssn",
+        regex: r"(?-u:\b)\d{3}-\d{2}-\d{4}(?-u:\b)",
+        validate: Some(plausible_ssn),
+    }]
+}
+
+pub(crate) fn scanners() -> Vec<Scanner> {
+    vec![Scanner {
+        detector: "card_number",
+        scan: card_candidates,
+        validate: Some(plausible_card),
+    }]
+}
+
+/// Runs of digits with single spaces or dashes between them, standing alone as a word.
+fn card_candidates(text: &str, out: &mut Vec<(usize, usize)>) {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() || (i > 0 && b[i - 1].is_ascii_alphanumeric()) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut end = i;
+        let mut j = i;
+        while j < b.len() {
+            if b[j].is_ascii_digit() {
+                j += 1;
+                end = j;
+            } else if matches!(b[j], b' ' | b'-') && j + 1 < b.len() && b[j + 1].is_ascii_digit() {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        let count = b[start..end].iter().filter(|c| c.is_ascii_digit()).count();
+        if (13..=19).contains(&count) && (end == b.len() || !b[end].is_ascii_alphanumeric()) {
+            out.push((start, end));
+        }
+        i = end.max(i + 1);
+    }
 }
 
 /// Area 000, 666 and 900-999, group 00 and serial 0000 are never issued.

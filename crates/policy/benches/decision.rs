@@ -1,0 +1,113 @@
+//! Decision latency: `cargo bench -p warden-policy`.
+//!
+//! Percentiles, not means, because the gateway's budget is a tail budget. Text length varies
+//! (1, 4, 16 KB) with the default pack, and rule count varies (10, 100, 1,000 generated rules)
+//! at 4 KB, to show that cost follows the text and not the rules.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use warden_policy::Policy;
+
+/// Office prose with a few triggers in it, as requests carry.
+const SENTENCES: &[&str] = &[
+    "Please summarize the attached quarterly report for the leadership offsite next week.",
+    "The migration plan covers the staging cluster first and production after the freeze.",
+    "Can you explain how our tokenizer handles emoji and right-to-left scripts?",
+    "We walked along the riverbank after the workshop and talked about the roadmap.",
+    "Draft a short note for the team about the new expense tool, nothing urgent.",
+    "The changelog lists forty fixes, most of them in the exchange rate service.",
+    "Compare the two vendor proposals on price, support hours and data residency.",
+    "Translate the onboarding checklist into French and keep the formatting intact.",
+];
+
+fn text_of(bytes: usize) -> String {
+    let mut text = String::with_capacity(bytes + 200);
+    let mut i = 0;
+    while text.len() < bytes {
+        text.push_str(SENTENCES[i % SENTENCES.len()]);
+        text.push(' ');
+        i += 1;
+    }
+    text.truncate(text.floor_char_boundary(bytes));
+    text
+}
+
+/// A deterministic pack of `n` rules over made-up words, with terms and a near clause each.
+fn generated_pack(n: usize) -> Policy {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut word = || {
+        let mut w = String::new();
+        for _ in 0..7 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            w.push((b'a' + (state % 26) as u8) as char);
+        }
+        w
+    };
+    let mut toml = String::from("[policy]\nname = \"generated\"\n");
+    for i in 0..n {
+        let terms: Vec<String> = (0..4).map(|_| format!("\"{} {}\"", word(), word())).collect();
+        let near_a: Vec<String> = (0..3).map(|_| format!("\"{}\"", word())).collect();
+        let near_b: Vec<String> = (0..3).map(|_| format!("\"{}\"", word())).collect();
+        toml.push_str(&format!(
+            "\n[[rule]]\nid = \"r{i}\"\ntier = \"{}\"\ncategory = \"c\"\nterms = [{}, \"summarize {}\"]\nnear = [{{ words = [{}], with = [{}] }}]\nreason = \"r\"\n",
+            if i % 2 == 0 { "red" } else { "amber" },
+            terms.join(", "),
+            word(),
+            near_a.join(", "),
+            near_b.join(", "),
+        ));
+    }
+    Policy::from_toml(&toml, "generated").unwrap_or_else(|e| panic!("generated pack: {e}"))
+}
+
+fn measure(policy: &Policy, text: &str) -> (Duration, Duration, Duration) {
+    // Enough iterations for a stable p99, bounded in time.
+    let budget = Duration::from_millis(1500);
+    for _ in 0..200 {
+        black_box(policy.evaluate(black_box(text)));
+    }
+    let mut samples = Vec::with_capacity(20_000);
+    let start = Instant::now();
+    while samples.len() < 20_000 && start.elapsed() < budget {
+        let t = Instant::now();
+        black_box(policy.evaluate(black_box(text)));
+        samples.push(t.elapsed());
+    }
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    (at(0.5), at(0.99), at(0.999))
+}
+
+fn main() {
+    let default = Policy::default_pack().unwrap_or_else(|e| panic!("default pack: {e}"));
+    println!(
+        "decision latency (one thread), default pack: {} rules",
+        default.rules().len()
+    );
+    println!(
+        "{:<22} {:>10} {:>10} {:>10}",
+        "case", "p50 µs", "p99 µs", "p99.9 µs"
+    );
+    let row = |name: &str, (p50, p99, p999): (Duration, Duration, Duration)| {
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        println!(
+            "{name:<22} {:>10.2} {:>10.2} {:>10.2}",
+            us(p50),
+            us(p99),
+            us(p999)
+        );
+    };
+    for kb in [1, 4, 16] {
+        row(
+            &format!("default, {kb} KB"),
+            measure(&default, &text_of(kb * 1024)),
+        );
+    }
+    let four = text_of(4 * 1024);
+    for n in [10, 100, 1000] {
+        row(&format!("{n} rules, 4 KB"), measure(&generated_pack(n), &four));
+    }
+}

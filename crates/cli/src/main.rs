@@ -141,6 +141,9 @@ pub enum KeysCommand {
         roles: Vec<String>,
         #[arg(long, default_value = "default")]
         tenant: String,
+        /// Approver group; repeat for several (`--group finance --group security`).
+        #[arg(long = "group")]
+        groups: Vec<String>,
         #[command(flatten)]
         store: StoreArgs,
     },

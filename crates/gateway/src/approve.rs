@@ -38,8 +38,26 @@ impl Approval {
     }
 }
 
-/// Applies the approval rules to a decision.
+/// The approval record of a request approved through the queue.
+pub fn from_queue(a: &warden_store::Approval) -> Approval {
+    let reviewers: Vec<&str> = a.votes.iter().map(|v| v.approver_name.as_str()).collect();
+    Approval {
+        outcome: Outcome::Proceed,
+        record: Some(
+            json!({"approved": true, "reviewer": reviewers.join(","), "approval_id": a.id, "note": a.note}),
+        ),
+    }
+}
+
+/// Applies the approval rules to a decision. A red decision whose rule allows an override goes
+/// to the queue like amber, whatever `auto_approve` says: only people override red.
 pub fn decide(decision: &Decision, auto_approve: bool) -> Approval {
+    if decision.risk == Risk::Red && decision.approval.as_ref().is_some_and(|a| a.r#override) {
+        return Approval {
+            outcome: Outcome::PendingApproval,
+            record: None,
+        };
+    }
     match (decision.risk, auto_approve) {
         (Risk::Green, _) => Approval {
             outcome: Outcome::Proceed,
@@ -67,12 +85,7 @@ pub fn decide(decision: &Decision, auto_approve: bool) -> Approval {
         },
         (Risk::Amber, false) => Approval {
             outcome: Outcome::PendingApproval,
-            record: Some(json!({
-                "approved": false,
-                "reviewer": null,
-                "status": "pending_approval",
-                "note": "Awaiting human approval; auto-approval is off"
-            })),
+            record: None,
         },
     }
 }

@@ -55,6 +55,8 @@ pub struct Principal {
     pub name: String,
     pub roles: Vec<Role>,
     pub tenant: String,
+    /// Approver groups.
+    pub groups: Vec<String>,
 }
 
 impl Principal {
@@ -88,6 +90,16 @@ pub struct NewKey {
 
 /// Generates a key: 8 random bytes of id, 48 random bytes of secret (URL-safe base64).
 pub fn generate_key(name: &str, roles: &[Role], tenant: &str) -> Result<NewKey, getrandom::Error> {
+    generate_key_in_groups(name, roles, tenant, &[])
+}
+
+/// Generates a key whose holder belongs to approver `groups`.
+pub fn generate_key_in_groups(
+    name: &str,
+    roles: &[Role],
+    tenant: &str,
+    groups: &[String],
+) -> Result<NewKey, getrandom::Error> {
     let mut id = [0u8; 8];
     let mut secret = [0u8; 48];
     getrandom::fill(&mut id)?;
@@ -101,6 +113,7 @@ pub fn generate_key(name: &str, roles: &[Role], tenant: &str) -> Result<NewKey, 
             name: name.to_string(),
             roles: roles.iter().map(|r| r.as_str().to_string()).collect(),
             tenant: tenant.to_string(),
+            groups: groups.to_vec(),
             secret_hash: hash_secret(&secret),
             created_at: warden_store::now_rfc3339(),
             revoked_at: None,
@@ -165,6 +178,7 @@ impl Authenticator {
             name: record.name,
             roles: record.roles.iter().filter_map(|r| Role::parse(r)).collect(),
             tenant: record.tenant,
+            groups: record.groups,
         })
     }
 

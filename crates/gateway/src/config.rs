@@ -30,6 +30,17 @@ pub struct RawConfig {
     pub approvals: RawApprovals,
     #[serde(default)]
     pub audit: RawAudit,
+    #[serde(default)]
+    pub testing: RawTesting,
+}
+
+/// Facilities for tests and rehearsals; never turn them on in production.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTesting {
+    /// Lets an admin run the clock ahead (`POST /v1/admin/clock`) to rehearse expiry and
+    /// escalation without waiting.
+    pub manual_clock: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -71,6 +82,39 @@ pub struct RawPolicy {
 #[serde(deny_unknown_fields)]
 pub struct RawApprovals {
     pub auto_approve: Option<bool>,
+    /// `defer` (default) or `hold`.
+    pub mode: Option<String>,
+    pub hold_timeout_secs: Option<u64>,
+    /// Interval of the SSE comments that keep a held streaming client's connection alive.
+    pub keepalive_secs: Option<u64>,
+    pub expires_after_secs: Option<u64>,
+    pub quorum: Option<u32>,
+    pub groups: Option<Vec<String>>,
+    pub escalate_to: Option<Vec<String>>,
+    pub escalate_after_secs: Option<u64>,
+    pub remind_every_secs: Option<u64>,
+    /// `reject` (default) or `approve`.
+    pub on_expiry: Option<String>,
+    pub scheduler_interval_ms: Option<u64>,
+    #[serde(default)]
+    pub webhooks: Vec<RawWebhook>,
+}
+
+/// One `[[approvals.webhooks]]` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub name: String,
+    pub url: String,
+    /// `json` (default: a generic event) or `slack` (a Slack-compatible message).
+    pub format: Option<String>,
+    /// Environment variable holding the HMAC-SHA256 signing secret.
+    pub secret_env: Option<String>,
+    /// File holding the signing secret.
+    pub secret_file: Option<PathBuf>,
+    /// Events to send: `requested`, `decided`, `expired`, `escalated`, `reminder` (default: all).
+    pub events: Option<Vec<String>>,
+    pub max_attempts: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,7 +147,9 @@ pub struct Config {
     pub policy_file: Option<PathBuf>,
     pub policy_reload_interval: Duration,
     pub auto_approve: bool,
+    pub approvals: ApprovalsConfig,
     pub audit_max_text_chars: usize,
+    pub manual_clock: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -231,6 +277,11 @@ impl RawConfig {
                 Ok(Duration::from_millis(ms))
             }
         };
+        let auto_approve = overrides
+            .auto_approve
+            .or(self.approvals.auto_approve)
+            .unwrap_or(false);
+        let approvals = self.approvals.resolve(&|var: &str| std::env::var(var).ok())?;
         Ok(Config {
             listen,
             max_body_bytes,
@@ -263,11 +314,132 @@ impl RawConfig {
                 2_000,
                 "policy.reload_interval_ms",
             )?,
-            auto_approve: overrides
-                .auto_approve
-                .or(self.approvals.auto_approve)
-                .unwrap_or(false),
+            approvals,
+            auto_approve,
             audit_max_text_chars: self.audit.max_text_chars.unwrap_or(4000),
+            manual_clock: self.testing.manual_clock.unwrap_or(false),
+        })
+    }
+}
+
+/// Approval defaults; a rule's `approval` table overrides them for its requests.
+#[derive(Debug, Clone)]
+pub struct ApprovalsConfig {
+    pub mode: String,
+    pub hold_timeout: Duration,
+    pub keepalive: Duration,
+    pub expires_after: Duration,
+    pub quorum: u32,
+    pub groups: Vec<String>,
+    pub escalate_to: Vec<String>,
+    pub escalate_after: Option<Duration>,
+    pub remind_every: Option<Duration>,
+    pub on_expiry: String,
+    pub scheduler_interval: Duration,
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// A webhook to notify of approval events.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub name: String,
+    pub url: String,
+    pub format: String,
+    pub secret: Option<Secret>,
+    pub events: Vec<String>,
+    pub max_attempts: u32,
+}
+
+pub const WEBHOOK_EVENTS: [&str; 5] = ["requested", "decided", "expired", "escalated", "reminder"];
+
+impl RawApprovals {
+    fn resolve(self, env: &dyn Fn(&str) -> Option<String>) -> Result<ApprovalsConfig, ConfigError> {
+        let invalid = |key: &'static str, message: String| ConfigError::Invalid { key, message };
+        let mode = self.mode.unwrap_or_else(|| "defer".into());
+        if !matches!(mode.as_str(), "hold" | "defer") {
+            return Err(invalid(
+                "approvals.mode",
+                format!("must be `hold` or `defer`, not `{mode}`"),
+            ));
+        }
+        let on_expiry = self.on_expiry.unwrap_or_else(|| "reject".into());
+        if !matches!(on_expiry.as_str(), "reject" | "approve") {
+            return Err(invalid(
+                "approvals.on_expiry",
+                format!("must be `reject` or `approve`, not `{on_expiry}`"),
+            ));
+        }
+        let quorum = self.quorum.unwrap_or(1);
+        if !(1..=20).contains(&quorum) {
+            return Err(invalid("approvals.quorum", "must lie in 1..=20".into()));
+        }
+        let mut webhooks = Vec::new();
+        for hook in self.webhooks {
+            let format = hook.format.unwrap_or_else(|| "json".into());
+            if !matches!(format.as_str(), "json" | "slack") {
+                return Err(invalid(
+                    "approvals.webhooks.format",
+                    format!("must be `json` or `slack`, not `{format}`"),
+                ));
+            }
+            if !(hook.url.starts_with("http://") || hook.url.starts_with("https://")) {
+                return Err(invalid(
+                    "approvals.webhooks.url",
+                    format!("{:?} must start with http:// or https://", hook.url),
+                ));
+            }
+            let secret = match (&hook.secret_env, &hook.secret_file) {
+                (Some(var), _) => Some(Secret::new(env(var).filter(|v| !v.is_empty()).ok_or_else(
+                    || {
+                        invalid(
+                            "approvals.webhooks.secret_env",
+                            format!("environment variable {var} is not set"),
+                        )
+                    },
+                )?)),
+                (None, Some(path)) => {
+                    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                    Some(Secret::new(text.trim().to_string()))
+                }
+                (None, None) => None,
+            };
+            let events = hook
+                .events
+                .unwrap_or_else(|| WEBHOOK_EVENTS.iter().map(|e| e.to_string()).collect());
+            if let Some(e) = events.iter().find(|e| !WEBHOOK_EVENTS.contains(&e.as_str())) {
+                return Err(invalid(
+                    "approvals.webhooks.events",
+                    format!("unknown event `{e}` (known: {})", WEBHOOK_EVENTS.join(", ")),
+                ));
+            }
+            webhooks.push(WebhookConfig {
+                name: hook.name,
+                url: hook.url,
+                format,
+                secret,
+                events,
+                max_attempts: hook.max_attempts.unwrap_or(8).clamp(1, 50),
+            });
+        }
+        let secs = |v: Option<u64>, default: u64| Duration::from_secs(v.unwrap_or(default).max(1));
+        Ok(ApprovalsConfig {
+            mode,
+            hold_timeout: secs(self.hold_timeout_secs, 30),
+            keepalive: secs(self.keepalive_secs, 10),
+            expires_after: secs(self.expires_after_secs, 3600),
+            quorum,
+            groups: self.groups.unwrap_or_default(),
+            escalate_to: self.escalate_to.unwrap_or_default(),
+            escalate_after: self.escalate_after_secs.map(|s| Duration::from_secs(s.max(1))),
+            remind_every: self.remind_every_secs.map(|s| Duration::from_secs(s.max(1))),
+            on_expiry,
+            scheduler_interval: Duration::from_millis(
+                self.scheduler_interval_ms.unwrap_or(1000).clamp(10, 60_000),
+            ),
+            webhooks,
         })
     }
 }

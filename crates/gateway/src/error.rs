@@ -34,9 +34,32 @@ pub enum ApiError {
         rule: String,
         message: String,
     },
-    /// The request needs a person's approval first.
+    /// The request needs a person's approval first; `approval_id` names the request waiting
+    /// in the queue, to resume with `x-warden-approval-id` once approved.
     PendingApproval {
         rule: String,
+        message: String,
+        approval_id: Option<String>,
+    },
+    /// The approval request was rejected, expired or cancelled.
+    ApprovalClosed {
+        status: &'static str,
+        approval_id: String,
+    },
+    /// The request differs from the one approved.
+    ApprovalMismatch {
+        approval_id: String,
+    },
+    /// The approval was already used: an approval runs its request once.
+    ApprovalUsed {
+        approval_id: String,
+    },
+    /// A decision on an approval that cannot be taken (not pending, already voted).
+    ApprovalConflict {
+        message: String,
+    },
+    /// A decision this principal may not take (their own request, not in the deciding group).
+    ApprovalForbidden {
         message: String,
     },
     UpstreamUnreachable,
@@ -80,6 +103,31 @@ impl ApiError {
             ),
             ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "invalid_request_error", "not_found".into()),
             ApiError::Blocked { rule, .. } => (StatusCode::FORBIDDEN, "governance_blocked", rule.clone()),
+            ApiError::ApprovalClosed { status, .. } => (
+                StatusCode::FORBIDDEN,
+                "approval_denied",
+                format!("approval_{status}"),
+            ),
+            ApiError::ApprovalMismatch { .. } => (
+                StatusCode::CONFLICT,
+                "approval_mismatch",
+                "approval_digest_mismatch".into(),
+            ),
+            ApiError::ApprovalUsed { .. } => (
+                StatusCode::CONFLICT,
+                "approval_used",
+                "approval_already_used".into(),
+            ),
+            ApiError::ApprovalConflict { .. } => (
+                StatusCode::CONFLICT,
+                "invalid_request_error",
+                "approval_conflict".into(),
+            ),
+            ApiError::ApprovalForbidden { .. } => (
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "approval_forbidden".into(),
+            ),
             ApiError::PendingApproval { rule, .. } => {
                 (StatusCode::FORBIDDEN, "approval_required", rule.clone())
             }
@@ -126,6 +174,16 @@ impl ApiError {
             ),
             ApiError::NotFound { what } => format!("{what} not found."),
             ApiError::Blocked { message, .. } | ApiError::PendingApproval { message, .. } => message.clone(),
+            ApiError::ApprovalClosed { status, approval_id } => {
+                format!("Approval request {approval_id} was {status}; the request was not run.")
+            }
+            ApiError::ApprovalMismatch { approval_id } => format!(
+                "This request differs from the one approved under {approval_id}; a changed request needs a new approval."
+            ),
+            ApiError::ApprovalUsed { approval_id } => {
+                format!("Approval {approval_id} was already used; an approval runs its request exactly once.")
+            }
+            ApiError::ApprovalConflict { message } | ApiError::ApprovalForbidden { message } => message.clone(),
             ApiError::UpstreamUnreachable => "The upstream agent could not be reached.".into(),
             ApiError::UpstreamTimeout => "The upstream agent did not answer in time.".into(),
             ApiError::UpstreamStatus { status } => format!("The upstream agent failed with status {status}."),
@@ -140,6 +198,16 @@ impl ApiError {
         self.parts().0
     }
 
+    /// The error's `type`.
+    pub fn kind(&self) -> &'static str {
+        self.parts().1
+    }
+
+    /// The error's `code`.
+    pub fn code(&self) -> String {
+        self.parts().2
+    }
+
     /// The error as a response; `trace_id` is added to the body and headers when known.
     pub fn into_response_with(self, trace_id: Option<&str>) -> Response {
         let (status, kind, code) = self.parts();
@@ -152,6 +220,23 @@ impl ApiError {
         }
         if let Some(trace_id) = trace_id {
             error["trace_id"] = json!(trace_id);
+        }
+        match &self {
+            ApiError::PendingApproval {
+                approval_id: Some(id),
+                ..
+            } => {
+                error["approval_id"] = json!(id);
+                error["approval_status"] = json!("pending");
+            }
+            ApiError::ApprovalClosed { approval_id, status } => {
+                error["approval_id"] = json!(approval_id);
+                error["approval_status"] = json!(status);
+            }
+            ApiError::ApprovalMismatch { approval_id } | ApiError::ApprovalUsed { approval_id } => {
+                error["approval_id"] = json!(approval_id);
+            }
+            _ => {}
         }
         let mut response = (status, axum::Json(json!({ "error": error }))).into_response();
         if let Some(trace_id) = trace_id

@@ -175,12 +175,42 @@ async fn forward_stream(
     risk: &str,
     version: String,
 ) -> Result<Response, ApiError> {
+    let (content_type, tee) = match open_stream(state, trace_id, actor, &request, body, risk, version).await {
+        Ok(opened) => opened,
+        Err(OpenFailure::Response(response)) => return Ok(response),
+        Err(OpenFailure::Error(error)) => return Err(error),
+    };
+    let mut out = Response::new(Body::from_stream(tee));
+    out.headers_mut().insert(header::CONTENT_TYPE, content_type);
+    out.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    governance_headers(&mut out, trace_id, risk, "executed");
+    Ok(out)
+}
+
+/// Opens the upstream stream and wraps it in the tee that records its outcome. A failure to
+/// open is recorded and returned as the response the client gets (`Err(Ok(..))` when the
+/// upstream's own answer is passed through).
+pub async fn open_stream(
+    state: &AppState,
+    trace_id: &str,
+    actor: String,
+    request: &ChatRequest,
+    body: Vec<u8>,
+    risk: &str,
+    version: String,
+) -> Result<(HeaderValue, Tee), OpenFailure> {
     let started = Instant::now();
-    let response = match state.upstream.send_chat(body, &request).await {
+    let response = match state.upstream.send_chat(body, request).await {
         Ok(r) => r,
         Err(failure) => {
             let elapsed = started.elapsed().as_millis() as u64;
-            return upstream_failed(state, trace_id, failure, elapsed, risk, &version).await;
+            return Err(
+                match upstream_failed(state, trace_id, failure, elapsed, risk, &version).await {
+                    Ok(passed_through) => OpenFailure::Response(passed_through),
+                    Err(error) => OpenFailure::Error(error),
+                },
+            );
         }
     };
     let content_type = response
@@ -199,12 +229,19 @@ async fn forward_stream(
             policy_version: version,
         },
     );
-    let mut out = Response::new(Body::from_stream(tee));
-    out.headers_mut().insert(header::CONTENT_TYPE, content_type);
-    out.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    governance_headers(&mut out, trace_id, risk, "executed");
-    Ok(out)
+    Ok((content_type, tee))
+}
+
+/// Why a stream did not open: an error for the client, or the upstream's own answer.
+pub enum OpenFailure {
+    Error(ApiError),
+    Response(Response),
+}
+
+impl From<ApiError> for OpenFailure {
+    fn from(e: ApiError) -> OpenFailure {
+        OpenFailure::Error(e)
+    }
 }
 
 /// Records an upstream failure, then returns what the client gets: the upstream's own answer

@@ -1,12 +1,15 @@
 //! Warden's gateway: the OpenAI-compatible front door, the governance pipeline, the upstream
 //! client with its streaming tee, and the audit records of every stage.
 
+pub mod approvals;
 pub mod approve;
 pub mod auth;
 pub mod classify;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod execute;
+pub mod hold;
 pub mod pipeline;
 pub mod policy_reload;
 pub mod request;

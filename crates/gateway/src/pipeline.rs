@@ -7,11 +7,13 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
+use crate::approvals;
 use crate::approve::{self, Outcome};
 use crate::auth::Role;
 use crate::classify::classify;
 use crate::error::ApiError;
 use crate::execute::{self, governance_headers};
+use crate::hold;
 use crate::request::ChatRequest;
 use crate::state::AppState;
 use crate::trail;
@@ -98,8 +100,87 @@ async fn govern_chat(
     // 3. Classify: pure and synchronous.
     let decision = classify(&policy, &request, &principal);
 
-    // 4. Approve.
-    let approval = approve::decide(&decision, state.config.auto_approve);
+    // 4. Approve: green runs; red is refused unless a quorum may override it; amber waits
+    //    in the queue (or is cleared by the explicit auto-approval setting). A retry that names
+    //    an approval runs once, if it is the request that was approved.
+    let digest = approvals::digest::chat_digest(&request.body);
+    let mut approval = approve::decide(&decision, state.config.auto_approve);
+    let risk = decision.risk.as_str();
+    let refuse = |error: ApiError, status: &'static str| Refusal {
+        error,
+        risk: Some(risk),
+        status: Some(status),
+    };
+    let mode = header(headers, "x-warden-approval-mode")?;
+    if let Some(mode) = &mode
+        && !matches!(mode.as_str(), "hold" | "defer")
+    {
+        return Err(ApiError::bad_request(
+            "`x-warden-approval-mode` must be `hold` or `defer`.",
+            None,
+            "invalid_header",
+        )
+        .into());
+    }
+    if let Some(approval_id) = header(headers, "x-warden-approval-id")?
+        && approval.outcome != Outcome::Blocked
+    {
+        let classification = trail::classification(
+            trace_id,
+            &principal,
+            &request,
+            &decision,
+            state.config.audit_max_text_chars,
+        );
+        match state
+            .approvals
+            .use_approval(&approval_id, &principal, &digest)
+            .await
+        {
+            Ok(used) => {
+                let records = trail::stamp(
+                    vec![classification, trail::approval_used(trace_id, &principal, &used)],
+                    &decision.policy_version,
+                );
+                state
+                    .audit
+                    .append(records)
+                    .await
+                    .map_err(|_| ApiError::AuditUnavailable)?;
+                approval = approve::from_queue(&used);
+                return execute::forward(state, trace_id, principal.actor(), request, &decision, &approval)
+                    .await
+                    .map_err(|error| refuse(error, "upstream_error"));
+            }
+            Err(error) => {
+                let records = trail::stamp(
+                    vec![
+                        classification,
+                        trail::halted(trace_id, &approval_id, "refused", &error),
+                    ],
+                    &decision.policy_version,
+                );
+                state
+                    .audit
+                    .append(records)
+                    .await
+                    .map_err(|_| ApiError::AuditUnavailable)?;
+                return Err(refuse(error, "pending_approval"));
+            }
+        }
+    }
+    if approval.outcome == Outcome::PendingApproval {
+        return queue(
+            state,
+            trace_id,
+            principal,
+            request,
+            decision,
+            digest,
+            mode.as_deref(),
+        )
+        .await;
+    }
     let refusal = refusal_for(&decision, &approval, trace_id);
 
     // 5. Audit the decision: committed before anything leaves Warden.
@@ -119,23 +200,129 @@ async fn govern_chat(
         tracing::error!(trace_id, error = %e, "decision not committed; refusing to execute");
         ApiError::AuditUnavailable
     })?;
-    let risk = decision.risk.as_str();
     if let Some(error) = refusal {
-        return Err(Refusal {
-            error,
-            risk: Some(risk),
-            status: Some(approval.status()),
-        });
+        return Err(refuse(error, approval.status()));
     }
 
     // 6. Execute, recording the outcome.
     execute::forward(state, trace_id, principal.actor(), request, &decision, &approval)
         .await
-        .map_err(|error| Refusal {
-            error,
-            risk: Some(risk),
-            status: Some("upstream_error"),
-        })
+        .map_err(|error| refuse(error, "upstream_error"))
+}
+
+/// A request that needs people: queued, then deferred (answered at once with the approval id)
+/// or held (the connection waits for the decision).
+async fn queue(
+    state: &AppState,
+    trace_id: &str,
+    principal: crate::auth::Principal,
+    request: ChatRequest,
+    decision: warden_policy::Decision,
+    digest: String,
+    header_mode: Option<&str>,
+) -> Result<Response, Refusal> {
+    let risk = decision.risk.as_str();
+    let refuse = |error: ApiError, status: &'static str| Refusal {
+        error,
+        risk: Some(risk),
+        status: Some(status),
+    };
+    let red_override = decision.risk == warden_policy::Risk::Red;
+    let settings = state
+        .approvals
+        .settings(decision.approval.as_ref(), header_mode, red_override);
+    let classification = trail::stamp(
+        vec![trail::classification(
+            trace_id,
+            &principal,
+            &request,
+            &decision,
+            state.config.audit_max_text_chars,
+        )],
+        &decision.policy_version,
+    );
+    let exact = serde_json::Value::Object(request.body.clone());
+    let queued = state
+        .approvals
+        .request(
+            trace_id,
+            &principal,
+            "chat",
+            &digest,
+            &decision,
+            exact,
+            &settings,
+            classification,
+        )
+        .await
+        .map_err(|e| refuse(e, "pending_approval"))?;
+    if settings.mode == "hold" {
+        if request.stream {
+            return Ok(hold::stream(
+                state.clone(),
+                trace_id.to_string(),
+                principal,
+                request,
+                decision,
+                queued.id,
+                digest,
+            ));
+        }
+        return match hold::wait(state, trace_id, &principal, &queued.id, &digest).await {
+            hold::Held::Run(used) => {
+                let approval = approve::from_queue(&used);
+                execute::forward(state, trace_id, principal.actor(), request, &decision, &approval)
+                    .await
+                    .map_err(|error| refuse(error, "upstream_error"))
+            }
+            hold::Held::Refused(error) => {
+                let status = if matches!(error, ApiError::PendingApproval { .. }) {
+                    "pending_approval"
+                } else {
+                    "rejected"
+                };
+                Err(refuse(error, status))
+            }
+        };
+    }
+    let rule = decision.deciding_rule().unwrap_or("policy").to_string();
+    let alternative = decision.alternative.clone().unwrap_or_default();
+    let error = ApiError::PendingApproval {
+        message: format!(
+            "This request requires human approval before it runs ({rule}: {}). It waits as approval request {id} (trace {trace_id}); once approved, send the identical request again with the header `x-warden-approval-id: {id}` and it runs once. {alternative}",
+            decision.reason,
+            id = queued.id,
+        ),
+        rule,
+        approval_id: Some(queued.id.clone()),
+    };
+    let record = trail::stamp(
+        vec![trail::halted(trace_id, &queued.id, "pending_approval", &error)],
+        &decision.policy_version,
+    );
+    state
+        .audit
+        .append(record)
+        .await
+        .map_err(|_| ApiError::AuditUnavailable)?;
+    Err(refuse(error, "pending_approval"))
+}
+
+/// A header's value, if present; an unreadable one is a bad request.
+fn header(headers: &HeaderMap, name: &'static str) -> Result<Option<String>, ApiError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(|s| Some(s.trim().to_string()).filter(|s| !s.is_empty()))
+            .map_err(|_| {
+                ApiError::bad_request(
+                    format!("Header `{name}` must be visible ASCII."),
+                    None,
+                    "invalid_header",
+                )
+            }),
+    }
 }
 
 /// The error a refused request gets: why, and the safe alternative the policy offers.
@@ -158,6 +345,7 @@ fn refusal_for(
             rule,
         }),
         Outcome::PendingApproval => Some(ApiError::PendingApproval {
+            approval_id: None,
             message: format!(
                 "This request requires human approval before it runs ({}: {}). It was recorded as pending_approval under trace {trace_id}. {alternative}",
                 rule, decision.reason

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
+use crate::approvals::routes as approvals;
 use crate::auth::Role;
 use crate::error::ApiError;
 use crate::pipeline::chat_completions;
@@ -25,6 +26,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/policy", get(policy))
         .route("/v1/policy/evaluate", post(evaluate))
         .route("/v1/audit/traces/{trace_id}", get(trace))
+        .route("/v1/approvals", get(approvals::list))
+        .route("/v1/approvals/{id}", get(approvals::show))
+        .route("/v1/approvals/{id}/approve", post(approvals::approve))
+        .route("/v1/approvals/{id}/reject", post(approvals::reject))
+        .route("/v1/approvals/{id}/cancel", post(approvals::cancel))
+        .route("/v1/admin/clock", post(advance_clock))
         .route(UNAUTHENTICATED[0], get(healthz))
         .route(UNAUTHENTICATED[1], get(readyz))
         .route(UNAUTHENTICATED[2], get(openapi))
@@ -152,6 +159,43 @@ async fn trace(
         });
     }
     Ok(axum::Json(json!({"trace_id": trace_id, "events": records})).into_response())
+}
+
+/// Runs a manual clock ahead (`[testing] manual_clock`): rehearses expiry and escalation.
+async fn advance_clock(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    let principal = state.auth.authenticate(&headers).await?;
+    principal.require(Role::Admin)?;
+    if !state.clock.manual {
+        return Err(ApiError::NotFound { what: "Route".into() });
+    }
+    let raw = crate::pipeline::read_body(body, 4096).await?;
+    #[derive(serde::Deserialize)]
+    struct Advance {
+        advance_ms: i64,
+    }
+    let advance: Advance = serde_json::from_slice(&raw).map_err(|e| {
+        ApiError::bad_request(
+            format!("The body must be {{\"advance_ms\": integer}}: {e}."),
+            None,
+            "invalid_json",
+        )
+    })?;
+    if !state.clock.advance(advance.advance_ms) {
+        return Err(ApiError::bad_request(
+            "advance_ms must be positive: the clock never goes back.",
+            Some("advance_ms"),
+            "invalid_value",
+        ));
+    }
+    state.approvals.tick().await;
+    Ok(axum::Json(
+        json!({"now_ms": state.clock.now_ms(), "now": crate::clock::rfc3339(state.clock.now_ms())}),
+    )
+    .into_response())
 }
 
 async fn not_found() -> ApiError {

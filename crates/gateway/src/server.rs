@@ -9,7 +9,9 @@ use tokio::net::TcpListener;
 use warden_policy::Policy;
 use warden_store::{AuditLog, Store};
 
+use crate::approvals::{Approvals, spawn_scheduler, webhooks};
 use crate::auth::Authenticator;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::policy_reload::{ActivePolicy, spawn_watcher};
 use crate::routes;
@@ -83,7 +85,21 @@ impl Gateway {
             "gateway configured"
         );
         let policy_file = config.policy_file.clone();
+        let clock = Clock::new(config.manual_clock);
+        if config.manual_clock {
+            tracing::warn!(
+                "[testing] manual_clock is on: admins can run the clock ahead; never use this in production"
+            );
+        }
+        let approvals = Arc::new(Approvals::new(
+            store.clone(),
+            audit.clone(),
+            clock.clone(),
+            config.approvals.clone(),
+        ));
         let state = AppState {
+            approvals,
+            clock,
             auth: Arc::new(Authenticator::new(store.clone())),
             config: Arc::new(config),
             policy: Arc::new(ActivePolicy::new(policy, policy_file)),
@@ -107,6 +123,13 @@ impl Gateway {
             self.state.policy.clone(),
             self.state.audit.clone(),
             self.state.config.policy_reload_interval,
+        );
+        spawn_scheduler(self.state.approvals.clone());
+        webhooks::spawn_delivery(
+            self.state.store.clone(),
+            self.state.audit.clone(),
+            self.state.clock.clone(),
+            Arc::new(self.state.config.approvals.webhooks.clone()),
         );
         let grace = self.state.config.shutdown_grace;
         let audit = self.state.audit.clone();

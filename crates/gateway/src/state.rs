@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use warden_store::{AuditLog, Store};
 
+use crate::approvals::Approvals;
 use crate::auth::Authenticator;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::policy_reload::ActivePolicy;
 use crate::upstream::Upstream;
@@ -18,4 +20,6 @@ pub struct AppState {
     pub audit: AuditLog,
     pub auth: Arc<Authenticator>,
     pub upstream: Upstream,
+    pub approvals: Arc<Approvals>,
+    pub clock: Clock,
 }

@@ -35,20 +35,18 @@ fn principal_json(p: &Principal) -> Value {
 
 /// The records committed before a request may run: classification, the approval if one was
 /// needed, and `blocked` or `halted` when it does not run.
-pub fn decision_records(
+/// The classification record: who asked, what, and the policy's decision.
+pub fn classification(
     trace_id: &str,
     principal: &Principal,
     request: &ChatRequest,
     decision: &Decision,
-    approval: &Approval,
-    refusal: Option<&ApiError>,
     max_text_chars: usize,
-) -> Vec<NewEvent> {
-    let actor = principal.actor();
-    let mut records = vec![NewEvent::now(
+) -> NewEvent {
+    NewEvent::now(
         trace_id,
         "classification",
-        &actor,
+        &principal.actor(),
         json!({
             "principal": principal_json(principal),
             "request": {
@@ -64,6 +62,24 @@ pub fn decision_records(
             },
             "decision": decision,
         }),
+    )
+}
+
+pub fn decision_records(
+    trace_id: &str,
+    principal: &Principal,
+    request: &ChatRequest,
+    decision: &Decision,
+    approval: &Approval,
+    refusal: Option<&ApiError>,
+    max_text_chars: usize,
+) -> Vec<NewEvent> {
+    let mut records = vec![classification(
+        trace_id,
+        principal,
+        request,
+        decision,
+        max_text_chars,
     )];
     if let Some(record) = &approval.record {
         let reviewer = record
@@ -99,6 +115,27 @@ pub fn rejected(trace_id: &str, principal: &Principal, error: &ApiError) -> NewE
         "rejected",
         &principal.actor(),
         json!({"status": error.status().as_u16(), "error": error.message(), "principal": principal_json(principal)}),
+    )
+}
+
+/// A request that waited for approval and does not run (yet): deferred, timed out, or denied.
+pub fn halted(trace_id: &str, approval_id: &str, status: &str, error: &ApiError) -> NewEvent {
+    NewEvent::now(
+        trace_id,
+        "halted",
+        "warden",
+        json!({"status": status, "approval_id": approval_id, "response": error.message()}),
+    )
+}
+
+/// An approved request taken from the queue to run, once.
+pub fn approval_used(trace_id: &str, principal: &Principal, a: &warden_store::Approval) -> NewEvent {
+    let reviewers: Vec<&str> = a.votes.iter().map(|v| v.approver_name.as_str()).collect();
+    NewEvent::now(
+        trace_id,
+        "approval_used",
+        &principal.actor(),
+        json!({"approval_id": a.id, "approved_trace_id": a.trace_id, "reviewers": reviewers, "digest": a.digest}),
     )
 }
 

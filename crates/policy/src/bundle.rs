@@ -106,6 +106,37 @@ pub struct Scope {
     pub models: Vec<String>,
 }
 
+/// How a rule's requests are approved. Every field is optional; the gateway's `[approvals]`
+/// configuration fills what a rule leaves out.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSpec {
+    /// `hold` (the connection waits) or `defer` (answered at once with an approval id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Distinct approvers needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<u32>,
+    /// Approver groups whose members decide; empty: any approver.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// Groups that may decide too once the request has waited `escalate_after_secs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalate_to: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_after_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_after_secs: Option<u64>,
+    /// `reject` (default) or `approve`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_expiry: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remind_every_secs: Option<u64>,
+    /// On a red rule: a quorum may approve what the rule would otherwise block.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub r#override: bool,
+}
+
 /// One `[[rule]]` of a bundle.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,6 +174,9 @@ pub struct RuleSpec {
     /// What Warden offers instead when the rule refuses or holds a request.
     #[serde(default)]
     pub alternative: Option<String>,
+    /// How the rule's requests are approved (amber), or whether a quorum may override it (red).
+    #[serde(default)]
+    pub approval: Option<ApprovalSpec>,
 }
 
 fn default_gap() -> usize {
@@ -257,6 +291,36 @@ impl BundleFile {
             }
             if !(0.0..=1.0).contains(&rule.confidence) {
                 return Err(fail("confidence must lie in [0, 1]".into()));
+            }
+            if let Some(approval) = &rule.approval {
+                if let Some(mode) = &approval.mode
+                    && !matches!(mode.as_str(), "hold" | "defer")
+                {
+                    return Err(fail(format!(
+                        "approval mode must be `hold` or `defer`, not `{mode}`"
+                    )));
+                }
+                if let Some(outcome) = &approval.on_expiry
+                    && !matches!(outcome.as_str(), "reject" | "approve")
+                {
+                    return Err(fail(format!(
+                        "approval on_expiry must be `reject` or `approve`, not `{outcome}`"
+                    )));
+                }
+                if approval.quorum.is_some_and(|q| !(1..=20).contains(&q)) {
+                    return Err(fail("approval quorum must lie in 1..=20".into()));
+                }
+                if rule.tier == Risk::Red && !approval.r#override {
+                    return Err(fail(
+                        "a red rule is never approved; set `override = true` to let a quorum override it"
+                            .into(),
+                    ));
+                }
+                if approval.r#override && (rule.tier != Risk::Red || approval.quorum.unwrap_or(2) < 2) {
+                    return Err(fail(
+                        "`override` belongs on red rules and needs a quorum of at least 2".into(),
+                    ));
+                }
             }
         }
         if !(0.0..=1.0).contains(&bundle.green.confidence) {

@@ -80,6 +80,9 @@ pub struct Decision {
     pub suppressed: Vec<RuleMatch>,
     /// Hash of the policy bundle that made this decision.
     pub policy_version: String,
+    /// The deciding rule's approval settings, if it has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::ApprovalSpec>,
 }
 
 impl Decision {

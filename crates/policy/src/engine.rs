@@ -465,6 +465,7 @@ impl Policy {
                 rules: Vec::new(),
                 suppressed,
                 policy_version: self.version.clone(),
+                approval: None,
             };
         };
         let at_tier: Vec<&(usize, RuleMatch)> = kept.iter().filter(|(_, m)| m.tier == risk).collect();
@@ -485,6 +486,7 @@ impl Policy {
             ),
             None => (String::new(), String::new(), None, 0.9),
         };
+        let approval = deciding.and_then(|r| r.approval.clone());
         // More independent evidence at the winning tier, more confidence; never certainty.
         let extra_rules = at_tier.len().saturating_sub(1) as f64;
         let extra_spans = at_tier
@@ -508,6 +510,7 @@ impl Policy {
             rules,
             suppressed,
             policy_version: self.version.clone(),
+            approval,
         }
     }
 }

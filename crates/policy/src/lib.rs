@@ -12,7 +12,7 @@ mod intent;
 mod normalize;
 mod words;
 
-pub use bundle::{BundleError, NearSpec, Questions, RuleSpec, Scope};
+pub use bundle::{ApprovalSpec, BundleError, NearSpec, Questions, RuleSpec, Scope};
 pub use decision::{Decision, Risk, RuleMatch, Span};
 pub use engine::{Context, Policy};
 pub use normalize::Normalized;

@@ -13,11 +13,20 @@ pub struct KeyRecord {
     pub name: String,
     pub roles: Vec<String>,
     pub tenant: String,
+    /// Approver groups the key belongs to (`finance`, `security`, ...).
+    pub groups: Vec<String>,
     /// Hex SHA-256 of the secret part of the key.
     #[serde(skip)]
     pub secret_hash: String,
     pub created_at: String,
     pub revoked_at: Option<String>,
+}
+
+fn split_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord, StoreError> {
@@ -31,6 +40,7 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord, StoreError> {
             .map(str::to_string)
             .collect(),
         tenant: row.try_get("tenant")?,
+        groups: split_list(&row.try_get::<String, _>("groups")?),
         secret_hash: row.try_get("secret_hash")?,
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
@@ -41,12 +51,13 @@ impl Store {
     /// Stores a new key. Fails if an active key already has this name.
     pub async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO api_keys (id, name, roles, tenant, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, NULL)",
+            "INSERT INTO api_keys (id, name, roles, tenant, groups, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
         )
         .bind(&key.id)
         .bind(&key.name)
         .bind(key.roles.join(","))
         .bind(&key.tenant)
+        .bind(key.groups.join(","))
         .bind(&key.secret_hash)
         .bind(&key.created_at)
         .execute(self.pool())

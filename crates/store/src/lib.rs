@@ -4,6 +4,7 @@
 //! SQLite is the embedded default (one file, WAL). The engine is chosen by the database URL;
 //! `postgres://` support is planned behind the same interface.
 
+mod approvals;
 mod audit;
 mod chain;
 mod error;
@@ -11,6 +12,10 @@ mod keys;
 mod migrate;
 mod time_fmt;
 
+pub use approvals::{
+    Approval, ApprovalFilter, ApprovalRefusal, ApprovalStatus, Delivery, NewApproval, Vote, VoteOutcome,
+    Voter,
+};
 pub use audit::{AuditLog, AuditRecord, ExportFormat, NewEvent};
 pub use chain::{GENESIS_HASH, VerifyReport, chain_hash};
 pub use error::StoreError;

@@ -5,9 +5,10 @@ use sqlx::SqlitePool;
 use crate::StoreError;
 
 /// `(version, sql)`; append only, never edit a released migration.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE audit_events (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE audit_events (
         seq       INTEGER PRIMARY KEY,
         trace_id  TEXT NOT NULL,
         ts        TEXT NOT NULL,
@@ -33,7 +34,63 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         revoked_at  TEXT
     );
     CREATE UNIQUE INDEX api_keys_name ON api_keys (name) WHERE revoked_at IS NULL;",
-)];
+    ),
+    (
+        2,
+        "ALTER TABLE api_keys ADD COLUMN groups TEXT NOT NULL DEFAULT '';
+    CREATE TABLE approvals (
+        id              TEXT PRIMARY KEY,
+        trace_id        TEXT NOT NULL,
+        requester_key   TEXT NOT NULL,
+        requester       TEXT NOT NULL,
+        tenant          TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        digest          TEXT NOT NULL,
+        policy_version  TEXT NOT NULL,
+        rule            TEXT NOT NULL,
+        risk            TEXT NOT NULL,
+        decision        TEXT NOT NULL,
+        request         TEXT NOT NULL,
+        mode            TEXT NOT NULL,
+        required        INTEGER NOT NULL,
+        groups          TEXT NOT NULL,
+        escalate_groups TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        created_ms      INTEGER NOT NULL,
+        expires_ms      INTEGER NOT NULL,
+        escalate_ms     INTEGER,
+        escalated       INTEGER NOT NULL DEFAULT 0,
+        remind_ms       INTEGER,
+        remind_every_ms INTEGER,
+        on_expiry       TEXT NOT NULL,
+        decided_ms      INTEGER,
+        used_ms         INTEGER,
+        note            TEXT
+    );
+    CREATE INDEX approvals_status ON approvals (status, expires_ms);
+    CREATE TABLE approval_votes (
+        approval_id   TEXT NOT NULL REFERENCES approvals (id),
+        approver      TEXT NOT NULL,
+        approver_name TEXT NOT NULL,
+        vote          TEXT NOT NULL,
+        note          TEXT,
+        ts_ms         INTEGER NOT NULL,
+        PRIMARY KEY (approval_id, approver)
+    );
+    CREATE TABLE webhook_outbox (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        hook         TEXT NOT NULL,
+        event        TEXT NOT NULL,
+        payload      TEXT NOT NULL,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        next_ms      INTEGER NOT NULL,
+        delivered_ms INTEGER,
+        failed_ms    INTEGER,
+        last_error   TEXT
+    );
+    CREATE INDEX webhook_outbox_due ON webhook_outbox (delivered_ms, failed_ms, next_ms);",
+    ),
+];
 
 /// Applies what is pending and returns the version in force.
 pub(crate) async fn run(pool: &SqlitePool) -> Result<i64, StoreError> {

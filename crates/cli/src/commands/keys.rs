@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use warden_gateway::auth::{Role, generate_key};
+use warden_gateway::auth::{Role, generate_key_in_groups};
 
 use crate::KeysCommand;
 use crate::settings;
@@ -14,11 +14,19 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
             name,
             roles,
             tenant,
+            groups,
             store,
         } => {
             let roles = parse_roles(&roles)?;
             let store = settings::open_store(&store).await?;
-            let key = generate_key(&name, &roles, &tenant).context("cannot generate a random key")?;
+            let groups: Vec<String> = groups
+                .iter()
+                .flat_map(|g| g.split(','))
+                .map(|g| g.trim().to_string())
+                .filter(|g| !g.is_empty())
+                .collect();
+            let key = generate_key_in_groups(&name, &roles, &tenant, &groups)
+                .context("cannot generate a random key")?;
             store
                 .insert_key(&key.record)
                 .await
@@ -34,11 +42,16 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
             );
             for k in store.list_keys().await? {
                 println!(
-                    "{:<18} {:<20} {:<28} {:<10} {:<28} {}",
+                    "{:<18} {:<20} {:<28} {:<10} {:<20} {:<28} {}",
                     k.id,
                     k.name,
                     k.roles.join(","),
                     k.tenant,
+                    if k.groups.is_empty() {
+                        "-".to_string()
+                    } else {
+                        k.groups.join(",")
+                    },
                     k.created_at,
                     k.revoked_at.as_deref().unwrap_or("-")
                 );

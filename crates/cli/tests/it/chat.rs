@@ -123,7 +123,14 @@ async fn amber_is_held_as_pending_approval_without_auto_approval() {
     assert_eq!(error["trace_id"], trace_id.as_str());
     assert!(error["message"].as_str().unwrap().contains(&trace_id));
     assert!(agent.received().is_empty(), "nothing may be forwarded");
-    assert_eq!(g.stages(&trace_id), ["classification", "approval", "halted"]);
+    assert_eq!(
+        g.stages(&trace_id),
+        ["classification", "approval_requested", "halted"]
+    );
+    assert!(
+        error["approval_id"].as_str().is_some_and(|id| id.len() == 36),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,156 @@
+//! The approver's API under `/v1/approvals`: list, show (with the exact request and the rules
+//! that matched), approve, reject with a note, and cancel by the requester.
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use warden_store::{Approval, ApprovalFilter, ApprovalStatus};
+
+use super::summary;
+use crate::auth::{Principal, Role};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    requester: Option<String>,
+    rule: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Note {
+    note: Option<String>,
+}
+
+/// Approvers, auditors and admins see their tenant's queue; a requester sees their own.
+fn may_see(principal: &Principal, a: &Approval) -> bool {
+    let overseer = [Role::Approver, Role::Auditor, Role::Admin]
+        .iter()
+        .any(|r| principal.roles.contains(r));
+    let admin = principal.roles.contains(&Role::Admin);
+    (overseer && (admin || a.tenant == principal.tenant)) || a.requester_key == principal.key_id
+}
+
+fn detail(a: &Approval) -> serde_json::Value {
+    let mut body = summary(a);
+    body["request"] = a.request.clone();
+    body["decision"] = a.decision.clone();
+    body["votes"] = json!(a.votes);
+    body["on_expiry"] = json!(a.on_expiry);
+    body
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let principal = state.auth.authenticate(&headers).await?;
+    let status = match query.status.as_deref() {
+        None | Some("all") => None,
+        Some(s) => Some(ApprovalStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request(
+                format!("Unknown status `{s}` (pending, approved, rejected, expired, cancelled, used, all)."),
+                Some("status"),
+                "invalid_value",
+            )
+        })?),
+    };
+    let filter = ApprovalFilter {
+        status,
+        requester: query.requester,
+        rule: query.rule,
+        limit: query.limit,
+    };
+    let items = state
+        .store
+        .list_approvals(&filter)
+        .await
+        .map_err(|_| ApiError::StoreUnavailable)?;
+    let data: Vec<_> = items
+        .iter()
+        .filter(|a| may_see(&principal, a))
+        .map(summary)
+        .collect();
+    Ok(axum::Json(json!({"object": "list", "data": data})).into_response())
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let principal = state.auth.authenticate(&headers).await?;
+    let a = state
+        .store
+        .approval(&id)
+        .await
+        .map_err(|_| ApiError::StoreUnavailable)?
+        .filter(|a| may_see(&principal, a))
+        .ok_or_else(|| ApiError::NotFound {
+            what: format!("Approval request `{id}`"),
+        })?;
+    Ok(axum::Json(detail(&a)).into_response())
+}
+
+async fn decide(
+    state: AppState,
+    headers: HeaderMap,
+    id: String,
+    body: axum::body::Body,
+    approve: bool,
+) -> Result<Response, ApiError> {
+    let principal = state.auth.authenticate(&headers).await?;
+    principal.require(Role::Approver)?;
+    let raw = crate::pipeline::read_body(body, 64 * 1024).await?;
+    let note: Note = if raw.iter().all(u8::is_ascii_whitespace) {
+        Note::default()
+    } else {
+        serde_json::from_slice(&raw).map_err(|e| {
+            ApiError::bad_request(
+                format!("The body must be {{\"note\": string}}: {e}."),
+                None,
+                "invalid_json",
+            )
+        })?
+    };
+    let a = state
+        .approvals
+        .vote(&id, &principal, approve, note.note.as_deref())
+        .await?;
+    Ok(axum::Json(detail(&a)).into_response())
+}
+
+pub async fn approve(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    decide(state, headers, id, body, true).await
+}
+
+pub async fn reject(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    decide(state, headers, id, body, false).await
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let principal = state.auth.authenticate(&headers).await?;
+    let a = state.approvals.cancel(&id, &principal).await?;
+    Ok(axum::Json(detail(&a)).into_response())
+}

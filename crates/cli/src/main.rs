@@ -91,6 +91,13 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The approver's side of the approval queue, against a running gateway.
+    Approvals {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        command: ApprovalsCommand,
+    },
     /// Verify or export the audit trail.
     Audit {
         #[command(subcommand)]
@@ -160,6 +167,57 @@ pub enum KeysCommand {
     },
 }
 
+/// Where the gateway is and which key to call it with.
+#[derive(Args, Clone, Debug)]
+pub struct ServerArgs {
+    /// The gateway's root URL.
+    #[arg(
+        long,
+        env = "WARDEN_URL",
+        default_value = "http://127.0.0.1:8787",
+        global = true
+    )]
+    pub url: String,
+    /// A file holding the API key; otherwise WARDEN_API_KEY. Keys never go on the command line.
+    #[arg(long, global = true)]
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum ApprovalsCommand {
+    /// List approval requests (pending by default).
+    List {
+        /// pending, approved, rejected, expired, cancelled, used or all.
+        #[arg(long, default_value = "pending")]
+        status: String,
+        #[arg(long)]
+        requester: Option<String>,
+        #[arg(long)]
+        rule: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one request: the exact request, the matched rules and the votes.
+    Show { id: String },
+    /// Approve a request.
+    Approve {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Reject a request.
+    Reject {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Withdraw your own pending request.
+    Cancel { id: String },
+}
+
 #[derive(Subcommand)]
 pub enum AuditCommand {
     /// Check the whole hash chain; non-zero exit naming the first bad record.
@@ -210,6 +268,7 @@ fn main() -> ExitCode {
             Command::Policy { command } => commands::policy::run(command),
             Command::Keys { command } => commands::keys::run(command).await,
             Command::Audit { command } => commands::audit::run(command).await,
+            Command::Approvals { server, command } => commands::approvals::run(server, command).await,
         }
     });
     match result {

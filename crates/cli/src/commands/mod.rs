@@ -1,5 +1,6 @@
 //! One module per `warden` command.
 
+pub mod approvals;
 pub mod audit;
 pub mod classify;
 pub mod demo;

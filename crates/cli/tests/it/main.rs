@@ -3,6 +3,7 @@
 // Test code: a failed unwrap is a failed test, with the reason in the panic message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod approvals;
 mod audit;
 mod auth;
 mod chat;

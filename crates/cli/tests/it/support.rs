@@ -36,6 +36,7 @@ pub struct GatewayBuilder {
     config: String,
     auto_approve: bool,
     token: Option<String>,
+    env: Vec<(String, String)>,
 }
 
 pub fn gateway(upstream: &str) -> GatewayBuilder {
@@ -44,6 +45,7 @@ pub fn gateway(upstream: &str) -> GatewayBuilder {
         config: String::new(),
         auto_approve: false,
         token: Some(UPSTREAM_TOKEN.to_string()),
+        env: Vec::new(),
     }
 }
 
@@ -57,6 +59,12 @@ impl GatewayBuilder {
 
     pub fn auto_approve(mut self) -> Self {
         self.auto_approve = true;
+        self
+    }
+
+    /// An environment variable for the gateway process.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_string(), value.to_string()));
         self
     }
 
@@ -89,6 +97,7 @@ impl GatewayBuilder {
             upstream: self.upstream,
             auto_approve: self.auto_approve,
             token: self.token,
+            env: self.env,
             child: None,
             logs: Arc::new(Mutex::new(String::new())),
             base: String::new(),
@@ -108,6 +117,7 @@ pub struct Gateway {
     upstream: String,
     auto_approve: bool,
     token: Option<String>,
+    env: Vec<(String, String)>,
     child: Option<Child>,
     logs: Arc<Mutex<String>>,
     pub base: String,
@@ -139,6 +149,9 @@ impl Gateway {
         if let Some(token) = &self.token {
             cmd.env("WARDEN_UPSTREAM_TOKEN", token);
         }
+        for (name, value) in &self.env {
+            cmd.env(name, value);
+        }
         let mut child = cmd.spawn().expect("spawn warden serve");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();
@@ -158,6 +171,26 @@ impl Gateway {
             .unwrap_or_else(|_| panic!("warden did not report `listening on`: {}", self.logs()));
         self.base = format!("http://{addr}");
         self.child = Some(child);
+    }
+
+    /// A new key made with `warden keys create`.
+    pub fn key(&self, name: &str, roles: &str, groups: &[&str]) -> String {
+        let mut args = vec![
+            "keys",
+            "create",
+            "--name",
+            name,
+            "--role",
+            roles,
+            "--database-url",
+            &self.db_url,
+        ];
+        for g in groups {
+            args.extend(["--group", g]);
+        }
+        let (code, out, err) = warden(&args);
+        assert_eq!(code, 0, "keys create failed: {err}");
+        out.trim().to_string()
     }
 
     /// Everything the process wrote to stderr so far.

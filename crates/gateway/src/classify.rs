@@ -8,7 +8,12 @@ use crate::request::ChatRequest;
 
 /// The decision on a chat request.
 pub fn classify(policy: &Policy, request: &ChatRequest, principal: &Principal) -> Decision {
-    let roles = principal.roles_as_strings();
+    // An admin holds every role, for scopes as for permissions.
+    let roles: Vec<&str> = if principal.roles.contains(&crate::auth::Role::Admin) {
+        crate::auth::Role::ALL.iter().map(|r| r.as_str()).collect()
+    } else {
+        principal.roles_as_strings()
+    };
     let context = Context {
         roles: &roles,
         tenant: Some(&principal.tenant),

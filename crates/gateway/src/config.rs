@@ -32,6 +32,19 @@ pub struct RawConfig {
     pub audit: RawAudit,
     #[serde(default)]
     pub testing: RawTesting,
+    #[serde(default)]
+    pub tools: RawTools,
+}
+
+/// Tool governance: the base tier of each tool and the tools refused over HTTP.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTools {
+    /// Tools `/tools/invoke` refuses outright (default: OpenClaw's HTTP deny list).
+    pub http_deny: Option<Vec<String>>,
+    /// Base tier per tool at every enforcement point; the arguments may raise it, never lower it.
+    pub tiers: Option<BTreeMap<String, String>>,
+    pub max_body_bytes: Option<usize>,
 }
 
 /// Facilities for tests and rehearsals; never turn them on in production.
@@ -150,6 +163,7 @@ pub struct Config {
     pub approvals: ApprovalsConfig,
     pub audit_max_text_chars: usize,
     pub manual_clock: bool,
+    pub tools: ToolsConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -277,6 +291,7 @@ impl RawConfig {
                 Ok(Duration::from_millis(ms))
             }
         };
+        let tools = self.tools.resolve()?;
         let auto_approve = overrides
             .auto_approve
             .or(self.approvals.auto_approve)
@@ -318,6 +333,7 @@ impl RawConfig {
             auto_approve,
             audit_max_text_chars: self.audit.max_text_chars.unwrap_or(4000),
             manual_clock: self.testing.manual_clock.unwrap_or(false),
+            tools,
         })
     }
 }
@@ -440,6 +456,89 @@ impl RawApprovals {
                 self.scheduler_interval_ms.unwrap_or(1000).clamp(10, 60_000),
             ),
             webhooks,
+        })
+    }
+}
+
+/// Tool governance, resolved.
+#[derive(Debug, Clone)]
+pub struct ToolsConfig {
+    pub http_deny: Vec<String>,
+    pub tiers: BTreeMap<String, warden_policy::Risk>,
+    pub max_body_bytes: usize,
+}
+
+/// OpenClaw refuses these over HTTP by default; Warden refuses them on `/tools/invoke` too.
+pub const OPENCLAW_HTTP_DENY: [&str; 22] = [
+    "exec",
+    "spawn",
+    "shell",
+    "fs_write",
+    "fs_delete",
+    "fs_move",
+    "apply_patch",
+    "terminal",
+    "portal",
+    "sessions_spawn",
+    "sessions_send",
+    "conversations_list",
+    "conversations_send",
+    "conversations_turn",
+    "automations",
+    "cron",
+    "gateway",
+    "plugins",
+    "nodes",
+    "computer",
+    "mobile_ui",
+    "openclaw",
+];
+
+/// Tools that act: commands, writes, messages, schedules and remote control wait for a person
+/// by default. Tools not listed are green; their arguments are judged all the same.
+pub const DEFAULT_AMBER_TOOLS: [&str; 21] = [
+    "exec",
+    "spawn",
+    "shell",
+    "terminal",
+    "bash",
+    "process",
+    "fs_write",
+    "fs_delete",
+    "fs_move",
+    "apply_patch",
+    "message",
+    "sessions_send",
+    "sessions_spawn",
+    "conversations_send",
+    "conversations_turn",
+    "automations",
+    "cron",
+    "gateway",
+    "plugins",
+    "nodes",
+    "computer",
+];
+
+impl RawTools {
+    fn resolve(self) -> Result<ToolsConfig, ConfigError> {
+        let mut tiers: BTreeMap<String, warden_policy::Risk> = DEFAULT_AMBER_TOOLS
+            .iter()
+            .map(|t| (t.to_string(), warden_policy::Risk::Amber))
+            .collect();
+        for (tool, tier) in self.tiers.unwrap_or_default() {
+            let risk = warden_policy::Risk::parse(&tier).ok_or_else(|| ConfigError::Invalid {
+                key: "tools.tiers",
+                message: format!("`{tool}` has tier `{tier}`; expected green, amber or red"),
+            })?;
+            tiers.insert(tool, risk);
+        }
+        Ok(ToolsConfig {
+            http_deny: self
+                .http_deny
+                .unwrap_or_else(|| OPENCLAW_HTTP_DENY.iter().map(|t| t.to_string()).collect()),
+            tiers,
+            max_body_bytes: self.max_body_bytes.unwrap_or(2 * 1024 * 1024),
         })
     }
 }

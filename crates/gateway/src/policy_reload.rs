@@ -62,6 +62,18 @@ fn modified(path: &PathBuf) -> Option<(SystemTime, u64)> {
 /// system, network mounts and config-map symlinks included), reloading on either.
 pub fn spawn_watcher(active: Arc<ActivePolicy>, audit: AuditLog, interval: Duration) {
     let Some(path) = active.file.clone() else {
+        // SIGHUP's default action ends the process; with nothing to reload it must still be
+        // caught, or an operator's routine reload would take the gateway down.
+        #[cfg(unix)]
+        tokio::spawn(async move {
+            if let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                while hangup.recv().await.is_some() {
+                    tracing::info!(
+                        "SIGHUP: no policy file is configured (the built-in pack is in force); nothing to reload"
+                    );
+                }
+            }
+        });
         return;
     };
     tokio::spawn(async move {

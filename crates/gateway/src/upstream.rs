@@ -66,6 +66,7 @@ impl UpstreamFailure {
 pub struct Upstream {
     client: reqwest::Client,
     completions_url: String,
+    tools_url: String,
     health_url: String,
     token: Option<Secret>,
     pub response_timeout: Duration,
@@ -85,6 +86,7 @@ impl Upstream {
         Ok(Upstream {
             client,
             completions_url: format!("{}/v1/chat/completions", config.url),
+            tools_url: format!("{}/tools/invoke", config.url),
             health_url: format!("{}{}", config.url, config.health_path),
             token: config.token.clone(),
             response_timeout: config.response_timeout,
@@ -138,6 +140,32 @@ impl Upstream {
             content_type,
             body,
         })
+    }
+
+    /// Calls the upstream's `/tools/invoke`; returns its status, content type and body (any
+    /// status: OpenClaw's tool errors are the client's to see).
+    pub async fn invoke_tool(
+        &self,
+        body: Vec<u8>,
+    ) -> Result<(u16, Option<HeaderValue>, Bytes), UpstreamFailure> {
+        let mut builder = self
+            .client
+            .post(&self.tools_url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some(token) = &self.token {
+            builder = builder.bearer_auth(token.expose());
+        }
+        let work = async {
+            let response = builder.send().await.map_err(classify)?;
+            let status = response.status().as_u16();
+            let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+            let bytes = response.bytes().await.map_err(classify)?;
+            Ok::<_, UpstreamFailure>((status, content_type, bytes))
+        };
+        tokio::time::timeout(self.response_timeout, work)
+            .await
+            .map_err(|_| UpstreamFailure::Timeout)?
     }
 
     /// Whether the upstream answers its health path with a success status.

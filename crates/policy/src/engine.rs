@@ -1,8 +1,8 @@
 //! The compiled policy and its evaluation. Every word of every rule is one entry of one hash
 //! table of word keys, looked up once per word of the text; every detector is one pattern of
-//! one `RegexSet` (or one hand scanner) over the original text; every custom pattern is one
-//! pattern of one `RegexSet` over the normalized text. A decision's cost grows with the text,
-//! not with the number of rules.
+//! one `RegexSet` (or one hand scanner) over the original text; custom patterns run one by one
+//! over the normalized text, each with its literal prefilter. A decision's cost grows with the
+//! text, not with the number of rules.
 
 use std::collections::HashMap;
 
@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::bundle::{BundleError, BundleFile, GreenSpec, Questions, RuleSpec};
 use crate::decision::{Decision, Risk, RuleMatch, Span};
-use crate::detectors::{Detectors, Hit};
+use crate::detectors::Detectors;
 use crate::intent::is_conceptual_sentence;
 use crate::normalize::Normalized;
 use crate::words::{Tokens, tokenize};
@@ -327,12 +327,23 @@ impl Policy {
 
         // Detectors, over the original text.
         let hits = self.detectors.scan(original);
+        // Where each token starts in the original, for placing findings (computed once).
+        let token_starts: Vec<usize> = if hits.is_empty() {
+            Vec::new()
+        } else {
+            tokens
+                .tokens
+                .iter()
+                .map(|t| normalized.original_range(t.start, t.end).1)
+                .collect()
+        };
         let mut detector_tokens: Vec<(usize, usize)> = Vec::new();
         for hit in &hits {
             let Some(d) = self.detector_names.iter().position(|n| *n == hit.detector) else {
                 continue;
             };
-            let token = token_of_hit(hit, tokens, normalized);
+            let token = Some(token_starts.partition_point(|&end| end <= hit.start))
+                .filter(|&t| t < tokens.tokens.len());
             // A finding counts in the sentence it lies in, so a conceptual question about
             // `rm -rf` is still a question; a rule with `questions = "keep"` counts it anyway.
             let sentence = token.map(|t| tokens.tokens[t].sentence).unwrap_or(u32::MAX);
@@ -373,21 +384,31 @@ impl Policy {
                 }
             }
         }
-        for (clause, (left, right)) in &sides {
+        for (clause, (left, right)) in &mut sides {
             if left.is_empty() || right.is_empty() {
                 continue;
             }
             let near = &self.nears[*clause as usize];
-            for &a in left {
+            right.sort_unstable();
+            for &a in left.iter() {
                 if near.opens_clause && !opens_clause(tokens, a) {
                     continue;
                 }
-                for &b in right {
-                    let same_sentence = tokens.tokens[a].sentence == tokens.tokens[b].sentence;
-                    let close = near.window == 0 || a.abs_diff(b) <= near.window;
-                    if a != b && same_sentence && close {
+                // Only the partners within the window (or the sentence) are looked at, so a
+                // long text with many hits costs hits times window, not hits squared.
+                let sentence = tokens.tokens[a].sentence;
+                let (lo, hi) = if near.window == 0 {
+                    let lo = tokens.tokens.partition_point(|t| t.sentence < sentence);
+                    let hi = tokens.tokens.partition_point(|t| t.sentence <= sentence);
+                    (lo, hi.saturating_sub(1))
+                } else {
+                    (a.saturating_sub(near.window), a + near.window)
+                };
+                let from = right.partition_point(|&b| b < lo);
+                for &b in right[from..].iter().take_while(|&&b| b <= hi) {
+                    if a != b && tokens.tokens[b].sentence == sentence {
                         let (s, e) = token_range(a.min(b), a.max(b));
-                        record(near.rule, s, e, tokens.tokens[a].sentence);
+                        record(near.rule, s, e, sentence);
                     }
                 }
             }
@@ -522,9 +543,10 @@ fn opens_clause(tokens: &Tokens, i: usize) -> bool {
     if i == 0 || t[i - 1].sentence != t[i].sentence {
         return true;
     }
+    // Keys, not words: `please` is keyed `pleas`.
     match tokens.key(i - 1) {
         // `e` is the first half of `e-mail`.
-        "please" | "kindly" | "then" | "also" | "and" | "just" | "now" | "e" => opens_clause(tokens, i - 1),
+        "pleas" | "kindly" | "then" | "also" | "and" | "just" | "now" | "e" => opens_clause(tokens, i - 1),
         "you" if i >= 2 && matches!(tokens.key(i - 2), "can" | "could" | "would" | "will") => {
             opens_clause(tokens, i - 2)
         }
@@ -543,14 +565,6 @@ fn complete_phrase(term: &Term, first: usize, word_of: &[Option<u32>], tokens: &
             .find(|&j| word_of[j] == Some(want))?;
     }
     Some(at)
-}
-
-/// The token a detector hit lies in (or the first token after it).
-fn token_of_hit(hit: &Hit, tokens: &Tokens, normalized: &Normalized) -> Option<usize> {
-    tokens
-        .tokens
-        .iter()
-        .position(|t| normalized.original_range(t.start, t.end).1 > hit.start)
 }
 
 fn in_scope(rule: &RuleSpec, context: &Context<'_>) -> bool {

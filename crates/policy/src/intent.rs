@@ -88,7 +88,6 @@ const FRAMES: &[&[&str]] = &[
     &["is", "it", "true"],
     &["when", "should"],
     &["when", "do"],
-    &["tell", "me", "about", "the", "history"],
 ];
 
 /// After `what is the`: the words that keep the question generic (`what is the difference`).
@@ -209,12 +208,13 @@ fn is_conceptual(keys: &[&str]) -> bool {
     if matches!(rest, ["how", "do" | "would", "you" | "one", ..]) {
         return false;
     }
-    // A possessive name (`Jane's password`) is somebody's, not a concept.
+    // A possessive name (`Jane's password`) is somebody's, not a concept. Keys, not words:
+    // `there` is keyed `ther`, `here` `her`, `where` `wher`.
     let possessive = keys.windows(2).any(|w| {
         w[1] == "s"
             && !matches!(
                 w[0],
-                "what" | "it" | "that" | "there" | "here" | "let" | "who" | "where"
+                "what" | "it" | "that" | "ther" | "her" | "let" | "who" | "wher" | "how"
             )
     });
     if possessive {
@@ -253,6 +253,7 @@ mod tests {
             "How do wire transfers work in general?",
             "What is an SSN used for in the US?",
             "What are the typical stages of a performance review?",
+            "How does sudo work when there's no tty?",
         ] {
             assert!(conceptual(text), "{text}");
         }

@@ -259,12 +259,14 @@ pub(crate) fn tokenize(normalized: &str) -> Tokens {
         for &b in gap {
             match b {
                 b'!' | b'?' | b';' | b'\n' => kind = 2,
-                b'.' if kind == 0 => kind = 1,
+                // A full stop ends a sentence only before a space or a line break: `v2.5`,
+                // `bob@gmail.com` and `$4.50` are one word, not two sentences.
+                b'.' if kind == 0 && gap.len() > 1 => kind = 1,
                 b',' => comma = true,
                 _ => {}
             }
         }
-        // `..., then do Y` and `..., also do Y` start a second request.
+        // `..., then do Y`, `..., also do Y` and `..., and do Y` start a second request.
         if comma && matches!(raw[i].text.as_ref(), "then" | "also" | "and") {
             kind = 2;
         }
@@ -400,7 +402,7 @@ fn irregular(word: &str) -> Option<&'static str> {
         "kept" => "keep",
         "shut" => "shut",
         "lost" => "lose",
-        "bcc" | "bcc'd" => "cc",
+        "bcc" => "cc",
         _ => return None,
     })
 }

@@ -141,3 +141,23 @@ async fn sighup_reloads_the_policy() {
     assert_ne!(v1, v2);
     assert!(g.logs().contains("trigger=\"sighup\""), "{}", g.logs());
 }
+
+#[tokio::test]
+async fn sighup_without_a_policy_file_is_harmless() {
+    let agent = StandIn::new().start("127.0.0.1:0").await.unwrap();
+    let mut g = gateway(&agent.url()).start();
+    g.signal("HUP");
+    for _ in 0..100 {
+        if g.logs().contains("nothing to reload") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(g.logs().contains("nothing to reload"), "{}", g.logs());
+    assert_eq!(
+        g.wait_exit(Duration::from_millis(200)),
+        None,
+        "the gateway must survive SIGHUP"
+    );
+    assert_eq!(g.chat(&green("still there?")).await.status, 200);
+}

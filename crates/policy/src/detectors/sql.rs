@@ -11,12 +11,12 @@ pub(crate) fn patterns() -> Vec<Pattern> {
         },
         Pattern {
             detector: "destructive_sql",
-            regex: r"(?i)(?-u:\b)delete\s+from\s+[a-z_][a-z0-9_.]*\s*(;|$|\)|\n)",
+            regex: r"(?im)(?-u:\b)delete\s+from\s+[a-z_][a-z0-9_.]*\s*(;|$|\))",
             validate: None,
         },
         Pattern {
             detector: "destructive_sql",
-            regex: r"(?i)(?-u:\b)update\s+[a-z_][a-z0-9_.]*\s+set\s+[^;\n]*?(;|$)",
+            regex: r"(?im)(?-u:\b)update\s+[a-z_][a-z0-9_.]*\s+set\s+[^;\n]*?(;|$)",
             validate: Some(no_where),
         },
     ]
@@ -39,6 +39,7 @@ mod tests {
             "DELETE FROM users;",
             "delete from orders",
             "UPDATE accounts SET balance = 0;",
+            "UPDATE accounts SET balance = 0\nand then tell me",
             "ALTER TABLE t DROP COLUMN ssn",
         ] {
             assert!(detect(text).contains(&"destructive_sql"), "{text}");

@@ -18,6 +18,7 @@ pub mod secret;
 pub mod server;
 pub mod state;
 pub mod stream;
+pub mod tools;
 pub mod trail;
 pub mod upstream;
 

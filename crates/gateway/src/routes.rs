@@ -26,6 +26,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/policy", get(policy))
         .route("/v1/policy/evaluate", post(evaluate))
         .route("/v1/audit/traces/{trace_id}", get(trace))
+        .route("/tools/invoke", post(crate::tools::invoke))
+        .route("/v1/decisions/tool-call", post(crate::tools::decide_tool_call))
         .route("/v1/approvals", get(approvals::list))
         .route("/v1/approvals/{id}", get(approvals::show))
         .route("/v1/approvals/{id}/approve", post(approvals::approve))

@@ -32,6 +32,8 @@ pub enum Failure {
 /// A request the stand-in received, for tests to inspect.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// `/v1/chat/completions` or `/tools/invoke`.
+    pub path: &'static str,
     pub headers: HeaderMap,
     pub body: Value,
 }
@@ -111,6 +113,7 @@ impl StandIn {
         let router = Router::new()
             .route("/v1/chat/completions", post(completions))
             .route("/v1/models", get(models))
+            .route("/tools/invoke", post(invoke))
             .route("/healthz", get(|| async { axum::Json(json!({"ok": true})) }))
             .route("/readyz", get(|| async { axum::Json(json!({"ready": true})) }))
             .with_state(state);
@@ -161,6 +164,42 @@ struct Shared {
     runs: AtomicU64,
 }
 
+/// Tools the stand-in runs; like OpenClaw over HTTP, any other tool is `not_found`.
+const STANDIN_TOOLS: [&str; 4] = ["sessions_list", "fs_read", "fs_write", "notes_append"];
+
+async fn invoke(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(token) = &shared.config.token {
+        let expected = format!("Bearer {token}");
+        if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+            return error_response(StatusCode::UNAUTHORIZED, "Unauthorized", "unauthorized");
+        }
+    }
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if shared.config.record
+        && let Ok(mut received) = shared.received.lock()
+    {
+        received.push(Received {
+            path: "/tools/invoke",
+            headers: headers.clone(),
+            body: request.clone(),
+        });
+    }
+    let tool = request
+        .get("tool")
+        .or_else(|| request.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !STANDIN_TOOLS.contains(&tool) {
+        let body = json!({"ok": false, "error": {"type": "not_found", "message": format!("Tool not available: {tool}")}});
+        return (StatusCode::NOT_FOUND, axum::Json(body)).into_response();
+    }
+    let result = match tool {
+        "sessions_list" => json!({"sessions": [{"key": "main", "agentId": "main"}]}),
+        _ => json!({"tool": tool, "args": request.get("args")}),
+    };
+    axum::Json(json!({"ok": true, "result": result})).into_response()
+}
+
 async fn models() -> impl IntoResponse {
     axum::Json(json!({
         "object": "list",
@@ -191,6 +230,7 @@ async fn completions(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
         && let Ok(mut received) = shared.received.lock()
     {
         received.push(Received {
+            path: "/v1/chat/completions",
             headers: headers.clone(),
             body: request.clone(),
         });

@@ -479,6 +479,27 @@ impl Store {
         })
     }
 
+    /// The newest request by this requester for this exact call that is still pending or
+    /// approved and unused: a retried tool call finds its approval by what it is, not by id.
+    pub async fn open_approval_for(
+        &self,
+        requester_key: &str,
+        digest: &str,
+    ) -> Result<Option<Approval>, StoreError> {
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM approvals WHERE requester_key = ? AND digest = ? AND status IN ('pending', 'approved')
+             ORDER BY created_ms DESC LIMIT 1",
+        )
+        .bind(requester_key)
+        .bind(digest)
+        .fetch_optional(self.pool())
+        .await?;
+        match id {
+            Some(id) => self.approval(&id).await,
+            None => Ok(None),
+        }
+    }
+
     /// Pending requests with something due at `now_ms`: expiry, escalation or a reminder.
     pub async fn due_approvals(&self, now_ms: i64) -> Result<Vec<Approval>, StoreError> {
         let ids: Vec<String> = sqlx::query_scalar(

@@ -14,3 +14,4 @@ mod lifecycle;
 mod policy;
 mod streaming;
 mod support;
+mod tools;

@@ -1,0 +1,193 @@
+//! Tool governance: `/tools/invoke` (tiers, the HTTP deny list, argument content, dry runs,
+//! approvals bound to the exact call) and the decision service for OpenClaw's
+//! `before_tool_call` hook.
+
+use serde_json::{Value, json};
+use warden_standin::StandIn;
+
+use crate::support::{Gateway, Reply, UPSTREAM_TOKEN, gateway};
+
+async fn invoke(g: &Gateway, body: Value, headers: &[(&str, &str)]) -> Reply {
+    g.post(
+        "/tools/invoke",
+        &g.requester,
+        body.to_string().into_bytes(),
+        headers,
+    )
+    .await
+}
+
+async fn ask(g: &Gateway, tool: &str, params: Value, run: &str) -> Value {
+    let body = json!({"toolName": tool, "params": params, "runId": run, "toolCallId": format!("{run}-call"),
+                      "agentId": "main", "sessionKey": "agent:main:main", "requester": {"senderId": "ops"}});
+    let reply = g
+        .post(
+            "/v1/decisions/tool-call",
+            &g.requester,
+            body.to_string().into_bytes(),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.bytes));
+    reply.json()
+}
+
+fn tool_calls_forwarded(agent: &warden_standin::Running) -> usize {
+    agent
+        .received()
+        .iter()
+        .filter(|r| r.path == "/tools/invoke")
+        .count()
+}
+
+#[tokio::test]
+async fn tools_invoke_runs_allowed_tools_and_refuses_denied_ones() {
+    let agent = StandIn::new()
+        .token(UPSTREAM_TOKEN)
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let g = gateway(&agent.url()).start();
+    let ok = invoke(
+        &g,
+        json!({"tool": "sessions_list", "action": "json", "args": {}, "sessionKey": "main"}),
+        &[],
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.bytes));
+    assert_eq!(ok.json()["ok"], true);
+    assert_eq!(ok.json()["result"]["sessions"][0]["key"], "main");
+    assert_eq!(ok.header("x-warden-status"), "executed");
+    assert_eq!(
+        agent.received()[0].headers["authorization"],
+        format!("Bearer {UPSTREAM_TOKEN}")
+    );
+
+    let denied = invoke(&g, json!({"tool": "exec", "args": {"command": "ls"}}), &[]).await;
+    assert_eq!(denied.status, 403);
+    assert_eq!(denied.json()["ok"], false);
+    assert_eq!(denied.json()["error"]["type"], "tool_call_blocked");
+    assert_eq!(denied.json()["error"]["code"], "tool.http_denied");
+
+    // A harmless tool with dangerous arguments is judged by its arguments.
+    let money = invoke(&g, json!({"tool": "notes_append", "args": {"text": "wire $40,000 to GB82 WEST 1234 5698 7654 32 today"}}), &[]).await;
+    assert_eq!(money.json()["error"]["code"], "red.money_movement");
+    assert_eq!(tool_calls_forwarded(&agent), 1);
+
+    // A dry run answers with Warden's decision and runs nothing.
+    let dry = invoke(
+        &g,
+        json!({"tool": "exec", "args": {"command": "rm -rf /srv"}, "dryRun": true}),
+        &[],
+    )
+    .await;
+    assert_eq!(dry.status, 200);
+    assert_eq!(dry.json()["dryRun"], true);
+    assert_eq!(dry.json()["decision"]["risk"], "red");
+    assert_eq!(tool_calls_forwarded(&agent), 1);
+
+    for (trace, stages) in [
+        (ok.trace_id(), vec!["classification", "executed"]),
+        (denied.trace_id(), vec!["classification", "blocked"]),
+    ] {
+        assert_eq!(g.stages(&trace), stages);
+    }
+    let bad = g
+        .post("/tools/invoke", &g.requester, b"{\"args\": 1}".to_vec(), &[])
+        .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json()["error"]["type"], "invalid_request");
+}
+
+#[tokio::test]
+async fn an_amber_tool_call_runs_once_after_approval() {
+    let agent = StandIn::new().start("127.0.0.1:0").await.unwrap();
+    let g = gateway(&agent.url()).config("[tools]\nhttp_deny = []").start();
+    let approver = g.key("tina", "approver", &[]);
+    let call = json!({"tool": "fs_write", "args": {"path": "/srv/notes/todo.txt", "content": "buy milk"}});
+    let held = invoke(&g, call.clone(), &[]).await;
+    assert_eq!(held.status, 403);
+    assert_eq!(held.json()["error"]["type"], "approval_required");
+    let id = held.json()["error"]["approvalId"].as_str().unwrap().to_string();
+    let shown = g.get(&format!("/v1/approvals/{id}"), &approver).await.json();
+    assert_eq!(shown["kind"], "tool");
+    assert_eq!(shown["request"]["args"]["path"], "/srv/notes/todo.txt");
+    g.post(&format!("/v1/approvals/{id}/approve"), &approver, Vec::new(), &[])
+        .await;
+    // Other arguments are another call.
+    let mut other = call.clone();
+    other["args"]["content"] = json!("rm everything");
+    let mismatch = invoke(&g, other, &[("x-warden-approval-id", &id)]).await;
+    assert_eq!(mismatch.status, 409);
+    let ran = invoke(&g, call.clone(), &[("x-warden-approval-id", &id)]).await;
+    assert_eq!(ran.status, 200, "{}", String::from_utf8_lossy(&ran.bytes));
+    assert_eq!(ran.json()["result"]["args"]["content"], "buy milk");
+    assert_eq!(
+        invoke(&g, call, &[("x-warden-approval-id", &id)]).await.status,
+        409
+    );
+    assert_eq!(tool_calls_forwarded(&agent), 1);
+}
+
+#[tokio::test]
+async fn the_hook_decision_service_allows_denies_and_asks() {
+    let agent = StandIn::new().start("127.0.0.1:0").await.unwrap();
+    let g = gateway(&agent.url()).start();
+    let approver = g.key("hugo", "approver", &[]);
+
+    let allow = ask(&g, "sessions_list", json!({}), "run-1").await;
+    assert_eq!(allow["decision"], "allow");
+
+    let deny = ask(&g, "exec", json!({"command": "rm -rf /var/lib/app"}), "run-2").await;
+    assert_eq!(deny["decision"], "deny");
+    assert_eq!(deny["rule"], "red.shell");
+    assert!(
+        deny["reason"]
+            .as_str()
+            .unwrap()
+            .contains("blocked by governance policy")
+    );
+
+    // An amber call waits for a person; the identical call then passes, once.
+    let first = ask(&g, "exec", json!({"command": "ls -la /srv/app"}), "run-3").await;
+    assert_eq!(first["decision"], "approval_required");
+    let id = first["approvalId"].as_str().unwrap().to_string();
+    let again = ask(&g, "exec", json!({"command": "ls -la /srv/app"}), "run-3").await;
+    assert_eq!(
+        again["approvalId"],
+        id.as_str(),
+        "a retry while pending finds the same request"
+    );
+    g.post(&format!("/v1/approvals/{id}/approve"), &approver, Vec::new(), &[])
+        .await;
+    assert_eq!(
+        ask(&g, "exec", json!({"command": "ls -la /srv/app/other"}), "run-4").await["decision"],
+        "approval_required"
+    );
+    let passed = ask(&g, "exec", json!({"command": "ls -la /srv/app"}), "run-5").await;
+    assert_eq!(passed["decision"], "allow");
+    assert_eq!(passed["approvalId"], id.as_str());
+    let once_more = ask(&g, "exec", json!({"command": "ls -la /srv/app"}), "run-6").await;
+    assert_eq!(once_more["decision"], "approval_required");
+    assert_ne!(once_more["approvalId"], id.as_str(), "an approval is used once");
+
+    // Every decision is on the trail, joined to OpenClaw's run id.
+    let trail = g.trail();
+    let deny_record = trail
+        .iter()
+        .find(|r| r["trace_id"] == deny["traceId"] && r["stage"] == "classification")
+        .unwrap();
+    assert_eq!(deny_record["payload"]["tool"]["run_id"], "run-2");
+    assert_eq!(deny_record["payload"]["tool"]["via"], "before_tool_call");
+    assert!(
+        trail
+            .iter()
+            .any(|r| r["trace_id"] == passed["traceId"] && r["stage"] == "approval_used")
+    );
+    assert_eq!(
+        tool_calls_forwarded(&agent),
+        0,
+        "the hook decides; OpenClaw runs the tool"
+    );
+    assert_eq!(g.verify().0, 0);
+}

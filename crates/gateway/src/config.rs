@@ -34,6 +34,19 @@ pub struct RawConfig {
     pub testing: RawTesting,
     #[serde(default)]
     pub tools: RawTools,
+    #[serde(default)]
+    pub responses: RawResponses,
+}
+
+/// Governance of the model's answers.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResponses {
+    /// `enforce` (default: a red tool call is replaced by a refusal), `annotate` or `off`.
+    pub tool_calls: Option<String>,
+    /// Look-behind of streamed text held back for data-loss prevention, in characters;
+    /// 0 passes stream bytes untouched (tool-call and DLP checks on streams then stop).
+    pub dlp_window_chars: Option<usize>,
 }
 
 /// Tool governance: the base tier of each tool and the tools refused over HTTP.
@@ -164,6 +177,7 @@ pub struct Config {
     pub audit_max_text_chars: usize,
     pub manual_clock: bool,
     pub tools: ToolsConfig,
+    pub responses: ResponsesConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -291,6 +305,20 @@ impl RawConfig {
                 Ok(Duration::from_millis(ms))
             }
         };
+        let responses = ResponsesConfig {
+            tool_calls: match self.responses.tool_calls.as_deref().unwrap_or("enforce") {
+                "enforce" => crate::response::ToolCallMode::Enforce,
+                "annotate" => crate::response::ToolCallMode::Annotate,
+                "off" => crate::response::ToolCallMode::Off,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        key: "responses.tool_calls",
+                        message: format!("must be `enforce`, `annotate` or `off`, not `{other}`"),
+                    });
+                }
+            },
+            dlp_window_chars: self.responses.dlp_window_chars.unwrap_or(256),
+        };
         let tools = self.tools.resolve()?;
         let auto_approve = overrides
             .auto_approve
@@ -334,6 +362,7 @@ impl RawConfig {
             audit_max_text_chars: self.audit.max_text_chars.unwrap_or(4000),
             manual_clock: self.testing.manual_clock.unwrap_or(false),
             tools,
+            responses,
         })
     }
 }
@@ -458,6 +487,13 @@ impl RawApprovals {
             webhooks,
         })
     }
+}
+
+/// Governance of answers, resolved.
+#[derive(Debug, Clone)]
+pub struct ResponsesConfig {
+    pub tool_calls: crate::response::ToolCallMode,
+    pub dlp_window_chars: usize,
 }
 
 /// Tool governance, resolved.

@@ -12,9 +12,13 @@ use serde_json::{Value, json};
 use warden_policy::Decision;
 use warden_store::NewEvent;
 
+use std::sync::Arc;
+
 use crate::approve::Approval;
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::request::ChatRequest;
+use crate::response::{Governor, ToolJudge, govern_json};
 use crate::state::AppState;
 use crate::stream::{StreamRecord, Tee};
 use crate::trail;
@@ -75,11 +79,19 @@ pub fn governance_headers(response: &mut Response, trace_id: &str, risk: &str, s
     }
 }
 
+/// The judge of the tool calls a model asks for, in the caller's name.
+pub fn tool_judge(state: &AppState, principal: &Principal) -> ToolJudge {
+    let (state, principal) = (state.clone(), principal.clone());
+    Arc::new(move |tool: &str, args: &Value| {
+        crate::tools::classify_tool(&state, &principal, tool, None, args)
+    })
+}
+
 /// Forwards an allowed request and records how it went.
 pub async fn forward(
     state: &AppState,
     trace_id: &str,
-    actor: String,
+    principal: &Principal,
     mut request: ChatRequest,
     decision: &Decision,
     approval: &Approval,
@@ -88,20 +100,24 @@ pub async fn forward(
     let risk = decision.risk.as_str();
     let version = decision.policy_version.clone();
     if request.stream {
-        return forward_stream(state, trace_id, actor, request, body, risk, version).await;
+        return forward_stream(state, trace_id, principal, request, body, risk, version).await;
     }
     // On its own task, so the outcome is recorded even if the client hangs up mid-way.
     let state = state.clone();
     let trace = trace_id.to_string();
     let risk = risk.to_string();
-    tokio::spawn(async move { forward_json(&state, &trace, request, body, &risk, &version).await })
-        .await
-        .unwrap_or(Err(ApiError::UpstreamUnreachable))
+    let principal = principal.clone();
+    tokio::spawn(
+        async move { forward_json(&state, &trace, &principal, request, body, &risk, &version).await },
+    )
+    .await
+    .unwrap_or(Err(ApiError::UpstreamUnreachable))
 }
 
 async fn forward_json(
     state: &AppState,
     trace_id: &str,
+    principal: &Principal,
     request: ChatRequest,
     body: Vec<u8>,
     risk: &str,
@@ -129,6 +145,17 @@ async fn forward_json(
         #[serde(default)]
         choices: Vec<Value>,
     }
+    // The model's answer is governed: red tool calls refused, secrets redacted.
+    let (bytes, governance) = if status.is_success() {
+        govern_json(
+            bytes,
+            &tool_judge(state, principal),
+            state.config.responses.tool_calls,
+            &state.policy.get(),
+        )
+    } else {
+        (bytes, crate::response::ResponseReport::default())
+    };
     let summary = serde_json::from_slice::<Summary>(&bytes).ok();
     let response_id = summary.as_ref().and_then(|s| s.id.clone());
     let content = summary
@@ -149,6 +176,7 @@ async fn forward_json(
             "bytes": bytes.len(),
             "duration_ms": elapsed,
             "response_preview": content,
+            "response_governance": governance.to_json(),
         }),
     );
     // The upstream has acted: its answer goes back even if this record cannot be committed
@@ -163,23 +191,29 @@ async fn forward_json(
         content_type.unwrap_or(HeaderValue::from_static("application/json")),
     );
     governance_headers(&mut response, trace_id, risk, "executed");
+    if let Some(tool_risk) = governance.tool_risk
+        && let Ok(v) = HeaderValue::from_str(tool_risk.as_str())
+    {
+        response.headers_mut().insert("x-warden-tool-risk", v);
+    }
     Ok(response)
 }
 
 async fn forward_stream(
     state: &AppState,
     trace_id: &str,
-    actor: String,
+    principal: &Principal,
     request: ChatRequest,
     body: Vec<u8>,
     risk: &str,
     version: String,
 ) -> Result<Response, ApiError> {
-    let (content_type, tee) = match open_stream(state, trace_id, actor, &request, body, risk, version).await {
-        Ok(opened) => opened,
-        Err(OpenFailure::Response(response)) => return Ok(response),
-        Err(OpenFailure::Error(error)) => return Err(error),
-    };
+    let (content_type, tee) =
+        match open_stream(state, trace_id, principal, &request, body, risk, version).await {
+            Ok(opened) => opened,
+            Err(OpenFailure::Response(response)) => return Ok(response),
+            Err(OpenFailure::Error(error)) => return Err(error),
+        };
     let mut out = Response::new(Body::from_stream(tee));
     out.headers_mut().insert(header::CONTENT_TYPE, content_type);
     out.headers_mut()
@@ -194,7 +228,7 @@ async fn forward_stream(
 pub async fn open_stream(
     state: &AppState,
     trace_id: &str,
-    actor: String,
+    principal: &Principal,
     request: &ChatRequest,
     body: Vec<u8>,
     risk: &str,
@@ -224,11 +258,22 @@ pub async fn open_stream(
         StreamRecord {
             audit: state.audit.clone(),
             trace_id: trace_id.to_string(),
-            actor,
+            actor: principal.actor(),
             started,
             policy_version: version,
         },
     );
+    let tee = if state.config.responses.dlp_window_chars > 0 {
+        let mode = state.config.responses.tool_calls;
+        tee.governed(Governor::new(
+            tool_judge(state, principal),
+            mode,
+            state.policy.get(),
+            state.config.responses.dlp_window_chars,
+        ))
+    } else {
+        tee
+    };
     Ok((content_type, tee))
 }
 

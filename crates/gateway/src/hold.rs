@@ -152,7 +152,7 @@ pub fn stream(
         let opened = open_stream(
             &state,
             &trace_id,
-            principal.actor(),
+            &principal,
             &request,
             body,
             decision.risk.as_str(),

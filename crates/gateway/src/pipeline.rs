@@ -81,7 +81,7 @@ async fn govern_chat(
         Ok(raw) => ChatRequest::parse(&raw, headers, &state.config),
         Err(e) => Err(e),
     };
-    let request = match parsed {
+    let mut request = match parsed {
         Ok(request) => request,
         Err(error) => {
             let record = trail::stamp(
@@ -97,7 +97,9 @@ async fn govern_chat(
         }
     };
 
-    // 3. Classify: pure and synchronous.
+    // 3. Data-loss prevention, then classify (pure and synchronous). Secrets the policy
+    //    redacts never reach the upstream; flagged ones are recorded and judged as absent.
+    request.dlp = crate::dlp::apply_to_request(&policy, &mut request).to_json("prompt");
     let decision = classify(&policy, &request, &principal);
 
     // 4. Approve: green runs; red is refused unless a quorum may override it; amber waits
@@ -148,7 +150,7 @@ async fn govern_chat(
                     .await
                     .map_err(|_| ApiError::AuditUnavailable)?;
                 approval = approve::from_queue(&used);
-                return execute::forward(state, trace_id, principal.actor(), request, &decision, &approval)
+                return execute::forward(state, trace_id, &principal, request, &decision, &approval)
                     .await
                     .map_err(|error| refuse(error, "upstream_error"));
             }
@@ -205,7 +207,7 @@ async fn govern_chat(
     }
 
     // 6. Execute, recording the outcome.
-    execute::forward(state, trace_id, principal.actor(), request, &decision, &approval)
+    execute::forward(state, trace_id, &principal, request, &decision, &approval)
         .await
         .map_err(|error| refuse(error, "upstream_error"))
 }
@@ -271,7 +273,7 @@ async fn queue(
         return match hold::wait(state, trace_id, &principal, &queued.id, &digest).await {
             hold::Held::Run(used) => {
                 let approval = approve::from_queue(&used);
-                execute::forward(state, trace_id, principal.actor(), request, &decision, &approval)
+                execute::forward(state, trace_id, &principal, request, &decision, &approval)
                     .await
                     .map_err(|error| refuse(error, "upstream_error"))
             }

@@ -37,6 +37,8 @@ pub struct ChatRequest {
     pub message_count: usize,
     /// SHA-256 of the body as received, binding the audit record to the exact request.
     pub digest: String,
+    /// What data-loss prevention found and did (set by the pipeline before classifying).
+    pub dlp: Value,
 }
 
 impl ChatRequest {
@@ -168,6 +170,7 @@ impl ChatRequest {
             context,
             message_count: messages.len(),
             digest,
+            dlp: Value::Null,
             body,
         })
     }

@@ -100,6 +100,8 @@ pub struct Tee {
     tail: Option<Bytes>,
     ended: bool,
     record: Option<StreamRecord>,
+    /// Response governance (tool calls, DLP) when enabled; otherwise bytes pass untouched.
+    governor: Option<crate::response::Governor>,
 }
 
 impl Tee {
@@ -112,7 +114,14 @@ impl Tee {
             tail: None,
             ended: false,
             record: Some(record),
+            governor: None,
         }
+    }
+
+    /// Governs the stream's events (tool calls, DLP) instead of passing bytes untouched.
+    pub fn governed(mut self, governor: crate::response::Governor) -> Tee {
+        self.governor = Some(governor);
+        self
     }
 
     /// Appends the outcome to the trail, once.
@@ -139,6 +148,7 @@ impl Tee {
             "error": failure,
             "principal": record.actor,
             "policy_version": record.policy_version,
+            "response_governance": self.governor.as_ref().map(|g| g.report.to_json()),
         });
         record.audit.append_detached(vec![NewEvent::now(
             &record.trace_id,
@@ -159,54 +169,79 @@ impl Stream for Tee {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if let Some(tail) = this.tail.take() {
-            this.ended = true;
-            return Poll::Ready(Some(Ok(tail)));
-        }
-        if this.ended {
-            return Poll::Ready(None);
-        }
-        match this.upstream.as_mut().poll_next(cx) {
-            Poll::Ready(Some(Ok(chunk))) => {
-                this.inspection.feed(&chunk);
-                let deadline = tokio::time::Instant::now() + this.idle;
-                this.idle_timer.as_mut().reset(deadline);
-                Poll::Ready(Some(Ok(chunk)))
+        loop {
+            if let Some(tail) = this.tail.take() {
+                return Poll::Ready(Some(Ok(tail)));
             }
-            Poll::Ready(Some(Err(e))) => {
-                let message = format!("upstream stream broke off: {}", crate::upstream::describe(&e));
-                this.finish("upstream_broke_off", Some(message.clone()));
-                this.ended = true;
-                if this.inspection.done {
-                    Poll::Ready(None)
-                } else {
-                    Poll::Ready(Some(Ok(Tee::error_tail(
-                        "The upstream agent's stream broke off.",
-                    ))))
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            match this.upstream.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    this.inspection.feed(&chunk);
+                    let deadline = tokio::time::Instant::now() + this.idle;
+                    this.idle_timer.as_mut().reset(deadline);
+                    match &mut this.governor {
+                        None => return Poll::Ready(Some(Ok(chunk))),
+                        Some(governor) => {
+                            let out = governor.feed(&chunk);
+                            if !out.is_empty() {
+                                return Poll::Ready(Some(Ok(Bytes::from(out))));
+                            }
+                            // Everything held back for now: read on.
+                        }
+                    }
                 }
-            }
-            Poll::Ready(None) => {
-                this.ended = true;
-                let outcome = if this.inspection.done {
-                    "completed"
-                } else {
-                    "ended_without_done"
-                };
-                this.finish(outcome, None);
-                Poll::Ready(None)
-            }
-            Poll::Pending => {
-                if this.idle_timer.as_mut().poll(cx).is_ready() {
-                    let message = format!("upstream idle for more than {} ms", this.idle.as_millis());
-                    this.finish("idle_timeout", Some(message));
+                Poll::Ready(Some(Err(e))) => {
+                    let message = format!("upstream stream broke off: {}", crate::upstream::describe(&e));
+                    let held = this.release_governed();
+                    this.finish("upstream_broke_off", Some(message));
                     this.ended = true;
-                    return Poll::Ready(Some(Ok(Tee::error_tail(
-                        "The upstream agent stopped sending (idle timeout).",
-                    ))));
+                    let mut out = held;
+                    if !this.inspection.done {
+                        out.extend_from_slice(&Tee::error_tail("The upstream agent's stream broke off."));
+                    }
+                    if out.is_empty() {
+                        return Poll::Ready(None);
+                    }
+                    return Poll::Ready(Some(Ok(Bytes::from(out))));
                 }
-                Poll::Pending
+                Poll::Ready(None) => {
+                    let held = this.release_governed();
+                    this.ended = true;
+                    let outcome = if this.inspection.done {
+                        "completed"
+                    } else {
+                        "ended_without_done"
+                    };
+                    this.finish(outcome, None);
+                    if held.is_empty() {
+                        return Poll::Ready(None);
+                    }
+                    return Poll::Ready(Some(Ok(Bytes::from(held))));
+                }
+                Poll::Pending => {
+                    if this.idle_timer.as_mut().poll(cx).is_ready() {
+                        let message = format!("upstream idle for more than {} ms", this.idle.as_millis());
+                        let mut out = this.release_governed();
+                        this.finish("idle_timeout", Some(message));
+                        this.ended = true;
+                        out.extend_from_slice(&Tee::error_tail(
+                            "The upstream agent stopped sending (idle timeout).",
+                        ));
+                        return Poll::Ready(Some(Ok(Bytes::from(out))));
+                    }
+                    return Poll::Pending;
+                }
             }
         }
+    }
+}
+
+impl Tee {
+    /// What the governor still holds, judged and released.
+    fn release_governed(&mut self) -> Vec<u8> {
+        self.governor.as_mut().map(|g| g.finish()).unwrap_or_default()
     }
 }
 

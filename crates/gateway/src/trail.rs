@@ -65,6 +65,7 @@ pub fn classification(
                 "digest": format!("sha256:{}", request.digest),
             },
             "decision": decision,
+            "dlp": request.dlp,
         }),
     )
 }

@@ -177,6 +177,11 @@ pub struct RuleSpec {
     /// How the rule's requests are approved (amber), or whether a quorum may override it (red).
     #[serde(default)]
     pub approval: Option<ApprovalSpec>,
+    /// Data-loss prevention for the rule's detector findings, in prompts and responses:
+    /// `block` (the default: the rule decides the tier), `redact` (the finding is replaced by a
+    /// stable placeholder and the request goes on) or `flag` (recorded, not acted on).
+    #[serde(default)]
+    pub dlp: Option<String>,
 }
 
 fn default_gap() -> usize {
@@ -291,6 +296,18 @@ impl BundleFile {
             }
             if !(0.0..=1.0).contains(&rule.confidence) {
                 return Err(fail("confidence must lie in [0, 1]".into()));
+            }
+            if let Some(action) = &rule.dlp {
+                if !matches!(action.as_str(), "block" | "redact" | "flag") {
+                    return Err(fail(format!(
+                        "dlp must be `block`, `redact` or `flag`, not `{action}`"
+                    )));
+                }
+                if rule.detectors.is_empty() {
+                    return Err(fail(
+                        "dlp acts on detector findings; the rule lists no detectors".into(),
+                    ));
+                }
             }
             if let Some(approval) = &rule.approval {
                 if let Some(mode) = &approval.mode

@@ -21,6 +21,24 @@ use crate::words::{Tokens, tokenize};
 /// need a thousand spans in its audit record.
 const MAX_REPORTED_SPANS: usize = 16;
 
+/// What data-loss prevention does with a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DlpAction {
+    Redact,
+    Flag,
+}
+
+/// A secret or piece of personal data found in a text, and what to do with it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DlpFinding {
+    pub rule: String,
+    pub detector: &'static str,
+    pub action: DlpAction,
+    pub start: usize,
+    pub end: usize,
+}
+
 /// Who is asking, through what: the facts rule scopes test.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Context<'a> {
@@ -268,6 +286,41 @@ impl Policy {
             }
         }
         self.decide(kept, suppressed)
+    }
+
+    /// The findings of rules with a `dlp` action in `text`: what to redact or flag, in text
+    /// order. `block` findings are left to `evaluate`, where they decide the tier.
+    pub fn dlp_findings(&self, text: &str) -> Vec<DlpFinding> {
+        let mut out = Vec::new();
+        for hit in self.detectors.scan(text) {
+            let Some(d) = self.detector_names.iter().position(|n| *n == hit.detector) else {
+                continue;
+            };
+            let action = self.rules_by_detector[d]
+                .iter()
+                .filter_map(|&r| self.rules[r].dlp.as_deref().map(|a| (a, &self.rules[r].id)))
+                .filter(|(a, _)| *a != "block")
+                // Redact wins over flag when two rules claim the same finding.
+                .min_by_key(|(a, _)| if *a == "redact" { 0 } else { 1 });
+            if let Some((action, rule)) = action {
+                out.push(DlpFinding {
+                    rule: rule.clone(),
+                    detector: hit.detector,
+                    action: if action == "redact" {
+                        DlpAction::Redact
+                    } else {
+                        DlpAction::Flag
+                    },
+                    start: hit.start,
+                    end: hit.end,
+                });
+            }
+        }
+        // Where findings overlap, the specific detector names it, not the generic one.
+        let generic = |d: &str| matches!(d, "high_entropy_token" | "credential_assignment");
+        out.sort_by_key(|f| (f.start, generic(f.detector)));
+        out.dedup_by(|b, a| a.start < b.end && b.start < a.end);
+        out
     }
 
     /// The normalized form used for matching (for explanations).

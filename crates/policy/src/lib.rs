@@ -14,7 +14,7 @@ mod words;
 
 pub use bundle::{ApprovalSpec, BundleError, NearSpec, Questions, RuleSpec, Scope};
 pub use decision::{Decision, Risk, RuleMatch, Span};
-pub use engine::{Context, Policy};
+pub use engine::{Context, DlpAction, DlpFinding, Policy};
 pub use normalize::Normalized;
 pub use words::inflection_key;
 

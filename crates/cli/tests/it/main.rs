@@ -9,6 +9,7 @@ mod auth;
 mod chat;
 mod cli;
 mod errors;
+mod governance;
 mod interop;
 mod lifecycle;
 mod policy;

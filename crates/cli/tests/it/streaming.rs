@@ -66,7 +66,10 @@ data: [DONE]\n\n"
     ];
     let gate = Arc::new(Notify::new());
     let upstream = gated_upstream(chunks, gate.clone()).await;
-    let g = gateway(&upstream).start();
+    // Raw pass-through: with no look-behind window, bytes are not even framed into events.
+    let g = gateway(&upstream)
+        .config("[responses]\ndlp_window_chars = 0")
+        .start();
 
     let mut body = green("Stream me a greeting");
     body["stream"] = json!(true);

@@ -186,7 +186,7 @@ async fn advance_clock(
             "invalid_json",
         )
     })?;
-    if !state.clock.advance(advance.advance_ms) {
+    if advance.advance_ms <= 0 || !state.clock.advance(advance.advance_ms) {
         return Err(ApiError::bad_request(
             "advance_ms must be positive: the clock never goes back.",
             Some("advance_ms"),

@@ -333,6 +333,12 @@ impl BundleFile {
                             .into(),
                     ));
                 }
+                if approval.r#override && approval.on_expiry.as_deref() == Some("approve") {
+                    return Err(fail(
+                        "a red override never approves itself on expiry; drop `on_expiry = \"approve\"`"
+                            .into(),
+                    ));
+                }
                 if approval.r#override && (rule.tier != Risk::Red || approval.quorum.unwrap_or(2) < 2) {
                     return Err(fail(
                         "`override` belongs on red rules and needs a quorum of at least 2".into(),

@@ -560,7 +560,15 @@ impl Policy {
             ),
             None => (String::new(), String::new(), None, 0.9),
         };
-        let approval = deciding.and_then(|r| r.approval.clone());
+        // A red verdict can be overridden only if every red rule that matched allows it: one
+        // overridable rule must not carry a non-overridable one through the queue.
+        let approval = deciding.and_then(|r| r.approval.clone()).filter(|a| {
+            risk != Risk::Red
+                || (a.r#override
+                    && at_tier
+                        .iter()
+                        .all(|(i, _)| self.rules[*i].approval.as_ref().is_some_and(|x| x.r#override)))
+        });
         // More independent evidence at the winning tier, more confidence; never certainty.
         let extra_rules = at_tier.len().saturating_sub(1) as f64;
         let extra_spans = at_tier

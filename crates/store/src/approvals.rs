@@ -122,6 +122,10 @@ impl Approval {
     /// The groups whose members may vote now: the first groups, and after escalation the
     /// escalation groups too. Empty means any approver.
     pub fn eligible_groups(&self) -> Vec<String> {
+        // No groups means any approver, before and after escalation alike.
+        if self.groups.is_empty() {
+            return Vec::new();
+        }
         let mut groups = self.groups.clone();
         if self.escalated {
             groups.extend(self.escalate_groups.iter().cloned());
@@ -461,6 +465,14 @@ impl Store {
             }
             if approval.status != ApprovalStatus::Approved {
                 return Ok(Err(ApprovalRefusal::NotUsable(approval.status.as_str())));
+            }
+            // An approval not used before its expiry lapses: nothing runs after expiry.
+            if approval.expires_ms <= now_ms {
+                sqlx::query("UPDATE approvals SET status = 'expired', note = 'expired unused' WHERE id = ? AND status = 'approved'")
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                return Ok(Err(ApprovalRefusal::NotUsable("expired")));
             }
             let done = sqlx::query(
                 "UPDATE approvals SET status = 'used', used_ms = ? WHERE id = ? AND status = 'approved'",

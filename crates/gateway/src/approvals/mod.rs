@@ -52,12 +52,13 @@ fn refusal(r: ApprovalRefusal) -> ApiError {
         ApprovalRefusal::NotFound(id) => ApiError::NotFound {
             what: format!("Approval request `{id}`"),
         },
-        ApprovalRefusal::SelfApproval | ApprovalRefusal::NotInGroup(_) | ApprovalRefusal::NotRequester => {
-            ApiError::ApprovalConflict {
-                message: r.to_string(),
-            }
-            .forbidden()
+        ApprovalRefusal::NotRequester => ApiError::ApprovalForbidden {
+            message: "This approval request belongs to another requester.".into(),
+        },
+        ApprovalRefusal::SelfApproval | ApprovalRefusal::NotInGroup(_) => ApiError::ApprovalConflict {
+            message: r.to_string(),
         }
+        .forbidden(),
         other => ApiError::ApprovalConflict {
             message: other.to_string(),
         },
@@ -150,7 +151,12 @@ impl Approvals {
                 .expires_after_secs
                 .map(Duration::from_secs)
                 .unwrap_or(c.expires_after),
-            on_expiry: spec.on_expiry.unwrap_or_else(|| c.on_expiry.clone()),
+            // Only people override red: its expiry always rejects.
+            on_expiry: if red_override {
+                "reject".into()
+            } else {
+                spec.on_expiry.unwrap_or_else(|| c.on_expiry.clone())
+            },
             remind_every: spec.remind_every_secs.map(Duration::from_secs).or(c.remind_every),
         }
     }
@@ -210,7 +216,8 @@ impl Approvals {
             trace_id,
             "approval_requested",
             &principal.actor(),
-            json!({"approval": summary(&approval), "red_override": decision.risk == Risk::Red}),
+            json!({"approval": summary(&approval), "red_override": decision.risk == Risk::Red,
+                   "policy_version": decision.policy_version}),
         ));
         self.audit
             .append(records_before)

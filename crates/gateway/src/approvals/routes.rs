@@ -108,6 +108,18 @@ async fn decide(
 ) -> Result<Response, ApiError> {
     let principal = state.auth.authenticate(&headers).await?;
     principal.require(Role::Approver)?;
+    // An approver decides only what they may see: their tenant's queue.
+    let visible = state
+        .store
+        .approval(&id)
+        .await
+        .map_err(|_| ApiError::StoreUnavailable)?
+        .is_some_and(|a| may_see(&principal, &a));
+    if !visible {
+        return Err(ApiError::NotFound {
+            what: format!("Approval request `{id}`"),
+        });
+    }
     let raw = crate::pipeline::read_body(body, 64 * 1024).await?;
     let note: Note = if raw.iter().all(u8::is_ascii_whitespace) {
         Note::default()

@@ -136,6 +136,7 @@ if [[ "$SKIP_BUILD" != 1 ]]; then
   log "cargo build --release -p warden -p warden-standin in $SRC (several minutes when cold on 2 cores)"
   (cd "$SRC" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release -p warden -p warden-standin) >&2
 fi
+[[ "$SKIP_BUILD" != 1 ]] || CODE="$CODE (BENCH_SKIP_BUILD=1: prebuilt binaries, which may be older)"
 WARDEN="$TARGET_DIR/release/warden"
 STANDIN="$TARGET_DIR/release/warden-standin"
 [[ -x "$WARDEN" ]] || die "$WARDEN is missing (build failed, or BENCH_SKIP_BUILD=1 without a build)"
@@ -254,8 +255,9 @@ run_wrk() { # mode stream conc target url token
   s1=$(cpu_ticks "$STANDIN_PID")
 
   line=$(grep '^BENCH_RESULT ' "$out" | tail -n 1) || { cat "$out" >&2; die "$label: no summary from post.lua"; }
-  # shellcheck disable=SC2086 # word splitting of key=value pairs is intended
-  local requests duration_us non2xx connect read write timeout p50_us p99_us mean_us max_us
+  # The summary's key=value pairs (numbers only) become local variables.
+  # shellcheck disable=SC2034 # mean_us and max_us are parsed but not reported
+  local requests=0 duration_us=0 non2xx=0 connect=0 read=0 write=0 timeout=0 p50_us=0 p99_us=0 mean_us=0 max_us=0
   eval "$(echo "${line#BENCH_RESULT }" | tr ' ' '\n' | grep -E '^[a-z0-9_]+=[0-9.]+$')"
   if ((non2xx > 0)); then
     cat "$out" >&2

@@ -136,7 +136,14 @@ impl Gateway {
         let store = self.state.store.clone();
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
         let app = routes::router(self.state);
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+        // TCP_NODELAY on every accepted connection: without it the kernel holds each small SSE
+        // write until the client's delayed ACK (40 ms) on kept-alive connections.
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set on an accepted connection");
+            }
+        });
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight requests");
             let _ = signalled_tx.send(());

@@ -122,6 +122,8 @@ impl AuditLog {
 }
 
 async fn writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Command>) {
+    // The chain head as this writer last wrote it; re-read when another writer moved it.
+    let mut head: Option<(i64, String)> = None;
     let mut batch: Vec<NewEvent> = Vec::new();
     let mut waiters: Vec<(usize, oneshot::Sender<Result<i64, StoreError>>)> = Vec::new();
     let mut stop: Option<oneshot::Sender<()>> = None;
@@ -147,7 +149,7 @@ async fn writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Command>) {
             next = rx.try_recv().ok();
         }
         if !batch.is_empty() {
-            let result = commit(&mut conn, &batch).await;
+            let result = commit(&mut conn, &batch, &mut head).await;
             match result {
                 Ok(first_seq) => {
                     for (upto, done) in waiters.drain(..) {
@@ -178,7 +180,7 @@ async fn writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Command>) {
                 }
             }
             if !rest.is_empty() {
-                match commit(&mut conn, &rest).await {
+                match commit(&mut conn, &rest, &mut head).await {
                     Ok(first_seq) => {
                         for (upto, done) in rest_waiters {
                             let _ = done.send(Ok(first_seq + upto as i64 - 1));
@@ -200,32 +202,49 @@ async fn writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Command>) {
 }
 
 /// Appends `batch` in one transaction, chained onto the current head. Returns the first seq.
-async fn commit(conn: &mut SqliteConnection, batch: &[NewEvent]) -> Result<i64, StoreError> {
-    // IMMEDIATE takes the write lock now, so the head read below cannot go stale even if another
-    // process shares the file.
+async fn commit(
+    conn: &mut SqliteConnection,
+    batch: &[NewEvent],
+    head: &mut Option<(i64, String)>,
+) -> Result<i64, StoreError> {
+    // IMMEDIATE takes the write lock now, so the head cannot move under this transaction even
+    // if another process shares the file.
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    let result = append_rows(conn, batch).await;
+    let result = append_rows(conn, batch, head).await;
     match result {
-        Ok(first) => {
+        Ok((first, new_head)) => {
             sqlx::query("COMMIT").execute(&mut *conn).await?;
+            *head = Some(new_head);
             Ok(first)
         }
         Err(e) => {
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            *head = None;
             Err(e)
         }
     }
 }
 
-async fn append_rows(conn: &mut SqliteConnection, batch: &[NewEvent]) -> Result<i64, StoreError> {
-    let head: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-        .fetch_optional(&mut *conn)
-        .await?;
-    let (mut seq, mut prev) = head.unwrap_or((0, GENESIS_HASH.to_string()));
+async fn append_rows(
+    conn: &mut SqliteConnection,
+    batch: &[NewEvent],
+    cached: &Option<(i64, String)>,
+) -> Result<(i64, (i64, String)), StoreError> {
+    // The cached head saves a read per commit; the conditional head update below proves it
+    // current (another writer on the same file would have moved it), else the head is read.
+    let (start_seq, start_hash, verified) = match cached {
+        Some((seq, hash)) => (*seq, hash.clone(), false),
+        None => {
+            let head: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_optional(&mut *conn)
+                .await?;
+            let (seq, hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
+            (seq, hash, true)
+        }
+    };
+    let mut seq = start_seq;
+    let mut prev = start_hash.clone();
     let first = seq + 1;
-    let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-        "INSERT INTO audit_events (seq, trace_id, ts, stage, actor, payload, prev_hash, hash) ",
-    );
     let mut rows = Vec::with_capacity(batch.len());
     for event in batch {
         seq += 1;
@@ -247,6 +266,23 @@ async fn append_rows(conn: &mut SqliteConnection, batch: &[NewEvent]) -> Result<
             hash,
         ));
     }
+    if !verified {
+        let moved =
+            sqlx::query("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ? AND hash = ?")
+                .bind(seq)
+                .bind(&prev)
+                .bind(start_seq)
+                .bind(&start_hash)
+                .execute(&mut *conn)
+                .await?;
+        if moved.rows_affected() != 1 {
+            // Someone else moved the head: chain onto the real one instead.
+            return Box::pin(append_rows(conn, batch, &None)).await;
+        }
+    }
+    let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "INSERT INTO audit_events (seq, trace_id, ts, stage, actor, payload, prev_hash, hash) ",
+    );
     insert.push_values(rows, |mut b, (seq, event, payload, prev_hash, hash)| {
         b.push_bind(seq)
             .push_bind(event.trace_id.clone())
@@ -258,12 +294,14 @@ async fn append_rows(conn: &mut SqliteConnection, batch: &[NewEvent]) -> Result<
             .push_bind(hash);
     });
     insert.build().execute(&mut *conn).await?;
-    sqlx::query("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash")
-        .bind(seq)
-        .bind(&prev)
-        .execute(&mut *conn)
-        .await?;
-    Ok(first)
+    if verified {
+        sqlx::query("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash")
+            .bind(seq)
+            .bind(&prev)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok((first, (seq, prev)))
 }
 
 fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, StoreError> {

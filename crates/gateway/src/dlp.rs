@@ -99,6 +99,14 @@ pub fn apply_to_request(policy: &Policy, request: &mut ChatRequest) -> DlpReport
                 }
                 _ => {}
             }
+            // Tool calls carried in the history are forwarded too: their arguments as well.
+            if let Some(Value::Array(calls)) = message.get_mut("tool_calls") {
+                for call in calls.iter_mut() {
+                    if let Some(Value::String(args)) = call.pointer_mut("/function/arguments") {
+                        redact_string(policy, args, &mut placeholders);
+                    }
+                }
+            }
         }
     }
     // What is judged: redactions and flags both masked, so neither decides the tier.

@@ -163,7 +163,18 @@ async fn forward_json(
         .and_then(|s| s.choices.first())
         .and_then(|c| c.pointer("/message/content"))
         .and_then(Value::as_str)
-        .map(|c| trail::preview(c, 500));
+        .map(|c| {
+            // The preview in the trail never holds a secret, flagged or not.
+            let findings = state.policy.get().dlp_findings(c);
+            let masked = crate::dlp::apply(
+                c,
+                &findings,
+                true,
+                &mut Default::default(),
+                &mut Default::default(),
+            );
+            trail::preview(&masked, 500)
+        });
     let record = NewEvent::now(
         trace_id,
         "executed",

@@ -428,8 +428,14 @@ impl Governor {
     }
 }
 
+/// The end of the first complete event: a blank line, in `\n` or `\r\n` line endings.
 fn find_event_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(2).position(|w| w == b"\n\n").map(|p| p + 2)
+    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
+    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 fn data_line(raw: &[u8]) -> Option<&[u8]> {

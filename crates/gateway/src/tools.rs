@@ -95,6 +95,21 @@ pub fn classify_tool(
     decision
 }
 
+/// The arguments as the trail keeps them: shortened, and with every secret the policy's DLP
+/// rules find masked, whatever their action: the trail never holds a secret.
+fn masked_args(state: &AppState, args: &Value) -> String {
+    let text = args.to_string();
+    let findings = state.policy.get().dlp_findings(&text);
+    let masked = crate::dlp::apply(
+        &text,
+        &findings,
+        true,
+        &mut crate::dlp::Placeholders::default(),
+        &mut crate::dlp::DlpReport::default(),
+    );
+    trail::preview(&masked, state.config.audit_max_text_chars)
+}
+
 /// OpenClaw's error shape for `/tools/invoke`.
 fn tool_error(
     status: StatusCode,
@@ -230,13 +245,14 @@ pub async fn invoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
     }
     let risk = decision.risk.as_str();
     let version = decision.policy_version.clone();
-    let digest = tool_digest(&tool, &args);
+    // The approval binds the tool, the action and the arguments.
+    let digest = tool_digest(&tool, &json!({"action": action, "args": args}));
     let classification = NewEvent::now(
         &trace_id,
         "classification",
         &principal.actor(),
         json!({
-            "tool": {"name": tool, "action": action, "args": trail::preview(&args.to_string(), state.config.audit_max_text_chars),
+            "tool": {"name": tool, "action": action, "args": masked_args(&state, &args),
                      "session_key": body.get("sessionKey"), "agent_id": body.get("agentId"), "dry_run": dry_run,
                      "digest": digest, "via": "tools_invoke"},
             "principal": {"key": principal.name, "roles": principal.roles_as_strings(), "tenant": principal.tenant},
@@ -304,7 +320,7 @@ pub async fn invoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
     }
 
     let mut records = vec![classification];
-    if decision.risk >= Risk::Amber && !state.config.auto_approve {
+    if decision.risk == Risk::Red || (decision.risk == Risk::Amber && !state.config.auto_approve) {
         let resume = headers
             .get("x-warden-approval-id")
             .and_then(|v| v.to_str().ok())
@@ -475,7 +491,7 @@ pub async fn decide_tool_call(
         "classification",
         &principal.actor(),
         json!({
-            "tool": {"name": ask.tool_name, "args": trail::preview(&args.to_string(), state.config.audit_max_text_chars),
+            "tool": {"name": ask.tool_name, "args": masked_args(&state, &args),
                      "run_id": ask.run_id, "tool_call_id": ask.tool_call_id, "agent_id": ask.agent_id,
                      "session_key": ask.session_key, "requester": ask.requester, "digest": digest, "via": "before_tool_call"},
             "decision": decision,
@@ -504,7 +520,8 @@ pub async fn decide_tool_call(
             .map_err(|_| ApiError::AuditUnavailable)?;
         return Ok(answer("deny", reason, json!({})));
     }
-    if decision.risk == Risk::Green || state.config.auto_approve {
+    // The simulated manager clears amber only; red is never auto-approved, overridable or not.
+    if decision.risk == Risk::Green || (state.config.auto_approve && decision.risk == Risk::Amber) {
         let allowed = NewEvent::now(
             &trace_id,
             "allowed",

@@ -1,5 +1,6 @@
 //! `warden keys create|list|revoke`: API keys in the store.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -36,25 +37,34 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
         }
         KeysCommand::List { store } => {
             let store = settings::open_existing_store(&store).await?;
-            println!(
-                "{:<18} {:<20} {:<28} {:<10} {:<28} REVOKED",
-                "ID", "NAME", "ROLES", "TENANT", "CREATED"
+            // A closed pipe (`| head`) ends the listing quietly instead of panicking.
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            let _ = writeln!(
+                out,
+                "{:<18} {:<20} {:<28} {:<10} {:<20} {:<28} REVOKED",
+                "ID", "NAME", "ROLES", "TENANT", "GROUPS", "CREATED"
             );
             for k in store.list_keys().await? {
-                println!(
+                let groups = if k.groups.is_empty() {
+                    "-".to_string()
+                } else {
+                    k.groups.join(",")
+                };
+                let line = writeln!(
+                    out,
                     "{:<18} {:<20} {:<28} {:<10} {:<20} {:<28} {}",
                     k.id,
                     k.name,
                     k.roles.join(","),
                     k.tenant,
-                    if k.groups.is_empty() {
-                        "-".to_string()
-                    } else {
-                        k.groups.join(",")
-                    },
+                    groups,
                     k.created_at,
                     k.revoked_at.as_deref().unwrap_or("-")
                 );
+                if line.is_err() {
+                    break;
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

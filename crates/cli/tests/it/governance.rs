@@ -264,3 +264,39 @@ async fn secrets_in_prompts_never_reach_the_agent() {
         "the trail never holds the secret"
     );
 }
+
+#[tokio::test]
+async fn a_pasted_private_key_block_is_redacted_whole() {
+    let agent = StandIn::new().start("127.0.0.1:0").await.unwrap();
+    let g = gateway(&agent.url()).start();
+    let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA1c7+9zWJ0bQ1kVx2Zl8q\nAbCdEfGhIjKlMnOpQrStUvWxYz0123456789\n-----END RSA PRIVATE KEY-----";
+    let reply = g
+        .chat(&green(&format!("Why does ssh reject this file?\n{pem}")))
+        .await;
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.bytes));
+    let forwarded = agent.received()[0].body["messages"][2]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        forwarded.contains("[REDACTED:private_key:1]")
+            && !forwarded.contains("MIIEow")
+            && !forwarded.contains("END RSA"),
+        "{forwarded}"
+    );
+}
+
+#[tokio::test]
+async fn crlf_framed_streams_are_governed_too() {
+    let chunks = vec![
+        content_event("the key is AKIAIOSFODNN7EXAMPLE ok").replace("\n\n", "\r\n\r\n"),
+        finish_event("stop").replace("\n\n", "\r\n\r\n"),
+        "data: [DONE]\r\n\r\n".to_string(),
+    ];
+    let g = gateway(&scripted(chunks, None).await).start();
+    let (text, _) = stream_text(&g).await;
+    assert!(
+        !text.contains("AKIAIOSFODNN7EXAMPLE") && text.contains("[REDACTED:aws_access_key:1]"),
+        "{text}"
+    );
+}

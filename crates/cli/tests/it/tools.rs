@@ -191,3 +191,21 @@ async fn the_hook_decision_service_allows_denies_and_asks() {
     );
     assert_eq!(g.verify().0, 0);
 }
+
+#[tokio::test]
+async fn secrets_in_tool_arguments_never_reach_the_trail() {
+    let agent = StandIn::new().start("127.0.0.1:0").await.unwrap();
+    let g = gateway(&agent.url()).start();
+    let answer = ask(
+        &g,
+        "notes_append",
+        json!({"text": "prod key AKIAIOSFODNN7EXAMPLE for the runbook"}),
+        "run-9",
+    )
+    .await;
+    // A tool call carrying a secret is refused; the trail keeps the call without the secret.
+    assert_eq!(answer["decision"], "deny", "{answer}");
+    let trail = serde_json::to_string(&g.trail()).unwrap();
+    assert!(!trail.contains("AKIAIOSFODNN7EXAMPLE"), "{trail}");
+    assert!(trail.contains("[REDACTED]"));
+}

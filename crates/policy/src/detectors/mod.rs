@@ -186,7 +186,9 @@ impl Detectors {
                 }
             }
         }
-        hits.sort_by_key(|h| (h.start, h.end));
+        // The longest finding first where one detector found overlapping spans (a whole key
+        // block over its first line).
+        hits.sort_by_key(|h| (h.start, std::cmp::Reverse(h.end)));
         hits.dedup_by(|a, b| a.detector == b.detector && a.start < b.end);
         hits
     }

@@ -17,6 +17,11 @@ pub(crate) fn patterns() -> Vec<Pattern> {
         ),
         p(
             "private_key",
+            r"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY( BLOCK)?-----(?s:.){0,16384}?-----END[ A-Z0-9_-]{0,100}PRIVATE KEY( BLOCK)?-----",
+            None,
+        ),
+        p(
+            "private_key",
             r"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY( BLOCK)?-----",
             None,
         ),

@@ -18,7 +18,8 @@ fuzz_target!(|data: &[u8]| {
     let decision = POLICY.evaluate(&text);
     for m in decision.rules.iter().chain(&decision.suppressed) {
         for s in &m.spans {
-            assert_eq!(&text[s.start..s.end], s.text);
+            // Secrets are reported by detector name (`[aws_access_key]`), never by value.
+            assert!(text[s.start..s.end] == s.text || (s.text.starts_with('[') && s.text.ends_with(']')));
         }
     }
 });

@@ -340,6 +340,9 @@ impl Policy {
         // the matches that are reported.
         let mut by_rule: Vec<Vec<(usize, usize, u32)>> = vec![Vec::new(); self.rules.len()];
         let mut seen: FxHashSet<(usize, usize, usize)> = FxHashSet::default();
+        // Spans of secrets and personal data are reported by detector name, never by value:
+        // decisions end up in audit records.
+        let mut masked: FxHashMap<(usize, usize), &'static str> = FxHashMap::default();
         let mut record = |rule_idx: usize, start: usize, end: usize, sentence: u32| {
             if seen.insert((rule_idx, start, end)) {
                 by_rule[rule_idx].push((start, end, sentence));
@@ -400,6 +403,9 @@ impl Policy {
             // A finding counts in the sentence it lies in, so a conceptual question about
             // `rm -rf` is still a question; a rule with `questions = "keep"` counts it anyway.
             let sentence = token.map(|t| tokens.tokens[t].sentence).unwrap_or(u32::MAX);
+            if crate::detectors::is_sensitive(hit.detector) {
+                masked.insert((hit.start, hit.end), hit.detector);
+            }
             for &rule_idx in &self.rules_by_detector[d] {
                 record(rule_idx, hit.start, hit.end, sentence);
             }
@@ -503,7 +509,10 @@ impl Policy {
                     .map(|&(start, end, _)| Span {
                         start,
                         end,
-                        text: original.get(start..end).unwrap_or_default().to_string(),
+                        text: match masked.get(&(start, end)) {
+                            Some(detector) => format!("[{detector}]"),
+                            None => original.get(start..end).unwrap_or_default().to_string(),
+                        },
                     })
                     .collect();
                 let m = RuleMatch {
@@ -876,5 +885,19 @@ mod profile {
         time("evaluate", &|| {
             std::hint::black_box(p.evaluate(&text));
         });
+    }
+}
+
+#[cfg(test)]
+mod masking {
+    use super::*;
+
+    #[test]
+    fn secrets_are_reported_by_detector_never_by_value() {
+        let p = Policy::default_pack().unwrap();
+        let d = p.evaluate("deploy with AKIAIOSFODNN7EXAMPLE please");
+        let json = serde_json::to_string(&d).unwrap();
+        assert!(!json.contains("AKIAIOSFODNN7EXAMPLE"), "{json}");
+        assert!(json.contains("[aws_access_key]"), "{json}");
     }
 }

@@ -141,7 +141,11 @@ fn evaluation_never_panics_and_spans_lie_in_the_text() {
         for m in d.rules.iter().chain(&d.suppressed) {
             for s in &m.spans {
                 assert!(s.start <= s.end && s.end <= text.len(), "{text:?}: {s:?}");
-                assert_eq!(&text[s.start..s.end], s.text, "{text:?}");
+                // Secrets and personal data are reported by detector name, never by value.
+                let masked = s.text.starts_with('[')
+                    && s.text.ends_with(']')
+                    && !text[s.start..s.end].contains(&s.text);
+                assert!(masked || text[s.start..s.end] == s.text, "{text:?}: {s:?}");
             }
         }
     }

@@ -106,6 +106,14 @@ fn all_patterns() -> Vec<Pattern> {
     all
 }
 
+/// Detectors whose findings are secrets or personal data: reported by name, never by value.
+pub(crate) fn is_sensitive(detector: &str) -> bool {
+    !matches!(
+        detector,
+        "shell_command" | "destructive_sql" | "money_amount" | "swift_bic"
+    )
+}
+
 /// Names a bundle may use in `detectors = [...]` and as `@name` in `near`.
 pub(crate) fn names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = all_patterns()

@@ -100,6 +100,8 @@ async fn govern_chat(
     // 3. Data-loss prevention, then classify (pure and synchronous). Secrets the policy
     //    redacts never reach the upstream; flagged ones are recorded and judged as absent.
     request.dlp = crate::dlp::apply_to_request(&policy, &mut request).to_json("prompt");
+    request.recorded_text = policy.mask_sensitive(&request.text);
+    request.recorded_context = policy.mask_sensitive(&request.context);
     let decision = classify(&policy, &request, &principal);
 
     // 4. Approve: green runs; red is refused unless a quorum may override it; amber waits

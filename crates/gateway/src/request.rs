@@ -39,6 +39,9 @@ pub struct ChatRequest {
     pub digest: String,
     /// What data-loss prevention found and did (set by the pipeline before classifying).
     pub dlp: Value,
+    /// `text` and `context` as audit records keep them: every secret masked.
+    pub recorded_text: String,
+    pub recorded_context: String,
 }
 
 impl ChatRequest {
@@ -171,6 +174,8 @@ impl ChatRequest {
             message_count: messages.len(),
             digest,
             dlp: Value::Null,
+            recorded_text: String::new(),
+            recorded_context: String::new(),
             body,
         })
     }

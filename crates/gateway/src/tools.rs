@@ -98,15 +98,7 @@ pub fn classify_tool(
 /// The arguments as the trail keeps them: shortened, and with every secret the policy's DLP
 /// rules find masked, whatever their action: the trail never holds a secret.
 fn masked_args(state: &AppState, args: &Value) -> String {
-    let text = args.to_string();
-    let findings = state.policy.get().dlp_findings(&text);
-    let masked = crate::dlp::apply(
-        &text,
-        &findings,
-        true,
-        &mut crate::dlp::Placeholders::default(),
-        &mut crate::dlp::DlpReport::default(),
-    );
+    let masked = state.policy.get().mask_sensitive(&args.to_string());
     trail::preview(&masked, state.config.audit_max_text_chars)
 }
 

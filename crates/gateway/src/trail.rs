@@ -50,11 +50,11 @@ pub fn classification(
         json!({
             "principal": principal_json(principal),
             "request": {
-                "user_request": preview(request.text.trim_end(), max_text_chars),
+                "user_request": preview(request.recorded_text.trim_end(), max_text_chars),
                 // The system instructions and earlier turns, judged for red only; kept so that a
                 // decision taken on them can be explained from the record.
-                "context": (!request.context.trim().is_empty())
-                    .then(|| preview(request.context.trim_end(), max_text_chars)),
+                "context": (!request.recorded_context.trim().is_empty())
+                    .then(|| preview(request.recorded_context.trim_end(), max_text_chars)),
                 "model": request.model,
                 "upstream_model": request.upstream_model,
                 "stream": request.stream,

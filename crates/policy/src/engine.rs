@@ -323,6 +323,32 @@ impl Policy {
         out
     }
 
+    /// `text` with every secret and piece of personal data the detectors find replaced by
+    /// `[detector]`, whatever the rules say: for what is written down (audit records, logs).
+    pub fn mask_sensitive(&self, text: &str) -> String {
+        let mut hits: Vec<_> = self
+            .detectors
+            .scan(text)
+            .into_iter()
+            .filter(|h| crate::detectors::is_sensitive(h.detector))
+            .collect();
+        hits.sort_by_key(|h| (h.start, std::cmp::Reverse(h.end)));
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for h in hits {
+            if h.start < at {
+                continue;
+            }
+            out.push_str(&text[at..h.start]);
+            out.push('[');
+            out.push_str(h.detector);
+            out.push(']');
+            at = h.end;
+        }
+        out.push_str(&text[at..]);
+        out
+    }
+
     /// The normalized form used for matching (for explanations).
     pub fn normalize(&self, text: &str) -> String {
         Normalized::new(text).as_str().to_string()

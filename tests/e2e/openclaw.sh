@@ -101,6 +101,14 @@ cleanup() {
     fi
     wait 2>/dev/null || true
     if ((CREATED_TARGET)); then rm -rf "$TARGET"; fi
+    # OpenClaw keeps a lock file per state database in /tmp/openclaw-state-locks-<uid>, named
+    # after the first 8 hex digits of the SHA-256 of the database's path: remove this run's.
+    local db hash
+    while IFS= read -r db; do
+        hash=$(printf '%s' "$db" | sha256sum | cut -c1-8)
+        rm -f /tmp/openclaw-state-locks-"$(id -u)"/*."$hash".lock.sqlite
+    done < <(find "$WORK/state" -name '*.sqlite' 2>/dev/null)
+    rmdir /tmp/openclaw-state-locks-"$(id -u)" /tmp/openclaw 2>/dev/null || true # only if empty
     if ((rc == 0)) && [[ ${WARDEN_E2E_KEEP:-0} != 1 ]]; then
         rm -rf "$WORK"
     else

@@ -100,6 +100,7 @@ impl Gateway {
         let state = AppState {
             approvals,
             clock,
+            forwarded_tools: Arc::default(),
             auth: Arc::new(Authenticator::new(store.clone())),
             config: Arc::new(config),
             policy: Arc::new(ActivePolicy::new(policy, policy_file)),

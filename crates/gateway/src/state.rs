@@ -22,4 +22,8 @@ pub struct AppState {
     pub upstream: Upstream,
     pub approvals: Arc<Approvals>,
     pub clock: Clock,
+    /// Tool calls Warden itself just forwarded through `/tools/invoke`, by digest of tool and
+    /// arguments: OpenClaw's hook asks about them again, and must not make a person approve
+    /// twice what was decided at the front door.
+    pub forwarded_tools: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
 }

@@ -21,6 +21,9 @@ use crate::pipeline::read_body;
 use crate::state::AppState;
 use crate::trail;
 
+/// How long a call forwarded through `/tools/invoke` is recognised by the hook.
+const FORWARDED_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The text the policy judges for a tool call: the tool, the action and every value of the
 /// arguments (commands, message bodies, paths, addresses).
 pub fn args_text(tool: &str, action: Option<&str>, args: &Value) -> String {
@@ -398,7 +401,12 @@ pub async fn invoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
         );
     }
 
-    // Forward the call as it came; OpenClaw's answer goes back unchanged.
+    // Forward the call as it came; OpenClaw's answer goes back unchanged. The hook will ask
+    // about this call: it was decided here, so it passes there, once, within a minute.
+    if let Ok(mut forwarded) = state.forwarded_tools.lock() {
+        forwarded.retain(|_, at| at.elapsed() < FORWARDED_TTL);
+        forwarded.insert(tool_digest(&tool, &args), std::time::Instant::now());
+    }
     let started = std::time::Instant::now();
     match state.upstream.invoke_tool(raw.to_vec()).await {
         Ok((status, content_type, bytes)) => {
@@ -513,6 +521,31 @@ pub async fn decide_tool_call(
         return Ok(answer("deny", reason, json!({})));
     }
     // The simulated manager clears amber only; red is never auto-approved, overridable or not.
+    // A call Warden itself forwarded through `/tools/invoke` was decided at the front door.
+    let from_front_door = decision.risk != Risk::Red
+        && state
+            .forwarded_tools
+            .lock()
+            .map(|mut f| f.remove(&digest).is_some_and(|at| at.elapsed() < FORWARDED_TTL))
+            .unwrap_or(false);
+    if from_front_door {
+        let allowed = NewEvent::now(
+            &trace_id,
+            "allowed",
+            "warden",
+            json!({"status": "allowed", "via_front_door": true, "run_id": ask.run_id, "tool_call_id": ask.tool_call_id}),
+        );
+        state
+            .audit
+            .append(trail::stamp(vec![classification, allowed], &version))
+            .await
+            .map_err(|_| ApiError::AuditUnavailable)?;
+        return Ok(answer(
+            "allow",
+            "Decided when Warden forwarded it through /tools/invoke".into(),
+            json!({}),
+        ));
+    }
     if decision.risk == Risk::Green || (state.config.auto_approve && decision.risk == Risk::Amber) {
         let allowed = NewEvent::now(
             &trace_id,

@@ -3,6 +3,8 @@
 
 use std::process::ExitCode;
 
+use std::io::Write;
+
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
@@ -60,15 +62,22 @@ pub async fn run(server: ServerArgs, command: ApprovalsCommand) -> anyhow::Resul
             .await?;
             let items = body["data"].as_array().cloned().unwrap_or_default();
             if json {
-                println!("{}", serde_json::to_string_pretty(&items)?);
+                out(&serde_json::to_string_pretty(&items)?);
             } else {
-                println!(
+                let _ = writeln!(
+                    std::io::stdout().lock(),
                     "{:<36}  {:<9}  {:<5}  {:<30}  {:<12}  {:>5}  EXPIRES",
-                    "ID", "STATUS", "RISK", "RULE", "REQUESTER", "VOTES"
+                    "ID",
+                    "STATUS",
+                    "RISK",
+                    "RULE",
+                    "REQUESTER",
+                    "VOTES"
                 );
                 for a in &items {
                     let s = |k: &str| a[k].as_str().unwrap_or("-").to_string();
-                    println!(
+                    let _ = writeln!(
+                        std::io::stdout().lock(),
                         "{:<36}  {:<9}  {:<5}  {:<30}  {:<12}  {:>5}  {}",
                         s("id"),
                         s("status"),
@@ -83,7 +92,7 @@ pub async fn run(server: ServerArgs, command: ApprovalsCommand) -> anyhow::Resul
         }
         ApprovalsCommand::Show { id } => {
             let body = call(reqwest::Method::GET, format!("/v1/approvals/{id}"), None).await?;
-            println!("{}", serde_json::to_string_pretty(&body)?);
+            out(&serde_json::to_string_pretty(&body)?);
         }
         ApprovalsCommand::Approve { id, note } => {
             let body = call(
@@ -111,8 +120,14 @@ pub async fn run(server: ServerArgs, command: ApprovalsCommand) -> anyhow::Resul
     Ok(ExitCode::SUCCESS)
 }
 
+/// Writes to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
+fn out(text: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
 fn print_decision(a: &Value) {
-    println!(
+    let _ = writeln!(
+        std::io::stdout().lock(),
         "{} {} ({}/{} approvals)",
         a["id"].as_str().unwrap_or("-"),
         a["status"].as_str().unwrap_or("-"),

@@ -64,15 +64,7 @@ async fn govern_chat(
     let policy = state.policy.get();
     if let Err(error) = principal.require(Role::Requester) {
         tracing::warn!(trace_id, key = %principal.name, "request refused: the key lacks the requester role");
-        let record = trail::stamp(
-            vec![trail::rejected(trace_id, &principal, &error)],
-            policy.version(),
-        );
-        state
-            .audit
-            .append(record)
-            .await
-            .map_err(|_| ApiError::AuditUnavailable)?;
+        record_rejection(state, trace_id, &principal, &error, policy.version()).await?;
         return Err(error.into());
     }
 
@@ -84,15 +76,7 @@ async fn govern_chat(
     let mut request = match parsed {
         Ok(request) => request,
         Err(error) => {
-            let record = trail::stamp(
-                vec![trail::rejected(trace_id, &principal, &error)],
-                policy.version(),
-            );
-            state
-                .audit
-                .append(record)
-                .await
-                .map_err(|_| ApiError::AuditUnavailable)?;
+            record_rejection(state, trace_id, &principal, &error, policy.version()).await?;
             return Err(error.into());
         }
     };
@@ -310,6 +294,23 @@ async fn queue(
         .await
         .map_err(|_| ApiError::AuditUnavailable)?;
     Err(refuse(error, "pending_approval"))
+}
+
+/// Records a refusal of an authenticated request (bad input, missing role) before answering it.
+async fn record_rejection(
+    state: &AppState,
+    trace_id: &str,
+    principal: &crate::auth::Principal,
+    error: &ApiError,
+    policy_version: &str,
+) -> Result<(), ApiError> {
+    let record = trail::stamp(vec![trail::rejected(trace_id, principal, error)], policy_version);
+    state
+        .audit
+        .append(record)
+        .await
+        .map(|_| ())
+        .map_err(|_| ApiError::AuditUnavailable)
 }
 
 /// A header's value, if present; an unreadable one is a bad request.

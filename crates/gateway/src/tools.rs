@@ -105,6 +105,27 @@ fn masked_args(state: &AppState, args: &Value) -> String {
     trail::preview(&masked, state.config.audit_max_text_chars)
 }
 
+/// Commits records before the tool call goes on; without the trail nothing runs.
+async fn commit(
+    state: &AppState,
+    records: Vec<NewEvent>,
+    trace_id: &str,
+    risk: &str,
+) -> Result<(), Response> {
+    state.audit.append(records).await.map(|_| ()).map_err(|_| {
+        let e = ApiError::AuditUnavailable;
+        tool_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+            &e.message(),
+            json!({}),
+            trace_id,
+            Some(risk),
+            "refused",
+        )
+    })
+}
+
 /// OpenClaw's error shape for `/tools/invoke`.
 fn tool_error(
     status: StatusCode,
@@ -255,21 +276,15 @@ pub async fn invoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
         }),
     );
     if dry_run {
-        if state
-            .audit
-            .append(trail::stamp(vec![classification], &version))
-            .await
-            .is_err()
+        if let Err(refused) = commit(
+            &state,
+            trail::stamp(vec![classification], &version),
+            &trace_id,
+            risk,
+        )
+        .await
         {
-            return tool_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "audit_unavailable",
-                &ApiError::AuditUnavailable.message(),
-                json!({}),
-                &trace_id,
-                Some(risk),
-                "refused",
-            );
+            return refused;
         }
         let mut response =
             axum::Json(json!({"ok": true, "dryRun": true, "traceId": trace_id, "decision": decision}))
@@ -286,21 +301,15 @@ pub async fn invoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
             "warden",
             json!({"status": "blocked", "rule": decision.deciding_rule(), "reason": decision.reason, "response": message}),
         );
-        if state
-            .audit
-            .append(trail::stamp(vec![classification, blocked], &version))
-            .await
-            .is_err()
+        if let Err(refused) = commit(
+            &state,
+            trail::stamp(vec![classification, blocked], &version),
+            &trace_id,
+            risk,
+        )
+        .await
         {
-            return tool_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "audit_unavailable",
-                &ApiError::AuditUnavailable.message(),
-                json!({}),
-                &trace_id,
-                Some(risk),
-                "refused",
-            );
+            return refused;
         }
         let code = decision.deciding_rule().unwrap_or("policy").to_string();
         return tool_error(

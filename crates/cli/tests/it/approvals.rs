@@ -229,14 +229,7 @@ async fn hold_waits_for_the_decision() {
     // Streaming: headers at once, keep-alive comments, then the agent's stream.
     let mut body = green(AMBER);
     body["stream"] = json!(true);
-    let response = reqwest::Client::new()
-        .post(g.url("/v1/chat/completions"))
-        .bearer_auth(&g.requester)
-        .header("x-warden-approval-mode", "hold")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
+    let response = g.open_chat(&body, &[("x-warden-approval-mode", "hold")]).await;
     assert_eq!(response.headers()["x-warden-status"], "held");
     let id = response.headers()["x-warden-approval-id"]
         .to_str()

@@ -82,13 +82,7 @@ fn finish_event(reason: &str) -> String {
 async fn stream_text(g: &crate::support::Gateway) -> (String, String) {
     let mut body = green("tell me something");
     body["stream"] = json!(true);
-    let response = reqwest::Client::new()
-        .post(g.url("/v1/chat/completions"))
-        .bearer_auth(&g.requester)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
+    let response = g.open_chat(&body, &[]).await;
     let trace = response.headers()["x-warden-trace-id"]
         .to_str()
         .unwrap()

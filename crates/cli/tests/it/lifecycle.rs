@@ -77,13 +77,7 @@ async fn sigterm_drains_in_flight_streams_and_flushes_the_trail() {
     let mut g = gateway(&agent.url()).start();
     let mut body = green("Tell me a story about a lighthouse keeper and her cat, with a happy ending");
     body["stream"] = json!(true);
-    let response = reqwest::Client::new()
-        .post(g.url("/v1/chat/completions"))
-        .bearer_auth(&g.requester)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
+    let response = g.open_chat(&body, &[]).await;
     let trace_id = response.headers()["x-warden-trace-id"]
         .to_str()
         .unwrap()

@@ -73,13 +73,7 @@ data: [DONE]\n\n"
 
     let mut body = green("Stream me a greeting");
     body["stream"] = json!(true);
-    let response = reqwest::Client::new()
-        .post(g.url("/v1/chat/completions"))
-        .bearer_auth(&g.requester)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
+    let response = g.open_chat(&body, &[]).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     assert_eq!(response.headers()["x-warden-status"], "executed");
@@ -182,13 +176,7 @@ async fn client_hanging_up_mid_stream_is_recorded() {
     let g = gateway(&upstream).start();
     let mut body = green("hello");
     body["stream"] = json!(true);
-    let response = reqwest::Client::new()
-        .post(g.url("/v1/chat/completions"))
-        .bearer_auth(&g.requester)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
+    let response = g.open_chat(&body, &[]).await;
     let trace_id = response.headers()["x-warden-trace-id"]
         .to_str()
         .unwrap()

@@ -310,6 +310,22 @@ impl Gateway {
         }
     }
 
+    /// Sends a chat request with the requester key and returns the response unread, for
+    /// tests that read a stream as it comes.
+    pub async fn open_chat(&self, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = reqwest::Client::new()
+            .post(self.url("/v1/chat/completions"))
+            .bearer_auth(&self.requester)
+            .body(body.to_string());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        match req.send().await {
+            Ok(response) => response,
+            Err(e) => panic!("request to warden failed: {e}\nwarden's log:\n{}", self.logs()),
+        }
+    }
+
     pub async fn get(&self, path: &str, key: &str) -> Reply {
         let mut req = reqwest::Client::new().get(self.url(path));
         if !key.is_empty() {

@@ -169,7 +169,7 @@ async fn govern_chat(
         )
         .await;
     }
-    let refusal = refusal_for(&decision, &approval, trace_id);
+    let refusal = refusal_for(&decision, &approval);
 
     // 5. Audit the decision: committed before anything leaves Warden.
     let records = trail::stamp(
@@ -331,28 +331,17 @@ fn header(headers: &HeaderMap, name: &'static str) -> Result<Option<String>, Api
 }
 
 /// The error a refused request gets: why, and the safe alternative the policy offers.
-fn refusal_for(
-    decision: &warden_policy::Decision,
-    approval: &approve::Approval,
-    trace_id: &str,
-) -> Option<ApiError> {
+/// (Pending approvals never reach here: the queue answers them.)
+fn refusal_for(decision: &warden_policy::Decision, approval: &approve::Approval) -> Option<ApiError> {
     let rule = decision.deciding_rule().unwrap_or("policy").to_string();
     let alternative = decision.alternative.clone().unwrap_or_else(|| {
         "I can help by drafting a safe plan, a checklist, or an approval packet instead.".to_string()
     });
     match approval.outcome {
-        Outcome::Proceed => None,
+        Outcome::Proceed | Outcome::PendingApproval => None,
         Outcome::Blocked => Some(ApiError::Blocked {
             message: format!(
                 "This request is blocked by governance policy ({}: {}). {alternative}",
-                rule, decision.reason
-            ),
-            rule,
-        }),
-        Outcome::PendingApproval => Some(ApiError::PendingApproval {
-            approval_id: None,
-            message: format!(
-                "This request requires human approval before it runs ({}: {}). It was recorded as pending_approval under trace {trace_id}. {alternative}",
                 rule, decision.reason
             ),
             rule,

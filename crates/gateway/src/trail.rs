@@ -102,12 +102,6 @@ pub fn decision_records(
             "warden",
             json!({"status": "blocked", "risk": decision.risk, "rule": rule, "reason": decision.reason, "response": refusal.message()}),
         )),
-        (Outcome::PendingApproval, Some(refusal)) => records.push(NewEvent::now(
-            trace_id,
-            "halted",
-            "warden",
-            json!({"status": "pending_approval", "risk": decision.risk, "rule": rule, "reason": decision.reason, "response": refusal.message()}),
-        )),
         _ => {}
     }
     records

@@ -95,14 +95,13 @@ pub fn decision_records(
         records.push(NewEvent::now(trace_id, "approval", &reviewer, record.clone()));
     }
     let rule = decision.deciding_rule().map(str::to_string);
-    match (&approval.outcome, refusal) {
-        (Outcome::Blocked, Some(refusal)) => records.push(NewEvent::now(
+    if let (Outcome::Blocked, Some(refusal)) = (&approval.outcome, refusal) {
+        records.push(NewEvent::now(
             trace_id,
             "blocked",
             "warden",
             json!({"status": "blocked", "risk": decision.risk, "rule": rule, "reason": decision.reason, "response": refusal.message()}),
-        )),
-        _ => {}
+        ));
     }
     records
 }

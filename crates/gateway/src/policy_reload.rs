@@ -80,7 +80,9 @@ pub fn spawn_watcher(active: Arc<ActivePolicy>, audit: AuditLog, interval: Durat
         #[cfg(unix)]
         let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         let mut last_seen = modified(&path);
-        let mut tick = tokio::time::interval(interval);
+        // The first tick is a full interval away: an interval's immediate first tick would race
+        // with changes made right after start-up and report them as file changes.
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             #[cfg(unix)]
@@ -101,11 +103,12 @@ pub fn spawn_watcher(active: Arc<ActivePolicy>, audit: AuditLog, interval: Durat
                     if now == last_seen {
                         continue;
                     }
-                    last_seen = now;
                     "file_changed"
                 }
             };
             let before = active.get().version().to_string();
+            // Whatever the trigger, the file as now read is the one seen.
+            last_seen = modified(&path);
             match active.reload() {
                 Ok(true) => {
                     let after = active.get();

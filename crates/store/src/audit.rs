@@ -201,50 +201,82 @@ async fn writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Command>) {
     }
 }
 
-/// Appends `batch` in one transaction, chained onto the current head. Returns the first seq.
+/// Appends `batch`, chained onto the current head, in one statement: a multi-row INSERT is
+/// atomic on its own, and a trigger moves the head row with it. Returns the first seq.
+///
+/// The head is cached between commits. If another writer on the same file appended meanwhile,
+/// the cached head is stale and the INSERT collides on `seq` (the primary key): the head is
+/// then read afresh and the batch chained onto it.
 async fn commit(
     conn: &mut SqliteConnection,
     batch: &[NewEvent],
     head: &mut Option<(i64, String)>,
 ) -> Result<i64, StoreError> {
-    // IMMEDIATE takes the write lock now, so the head cannot move under this transaction even
-    // if another process shares the file.
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    let result = append_rows(conn, batch, head).await;
-    match result {
-        Ok((first, new_head)) => {
-            sqlx::query("COMMIT").execute(&mut *conn).await?;
-            *head = Some(new_head);
-            Ok(first)
+    for attempt in 0..2 {
+        let (start_seq, start_hash) = match head.take() {
+            Some(h) if attempt == 0 => h,
+            _ => {
+                let read: Option<(i64, String)> =
+                    sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                read.unwrap_or((0, GENESIS_HASH.to_string()))
+            }
+        };
+        let (rows, new_head) = chain_rows(batch, start_seq, &start_hash)?;
+        let mut sql = String::from(
+            "INSERT INTO audit_events (seq, trace_id, ts, stage, actor, payload, prev_hash, hash) VALUES ",
+        );
+        for i in 0..rows.len() {
+            sql.push_str(if i == 0 {
+                "(?, ?, ?, ?, ?, ?, ?, ?)"
+            } else {
+                ", (?, ?, ?, ?, ?, ?, ?, ?)"
+            });
         }
-        Err(e) => {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            *head = None;
-            Err(e)
+        let mut query = sqlx::query(&sql);
+        for row in rows {
+            query = query
+                .bind(row.seq)
+                .bind(&row.event.trace_id)
+                .bind(&row.event.ts)
+                .bind(&row.event.stage)
+                .bind(&row.event.actor)
+                .bind(row.payload)
+                .bind(row.prev_hash)
+                .bind(row.hash);
+        }
+        match query.execute(&mut *conn).await {
+            Ok(_) => {
+                *head = Some(new_head);
+                return Ok(start_seq + 1);
+            }
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt == 0 => continue,
+            Err(e) => return Err(e.into()),
         }
     }
+    Err(StoreError::Encode(
+        "the chain head kept moving; another writer is appending".into(),
+    ))
 }
 
-async fn append_rows(
-    conn: &mut SqliteConnection,
-    batch: &[NewEvent],
-    cached: &Option<(i64, String)>,
-) -> Result<(i64, (i64, String)), StoreError> {
-    // The cached head saves a read per commit; the conditional head update below proves it
-    // current (another writer on the same file would have moved it), else the head is read.
-    let (start_seq, start_hash, verified) = match cached {
-        Some((seq, hash)) => (*seq, hash.clone(), false),
-        None => {
-            let head: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-                .fetch_optional(&mut *conn)
-                .await?;
-            let (seq, hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
-            (seq, hash, true)
-        }
-    };
+/// One record ready to insert.
+struct ChainedRow<'a> {
+    seq: i64,
+    event: &'a NewEvent,
+    payload: String,
+    prev_hash: String,
+    hash: String,
+}
+
+/// The records of `batch` chained onto (`seq`, `hash`), and the head they leave.
+fn chain_rows<'a>(
+    batch: &'a [NewEvent],
+    start_seq: i64,
+    start_hash: &str,
+) -> Result<(Vec<ChainedRow<'a>>, (i64, String)), StoreError> {
     let mut seq = start_seq;
-    let mut prev = start_hash.clone();
-    let first = seq + 1;
+    let mut prev = start_hash.to_string();
     let mut rows = Vec::with_capacity(batch.len());
     for event in batch {
         seq += 1;
@@ -258,50 +290,16 @@ async fn append_rows(
             &event.actor,
             &payload,
         );
-        rows.push((
+        let prev_hash = std::mem::replace(&mut prev, hash.clone());
+        rows.push(ChainedRow {
             seq,
             event,
             payload,
-            std::mem::replace(&mut prev, hash.clone()),
+            prev_hash,
             hash,
-        ));
+        });
     }
-    if !verified {
-        let moved =
-            sqlx::query("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ? AND hash = ?")
-                .bind(seq)
-                .bind(&prev)
-                .bind(start_seq)
-                .bind(&start_hash)
-                .execute(&mut *conn)
-                .await?;
-        if moved.rows_affected() != 1 {
-            // Someone else moved the head: chain onto the real one instead.
-            return Box::pin(append_rows(conn, batch, &None)).await;
-        }
-    }
-    let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-        "INSERT INTO audit_events (seq, trace_id, ts, stage, actor, payload, prev_hash, hash) ",
-    );
-    insert.push_values(rows, |mut b, (seq, event, payload, prev_hash, hash)| {
-        b.push_bind(seq)
-            .push_bind(event.trace_id.clone())
-            .push_bind(event.ts.clone())
-            .push_bind(event.stage.clone())
-            .push_bind(event.actor.clone())
-            .push_bind(payload)
-            .push_bind(prev_hash)
-            .push_bind(hash);
-    });
-    insert.build().execute(&mut *conn).await?;
-    if verified {
-        sqlx::query("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash")
-            .bind(seq)
-            .bind(&prev)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok((first, (seq, prev)))
+    Ok((rows, (seq, prev)))
 }
 
 fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, StoreError> {

@@ -90,6 +90,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     CREATE INDEX webhook_outbox_due ON webhook_outbox (delivered_ms, failed_ms, next_ms);",
     ),
+    (
+        3,
+        // The chain head follows every append inside SQLite, so an append is one statement.
+        "CREATE TRIGGER audit_head_follows AFTER INSERT ON audit_events
+    BEGIN
+        INSERT INTO audit_head (id, seq, hash) VALUES (1, NEW.seq, NEW.hash)
+        ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
+        WHERE excluded.seq > audit_head.seq;
+    END;",
+    ),
 ];
 
 /// Applies what is pending and returns the version in force.

@@ -276,8 +276,28 @@ impl Approvals {
                 now,
             )
             .await
-            .map_err(store_error)?
-            .map_err(refusal)?;
+            .map_err(store_error)?;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(refused) => {
+                // A refused decision is on the record too: a self-approval attempt, a vote from
+                // outside the deciding groups, a vote on a closed request.
+                if let Ok(Some(a)) = self.store.approval(id).await {
+                    let record = NewEvent::now(
+                        &a.trace_id,
+                        "approval_vote_refused",
+                        &approver.actor(),
+                        json!({"approval_id": a.id, "vote": if approve { "approve" } else { "reject" },
+                               "refusal": refused.to_string(), "policy_version": a.policy_version}),
+                    );
+                    self.audit
+                        .append(vec![record])
+                        .await
+                        .map_err(|_| ApiError::AuditUnavailable)?;
+                }
+                return Err(refusal(refused));
+            }
+        };
         let a = &outcome.approval;
         let mut records = vec![NewEvent::now(
             &a.trace_id,

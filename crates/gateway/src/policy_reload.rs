@@ -61,12 +61,14 @@ fn modified(path: &PathBuf) -> Option<(SystemTime, u64)> {
 /// Watches for SIGHUP and for changes to the policy file (polled: it works on every file
 /// system, network mounts and config-map symlinks included), reloading on either.
 pub fn spawn_watcher(active: Arc<ActivePolicy>, audit: AuditLog, interval: Duration) {
+    // The handler is installed here, before the gateway serves, not in the task: SIGHUP's
+    // default action ends the process, so a signal in between would take the gateway down.
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let Some(path) = active.file.clone() else {
-        // SIGHUP's default action ends the process; with nothing to reload it must still be
-        // caught, or an operator's routine reload would take the gateway down.
         #[cfg(unix)]
         tokio::spawn(async move {
-            if let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            if let Some(hangup) = hangup.as_mut() {
                 while hangup.recv().await.is_some() {
                     tracing::info!(
                         "SIGHUP: no policy file is configured (the built-in pack is in force); nothing to reload"
@@ -77,9 +79,10 @@ pub fn spawn_watcher(active: Arc<ActivePolicy>, audit: AuditLog, interval: Durat
         return;
     };
     tokio::spawn(async move {
-        #[cfg(unix)]
-        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         let mut last_seen = modified(&path);
+        // A change is acted on once the file has stayed the same for one interval, so a file
+        // still being written is not read half-way.
+        let mut settling: Option<Option<(SystemTime, u64)>> = None;
         // The first tick is a full interval away: an interval's immediate first tick would race
         // with changes made right after start-up and report them as file changes.
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
@@ -101,8 +104,14 @@ pub fn spawn_watcher(active: Arc<ActivePolicy>, audit: AuditLog, interval: Durat
                 _ = tick.tick() => {
                     let now = modified(&path);
                     if now == last_seen {
+                        settling = None;
                         continue;
                     }
+                    if settling.as_ref() != Some(&now) {
+                        settling = Some(now);
+                        continue;
+                    }
+                    settling = None;
                     "file_changed"
                 }
             };

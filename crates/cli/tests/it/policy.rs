@@ -80,8 +80,8 @@ async fn the_policy_reloads_on_change_and_keeps_the_old_one_when_the_new_one_is_
     // A broken bundle is refused, naming file, line and rule; the policy in force stays.
     let broken = "\n[[rule]]\nid = \"red.broken\"\ntier = \"red\"\ncategory = \"c\"\ndetectors = [\"telepathy\"]\nreason = \"r\"\n";
     std::fs::write(&file, format!("{base}{fruit}{broken}")).unwrap();
-    for _ in 0..100 {
-        if g.logs().contains("policy reload refused") {
+    for _ in 0..200 {
+        if g.logs().contains("rule `red.broken`") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -105,6 +105,31 @@ fn masked_args(state: &AppState, args: &Value) -> String {
     trail::preview(&masked, state.config.audit_max_text_chars)
 }
 
+/// Queues a tool call for approval (always deferred: a tool caller cannot hold a connection
+/// open for a person), with `records` committed alongside `approval_requested`.
+async fn queue_tool(
+    state: &AppState,
+    trace_id: &str,
+    principal: &Principal,
+    digest: &str,
+    decision: &Decision,
+    request: Value,
+    records: Vec<NewEvent>,
+) -> Result<warden_store::Approval, ApiError> {
+    let settings = state.approvals.settings(
+        decision.approval.as_ref(),
+        Some("defer"),
+        decision.risk == Risk::Red,
+    );
+    let records = trail::stamp(records, &decision.policy_version);
+    state
+        .approvals
+        .request(
+            trace_id, principal, "tool", digest, decision, request, &settings, records,
+        )
+        .await
+}
+
 /// Commits records before the tool call goes on; without the trail nothing runs.
 async fn commit(
     state: &AppState,
@@ -347,25 +372,11 @@ pub async fn invoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
                 }
             },
             None => {
-                let settings = state.approvals.settings(
-                    decision.approval.as_ref(),
-                    Some("defer"),
-                    decision.risk == Risk::Red,
-                );
                 let request = Value::Object(body.clone());
-                let queued = match state
-                    .approvals
-                    .request(
-                        &trace_id,
-                        &principal,
-                        "tool",
-                        &digest,
-                        &decision,
-                        request,
-                        &settings,
-                        trail::stamp(records, &version),
-                    )
-                    .await
+                let queued = match queue_tool(
+                    &state, &trace_id, &principal, &digest, &decision, request, records,
+                )
+                .await
                 {
                     Ok(q) => q,
                     Err(e) => {
@@ -625,25 +636,17 @@ pub async fn decide_tool_call(
             ))
         }
         None => {
-            let settings = state.approvals.settings(
-                decision.approval.as_ref(),
-                Some("defer"),
-                decision.risk == Risk::Red,
-            );
             let request = json!({"toolName": ask.tool_name, "params": args, "runId": ask.run_id, "toolCallId": ask.tool_call_id, "agentId": ask.agent_id, "sessionKey": ask.session_key});
-            let queued = state
-                .approvals
-                .request(
-                    &trace_id,
-                    &principal,
-                    "tool",
-                    &digest,
-                    &decision,
-                    request,
-                    &settings,
-                    trail::stamp(vec![classification], &version),
-                )
-                .await?;
+            let queued = queue_tool(
+                &state,
+                &trace_id,
+                &principal,
+                &digest,
+                &decision,
+                request,
+                vec![classification],
+            )
+            .await?;
             Ok(answer(
                 "approval_required",
                 format!(

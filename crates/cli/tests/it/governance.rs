@@ -95,20 +95,6 @@ async fn stream_text(g: &crate::support::Gateway) -> (String, String) {
     (text, trace)
 }
 
-async fn executed_record(g: &crate::support::Gateway, trace: &str) -> Value {
-    for _ in 0..100 {
-        if let Some(r) = g
-            .trail()
-            .into_iter()
-            .find(|r| r["trace_id"] == trace && r["stage"] == "executed")
-        {
-            return r;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-    }
-    panic!("no executed record for {trace}");
-}
-
 #[tokio::test]
 async fn a_secret_split_across_chunks_is_redacted_in_the_stream() {
     // The key arrives in three pieces, one of them inside a multi-chunk event.
@@ -130,7 +116,7 @@ async fn a_secret_split_across_chunks_is_redacted_in_the_stream() {
     assert!(!text.contains("IOSFODNN7"), "the secret leaked: {text}");
     assert!(text.contains("[REDACTED:aws_access_key:1]"), "{text}");
     assert!(text.ends_with("data: [DONE]\n\n"));
-    let record = executed_record(&g, &trace).await;
+    let record = g.wait_for_record(&trace, "executed").await;
     let redacted = &record["payload"]["response_governance"]["dlp"]["redacted"];
     assert_eq!(redacted.as_array().unwrap().len(), 1, "{record}");
     assert_eq!(redacted[0]["detector"], "aws_access_key");
@@ -165,7 +151,7 @@ async fn a_red_tool_call_in_streamed_deltas_is_replaced_by_a_refusal() {
         text.contains("\"finish_reason\":\"stop\"") && text.ends_with("data: [DONE]\n\n"),
         "{text}"
     );
-    let record = executed_record(&g, &trace).await;
+    let record = g.wait_for_record(&trace, "executed").await;
     assert_eq!(
         record["payload"]["response_governance"]["replaced_by_refusal"],
         true

@@ -97,18 +97,7 @@ data: [DONE]\n\n"
     assert_eq!(received, full, "bytes must pass through unchanged");
 
     // The stream's end is recorded with the run id found in the tee.
-    let mut record = None;
-    for _ in 0..100 {
-        record = g
-            .trail()
-            .into_iter()
-            .find(|r| r["trace_id"] == trace_id.as_str() && r["stage"] == "executed");
-        if record.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let record = record.expect("executed record for the stream");
+    let record = g.wait_for_record(&trace_id, "executed").await;
     assert_eq!(record["payload"]["response_id"], "chatcmpl_run-7");
     assert_eq!(record["payload"]["outcome"], "completed");
     assert_eq!(record["payload"]["bytes"], full.len());
@@ -153,15 +142,8 @@ async fn mid_stream_failure_is_passed_on_and_recorded() {
     assert!(text.contains("\"error\""), "{text}");
     assert!(text.ends_with("data: [DONE]\n\n"));
     let trace_id = reply.trace_id();
-    let mut stages = Vec::new();
-    for _ in 0..100 {
-        stages = g.stages(&trace_id);
-        if stages.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(stages, ["classification", "upstream_error"]);
+    g.wait_for_record(&trace_id, "upstream_error").await;
+    assert_eq!(g.stages(&trace_id), ["classification", "upstream_error"]);
 }
 
 #[tokio::test]
@@ -185,18 +167,7 @@ async fn client_hanging_up_mid_stream_is_recorded() {
     let _first = stream.next().await;
     drop(stream);
     gate.notify_one();
-    let mut record = None;
-    for _ in 0..200 {
-        record = g
-            .trail()
-            .into_iter()
-            .find(|r| r["trace_id"] == trace_id.as_str() && r["stage"] == "executed");
-        if record.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let record = record.expect("a record after the client hung up");
+    let record = g.wait_for_record(&trace_id, "executed").await;
     assert_eq!(record["payload"]["outcome"], "client_disconnected");
     assert_eq!(record["payload"]["response_id"], "chatcmpl_gone");
 }

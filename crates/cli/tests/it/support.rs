@@ -272,6 +272,22 @@ impl Gateway {
             .collect()
     }
 
+    /// Waits up to ten seconds for `trace_id`'s record at `stage`; streams record their end
+    /// after the client has its last byte, so tests poll for it.
+    pub async fn wait_for_record(&self, trace_id: &str, stage: &str) -> Value {
+        for _ in 0..200 {
+            if let Some(record) = self
+                .trail()
+                .into_iter()
+                .find(|r| r["trace_id"] == trace_id && r["stage"] == stage)
+            {
+                return record;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no `{stage}` record for {trace_id}\n{}", self.logs());
+    }
+
     /// `warden audit verify` on this gateway's store: (exit code, stdout).
     pub fn verify(&self) -> (i32, String) {
         let (code, out, _) = warden(&["audit", "verify", "--database-url", &self.db_url]);

@@ -316,11 +316,7 @@ async fn upstream_failed(
     };
     tracing::warn!(trace_id, kind = failure.kind(), detail = %failure.detail(), "upstream call failed");
     let record = trail::upstream_error(trace_id, failure.kind(), &failure.detail(), status, elapsed);
-    state
-        .audit
-        .append(trail::stamp(vec![record], version))
-        .await
-        .map_err(|_| ApiError::AuditUnavailable)?;
+    trail::commit(&state.audit, vec![record], version).await?;
     if failure.passes_through()
         && let UpstreamFailure::Status {
             status,

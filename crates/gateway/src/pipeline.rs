@@ -126,33 +126,27 @@ async fn govern_chat(
             .await
         {
             Ok(used) => {
-                let records = trail::stamp(
+                trail::commit(
+                    &state.audit,
                     vec![classification, trail::approval_used(trace_id, &principal, &used)],
                     &decision.policy_version,
-                );
-                state
-                    .audit
-                    .append(records)
-                    .await
-                    .map_err(|_| ApiError::AuditUnavailable)?;
+                )
+                .await?;
                 approval = approve::from_queue(&used);
                 return execute::forward(state, trace_id, &principal, request, &decision, &approval)
                     .await
                     .map_err(|error| refuse(error, "upstream_error"));
             }
             Err(error) => {
-                let records = trail::stamp(
+                trail::commit(
+                    &state.audit,
                     vec![
                         classification,
                         trail::halted(trace_id, &approval_id, "refused", &error),
                     ],
                     &decision.policy_version,
-                );
-                state
-                    .audit
-                    .append(records)
-                    .await
-                    .map_err(|_| ApiError::AuditUnavailable)?;
+                )
+                .await?;
                 return Err(refuse(error, "pending_approval"));
             }
         }
@@ -172,22 +166,16 @@ async fn govern_chat(
     let refusal = refusal_for(&decision, &approval);
 
     // 5. Audit the decision: committed before anything leaves Warden.
-    let records = trail::stamp(
-        trail::decision_records(
-            trace_id,
-            &principal,
-            &request,
-            &decision,
-            &approval,
-            refusal.as_ref(),
-            state.config.audit_max_text_chars,
-        ),
-        &decision.policy_version,
+    let records = trail::decision_records(
+        trace_id,
+        &principal,
+        &request,
+        &decision,
+        &approval,
+        refusal.as_ref(),
+        state.config.audit_max_text_chars,
     );
-    state.audit.append(records).await.map_err(|e| {
-        tracing::error!(trace_id, error = %e, "decision not committed; refusing to execute");
-        ApiError::AuditUnavailable
-    })?;
+    trail::commit(&state.audit, records, &decision.policy_version).await?;
     if let Some(error) = refusal {
         return Err(refuse(error, approval.status()));
     }
@@ -284,15 +272,8 @@ async fn queue(
         rule,
         approval_id: Some(queued.id.clone()),
     };
-    let record = trail::stamp(
-        vec![trail::halted(trace_id, &queued.id, "pending_approval", &error)],
-        &decision.policy_version,
-    );
-    state
-        .audit
-        .append(record)
-        .await
-        .map_err(|_| ApiError::AuditUnavailable)?;
+    let record = trail::halted(trace_id, &queued.id, "pending_approval", &error);
+    trail::commit(&state.audit, vec![record], &decision.policy_version).await?;
     Err(refuse(error, "pending_approval"))
 }
 
@@ -304,13 +285,8 @@ async fn record_rejection(
     error: &ApiError,
     policy_version: &str,
 ) -> Result<(), ApiError> {
-    let record = trail::stamp(vec![trail::rejected(trace_id, principal, error)], policy_version);
-    state
-        .audit
-        .append(record)
-        .await
-        .map(|_| ())
-        .map_err(|_| ApiError::AuditUnavailable)
+    let record = trail::rejected(trace_id, principal, error);
+    trail::commit(&state.audit, vec![record], policy_version).await
 }
 
 /// A header's value, if present; an unreadable one is a bad request.

@@ -134,13 +134,13 @@ async fn queue_tool(
 async fn commit(
     state: &AppState,
     records: Vec<NewEvent>,
+    version: &str,
     trace_id: &str,
     risk: &str,
 ) -> Result<(), Response> {
-    state.audit.append(records).await.map(|_| ()).map_err(|_| {
-        let e = ApiError::AuditUnavailable;
+    trail::commit(&state.audit, records, version).await.map_err(|e| {
         tool_error(
-            StatusCode::SERVICE_UNAVAILABLE,
+            e.status(),
             "audit_unavailable",
             &e.message(),
             json!({}),
@@ -149,6 +149,19 @@ async fn commit(
             "refused",
         )
     })
+}
+
+/// A refusal in OpenClaw's error shape, typed by the gateway error that caused it.
+fn refused_with(e: &ApiError, trace_id: &str, risk: Option<&str>) -> Response {
+    tool_error(
+        e.status(),
+        e.kind(),
+        &e.message(),
+        json!({}),
+        trace_id,
+        risk,
+        "refused",
+    )
 }
 
 /// OpenClaw's error shape for `/tools/invoke`.
@@ -190,15 +203,7 @@ pub async fn invoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
     {
         Ok(p) => p,
         Err(e) => {
-            return tool_error(
-                e.status(),
-                e.kind(),
-                &e.message(),
-                json!({}),
-                &trace_id,
-                None,
-                "refused",
-            );
+            return refused_with(&e, &trace_id, None);
         }
     };
     let raw = match read_body(body, state.config.tools.max_body_bytes).await {
@@ -301,14 +306,7 @@ pub async fn invoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
         }),
     );
     if dry_run {
-        if let Err(refused) = commit(
-            &state,
-            trail::stamp(vec![classification], &version),
-            &trace_id,
-            risk,
-        )
-        .await
-        {
+        if let Err(refused) = commit(&state, vec![classification], &version, &trace_id, risk).await {
             return refused;
         }
         let mut response =
@@ -326,14 +324,7 @@ pub async fn invoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
             "warden",
             json!({"status": "blocked", "rule": decision.deciding_rule(), "reason": decision.reason, "response": message}),
         );
-        if let Err(refused) = commit(
-            &state,
-            trail::stamp(vec![classification, blocked], &version),
-            &trace_id,
-            risk,
-        )
-        .await
-        {
+        if let Err(refused) = commit(&state, vec![classification, blocked], &version, &trace_id, risk).await {
             return refused;
         }
         let code = decision.deciding_rule().unwrap_or("policy").to_string();
@@ -380,15 +371,7 @@ pub async fn invoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
                 {
                     Ok(q) => q,
                     Err(e) => {
-                        return tool_error(
-                            e.status(),
-                            e.kind(),
-                            &e.message(),
-                            json!({}),
-                            &trace_id,
-                            Some(risk),
-                            "refused",
-                        );
+                        return refused_with(&e, &trace_id, Some(risk));
                     }
                 };
                 let message = format!(
@@ -409,16 +392,8 @@ pub async fn invoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
             }
         }
     }
-    if state.audit.append(trail::stamp(records, &version)).await.is_err() {
-        return tool_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "audit_unavailable",
-            &ApiError::AuditUnavailable.message(),
-            json!({}),
-            &trace_id,
-            Some(risk),
-            "refused",
-        );
+    if let Err(refused) = commit(&state, records, &version, &trace_id, risk).await {
+        return refused;
     }
 
     // Forward the call as it came; OpenClaw's answer goes back unchanged. The hook will ask
@@ -533,11 +508,7 @@ pub async fn decide_tool_call(
             "warden",
             json!({"status": "blocked", "run_id": ask.run_id, "tool_call_id": ask.tool_call_id, "reason": reason}),
         );
-        state
-            .audit
-            .append(trail::stamp(vec![classification, blocked], &version))
-            .await
-            .map_err(|_| ApiError::AuditUnavailable)?;
+        trail::commit(&state.audit, vec![classification, blocked], &version).await?;
         return Ok(answer("deny", reason, json!({})));
     }
     // The simulated manager clears amber only; red is never auto-approved, overridable or not.
@@ -555,11 +526,7 @@ pub async fn decide_tool_call(
             "warden",
             json!({"status": "allowed", "via_front_door": true, "run_id": ask.run_id, "tool_call_id": ask.tool_call_id}),
         );
-        state
-            .audit
-            .append(trail::stamp(vec![classification, allowed], &version))
-            .await
-            .map_err(|_| ApiError::AuditUnavailable)?;
+        trail::commit(&state.audit, vec![classification, allowed], &version).await?;
         return Ok(answer(
             "allow",
             "Decided when Warden forwarded it through /tools/invoke".into(),
@@ -573,11 +540,7 @@ pub async fn decide_tool_call(
             "warden",
             json!({"status": "allowed", "run_id": ask.run_id, "tool_call_id": ask.tool_call_id}),
         );
-        state
-            .audit
-            .append(trail::stamp(vec![classification, allowed], &version))
-            .await
-            .map_err(|_| ApiError::AuditUnavailable)?;
+        trail::commit(&state.audit, vec![classification, allowed], &version).await?;
         return Ok(answer("allow", decision.reason.clone(), json!({})));
     }
     // Amber (or an overridable red): an approved, unused approval for this exact call lets it
@@ -596,18 +559,16 @@ pub async fn decide_tool_call(
                 "warden",
                 json!({"status": "allowed", "approval_id": used.id, "run_id": ask.run_id, "tool_call_id": ask.tool_call_id}),
             );
-            state
-                .audit
-                .append(trail::stamp(
-                    vec![
-                        classification,
-                        trail::approval_used(&trace_id, &principal, &used),
-                        allowed,
-                    ],
-                    &version,
-                ))
-                .await
-                .map_err(|_| ApiError::AuditUnavailable)?;
+            trail::commit(
+                &state.audit,
+                vec![
+                    classification,
+                    trail::approval_used(&trace_id, &principal, &used),
+                    allowed,
+                ],
+                &version,
+            )
+            .await?;
             Ok(answer(
                 "allow",
                 format!("Approved under {}", used.id),
@@ -621,11 +582,7 @@ pub async fn decide_tool_call(
                 "warden",
                 json!({"status": "pending_approval", "approval_id": a.id, "run_id": ask.run_id, "tool_call_id": ask.tool_call_id}),
             );
-            state
-                .audit
-                .append(trail::stamp(vec![classification, halted], &version))
-                .await
-                .map_err(|_| ApiError::AuditUnavailable)?;
+            trail::commit(&state.audit, vec![classification, halted], &version).await?;
             Ok(answer(
                 "approval_required",
                 format!(

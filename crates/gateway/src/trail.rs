@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use warden_policy::Decision;
-use warden_store::NewEvent;
+use warden_store::{AuditLog, NewEvent};
 
 use crate::approve::{Approval, Outcome};
 use crate::auth::Principal;
@@ -19,6 +19,20 @@ pub fn stamp(mut records: Vec<NewEvent>, policy_version: &str) -> Vec<NewEvent> 
         }
     }
     records
+}
+
+/// Stamps `records` with the policy version and waits for their commit. Nothing may run or
+/// be answered on the strength of records that are not durable, so a failed commit refuses
+/// the request.
+pub async fn commit(audit: &AuditLog, records: Vec<NewEvent>, policy_version: &str) -> Result<(), ApiError> {
+    let trace_id = records.first().map(|r| r.trace_id.clone()).unwrap_or_default();
+    match audit.append(stamp(records, policy_version)).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::error!(trace_id, error = %e, "audit records not committed; refusing the request");
+            Err(ApiError::AuditUnavailable)
+        }
+    }
 }
 
 /// The first `max` characters of `text`.

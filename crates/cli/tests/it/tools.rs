@@ -209,3 +209,51 @@ async fn secrets_in_tool_arguments_never_reach_the_trail() {
     assert!(!trail.contains("AKIAIOSFODNN7EXAMPLE"), "{trail}");
     assert!(trail.contains("[aws_access_key]"), "{trail}");
 }
+
+#[tokio::test]
+async fn no_tool_runs_or_is_allowed_when_the_trail_cannot_commit() {
+    use sqlx::Connection;
+    let agent = StandIn::new()
+        .token(UPSTREAM_TOKEN)
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let g = gateway(&agent.url()).start();
+    let call = json!({"tool": "sessions_list", "action": "json", "args": {}, "sessionKey": "main"});
+    assert_eq!(invoke(&g, call.clone(), &[]).await.status, 200);
+    // Every audit insert now fails, as on a full disk.
+    let mut conn = sqlx::SqliteConnection::connect(&g.db_url).await.unwrap();
+    sqlx::raw_sql("CREATE TRIGGER disk_full BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let refused = invoke(&g, call.clone(), &[]).await;
+    assert_eq!(refused.status, 503, "{}", String::from_utf8_lossy(&refused.bytes));
+    assert_eq!(refused.json()["ok"], false);
+    assert_eq!(refused.json()["error"]["type"], "audit_unavailable");
+    assert_eq!(refused.header("x-warden-status"), "refused");
+    assert_eq!(
+        tool_calls_forwarded(&agent),
+        1,
+        "an unrecorded tool call must not run"
+    );
+    // The hook's decision service answers no decision rather than an unrecorded allow.
+    let body = json!({"toolName": "sessions_list", "params": {}, "runId": "r1", "toolCallId": "r1-call"});
+    let decision = g
+        .post(
+            "/v1/decisions/tool-call",
+            &g.requester,
+            body.to_string().into_bytes(),
+            &[],
+        )
+        .await;
+    decision.assert_error(503, "server_error", "audit_unavailable");
+    sqlx::raw_sql("DROP TRIGGER disk_full")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    assert_eq!(invoke(&g, call, &[]).await.status, 200);
+    assert_eq!(g.verify().0, 0);
+    assert!(g.logs().contains("audit records not committed"), "{}", g.logs());
+}

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use warden_standin::StandIn;
 
-use crate::support::{Gateway, Reply, gateway, green, warden};
+use crate::support::{Gateway, Reply, gateway, green, serve, warden};
 
 const AMBER: &str = "Draft an email to finance asking for confirmation of the Q1 cloud budget.";
 
@@ -348,10 +348,7 @@ async fn receiver(status: StatusCode) -> (String, Received) {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}/hook"), received)
+    (format!("{}/hook", serve(app).await), received)
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use warden_standin::StandIn;
 
-use crate::support::{gateway, green};
+use crate::support::{gateway, green, serve};
 
 /// An upstream that answers every completion with `chunks` (SSE) or `json`.
 async fn scripted(chunks: Vec<String>, json: Option<Value>) -> String {
@@ -38,10 +38,7 @@ async fn scripted(chunks: Vec<String>, json: Option<Value>) -> String {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+    serve(app).await
 }
 
 trait IntoResponseParts {

@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio::sync::Notify;
 use warden_standin::{Failure, StandIn};
 
-use crate::support::{gateway, green};
+use crate::support::{gateway, green, serve};
 
 /// An upstream that sends `chunks` as separate writes, pausing after the first until released.
 async fn gated_upstream(chunks: Vec<Vec<u8>>, gate: Arc<Notify>) -> String {
@@ -39,10 +39,7 @@ async fn gated_upstream(chunks: Vec<Vec<u8>>, gate: Arc<Notify>) -> String {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+    serve(app).await
 }
 
 #[tokio::test]

@@ -9,6 +9,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// Serves a hand-built upstream (or webhook receiver) on 127.0.0.1:0 for the rest of the
+/// test; returns its base URL.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
 pub const UPSTREAM_TOKEN: &str = "upstream-secret-token-4f9a7c1e2b";
 
 pub fn warden_bin() -> &'static str {

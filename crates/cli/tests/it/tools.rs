@@ -17,17 +17,21 @@ async fn invoke(g: &Gateway, body: Value, headers: &[(&str, &str)]) -> Reply {
     .await
 }
 
-async fn ask(g: &Gateway, tool: &str, params: Value, run: &str) -> Value {
+/// Asks the decision service about one tool call, as the OpenClaw plugin does.
+async fn post_decision(g: &Gateway, tool: &str, params: Value, run: &str) -> Reply {
     let body = json!({"toolName": tool, "params": params, "runId": run, "toolCallId": format!("{run}-call"),
                       "agentId": "main", "sessionKey": "agent:main:main", "requester": {"senderId": "ops"}});
-    let reply = g
-        .post(
-            "/v1/decisions/tool-call",
-            &g.requester,
-            body.to_string().into_bytes(),
-            &[],
-        )
-        .await;
+    g.post(
+        "/v1/decisions/tool-call",
+        &g.requester,
+        body.to_string().into_bytes(),
+        &[],
+    )
+    .await
+}
+
+async fn ask(g: &Gateway, tool: &str, params: Value, run: &str) -> Value {
+    let reply = post_decision(g, tool, params, run).await;
     assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.bytes));
     reply.json()
 }
@@ -238,16 +242,9 @@ async fn no_tool_runs_or_is_allowed_when_the_trail_cannot_commit() {
         "an unrecorded tool call must not run"
     );
     // The hook's decision service answers no decision rather than an unrecorded allow.
-    let body = json!({"toolName": "sessions_list", "params": {}, "runId": "r1", "toolCallId": "r1-call"});
-    let decision = g
-        .post(
-            "/v1/decisions/tool-call",
-            &g.requester,
-            body.to_string().into_bytes(),
-            &[],
-        )
-        .await;
-    decision.assert_error(503, "server_error", "audit_unavailable");
+    post_decision(&g, "sessions_list", json!({}), "r1")
+        .await
+        .assert_error(503, "server_error", "audit_unavailable");
     sqlx::raw_sql("DROP TRIGGER disk_full")
         .execute(&mut conn)
         .await

@@ -122,6 +122,8 @@ pub struct RawApprovals {
     /// `reject` (default) or `approve`.
     pub on_expiry: Option<String>,
     pub scheduler_interval_ms: Option<u64>,
+    /// How often a held request re-reads its approval, in case a decision notice was missed.
+    pub poll_interval_ms: Option<u64>,
     #[serde(default)]
     pub webhooks: Vec<RawWebhook>,
 }
@@ -381,6 +383,7 @@ pub struct ApprovalsConfig {
     pub remind_every: Option<Duration>,
     pub on_expiry: String,
     pub scheduler_interval: Duration,
+    pub poll_interval: Duration,
     pub webhooks: Vec<WebhookConfig>,
 }
 
@@ -484,6 +487,7 @@ impl RawApprovals {
             scheduler_interval: Duration::from_millis(
                 self.scheduler_interval_ms.unwrap_or(1000).clamp(10, 60_000),
             ),
+            poll_interval: Duration::from_millis(self.poll_interval_ms.unwrap_or(500).clamp(10, 600_000)),
             webhooks,
         })
     }

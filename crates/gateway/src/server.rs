@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use warden_policy::Policy;
 use warden_store::{AuditLog, Store};
 
-use crate::approvals::{Approvals, spawn_scheduler, webhooks};
+use crate::approvals::{Approvals, spawn_decision_listener, spawn_scheduler, webhooks};
 use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -79,6 +79,7 @@ impl Gateway {
         tracing::info!(
             policy = policy.name(),
             policy_version = policy.version(),
+            store = store.engine_name(),
             durability = config.durability.as_str(),
             auto_approve = config.auto_approve,
             upstream = %config.upstream.url,
@@ -97,6 +98,7 @@ impl Gateway {
             clock.clone(),
             config.approvals.clone(),
         ));
+        spawn_decision_listener(approvals.clone()).await?;
         let state = AppState {
             approvals,
             clock,

@@ -3,7 +3,7 @@
 //! at most once, and expires, escalates and reminds on schedule.
 
 use serde::Serialize;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use crate::{Store, StoreError};
 
@@ -189,7 +189,7 @@ fn list_of(json: &str) -> Vec<String> {
     serde_json::from_str(json).unwrap_or_default()
 }
 
-fn approval_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Approval, StoreError> {
+fn approval_from_row(row: &sqlx::any::AnyRow) -> Result<Approval, StoreError> {
     let status: String = row.try_get("status")?;
     let decision: String = row.try_get("decision")?;
     let request: String = row.try_get("request")?;
@@ -225,8 +225,8 @@ fn approval_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Approval, StoreErr
     })
 }
 
-async fn load(conn: &mut SqliteConnection, id: &str) -> Result<Option<Approval>, StoreError> {
-    let Some(row) = sqlx::query("SELECT * FROM approvals WHERE id = ?")
+async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<Approval>, StoreError> {
+    let Some(row) = sqlx::query("SELECT * FROM approvals WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -234,7 +234,7 @@ async fn load(conn: &mut SqliteConnection, id: &str) -> Result<Option<Approval>,
         return Ok(None);
     };
     let mut approval = approval_from_row(&row)?;
-    let votes = sqlx::query("SELECT * FROM approval_votes WHERE approval_id = ? ORDER BY ts_ms, approver")
+    let votes = sqlx::query("SELECT * FROM approval_votes WHERE approval_id = $1 ORDER BY ts_ms, approver")
         .bind(id)
         .fetch_all(&mut *conn)
         .await?;
@@ -250,24 +250,45 @@ async fn load(conn: &mut SqliteConnection, id: &str) -> Result<Option<Approval>,
     Ok(Some(approval))
 }
 
-/// Runs `work` in a write transaction taken up front (`BEGIN IMMEDIATE`), so a check and the
-/// change it allows cannot be interleaved with another writer's.
-macro_rules! immediate {
-    ($store:expr, |$conn:ident| $body:block) => {{
-        let mut pooled = $store.pool().acquire().await?;
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *pooled).await?;
-        let $conn: &mut SqliteConnection = &mut pooled;
+/// The channel PostgreSQL replicas hear decisions on; the payload is the approval id.
+pub const DECISIONS_CHANNEL: &str = "warden_approval_decided";
+
+/// Runs `work` on approval `$id` in a write transaction that holds the request against every
+/// other writer (SQLite: the database write lock, `BEGIN IMMEDIATE`; PostgreSQL: the request's
+/// row lock, on whichever replica), so a check and the change it allows cannot interleave
+/// with another's. Commits only when `work` returns `Ok(Ok(_))`; dropping it rolls back.
+macro_rules! locked {
+    ($store:expr, $id:expr, |$conn:ident| $body:block) => {{
+        let mut tx = if $store.is_postgres() {
+            let mut tx = $store.pool().begin().await?;
+            sqlx::query("SELECT id FROM approvals WHERE id = $1 FOR UPDATE")
+                .bind($id)
+                .execute(&mut *tx)
+                .await?;
+            tx
+        } else {
+            $store.pool().begin_with("BEGIN IMMEDIATE").await?
+        };
+        let $conn: &mut AnyConnection = &mut tx;
         let result: Result<_, StoreError> = async { $body }.await;
-        match &result {
-            Ok(Ok(_)) => {
-                sqlx::query("COMMIT").execute(&mut *pooled).await?;
-            }
-            _ => {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *pooled).await;
-            }
+        if let Ok(Ok(_)) = &result {
+            tx.commit().await?;
         }
         result
     }};
+}
+
+/// Tells every replica listening that approval `id` was decided. Inside a transaction the
+/// notice goes out only if it commits; SQLite has one gateway and needs none.
+async fn announce(store: &Store, conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {
+    if store.is_postgres() {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(DECISIONS_CHANNEL)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 impl Store {
@@ -277,7 +298,7 @@ impl Store {
             "INSERT INTO approvals (id, trace_id, requester_key, requester, tenant, kind, digest, policy_version, rule, risk,
                 decision, request, mode, required, groups, escalate_groups, status, created_ms, expires_ms, escalate_ms,
                 escalated, remind_ms, remind_every_ms, on_expiry)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 0, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'pending', $17, $18, $19, 0, $20, $21, $22)",
         )
         .bind(&a.id)
         .bind(&a.trace_id)
@@ -314,22 +335,34 @@ impl Store {
 
     /// Approval requests, newest first.
     pub async fn list_approvals(&self, filter: &ApprovalFilter) -> Result<Vec<Approval>, StoreError> {
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT id FROM approvals WHERE 1 = 1");
+        let mut sql = String::from("SELECT id FROM approvals WHERE 1 = 1");
+        let mut args: Vec<String> = Vec::new();
+        let mut condition = |sql: &mut String, template: &str, value: String| {
+            args.push(value);
+            sql.push_str(&template.replace("{}", &format!("${}", args.len())));
+        };
         if let Some(status) = filter.status {
-            q.push(" AND status = ").push_bind(status.as_str());
+            condition(&mut sql, " AND status = {}", status.as_str().to_string());
         }
         if let Some(requester) = &filter.requester {
-            q.push(" AND (requester = ").push_bind(requester.clone());
-            q.push(" OR requester_key = ")
-                .push_bind(requester.clone())
-                .push(")");
+            condition(
+                &mut sql,
+                " AND (requester = {} OR requester_key = {})",
+                requester.clone(),
+            );
         }
         if let Some(rule) = &filter.rule {
-            q.push(" AND rule = ").push_bind(rule.clone());
+            condition(&mut sql, " AND rule = {}", rule.clone());
         }
-        q.push(" ORDER BY created_ms DESC, id DESC LIMIT ")
-            .push_bind(filter.limit.unwrap_or(100).min(1000) as i64);
-        let ids: Vec<String> = q.build_query_scalar().fetch_all(self.pool()).await?;
+        sql.push_str(&format!(
+            " ORDER BY created_ms DESC, id DESC LIMIT {}",
+            filter.limit.unwrap_or(100).min(1000)
+        ));
+        let mut query = sqlx::query_scalar(&sql);
+        for arg in args {
+            query = query.bind(arg);
+        }
+        let ids: Vec<String> = query.fetch_all(self.pool()).await?;
         let mut conn = self.pool().acquire().await?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
@@ -351,7 +384,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<Result<VoteOutcome, ApprovalRefusal>, StoreError> {
         let (approver, approver_name, approver_groups) = (voter.key, voter.name, voter.groups);
-        immediate!(self, |conn| {
+        locked!(self, id, |conn| {
             let Some(approval) = load(conn, id).await? else {
                 return Ok(Err(ApprovalRefusal::NotFound(id.to_string())));
             };
@@ -372,7 +405,7 @@ impl Store {
                 return Ok(Err(ApprovalRefusal::NotInGroup(eligible.join(", "))));
             }
             sqlx::query(
-                "INSERT INTO approval_votes (approval_id, approver, approver_name, vote, note, ts_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO approval_votes (approval_id, approver, approver_name, vote, note, ts_ms) VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(id)
             .bind(approver)
@@ -383,7 +416,7 @@ impl Store {
             .execute(&mut *conn)
             .await?;
             let approvals: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM approval_votes WHERE approval_id = ? AND vote = 'approve'",
+                "SELECT COUNT(*) FROM approval_votes WHERE approval_id = $1 AND vote = 'approve'",
             )
             .bind(id)
             .fetch_one(&mut *conn)
@@ -397,13 +430,14 @@ impl Store {
                 None
             };
             if let Some(status) = decided {
-                sqlx::query("UPDATE approvals SET status = ?, decided_ms = ?, note = ? WHERE id = ? AND status = 'pending'")
+                sqlx::query("UPDATE approvals SET status = $1, decided_ms = $2, note = $3 WHERE id = $4 AND status = 'pending'")
                     .bind(status.as_str())
                     .bind(now_ms)
                     .bind(note)
                     .bind(id)
                     .execute(&mut *conn)
                     .await?;
+                announce(self, conn, id).await?;
             }
             let approval = load(conn, id)
                 .await?
@@ -419,7 +453,7 @@ impl Store {
         requester_key: &str,
         now_ms: i64,
     ) -> Result<Result<Approval, ApprovalRefusal>, StoreError> {
-        immediate!(self, |conn| {
+        locked!(self, id, |conn| {
             let Some(approval) = load(conn, id).await? else {
                 return Ok(Err(ApprovalRefusal::NotFound(id.to_string())));
             };
@@ -429,11 +463,12 @@ impl Store {
             if approval.status != ApprovalStatus::Pending {
                 return Ok(Err(ApprovalRefusal::NotPending(approval.status.as_str())));
             }
-            sqlx::query("UPDATE approvals SET status = 'cancelled', decided_ms = ? WHERE id = ? AND status = 'pending'")
+            sqlx::query("UPDATE approvals SET status = 'cancelled', decided_ms = $1 WHERE id = $2 AND status = 'pending'")
                 .bind(now_ms)
                 .bind(id)
                 .execute(&mut *conn)
                 .await?;
+            announce(self, conn, id).await?;
             let approval = load(conn, id)
                 .await?
                 .ok_or_else(|| StoreError::Encode("approval vanished".into()))?;
@@ -450,7 +485,7 @@ impl Store {
         digest: &str,
         now_ms: i64,
     ) -> Result<Result<Approval, ApprovalRefusal>, StoreError> {
-        immediate!(self, |conn| {
+        locked!(self, id, |conn| {
             let Some(approval) = load(conn, id).await? else {
                 return Ok(Err(ApprovalRefusal::NotFound(id.to_string())));
             };
@@ -468,14 +503,14 @@ impl Store {
             }
             // An approval not used before its expiry lapses: nothing runs after expiry.
             if approval.expires_ms <= now_ms {
-                sqlx::query("UPDATE approvals SET status = 'expired', note = 'expired unused' WHERE id = ? AND status = 'approved'")
+                sqlx::query("UPDATE approvals SET status = 'expired', note = 'expired unused' WHERE id = $1 AND status = 'approved'")
                     .bind(id)
                     .execute(&mut *conn)
                     .await?;
                 return Ok(Err(ApprovalRefusal::NotUsable("expired")));
             }
             let done = sqlx::query(
-                "UPDATE approvals SET status = 'used', used_ms = ? WHERE id = ? AND status = 'approved'",
+                "UPDATE approvals SET status = 'used', used_ms = $1 WHERE id = $2 AND status = 'approved'",
             )
             .bind(now_ms)
             .bind(id)
@@ -499,7 +534,7 @@ impl Store {
         digest: &str,
     ) -> Result<Option<Approval>, StoreError> {
         let id: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM approvals WHERE requester_key = ? AND digest = ? AND status IN ('pending', 'approved')
+            "SELECT id FROM approvals WHERE requester_key = $1 AND digest = $2 AND status IN ('pending', 'approved')
              ORDER BY created_ms DESC LIMIT 1",
         )
         .bind(requester_key)
@@ -516,8 +551,8 @@ impl Store {
     pub async fn due_approvals(&self, now_ms: i64) -> Result<Vec<Approval>, StoreError> {
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM approvals WHERE status = 'pending'
-               AND (expires_ms <= ?1 OR (escalate_ms IS NOT NULL AND escalated = 0 AND escalate_ms <= ?1)
-                    OR (remind_ms IS NOT NULL AND remind_ms <= ?1))
+               AND (expires_ms <= $1 OR (escalate_ms IS NOT NULL AND escalated = 0 AND escalate_ms <= $1)
+                    OR (remind_ms IS NOT NULL AND remind_ms <= $1))
              ORDER BY expires_ms LIMIT 500",
         )
         .bind(now_ms)
@@ -541,22 +576,28 @@ impl Store {
         outcome: ApprovalStatus,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
-            "UPDATE approvals SET status = ?, decided_ms = ?, note = 'expired' WHERE id = ? AND status = 'pending' AND expires_ms <= ?",
+            "UPDATE approvals SET status = $1, decided_ms = $2, note = 'expired' WHERE id = $3 AND status = 'pending' AND expires_ms <= $4",
         )
         .bind(outcome.as_str())
         .bind(now_ms)
         .bind(id)
         .bind(now_ms)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        announce(self, &mut tx, id).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Marks a pending request escalated, once.
     pub async fn escalate_approval(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE approvals SET escalated = 1 WHERE id = ? AND status = 'pending' AND escalated = 0 AND escalate_ms <= ?",
+            "UPDATE approvals SET escalated = 1 WHERE id = $1 AND status = 'pending' AND escalated = 0 AND escalate_ms <= $2",
         )
         .bind(id)
         .bind(now_ms)
@@ -573,7 +614,7 @@ impl Store {
         next_ms: Option<i64>,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE approvals SET remind_ms = ? WHERE id = ? AND status = 'pending' AND remind_ms = ?",
+            "UPDATE approvals SET remind_ms = $1 WHERE id = $2 AND status = 'pending' AND remind_ms = $3",
         )
         .bind(next_ms)
         .bind(id)
@@ -581,6 +622,35 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+/// Decisions taken on any replica, as they commit: PostgreSQL's LISTEN on
+/// [`DECISIONS_CHANNEL`]. A notice can be missed while the connection is re-established, so
+/// waiters also poll.
+pub struct DecisionListener(sqlx::postgres::PgListener);
+
+impl DecisionListener {
+    /// The id of the next approval decided anywhere in the fleet.
+    pub async fn recv(&mut self) -> Result<String, StoreError> {
+        Ok(self.0.recv().await?.payload().to_string())
+    }
+}
+
+impl Store {
+    /// Listens for decisions taken on every replica; `None` on SQLite, whose one gateway
+    /// hears its own decisions in process.
+    pub async fn listen_decisions(&self) -> Result<Option<DecisionListener>, StoreError> {
+        let crate::Engine::Postgres(options) = self.engine() else {
+            return Ok(None);
+        };
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+        listener.listen(DECISIONS_CHANNEL).await?;
+        Ok(Some(DecisionListener(listener)))
     }
 }
 
@@ -603,7 +673,7 @@ impl Store {
         payload: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO webhook_outbox (hook, event, payload, next_ms) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO webhook_outbox (hook, event, payload, next_ms) VALUES ($1, $2, $3, $4)")
             .bind(hook)
             .bind(event)
             .bind(payload)
@@ -613,31 +683,50 @@ impl Store {
         Ok(())
     }
 
-    /// Deliveries due at `now_ms`.
-    pub async fn due_webhooks(&self, now_ms: i64, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+    /// Claims up to `limit` deliveries due at `now_ms` for this process until `lease_until_ms`:
+    /// each is taken by a conditional update, so replicas sharing the outbox never send one
+    /// delivery twice at once, and one whose sender died is taken again when its lease ends.
+    pub async fn claim_due_webhooks(
+        &self,
+        now_ms: i64,
+        limit: u32,
+        lease_until_ms: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, hook, event, payload, attempts FROM webhook_outbox
-             WHERE delivered_ms IS NULL AND failed_ms IS NULL AND next_ms <= ? ORDER BY id LIMIT ?",
+            "SELECT id, hook, event, payload, attempts, next_ms FROM webhook_outbox
+             WHERE delivered_ms IS NULL AND failed_ms IS NULL AND next_ms <= $1 ORDER BY id LIMIT $2",
         )
         .bind(now_ms)
         .bind(limit as i64)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Delivery {
-                    id: r.try_get("id")?,
+        let mut claimed = Vec::with_capacity(rows.len());
+        for r in rows {
+            let (id, seen_next): (i64, i64) = (r.try_get("id")?, r.try_get("next_ms")?);
+            let taken = sqlx::query(
+                "UPDATE webhook_outbox SET next_ms = $1
+                 WHERE id = $2 AND next_ms = $3 AND delivered_ms IS NULL AND failed_ms IS NULL",
+            )
+            .bind(lease_until_ms)
+            .bind(id)
+            .bind(seen_next)
+            .execute(self.pool())
+            .await?;
+            if taken.rows_affected() == 1 {
+                claimed.push(Delivery {
+                    id,
                     hook: r.try_get("hook")?,
                     event: r.try_get("event")?,
                     payload: r.try_get("payload")?,
                     attempts: r.try_get("attempts")?,
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        Ok(claimed)
     }
 
     pub async fn webhook_delivered(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE webhook_outbox SET delivered_ms = ?, attempts = attempts + 1 WHERE id = ?")
+        sqlx::query("UPDATE webhook_outbox SET delivered_ms = $1, attempts = attempts + 1 WHERE id = $2")
             .bind(now_ms)
             .bind(id)
             .execute(self.pool())
@@ -654,8 +743,8 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = ?, next_ms = COALESCE(?, next_ms),
-                failed_ms = CASE WHEN ? IS NULL THEN ? ELSE NULL END WHERE id = ?",
+            "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = $1, next_ms = COALESCE($2, next_ms),
+                failed_ms = CASE WHEN $3 IS NULL THEN $4 ELSE NULL END WHERE id = $5",
         )
         .bind(error)
         .bind(retry_ms)
@@ -671,7 +760,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Durability;
+    use crate::on_both_engines;
 
     fn new_approval(id: &str, required: u32, groups: &[&str]) -> NewApproval {
         NewApproval {
@@ -700,189 +789,251 @@ mod tests {
         }
     }
 
-    async fn store(dir: &tempfile::TempDir) -> Store {
-        Store::open(
-            &format!("sqlite://{}", dir.path().join("a.db").display()),
-            Durability::Process,
-        )
-        .await
-        .unwrap()
+    on_both_engines! {
+        async fn quorum_self_approval_groups_and_single_use(s: Store) {
+            s.create_approval(&new_approval("a1", 2, &["finance"]))
+                .await
+                .unwrap();
+            let fin = vec!["finance".to_string()];
+            assert_eq!(
+                s.vote_approval(
+                    "a1",
+                    &Voter {
+                        key: "req",
+                        name: "alice",
+                        groups: &fin
+                    },
+                    true,
+                    None,
+                    1_500
+                )
+                .await
+                .unwrap(),
+                Err(ApprovalRefusal::SelfApproval)
+            );
+            assert!(matches!(
+                s.vote_approval(
+                    "a1",
+                    &Voter {
+                        key: "x",
+                        name: "xavier",
+                        groups: &[]
+                    },
+                    true,
+                    None,
+                    1_500
+                )
+                .await
+                .unwrap(),
+                Err(ApprovalRefusal::NotInGroup(_))
+            ));
+            let first = s
+                .vote_approval(
+                    "a1",
+                    &Voter {
+                        key: "b",
+                        name: "bob",
+                        groups: &fin,
+                    },
+                    true,
+                    None,
+                    1_600,
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(first.decided, None);
+            assert_eq!(
+                s.vote_approval(
+                    "a1",
+                    &Voter {
+                        key: "b",
+                        name: "bob",
+                        groups: &fin
+                    },
+                    true,
+                    None,
+                    1_700
+                )
+                .await
+                .unwrap(),
+                Err(ApprovalRefusal::AlreadyVoted)
+            );
+            let second = s
+                .vote_approval(
+                    "a1",
+                    &Voter {
+                        key: "c",
+                        name: "carol",
+                        groups: &fin,
+                    },
+                    true,
+                    Some("ok"),
+                    1_800,
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(second.decided, Some(ApprovalStatus::Approved));
+            assert!(matches!(
+                s.use_approval("a1", "req", "sha256:other", 1_900).await.unwrap(),
+                Err(ApprovalRefusal::DigestMismatch { .. })
+            ));
+            assert_eq!(
+                s.use_approval("a1", "req", "sha256:abc", 1_900)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .status,
+                ApprovalStatus::Used
+            );
+            assert_eq!(
+                s.use_approval("a1", "req", "sha256:abc", 2_000).await.unwrap(),
+                Err(ApprovalRefusal::NotUsable("used"))
+            );
+        }
+
+        async fn schedule_expires_escalates_and_reminds_once(s: Store) {
+            s.create_approval(&new_approval("a2", 1, &["finance"]))
+                .await
+                .unwrap();
+            assert!(s.due_approvals(1_500).await.unwrap().is_empty());
+            assert_eq!(s.due_approvals(2_000).await.unwrap().len(), 1);
+            assert!(s.remind_approval("a2", 2_000, None).await.unwrap());
+            assert!(!s.remind_approval("a2", 2_000, None).await.unwrap(), "once");
+            assert!(s.escalate_approval("a2", 5_000).await.unwrap());
+            assert!(!s.escalate_approval("a2", 5_001).await.unwrap(), "once");
+            // After escalation the security group may decide too.
+            let sec = vec!["security".to_string()];
+            assert!(
+                s.vote_approval(
+                    "a2",
+                    &Voter {
+                        key: "d",
+                        name: "dana",
+                        groups: &sec
+                    },
+                    true,
+                    None,
+                    6_000
+                )
+                .await
+                .unwrap()
+                .is_ok()
+            );
+            s.create_approval(&new_approval("a3", 1, &[])).await.unwrap();
+            assert!(
+                !s.expire_approval("a3", ApprovalStatus::Rejected, 9_999)
+                    .await
+                    .unwrap(),
+                "not yet"
+            );
+            assert!(
+                s.expire_approval("a3", ApprovalStatus::Rejected, 10_000)
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !s.expire_approval("a3", ApprovalStatus::Rejected, 10_001)
+                    .await
+                    .unwrap(),
+                "once"
+            );
+            assert_eq!(
+                s.approval("a3").await.unwrap().unwrap().status,
+                ApprovalStatus::Rejected
+            );
+        }
+
+        async fn outbox_retries_then_gives_up(s: Store) {
+            s.enqueue_webhook("slack", "approval.requested", "{}", 100)
+                .await
+                .unwrap();
+            let due = s.claim_due_webhooks(100, 10, 60_100).await.unwrap();
+            assert_eq!(due.len(), 1);
+            assert!(
+                s.claim_due_webhooks(100, 10, 60_100).await.unwrap().is_empty(),
+                "a claimed delivery is not handed out twice"
+            );
+            s.webhook_failed(due[0].id, "503", Some(500), 100).await.unwrap();
+            assert!(s.claim_due_webhooks(400, 10, 60_400).await.unwrap().is_empty());
+            let retry = s.claim_due_webhooks(500, 10, 60_500).await.unwrap();
+            assert_eq!(retry[0].attempts, 1);
+            // A sender that dies holding its claim loses it when the lease ends.
+            assert!(s.claim_due_webhooks(60_499, 10, 120_000).await.unwrap().is_empty());
+            assert_eq!(s.claim_due_webhooks(60_500, 10, 120_500).await.unwrap().len(), 1);
+            s.webhook_failed(due[0].id, "503", None, 60_600).await.unwrap();
+            assert!(s.claim_due_webhooks(200_000, 10, 260_000).await.unwrap().is_empty());
+        }
+
+        async fn two_replicas_racing_to_use_one_approval_use_it_once(s: Store) {
+            s.create_approval(&new_approval("a5", 1, &[])).await.unwrap();
+            s.vote_approval("a5", &Voter { key: "b", name: "bob", groups: &[] }, true, None, 1_100)
+                .await
+                .unwrap()
+                .unwrap();
+            let mut racers = Vec::new();
+            for _ in 0..8 {
+                let s = s.clone();
+                racers.push(tokio::spawn(async move { s.use_approval("a5", "req", "sha256:abc", 1_200).await }));
+            }
+            let mut used = 0;
+            for r in racers {
+                match r.await.unwrap().unwrap() {
+                    Ok(a) => {
+                        assert_eq!(a.status, ApprovalStatus::Used);
+                        used += 1;
+                    }
+                    Err(refusal) => assert_eq!(refusal, ApprovalRefusal::NotUsable("used")),
+                }
+            }
+            assert_eq!(used, 1, "exactly one use");
+        }
+
+        async fn lists_with_filters(s: Store) {
+            s.create_approval(&new_approval("l1", 1, &[])).await.unwrap();
+            let mut other = new_approval("l2", 1, &[]);
+            other.requester = "zed".into();
+            other.requester_key = "zk".into();
+            other.created_ms = 2_000;
+            s.create_approval(&other).await.unwrap();
+            let all = s.list_approvals(&ApprovalFilter::default()).await.unwrap();
+            assert_eq!(all.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["l2", "l1"]);
+            let zed = ApprovalFilter { requester: Some("zed".into()), ..Default::default() };
+            assert_eq!(s.list_approvals(&zed).await.unwrap().len(), 1);
+            let by_key = ApprovalFilter { requester: Some("zk".into()), status: Some(ApprovalStatus::Pending), ..Default::default() };
+            assert_eq!(s.list_approvals(&by_key).await.unwrap()[0].id, "l2");
+            let none = ApprovalFilter { rule: Some("red.y".into()), ..Default::default() };
+            assert!(s.list_approvals(&none).await.unwrap().is_empty());
+        }
     }
 
     #[tokio::test]
-    async fn quorum_self_approval_groups_and_single_use() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = store(&dir).await;
-        s.create_approval(&new_approval("a1", 2, &["finance"]))
-            .await
-            .unwrap();
-        let fin = vec!["finance".to_string()];
-        assert_eq!(
+    async fn decisions_reach_every_listener_on_postgres() {
+        crate::testing::with_store("postgres", |s| async move {
+            let mut listener = s.listen_decisions().await.unwrap().expect("postgres listens");
+            s.create_approval(&new_approval("n1", 1, &[])).await.unwrap();
             s.vote_approval(
-                "a1",
-                &Voter {
-                    key: "req",
-                    name: "alice",
-                    groups: &fin
-                },
-                true,
-                None,
-                1_500
-            )
-            .await
-            .unwrap(),
-            Err(ApprovalRefusal::SelfApproval)
-        );
-        assert!(matches!(
-            s.vote_approval(
-                "a1",
-                &Voter {
-                    key: "x",
-                    name: "xavier",
-                    groups: &[]
-                },
-                true,
-                None,
-                1_500
-            )
-            .await
-            .unwrap(),
-            Err(ApprovalRefusal::NotInGroup(_))
-        ));
-        let first = s
-            .vote_approval(
-                "a1",
+                "n1",
                 &Voter {
                     key: "b",
                     name: "bob",
-                    groups: &fin,
+                    groups: &[],
                 },
                 true,
                 None,
-                1_600,
+                1_100,
             )
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(first.decided, None);
-        assert_eq!(
-            s.vote_approval(
-                "a1",
-                &Voter {
-                    key: "b",
-                    name: "bob",
-                    groups: &fin
-                },
-                true,
-                None,
-                1_700
-            )
-            .await
-            .unwrap(),
-            Err(ApprovalRefusal::AlreadyVoted)
-        );
-        let second = s
-            .vote_approval(
-                "a1",
-                &Voter {
-                    key: "c",
-                    name: "carol",
-                    groups: &fin,
-                },
-                true,
-                Some("ok"),
-                1_800,
-            )
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(second.decided, Some(ApprovalStatus::Approved));
-        assert!(matches!(
-            s.use_approval("a1", "req", "sha256:other", 1_900).await.unwrap(),
-            Err(ApprovalRefusal::DigestMismatch { .. })
-        ));
-        assert_eq!(
-            s.use_approval("a1", "req", "sha256:abc", 1_900)
-                .await
-                .unwrap()
-                .unwrap()
-                .status,
-            ApprovalStatus::Used
-        );
-        assert_eq!(
-            s.use_approval("a1", "req", "sha256:abc", 2_000).await.unwrap(),
-            Err(ApprovalRefusal::NotUsable("used"))
-        );
-    }
-
-    #[tokio::test]
-    async fn schedule_expires_escalates_and_reminds_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = store(&dir).await;
-        s.create_approval(&new_approval("a2", 1, &["finance"]))
-            .await
-            .unwrap();
-        assert!(s.due_approvals(1_500).await.unwrap().is_empty());
-        assert_eq!(s.due_approvals(2_000).await.unwrap().len(), 1);
-        assert!(s.remind_approval("a2", 2_000, None).await.unwrap());
-        assert!(!s.remind_approval("a2", 2_000, None).await.unwrap(), "once");
-        assert!(s.escalate_approval("a2", 5_000).await.unwrap());
-        assert!(!s.escalate_approval("a2", 5_001).await.unwrap(), "once");
-        // After escalation the security group may decide too.
-        let sec = vec!["security".to_string()];
-        assert!(
-            s.vote_approval(
-                "a2",
-                &Voter {
-                    key: "d",
-                    name: "dana",
-                    groups: &sec
-                },
-                true,
-                None,
-                6_000
-            )
-            .await
-            .unwrap()
-            .is_ok()
-        );
-        s.create_approval(&new_approval("a3", 1, &[])).await.unwrap();
-        assert!(
-            !s.expire_approval("a3", ApprovalStatus::Rejected, 9_999)
-                .await
-                .unwrap(),
-            "not yet"
-        );
-        assert!(
-            s.expire_approval("a3", ApprovalStatus::Rejected, 10_000)
-                .await
-                .unwrap()
-        );
-        assert!(
-            !s.expire_approval("a3", ApprovalStatus::Rejected, 10_001)
-                .await
-                .unwrap(),
-            "once"
-        );
-        assert_eq!(
-            s.approval("a3").await.unwrap().unwrap().status,
-            ApprovalStatus::Rejected
-        );
-    }
-
-    #[tokio::test]
-    async fn outbox_retries_then_gives_up() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = store(&dir).await;
-        s.enqueue_webhook("slack", "approval.requested", "{}", 100)
-            .await
-            .unwrap();
-        let due = s.due_webhooks(100, 10).await.unwrap();
-        assert_eq!(due.len(), 1);
-        s.webhook_failed(due[0].id, "503", Some(500), 100).await.unwrap();
-        assert!(s.due_webhooks(400, 10).await.unwrap().is_empty());
-        assert_eq!(s.due_webhooks(500, 10).await.unwrap()[0].attempts, 1);
-        s.webhook_failed(due[0].id, "503", None, 500).await.unwrap();
-        assert!(s.due_webhooks(10_000, 10).await.unwrap().is_empty());
+            let heard = tokio::time::timeout(std::time::Duration::from_secs(10), listener.recv()).await;
+            assert_eq!(heard.unwrap().unwrap(), "n1");
+        })
+        .await;
+        crate::testing::with_store("sqlite", |s| async move {
+            assert!(s.listen_decisions().await.unwrap().is_none());
+        })
+        .await;
     }
 }

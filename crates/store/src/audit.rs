@@ -6,11 +6,11 @@ use std::io::Write;
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
-use sqlx::{Connection, Row, SqliteConnection};
+use sqlx::{Connection, PgConnection, Row, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::chain::{GENESIS_HASH, chain_hash};
-use crate::{Store, StoreError};
+use crate::{Durability, Engine, Store, StoreError};
 
 /// At most this many records per commit; a larger backlog takes several commits.
 const MAX_BATCH: usize = 256;
@@ -80,7 +80,23 @@ impl std::fmt::Debug for Command {
 impl AuditLog {
     /// Starts the writer on its own connection to `store`.
     pub async fn start(store: &Store) -> Result<AuditLog, StoreError> {
-        let conn = SqliteConnection::connect_with(store.options()).await?;
+        let conn = match store.engine() {
+            Engine::Sqlite(options) => Writer::Sqlite(SqliteConnection::connect_with(options).await?),
+            Engine::Postgres(options) => {
+                let mut conn = PgConnection::connect_with(options).await?;
+                // The server having the commit is what `process` promises; `fsync` waits for
+                // the server's disk.
+                let setting = match store.durability() {
+                    Durability::Process => "SET synchronous_commit = off",
+                    Durability::Fsync => "SET synchronous_commit = on",
+                };
+                sqlx::query(setting).execute(&mut conn).await?;
+                Writer::Postgres {
+                    conn,
+                    contended: false,
+                }
+            }
+        };
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(writer(conn, rx));
         Ok(AuditLog { tx })
@@ -121,7 +137,7 @@ impl AuditLog {
     }
 }
 
-async fn writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Command>) {
+async fn writer(mut conn: Writer, mut rx: mpsc::Receiver<Command>) {
     // The chain head as this writer last wrote it; re-read when another writer moved it.
     let mut head: Option<(i64, String)> = None;
     let mut batch: Vec<NewEvent> = Vec::new();
@@ -149,7 +165,7 @@ async fn writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Command>) {
             next = rx.try_recv().ok();
         }
         if !batch.is_empty() {
-            let result = commit(&mut conn, &batch, &mut head).await;
+            let result = conn.commit(&batch, &mut head).await;
             match result {
                 Ok(first_seq) => {
                     for (upto, done) in waiters.drain(..) {
@@ -180,7 +196,7 @@ async fn writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Command>) {
                 }
             }
             if !rest.is_empty() {
-                match commit(&mut conn, &rest, &mut head).await {
+                match conn.commit(&rest, &mut head).await {
                     Ok(first_seq) => {
                         for (upto, done) in rest_waiters {
                             let _ = done.send(Ok(first_seq + upto as i64 - 1));
@@ -194,48 +210,56 @@ async fn writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Command>) {
                     }
                 }
             }
-            let _ = conn.close().await;
+            conn.close().await;
             let _ = done.send(());
             return;
         }
     }
 }
 
-/// Appends `batch`, chained onto the current head, in one statement: a multi-row INSERT is
-/// atomic on its own, and a trigger moves the head row with it. Returns the first seq.
-///
-/// The head is cached between commits. If another writer on the same file appended meanwhile,
-/// the cached head is stale and the INSERT collides on `seq` (the primary key): the head is
-/// then read afresh and the batch chained onto it.
-async fn commit(
-    conn: &mut SqliteConnection,
-    batch: &[NewEvent],
-    head: &mut Option<(i64, String)>,
-) -> Result<i64, StoreError> {
-    for attempt in 0..2 {
-        let (start_seq, start_hash) = match head.take() {
-            Some(h) if attempt == 0 => h,
-            _ => {
-                let read: Option<(i64, String)> =
-                    sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                read.unwrap_or((0, GENESIS_HASH.to_string()))
-            }
-        };
-        let (rows, new_head) = chain_rows(batch, start_seq, &start_hash)?;
-        let mut sql = String::from(
-            "INSERT INTO audit_events (seq, trace_id, ts, stage, actor, payload, prev_hash, hash) VALUES ",
-        );
-        for i in 0..rows.len() {
-            sql.push_str(if i == 0 {
-                "(?, ?, ?, ?, ?, ?, ?, ?)"
-            } else {
-                ", (?, ?, ?, ?, ?, ?, ?, ?)"
-            });
+/// The writer's own connection: appends never wait for a pooled connection.
+enum Writer {
+    Sqlite(SqliteConnection),
+    Postgres {
+        conn: PgConnection,
+        /// Another replica appended lately: take the head's lock first rather than guess.
+        contended: bool,
+    },
+}
+
+/// The multi-row INSERT for `n` records, `$N` placeholders (both engines read them).
+fn insert_sql(n: usize) -> String {
+    let mut sql = String::with_capacity(100 + n * 48);
+    sql.push_str(
+        "INSERT INTO audit_events (seq, trace_id, ts, stage, actor, payload, prev_hash, hash) VALUES ",
+    );
+    for i in 0..n {
+        let b = i * 8;
+        if i > 0 {
+            sql.push_str(", ");
         }
-        let mut query = sqlx::query(&sql);
-        for row in rows {
+        use std::fmt::Write as _;
+        let _ = write!(
+            sql,
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6,
+            b + 7,
+            b + 8
+        );
+    }
+    sql
+}
+
+/// Binds chained rows to an INSERT from [`insert_sql`], for either engine's query type.
+macro_rules! bind_rows {
+    ($sql:expr, $rows:expr) => {{
+        let mut query = sqlx::query($sql);
+        for row in $rows {
             query = query
                 .bind(row.seq)
                 .bind(&row.event.trace_id)
@@ -246,18 +270,88 @@ async fn commit(
                 .bind(row.prev_hash)
                 .bind(row.hash);
         }
-        match query.execute(&mut *conn).await {
-            Ok(_) => {
-                *head = Some(new_head);
-                return Ok(start_seq + 1);
+        query
+    }};
+}
+
+const READ_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
+
+impl Writer {
+    /// Appends `batch` chained onto the head of the trail; returns the first seq.
+    ///
+    /// The head is cached between commits, and the INSERT with it is one atomic statement
+    /// (a trigger moves the head row with it). If another writer (another process on the
+    /// SQLite file, another replica on PostgreSQL) appended meanwhile, the cached head is
+    /// stale and the INSERT collides on `seq`, the primary key; nothing is written and the
+    /// batch is chained afresh. On PostgreSQL the retry holds the head row's lock, so it cannot
+    /// collide again; a replica that keeps colliding takes the lock first until the fleet
+    /// goes quiet.
+    async fn commit(
+        &mut self,
+        batch: &[NewEvent],
+        head: &mut Option<(i64, String)>,
+    ) -> Result<i64, StoreError> {
+        let sql = insert_sql(batch.len());
+        match self {
+            Writer::Sqlite(conn) => {
+                for attempt in 0..3 {
+                    let (start_seq, start_hash) = match head.take() {
+                        Some(h) if attempt == 0 => h,
+                        _ => sqlx::query_as(READ_HEAD)
+                            .fetch_optional(&mut *conn)
+                            .await?
+                            .unwrap_or((0, GENESIS_HASH.to_string())),
+                    };
+                    let (rows, new_head) = chain_rows(batch, start_seq, &start_hash)?;
+                    match bind_rows!(&sql, rows).execute(&mut *conn).await {
+                        Ok(_) => {
+                            *head = Some(new_head);
+                            return Ok(start_seq + 1);
+                        }
+                        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Err(StoreError::Encode(
+                    "the chain head kept moving; another writer is appending".into(),
+                ))
             }
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt == 0 => continue,
-            Err(e) => return Err(e.into()),
+            Writer::Postgres { conn, contended } => {
+                if !*contended && let Some((start_seq, start_hash)) = head.take() {
+                    let (rows, new_head) = chain_rows(batch, start_seq, &start_hash)?;
+                    match bind_rows!(&sql, rows).execute(&mut *conn).await {
+                        Ok(_) => {
+                            *head = Some(new_head);
+                            return Ok(start_seq + 1);
+                        }
+                        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => *contended = true,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                let mut tx = conn.begin().await?;
+                let (start_seq, start_hash): (i64, String) =
+                    sqlx::query_as(&format!("{READ_HEAD} FOR UPDATE"))
+                        .fetch_one(&mut *tx)
+                        .await?;
+                // Nobody moved the head since our last append: the fleet is quiet again.
+                if head.as_ref().is_some_and(|(seq, _)| *seq == start_seq) {
+                    *contended = false;
+                }
+                let (rows, new_head) = chain_rows(batch, start_seq, &start_hash)?;
+                bind_rows!(&sql, rows).execute(&mut *tx).await?;
+                tx.commit().await?;
+                *head = Some(new_head);
+                Ok(start_seq + 1)
+            }
         }
     }
-    Err(StoreError::Encode(
-        "the chain head kept moving; another writer is appending".into(),
-    ))
+
+    async fn close(self) {
+        let _ = match self {
+            Writer::Sqlite(conn) => conn.close().await,
+            Writer::Postgres { conn, .. } => conn.close().await,
+        };
+    }
 }
 
 /// One record ready to insert.
@@ -302,7 +396,7 @@ fn chain_rows<'a>(
     Ok((rows, (seq, prev)))
 }
 
-fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, StoreError> {
+fn record_from_row(row: &sqlx::any::AnyRow) -> Result<AuditRecord, StoreError> {
     let payload: String = row.try_get(5)?;
     Ok(AuditRecord {
         seq: row.try_get(0)?,
@@ -330,7 +424,7 @@ pub enum ExportFormat {
 impl Store {
     /// Every record of one trace, in chain order.
     pub async fn trace(&self, trace_id: &str) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query(&format!("{SELECT_RECORDS} WHERE trace_id = ? ORDER BY seq"))
+        let rows = sqlx::query(&format!("{SELECT_RECORDS} WHERE trace_id = $1 ORDER BY seq"))
             .bind(trace_id)
             .fetch_all(self.pool())
             .await?;
@@ -403,153 +497,173 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Durability;
-
-    async fn temp_store(dir: &tempfile::TempDir) -> Store {
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        Store::open(&url, Durability::Process).await.unwrap()
-    }
+    use crate::on_both_engines;
 
     fn ev(trace: &str, stage: &str) -> NewEvent {
         NewEvent::now(trace, stage, "tester", serde_json::json!({"k": stage}))
     }
 
-    #[tokio::test]
-    async fn concurrent_appends_form_one_verifiable_chain() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = temp_store(&dir).await;
-        let log = AuditLog::start(&store).await.unwrap();
-        let mut tasks = Vec::new();
-        for i in 0..50 {
-            let log = log.clone();
-            tasks.push(tokio::spawn(async move {
-                log.append(vec![
-                    ev(&format!("t{i}"), "classification"),
-                    ev(&format!("t{i}"), "executed"),
-                ])
-                .await
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap().unwrap();
-        }
-        log.append_detached(vec![ev("late", "executed")]);
-        log.shutdown().await;
-        let report = store.verify_chain().await.unwrap();
-        assert!(report.ok(), "{report:?}");
-        assert_eq!(report.records, 101);
-        assert_eq!(store.trace("t7").await.unwrap().len(), 2);
-    }
-
-    #[tokio::test]
-    async fn tampering_is_found_and_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = temp_store(&dir).await;
-        let log = AuditLog::start(&store).await.unwrap();
-        for i in 0..5 {
+    async fn append_each(store: &Store, n: usize) {
+        let log = AuditLog::start(store).await.unwrap();
+        for i in 0..n {
             log.append(vec![ev(&format!("t{i}"), "classification")])
                 .await
                 .unwrap();
         }
         log.shutdown().await;
-        assert!(store.verify_chain().await.unwrap().ok());
-
-        sqlx::query("UPDATE audit_events SET payload = '{\"k\":\"forged\"}' WHERE seq = 3")
-            .execute(store.pool())
-            .await
-            .unwrap();
-        let report = store.verify_chain().await.unwrap();
-        let bad = report.first_bad.unwrap();
-        assert_eq!(bad.seq, 3);
-        assert!(bad.problem.contains("modified"), "{}", bad.problem);
-
-        // A truncated tail is caught by the head row.
-        let dir2 = tempfile::tempdir().unwrap();
-        let store2 = temp_store(&dir2).await;
-        let log2 = AuditLog::start(&store2).await.unwrap();
-        for i in 0..3 {
-            log2.append(vec![ev(&format!("t{i}"), "classification")])
-                .await
-                .unwrap();
-        }
-        log2.shutdown().await;
-        sqlx::query("DELETE FROM audit_events WHERE seq = 3")
-            .execute(store2.pool())
-            .await
-            .unwrap();
-        let report = store2.verify_chain().await.unwrap();
-        assert!(report.first_bad.unwrap().problem.contains("removed from the end"));
     }
 
-    #[tokio::test]
-    async fn any_single_byte_change_breaks_verification() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = temp_store(&dir).await;
-        let log = AuditLog::start(&store).await.unwrap();
-        for i in 0..3 {
-            log.append(vec![ev(&format!("t{i}"), "classification")])
-                .await
-                .unwrap();
+    on_both_engines! {
+        async fn concurrent_appends_form_one_verifiable_chain(store: Store) {
+            let log = AuditLog::start(&store).await.unwrap();
+            let mut tasks = Vec::new();
+            for i in 0..50 {
+                let log = log.clone();
+                tasks.push(tokio::spawn(async move {
+                    log.append(vec![
+                        ev(&format!("t{i}"), "classification"),
+                        ev(&format!("t{i}"), "executed"),
+                    ])
+                    .await
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap().unwrap();
+            }
+            log.append_detached(vec![ev("late", "executed")]);
+            log.shutdown().await;
+            let report = store.verify_chain().await.unwrap();
+            assert!(report.ok(), "{report:?}");
+            assert_eq!(report.records, 101);
+            assert_eq!(store.trace("t7").await.unwrap().len(), 2);
         }
-        log.shutdown().await;
-        for seq in 1..=3i64 {
-            for column in ["trace_id", "ts", "stage", "actor", "payload", "prev_hash", "hash"] {
-                let original: String =
-                    sqlx::query_scalar(&format!("SELECT {column} FROM audit_events WHERE seq = ?"))
-                        .bind(seq)
-                        .fetch_one(store.pool())
+
+        async fn writers_racing_on_one_trail_leave_one_chain(store: Store) {
+            // Two writers (two replicas, or two processes on one file), each with its own
+            // cached head, appending at once.
+            let a = AuditLog::start(&store).await.unwrap();
+            let b = AuditLog::start(&store).await.unwrap();
+            let mut tasks = Vec::new();
+            for i in 0..200 {
+                let log = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tasks.push(tokio::spawn(async move {
+                    log.append(vec![ev(&format!("r{i}"), "classification"), ev(&format!("r{i}"), "executed")])
                         .await
-                        .unwrap();
-                for at in [0, original.len() / 2, original.len() - 1] {
-                    let mut bytes = original.clone().into_bytes();
-                    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
-                    let changed = String::from_utf8(bytes).unwrap();
-                    let set = format!("UPDATE audit_events SET {column} = ? WHERE seq = ?");
-                    sqlx::query(&set)
-                        .bind(&changed)
-                        .bind(seq)
-                        .execute(store.pool())
-                        .await
-                        .unwrap();
-                    let report = store.verify_chain().await.unwrap();
-                    let bad = report
-                        .first_bad
-                        .unwrap_or_else(|| panic!("{column}[{at}] of {seq} changed unnoticed"));
-                    assert!(bad.seq <= seq + 1, "{column} of {seq}: reported {}", bad.seq);
-                    sqlx::query(&set)
-                        .bind(&original)
-                        .bind(seq)
-                        .execute(store.pool())
-                        .await
-                        .unwrap();
-                }
+                }));
+            }
+            let mut seqs = Vec::new();
+            for t in tasks {
+                seqs.push(t.await.unwrap().unwrap());
+            }
+            a.shutdown().await;
+            b.shutdown().await;
+            seqs.sort_unstable();
+            seqs.dedup();
+            assert_eq!(seqs.len(), 200, "every append got its own place in the chain");
+            let report = store.verify_chain().await.unwrap();
+            assert!(report.ok(), "{report:?}");
+            assert_eq!(report.records, 400);
+            for i in [0, 77, 199] {
+                let stages: Vec<String> = store
+                    .trace(&format!("r{i}"))
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| r.stage)
+                    .collect();
+                assert_eq!(stages, ["classification", "executed"], "a batch stays in order");
             }
         }
-        assert!(store.verify_chain().await.unwrap().ok());
-    }
 
-    #[tokio::test]
-    async fn exports_jsonl_and_csv() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = temp_store(&dir).await;
-        let log = AuditLog::start(&store).await.unwrap();
-        log.append(vec![ev("t1", "classification"), ev("t1", "executed")])
-            .await
-            .unwrap();
-        log.shutdown().await;
-        let mut jsonl = Vec::new();
-        assert_eq!(store.export(ExportFormat::Jsonl, &mut jsonl).await.unwrap(), 2);
-        let first: serde_json::Value =
-            serde_json::from_str(String::from_utf8(jsonl).unwrap().lines().next().unwrap()).unwrap();
-        assert_eq!(first["stage"], "classification");
-        assert_eq!(first["payload"]["k"], "classification");
-        let mut csv_out = Vec::new();
-        store.export(ExportFormat::Csv, &mut csv_out).await.unwrap();
-        let text = String::from_utf8(csv_out).unwrap();
-        assert!(
-            text.starts_with("trace_id,ts,stage,payload,seq,actor,prev_hash,hash\n"),
-            "{text}"
-        );
-        assert_eq!(text.lines().count(), 3);
+        async fn a_modified_record_is_found_and_named(store: Store) {
+            append_each(&store, 5).await;
+            assert!(store.verify_chain().await.unwrap().ok());
+            sqlx::query("UPDATE audit_events SET payload = '{\"k\":\"forged\"}' WHERE seq = 3")
+                .execute(store.pool())
+                .await
+                .unwrap();
+            let report = store.verify_chain().await.unwrap();
+            let bad = report.first_bad.unwrap();
+            assert_eq!(bad.seq, 3);
+            assert!(bad.problem.contains("modified"), "{}", bad.problem);
+        }
+
+        async fn a_truncated_tail_is_caught_by_the_head_row(store: Store) {
+            append_each(&store, 3).await;
+            sqlx::query("DELETE FROM audit_events WHERE seq = 3")
+                .execute(store.pool())
+                .await
+                .unwrap();
+            let report = store.verify_chain().await.unwrap();
+            assert!(report.first_bad.unwrap().problem.contains("removed from the end"));
+        }
+
+        async fn any_single_byte_change_breaks_verification(store: Store) {
+            append_each(&store, 3).await;
+            for seq in 1..=3i64 {
+                for column in ["trace_id", "ts", "stage", "actor", "payload", "prev_hash", "hash"] {
+                    let original: String =
+                        sqlx::query_scalar(&format!("SELECT {column} FROM audit_events WHERE seq = $1"))
+                            .bind(seq)
+                            .fetch_one(store.pool())
+                            .await
+                            .unwrap();
+                    for at in [0, original.len() / 2, original.len() - 1] {
+                        let mut bytes = original.clone().into_bytes();
+                        bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+                        let changed = String::from_utf8(bytes).unwrap();
+                        let set = format!("UPDATE audit_events SET {column} = $1 WHERE seq = $2");
+                        sqlx::query(&set)
+                            .bind(&changed)
+                            .bind(seq)
+                            .execute(store.pool())
+                            .await
+                            .unwrap();
+                        let report = store.verify_chain().await.unwrap();
+                        let bad = report
+                            .first_bad
+                            .unwrap_or_else(|| panic!("{column}[{at}] of {seq} changed unnoticed"));
+                        assert!(bad.seq <= seq + 1, "{column} of {seq}: reported {}", bad.seq);
+                        sqlx::query(&set)
+                            .bind(&original)
+                            .bind(seq)
+                            .execute(store.pool())
+                            .await
+                            .unwrap();
+                    }
+                }
+            }
+            assert!(store.verify_chain().await.unwrap().ok());
+        }
+
+        async fn exports_jsonl_and_csv(store: Store) {
+            let log = AuditLog::start(&store).await.unwrap();
+            log.append(vec![ev("t1", "classification"), ev("t1", "executed")])
+                .await
+                .unwrap();
+            log.shutdown().await;
+            let mut jsonl = Vec::new();
+            assert_eq!(store.export(ExportFormat::Jsonl, &mut jsonl).await.unwrap(), 2);
+            let first: serde_json::Value =
+                serde_json::from_str(String::from_utf8(jsonl).unwrap().lines().next().unwrap()).unwrap();
+            assert_eq!(first["stage"], "classification");
+            assert_eq!(first["payload"]["k"], "classification");
+            let mut csv_out = Vec::new();
+            store.export(ExportFormat::Csv, &mut csv_out).await.unwrap();
+            let text = String::from_utf8(csv_out).unwrap();
+            assert!(
+                text.starts_with("trace_id,ts,stage,payload,seq,actor,prev_hash,hash\n"),
+                "{text}"
+            );
+            assert_eq!(text.lines().count(), 3);
+        }
+
+        async fn migrating_again_changes_nothing(store: Store) {
+            let version = store.migrate().await.unwrap();
+            assert_eq!(store.migrate().await.unwrap(), version);
+            assert!(version >= 3);
+            assert_eq!(store.audit_len().await.unwrap(), 0);
+            assert!(store.verify_chain().await.unwrap().ok(), "an empty trail verifies");
+        }
     }
 }

@@ -3,7 +3,7 @@
 /// Anything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("unsupported database URL {0} (expected sqlite://PATH)")]
+    #[error("unsupported database URL {0} (expected sqlite://PATH or postgres://USER@HOST/DB)")]
     UnsupportedUrl(String),
     #[error("no database at {0} (create one with `warden init` or `warden migrate`)")]
     Missing(String),

@@ -29,7 +29,7 @@ fn split_list(list: &str) -> Vec<String> {
         .collect()
 }
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord, StoreError> {
+fn from_row(row: &sqlx::any::AnyRow) -> Result<KeyRecord, StoreError> {
     let roles: String = row.try_get("roles")?;
     Ok(KeyRecord {
         id: row.try_get("id")?,
@@ -51,7 +51,7 @@ impl Store {
     /// Stores a new key. Fails if an active key already has this name.
     pub async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO api_keys (id, name, roles, tenant, groups, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+            "INSERT INTO api_keys (id, name, roles, tenant, groups, secret_hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
         )
         .bind(&key.id)
         .bind(&key.name)
@@ -67,7 +67,7 @@ impl Store {
 
     /// The key with this id, revoked or not.
     pub async fn find_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM api_keys WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM api_keys WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
@@ -85,7 +85,7 @@ impl Store {
     /// Revokes the active key with this id or name; returns whether one was revoked.
     pub async fn revoke_key(&self, id_or_name: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = ? WHERE revoked_at IS NULL AND (id = ? OR name = ?)",
+            "UPDATE api_keys SET revoked_at = $1 WHERE revoked_at IS NULL AND (id = $2 OR name = $3)",
         )
         .bind(crate::now_rfc3339())
         .bind(id_or_name)

@@ -1,8 +1,9 @@
 //! Warden's storage: the hash-chained audit trail (one writer, group commit), API keys and
 //! schema migrations, behind one `Store` handle.
 //!
-//! SQLite is the embedded default (one file, WAL). The engine is chosen by the database URL;
-//! `postgres://` support is planned behind the same interface.
+//! The engine is chosen by the database URL: `sqlite://PATH` is the embedded default (one file,
+//! WAL, one gateway); `postgres://...` lets a fleet of gateways share one trail, one approval
+//! queue and one key table. Queries are written once, with `$N` placeholders both engines read.
 
 mod approvals;
 mod audit;
@@ -10,11 +11,13 @@ mod chain;
 mod error;
 mod keys;
 mod migrate;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod time_fmt;
 
 pub use approvals::{
-    Approval, ApprovalFilter, ApprovalRefusal, ApprovalStatus, Delivery, NewApproval, Vote, VoteOutcome,
-    Voter,
+    Approval, ApprovalFilter, ApprovalRefusal, ApprovalStatus, DECISIONS_CHANNEL, DecisionListener, Delivery,
+    NewApproval, Vote, VoteOutcome, Voter,
 };
 pub use audit::{AuditLog, AuditRecord, ExportFormat, NewEvent};
 pub use chain::{GENESIS_HASH, VerifyReport, chain_hash};
@@ -22,9 +25,10 @@ pub use error::StoreError;
 pub use keys::KeyRecord;
 pub use time_fmt::now_rfc3339;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -32,10 +36,12 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
-    /// Survives the gateway being killed at any instant (WAL, no fsync per commit).
+    /// Survives the gateway being killed at any instant: SQLite's WAL without an fsync per
+    /// commit; on PostgreSQL, the server has the commit (`synchronous_commit = off`).
     #[default]
     Process,
-    /// Survives power loss: each group commit is fsynced before its responses are sent.
+    /// Survives power loss: each group commit is flushed to disk (SQLite `synchronous = FULL`,
+    /// PostgreSQL `synchronous_commit = on`) before its responses are sent.
     Fsync,
 }
 
@@ -48,11 +54,20 @@ impl Durability {
     }
 }
 
+/// The database behind a store, with what its dedicated connections (the audit writer, the
+/// decision listener) are opened with.
+#[derive(Clone, Debug)]
+pub(crate) enum Engine {
+    Sqlite(SqliteConnectOptions),
+    Postgres(PgConnectOptions),
+}
+
 /// A handle on the database. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
-    options: SqliteConnectOptions,
+    pool: AnyPool,
+    engine: Engine,
+    durability: Durability,
 }
 
 impl Store {
@@ -68,6 +83,17 @@ impl Store {
     }
 
     async fn connect(url: &str, durability: Durability, create: bool) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Store::connect_postgres(url, durability).await?
+        } else {
+            Store::connect_sqlite(url, durability, create).await?
+        };
+        migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    async fn connect_sqlite(url: &str, durability: Durability, create: bool) -> Result<Store, StoreError> {
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -77,27 +103,79 @@ impl Store {
                 "an in-memory database cannot hold an audit trail; name a file".into(),
             ));
         }
+        if path.contains('?') {
+            return Err(StoreError::UnsupportedUrl(format!(
+                "{} (a SQLite URL takes no parameters; set durability in the config)",
+                redact_url(url)
+            )));
+        }
         if !create && !std::path::Path::new(path).exists() {
             return Err(StoreError::Missing(path.to_string()));
         }
+        let synchronous = match durability {
+            Durability::Process => SqliteSynchronous::Normal,
+            Durability::Fsync => SqliteSynchronous::Full,
+        };
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
             .map_err(StoreError::from)?
             .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(match durability {
-                Durability::Process => SqliteSynchronous::Normal,
-                Durability::Fsync => SqliteSynchronous::Full,
-            })
+            .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
+        // The writer opens the file first, with the options that create it and switch it to
+        // WAL; the pool then opens the existing file.
+        let first = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options).await?;
+        sqlx::Connection::close(first).await?;
+        let pragmas: &'static str = match durability {
+            Durability::Process => {
+                "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+            }
+            Durability::Fsync => {
+                "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;"
+            }
+        };
+        let pool = AnyPoolOptions::new()
             .max_connections(4)
             .min_connections(1)
-            .connect_with(options.clone())
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(conn, pragmas).await?;
+                    Ok(())
+                })
+            })
+            .connect(&format!("sqlite://{path}"))
             .await?;
-        let store = Store { pool, options };
-        migrate::run(&store.pool).await?;
-        Ok(store)
+        Ok(Store {
+            pool,
+            engine: Engine::Sqlite(options),
+            durability,
+        })
+    }
+
+    async fn connect_postgres(url: &str, durability: Durability) -> Result<Store, StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::UnsupportedUrl(format!("{}: {e}", redact_url(url))))?
+            .application_name("warden");
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Ok(Store {
+            pool,
+            engine: Engine::Postgres(options),
+            durability,
+        })
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn engine_name(&self) -> &'static str {
+        match self.engine {
+            Engine::Sqlite(_) => "sqlite",
+            Engine::Postgres(_) => "postgres",
+        }
     }
 
     /// A cheap round trip, for readiness checks.
@@ -108,7 +186,7 @@ impl Store {
 
     /// Applies pending migrations; returns the schema version now in force.
     pub async fn migrate(&self) -> Result<i64, StoreError> {
-        migrate::run(&self.pool).await
+        migrate::run(self).await
     }
 
     /// Closes every pooled connection.
@@ -116,12 +194,20 @@ impl Store {
         self.pool.close().await;
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
-    pub(crate) fn options(&self) -> &SqliteConnectOptions {
-        &self.options
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub(crate) fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self.engine, Engine::Postgres(_))
     }
 }
 
@@ -136,8 +222,58 @@ pub fn redact_url(url: &str) -> String {
     url.to_string()
 }
 
+/// Defines each test once and runs it on both engines: `<name>::sqlite` and
+/// `<name>::postgres`, each on a fresh database.
+#[cfg(test)]
+macro_rules! on_both_engines {
+    ($(async fn $name:ident($store:ident: Store) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run($store: $crate::Store) $body
+            #[tokio::test]
+            async fn sqlite() {
+                $crate::testing::with_store("sqlite", run).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                $crate::testing::with_store("postgres", run).await;
+            }
+        }
+    )*};
+}
+#[cfg(test)]
+pub(crate) use on_both_engines;
+
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn pooled_sqlite_connections_wait_for_locks_and_keep_foreign_keys() {
+        crate::testing::with_store("sqlite", |store| async move {
+            for _ in 0..3 {
+                let mut conn = store.pool().acquire().await.unwrap();
+                let timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .unwrap();
+                let keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .unwrap();
+                let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .unwrap();
+                let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .unwrap();
+                assert_eq!((timeout, keys, sync, journal.as_str()), (10_000, 1, 1, "wal"));
+            }
+        })
+        .await;
+    }
+
     #[test]
     fn redacts_passwords() {
         assert_eq!(

@@ -1,11 +1,14 @@
-//! Versioned schema migrations, applied in order, each in its own transaction.
+//! Versioned schema migrations, one list per engine with the same version numbers, applied in
+//! order inside one transaction that holds a lock, so replicas starting together apply each
+//! migration once.
 
-use sqlx::SqlitePool;
+use crate::{Store, StoreError};
 
-use crate::StoreError;
+/// An arbitrary constant: the advisory lock PostgreSQL replicas take while migrating.
+const MIGRATION_LOCK: i64 = 0x5741_5244_454e_0001;
 
-/// `(version, sql)`; append only, never edit a released migration.
-const MIGRATIONS: &[(i64, &str)] = &[
+/// SQLite's `(version, sql)`; append only, never edit a released migration.
+const SQLITE: &[(i64, &str)] = &[
     (
         1,
         "CREATE TABLE audit_events (
@@ -102,32 +105,152 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
 ];
 
+/// PostgreSQL's `(version, sql)`, the same schema in its types; append only. The chain head
+/// row exists from the start: appenders on every replica lock it to serialize the chain.
+const POSTGRES: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE audit_events (
+        seq       BIGINT PRIMARY KEY,
+        trace_id  TEXT NOT NULL,
+        ts        TEXT NOT NULL,
+        stage     TEXT NOT NULL,
+        actor     TEXT NOT NULL,
+        payload   TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash      TEXT NOT NULL
+    );
+    CREATE INDEX audit_events_trace ON audit_events (trace_id);
+    CREATE TABLE audit_head (
+        id   BIGINT PRIMARY KEY CHECK (id = 1),
+        seq  BIGINT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    INSERT INTO audit_head (id, seq, hash)
+        VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+    CREATE TABLE api_keys (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        roles       TEXT NOT NULL,
+        tenant      TEXT NOT NULL,
+        secret_hash TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        revoked_at  TEXT
+    );
+    CREATE UNIQUE INDEX api_keys_name ON api_keys (name) WHERE revoked_at IS NULL;",
+    ),
+    (
+        2,
+        "ALTER TABLE api_keys ADD COLUMN groups TEXT NOT NULL DEFAULT '';
+    CREATE TABLE approvals (
+        id              TEXT PRIMARY KEY,
+        trace_id        TEXT NOT NULL,
+        requester_key   TEXT NOT NULL,
+        requester       TEXT NOT NULL,
+        tenant          TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        digest          TEXT NOT NULL,
+        policy_version  TEXT NOT NULL,
+        rule            TEXT NOT NULL,
+        risk            TEXT NOT NULL,
+        decision        TEXT NOT NULL,
+        request         TEXT NOT NULL,
+        mode            TEXT NOT NULL,
+        required        BIGINT NOT NULL,
+        groups          TEXT NOT NULL,
+        escalate_groups TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        created_ms      BIGINT NOT NULL,
+        expires_ms      BIGINT NOT NULL,
+        escalate_ms     BIGINT,
+        escalated       BIGINT NOT NULL DEFAULT 0,
+        remind_ms       BIGINT,
+        remind_every_ms BIGINT,
+        on_expiry       TEXT NOT NULL,
+        decided_ms      BIGINT,
+        used_ms         BIGINT,
+        note            TEXT
+    );
+    CREATE INDEX approvals_status ON approvals (status, expires_ms);
+    CREATE INDEX approvals_requester_digest ON approvals (requester_key, digest);
+    CREATE TABLE approval_votes (
+        approval_id   TEXT NOT NULL REFERENCES approvals (id),
+        approver      TEXT NOT NULL,
+        approver_name TEXT NOT NULL,
+        vote          TEXT NOT NULL,
+        note          TEXT,
+        ts_ms         BIGINT NOT NULL,
+        PRIMARY KEY (approval_id, approver)
+    );
+    CREATE TABLE webhook_outbox (
+        id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        hook         TEXT NOT NULL,
+        event        TEXT NOT NULL,
+        payload      TEXT NOT NULL,
+        attempts     BIGINT NOT NULL DEFAULT 0,
+        next_ms      BIGINT NOT NULL,
+        delivered_ms BIGINT,
+        failed_ms    BIGINT,
+        last_error   TEXT
+    );
+    CREATE INDEX webhook_outbox_due ON webhook_outbox (delivered_ms, failed_ms, next_ms);",
+    ),
+    (
+        3,
+        // One statement-level trigger moves the head with every append, however many rows.
+        "CREATE FUNCTION audit_head_follows() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    BEGIN
+        UPDATE audit_head SET seq = last.seq, hash = last.hash
+        FROM (SELECT seq, hash FROM appended ORDER BY seq DESC LIMIT 1) AS last
+        WHERE audit_head.id = 1 AND last.seq > audit_head.seq;
+        RETURN NULL;
+    END $fn$;
+    CREATE TRIGGER audit_head_follows AFTER INSERT ON audit_events
+        REFERENCING NEW TABLE AS appended FOR EACH STATEMENT EXECUTE FUNCTION audit_head_follows();",
+    ),
+];
+
 /// Applies what is pending and returns the version in force.
-pub(crate) async fn run(pool: &SqlitePool) -> Result<i64, StoreError> {
+pub(crate) async fn run(store: &Store) -> Result<i64, StoreError> {
+    let migrations = if store.is_postgres() { POSTGRES } else { SQLITE };
+    let mut tx = if store.is_postgres() {
+        let mut tx = store.pool().begin().await?;
+        // `CREATE TABLE IF NOT EXISTS` would otherwise log a notice on every start.
+        sqlx::query("SET LOCAL client_min_messages = warning")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        tx
+    } else {
+        store.pool().begin_with("BEGIN IMMEDIATE").await?
+    };
     sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
-    let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-        .fetch_one(pool)
-        .await?;
-    let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    let current: i64 =
+        sqlx::query_scalar("SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM schema_migrations")
+            .fetch_one(&mut *tx)
+            .await?;
+    let known = migrations.last().map(|m| m.0).unwrap_or(0);
     if current > known {
         return Err(StoreError::SchemaTooNew {
             found: current,
             known,
         });
     }
-    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-        let mut tx = pool.begin().await?;
+    for (version, sql) in migrations.iter().filter(|m| m.0 > current) {
         sqlx::raw_sql(sql).execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)
             .bind(crate::now_rfc3339())
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
     }
+    tx.commit().await?;
     Ok(known.max(current))
 }

@@ -60,7 +60,11 @@ pub async fn run(args: StoreArgs, fix: bool) -> anyhow::Result<ExitCode> {
             Ok(store) => {
                 check(
                     "store",
-                    Ok(format!("{url}, durability {}", config.durability.as_str())),
+                    Ok(format!(
+                        "{url} ({}), durability {}",
+                        store.engine_name(),
+                        config.durability.as_str()
+                    )),
                 );
                 let keys = store
                     .list_keys()

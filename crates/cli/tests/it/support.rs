@@ -46,6 +46,7 @@ pub struct GatewayBuilder {
     auto_approve: bool,
     token: Option<String>,
     env: Vec<(String, String)>,
+    database_url: Option<String>,
 }
 
 pub fn gateway(upstream: &str) -> GatewayBuilder {
@@ -55,6 +56,7 @@ pub fn gateway(upstream: &str) -> GatewayBuilder {
         auto_approve: false,
         token: Some(UPSTREAM_TOKEN.to_string()),
         env: Vec::new(),
+        database_url: None,
     }
 }
 
@@ -77,10 +79,18 @@ impl GatewayBuilder {
         self
     }
 
+    /// A store other than the default temporary SQLite file (a PostgreSQL test database).
+    pub fn database(mut self, url: &str) -> Self {
+        self.database_url = Some(url.to_string());
+        self
+    }
+
     pub fn start(self) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("warden.db");
-        let db_url = format!("sqlite://{}", db.display());
+        let db_url = self
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("warden.db").display()));
         let config_path = dir.path().join("warden.toml");
         std::fs::write(&config_path, &self.config).expect("write config");
         let key = |name: &str, role: &str| {
@@ -180,6 +190,26 @@ impl Gateway {
             .unwrap_or_else(|_| panic!("warden did not report `listening on`: {}", self.logs()));
         self.base = format!("http://{addr}");
         self.child = Some(child);
+    }
+
+    /// Another `warden serve` on this one's store, config and keys: a second replica.
+    pub fn replica(&self) -> Gateway {
+        let mut g = Gateway {
+            dir: tempfile::tempdir().expect("tempdir"),
+            db_url: self.db_url.clone(),
+            config_path: self.config_path.clone(),
+            upstream: self.upstream.clone(),
+            auto_approve: self.auto_approve,
+            token: self.token.clone(),
+            env: self.env.clone(),
+            child: None,
+            logs: Arc::new(Mutex::new(String::new())),
+            base: String::new(),
+            requester: self.requester.clone(),
+            auditor: self.auditor.clone(),
+        };
+        g.spawn();
+        g
     }
 
     /// A new key made with `warden keys create`.

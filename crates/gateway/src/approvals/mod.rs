@@ -237,8 +237,9 @@ impl Approvals {
                 Ok(None) => return ApprovalStatus::Cancelled,
                 _ => {}
             }
-            // Woken by a decision here, or by the poll that catches one taken elsewhere.
-            let poll = tokio::time::sleep(Duration::from_millis(500));
+            // Woken by a decision on this replica or (PostgreSQL) a notice from another; the
+            // poll catches a notice lost while the listener reconnected.
+            let poll = tokio::time::sleep(self.config.poll_interval);
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => {
                     return self.store.approval(id).await.ok().flatten().map(|a| a.status).unwrap_or(ApprovalStatus::Pending);
@@ -476,6 +477,31 @@ impl Approvals {
             }
         }
     }
+}
+
+/// Wakes this replica's held requests when a decision is taken on any replica (PostgreSQL's
+/// LISTEN/NOTIFY; nothing to do on SQLite, where the one gateway hears itself).
+pub async fn spawn_decision_listener(
+    approvals: std::sync::Arc<Approvals>,
+) -> Result<(), warden_store::StoreError> {
+    let Some(mut listener) = approvals.store.listen_decisions().await? else {
+        return Ok(());
+    };
+    tokio::spawn(async move {
+        loop {
+            match listener.recv().await {
+                Ok(id) => {
+                    let _ = approvals.decided.send(id);
+                }
+                Err(e) => {
+                    // The listener reconnects on the next call; held requests poll meanwhile.
+                    tracing::warn!(error = %e, "decision notices interrupted; reconnecting");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Runs the scheduler until the process ends.

@@ -84,7 +84,9 @@ pub fn spawn_delivery(store: Store, audit: AuditLog, clock: Clock, hooks: Arc<Ve
         loop {
             tick.tick().await;
             let now = clock.now_ms();
-            let due = match store.due_webhooks(now, 50).await {
+            // Longer than a delivery can take (the client's timeout), so a live sender keeps
+            // its claim; a dead one's deliveries go to another replica after it.
+            let due = match store.claim_due_webhooks(now, 50, now + 60_000).await {
                 Ok(due) => due,
                 Err(e) => {
                     tracing::error!(error = %e, "webhook outbox unreadable");

@@ -28,6 +28,8 @@ STANDIN_PORT=${BENCH_STANDIN_PORT:-0}    # 0: pick a free port
 WARDEN_PORT=${BENCH_WARDEN_PORT:-0}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BENCH_REV=${BENCH_REV:-}                 # build this commit (clean export) instead of the tree
+STORE=${BENCH_STORE:-sqlite}             # sqlite: a file in the work dir; postgres: a fresh database
+PG_SERVER=${BENCH_PG_SERVER:-postgres://postgres@127.0.0.1:5432}  # where BENCH_STORE=postgres makes it
 
 PROMPT="Summarize our AI governance policy for internal use."
 UPSTREAM_TOKEN="bench-upstream-token"
@@ -39,6 +41,7 @@ die() { log "ERROR: $*"; exit 1; }
 STANDIN_PID=""
 WARDEN_PID=""
 WORK=""
+PG_DB=""
 
 stop_pid() { # pid name: SIGTERM, wait up to 15 s, then SIGKILL
   local pid=$1 name=$2 i
@@ -61,6 +64,9 @@ cleanup() {
   trap - EXIT INT TERM
   stop_pid "$WARDEN_PID" warden
   stop_pid "$STANDIN_PID" warden-standin
+  if [[ -n "$PG_DB" && "$KEEP" != 1 ]]; then
+    psql -X -q "$PG_SERVER/postgres" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
   if [[ -n "$WORK" && -d "$WORK" ]]; then
     if [[ "$KEEP" == 1 || $rc -ne 0 ]]; then
       log "logs, raw wrk output and the database are kept in $WORK"
@@ -106,7 +112,18 @@ to_secs() { # 10s | 2m | 1h | 30  ->  seconds
 # ---- work dir --------------------------------------------------------------------------
 WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/warden-bench.XXXXXX")
 DB="$WORK/bench.db"
-DB_URL="sqlite://$DB"
+case "$STORE" in
+  sqlite) DB_URL="sqlite://$DB" ;;
+  postgres)
+    command -v psql >/dev/null || apt_install postgresql-client
+    PG_DB="warden_bench_$$"
+    psql -X -q -v ON_ERROR_STOP=1 "$PG_SERVER/postgres" -c "CREATE DATABASE $PG_DB" >/dev/null ||
+      die "cannot create a database on $PG_SERVER (is PostgreSQL running?)"
+    DB_URL="$PG_SERVER/$PG_DB"
+    log "store: PostgreSQL database $PG_DB"
+    ;;
+  *) die "BENCH_STORE must be sqlite or postgres (got $STORE)" ;;
+esac
 RESULTS="$WORK/results.tsv"
 FSYNC_JSON="$WORK/fsync.json"
 : >"$RESULTS"
@@ -357,6 +374,7 @@ if ((VERIFY_RC != 0)); then cat "$WORK/verify.log" >&2; fi
 # ---- report ----------------------------------------------------------------------------
 echo "## Warden benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo
+echo "- store: $STORE"
 echo "- machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
 echo "- rustc: $(rustc --version 2>/dev/null || echo unknown); wrk: $(wrk -v 2>&1 | head -n 1 || true)"
 echo "- code: $CODE"

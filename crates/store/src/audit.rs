@@ -276,6 +276,41 @@ macro_rules! bind_rows {
 
 const READ_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
 
+/// PostgreSQL's one-statement append onto a cached head: the head row is moved (and so
+/// locked) first, and only if it is still where this writer left it; the records go in only
+/// if it was. Locking the head before any record is what keeps two replicas from deadlocking:
+/// every appender takes the same lock first. The last three parameters are the new head's seq
+/// and hash and the cached head's seq.
+fn guarded_insert_sql(insert: &str) -> String {
+    let params = insert.matches('$').count();
+    let (columns, values) = insert.split_once(" VALUES ").unwrap_or((insert, ""));
+    format!(
+        "WITH moved AS (UPDATE audit_head SET seq = ${}, hash = ${} WHERE id = 1 AND seq = ${} RETURNING 1) \
+         {columns} SELECT * FROM (VALUES {values}) AS v WHERE EXISTS (SELECT 1 FROM moved)",
+        params + 1,
+        params + 2,
+        params + 3
+    )
+}
+
+/// Appends under the head row's lock, taken before anything else: the head read under it is
+/// the true one, so the records cannot collide. Returns the seq the batch was chained onto and
+/// the new head.
+async fn locked_append(
+    conn: &mut PgConnection,
+    sql: &str,
+    batch: &[NewEvent],
+) -> Result<(i64, (i64, String)), StoreError> {
+    let mut tx = conn.begin().await?;
+    let (start_seq, start_hash): (i64, String) = sqlx::query_as(&format!("{READ_HEAD} FOR UPDATE"))
+        .fetch_one(&mut *tx)
+        .await?;
+    let (rows, new_head) = chain_rows(batch, start_seq, &start_hash)?;
+    bind_rows!(sql, rows).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok((start_seq, new_head))
+}
+
 impl Writer {
     /// Appends `batch` chained onto the head of the trail; returns the first seq.
     ///
@@ -319,27 +354,25 @@ impl Writer {
             Writer::Postgres { conn, contended } => {
                 if !*contended && let Some((start_seq, start_hash)) = head.take() {
                     let (rows, new_head) = chain_rows(batch, start_seq, &start_hash)?;
-                    match bind_rows!(&sql, rows).execute(&mut *conn).await {
-                        Ok(_) => {
-                            *head = Some(new_head);
-                            return Ok(start_seq + 1);
-                        }
-                        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => *contended = true,
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                let mut tx = conn.begin().await?;
-                let (start_seq, start_hash): (i64, String) =
-                    sqlx::query_as(&format!("{READ_HEAD} FOR UPDATE"))
-                        .fetch_one(&mut *tx)
+                    let guarded = guarded_insert_sql(&sql);
+                    let done = bind_rows!(&guarded, rows)
+                        .bind(new_head.0)
+                        .bind(&new_head.1)
+                        .bind(start_seq)
+                        .execute(&mut *conn)
                         .await?;
+                    if done.rows_affected() == batch.len() as u64 {
+                        *head = Some(new_head);
+                        return Ok(start_seq + 1);
+                    }
+                    // Another replica moved the head: nothing was written.
+                    *contended = true;
+                }
+                let (start_seq, new_head) = locked_append(conn, &sql, batch).await?;
                 // Nobody moved the head since our last append: the fleet is quiet again.
                 if head.as_ref().is_some_and(|(seq, _)| *seq == start_seq) {
                     *contended = false;
                 }
-                let (rows, new_head) = chain_rows(batch, start_seq, &start_hash)?;
-                bind_rows!(&sql, rows).execute(&mut *tx).await?;
-                tx.commit().await?;
                 *head = Some(new_head);
                 Ok(start_seq + 1)
             }

@@ -9,6 +9,7 @@ mod auth;
 mod chat;
 mod cli;
 mod errors;
+mod fleet;
 mod governance;
 mod interop;
 mod lifecycle;

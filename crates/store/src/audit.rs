@@ -6,6 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, Row, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
@@ -82,20 +83,12 @@ impl AuditLog {
     pub async fn start(store: &Store) -> Result<AuditLog, StoreError> {
         let conn = match store.engine() {
             Engine::Sqlite(options) => Writer::Sqlite(SqliteConnection::connect_with(options).await?),
-            Engine::Postgres(options) => {
-                let mut conn = PgConnection::connect_with(options).await?;
-                // The server having the commit is what `process` promises; `fsync` waits for
-                // the server's disk.
-                let setting = match store.durability() {
-                    Durability::Process => "SET synchronous_commit = off",
-                    Durability::Fsync => "SET synchronous_commit = on",
-                };
-                sqlx::query(setting).execute(&mut conn).await?;
-                Writer::Postgres {
-                    conn,
-                    contended: false,
-                }
-            }
+            Engine::Postgres(options) => Writer::Postgres {
+                conn: Some(pg_connect(options, store.durability()).await?),
+                options: options.clone(),
+                durability: store.durability(),
+                contended: false,
+            },
         };
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(writer(conn, rx));
@@ -221,10 +214,25 @@ async fn writer(mut conn: Writer, mut rx: mpsc::Receiver<Command>) {
 enum Writer {
     Sqlite(SqliteConnection),
     Postgres {
-        conn: PgConnection,
+        /// `None` after the connection was lost: the next commit opens a new one.
+        conn: Option<PgConnection>,
+        options: PgConnectOptions,
+        durability: Durability,
         /// Another replica appended lately: take the head's lock first rather than guess.
         contended: bool,
     },
+}
+
+/// The writer's PostgreSQL session, with the durability the store was opened with: the server
+/// having the commit is what `process` promises; `fsync` waits for the server's disk.
+async fn pg_connect(options: &PgConnectOptions, durability: Durability) -> Result<PgConnection, StoreError> {
+    let mut conn = PgConnection::connect_with(options).await?;
+    let setting = match durability {
+        Durability::Process => "SET synchronous_commit = off",
+        Durability::Fsync => "SET synchronous_commit = on",
+    };
+    sqlx::query(setting).execute(&mut conn).await?;
+    Ok(conn)
 }
 
 /// The multi-row INSERT for `n` records, `$N` placeholders (both engines read them).
@@ -293,6 +301,40 @@ fn guarded_insert_sql(insert: &str) -> String {
     )
 }
 
+/// PostgreSQL's append: one guarded statement onto the cached head while the fleet is quiet,
+/// the locked path when another replica moved the head.
+async fn pg_commit(
+    conn: &mut PgConnection,
+    contended: &mut bool,
+    sql: &str,
+    batch: &[NewEvent],
+    head: &mut Option<(i64, String)>,
+) -> Result<i64, StoreError> {
+    if !*contended && let Some((start_seq, start_hash)) = head.take() {
+        let (rows, new_head) = chain_rows(batch, start_seq, &start_hash)?;
+        let guarded = guarded_insert_sql(sql);
+        let done = bind_rows!(&guarded, rows)
+            .bind(new_head.0)
+            .bind(&new_head.1)
+            .bind(start_seq)
+            .execute(&mut *conn)
+            .await?;
+        if done.rows_affected() == batch.len() as u64 {
+            *head = Some(new_head);
+            return Ok(start_seq + 1);
+        }
+        // Another replica moved the head: nothing was written.
+        *contended = true;
+    }
+    let (start_seq, new_head) = locked_append(conn, sql, batch).await?;
+    // Nobody moved the head since our last append: the fleet is quiet again.
+    if head.as_ref().is_some_and(|(seq, _)| *seq == start_seq) {
+        *contended = false;
+    }
+    *head = Some(new_head);
+    Ok(start_seq + 1)
+}
+
 /// Appends under the head row's lock, taken before anything else: the head read under it is
 /// the true one, so the records cannot collide. Returns the seq the batch was chained onto and
 /// the new head.
@@ -351,30 +393,27 @@ impl Writer {
                     "the chain head kept moving; another writer is appending".into(),
                 ))
             }
-            Writer::Postgres { conn, contended } => {
-                if !*contended && let Some((start_seq, start_hash)) = head.take() {
-                    let (rows, new_head) = chain_rows(batch, start_seq, &start_hash)?;
-                    let guarded = guarded_insert_sql(&sql);
-                    let done = bind_rows!(&guarded, rows)
-                        .bind(new_head.0)
-                        .bind(&new_head.1)
-                        .bind(start_seq)
-                        .execute(&mut *conn)
-                        .await?;
-                    if done.rows_affected() == batch.len() as u64 {
-                        *head = Some(new_head);
-                        return Ok(start_seq + 1);
-                    }
-                    // Another replica moved the head: nothing was written.
-                    *contended = true;
+            Writer::Postgres {
+                conn,
+                options,
+                durability,
+                contended,
+            } => {
+                let live = match conn {
+                    Some(live) => live,
+                    None => conn.insert(pg_connect(options, *durability).await?),
+                };
+                let result = pg_commit(live, contended, &sql, batch, head).await;
+                // A database restart or a dropped connection must not stop the trail for good:
+                // the batch is refused, and the next one goes over a new connection.
+                if result.is_err() && live.ping().await.is_err() {
+                    tracing::warn!(
+                        "audit writer lost its database connection; reconnecting for the next commit"
+                    );
+                    *conn = None;
+                    *head = None;
                 }
-                let (start_seq, new_head) = locked_append(conn, &sql, batch).await?;
-                // Nobody moved the head since our last append: the fleet is quiet again.
-                if head.as_ref().is_some_and(|(seq, _)| *seq == start_seq) {
-                    *contended = false;
-                }
-                *head = Some(new_head);
-                Ok(start_seq + 1)
+                result
             }
         }
     }
@@ -382,7 +421,8 @@ impl Writer {
     async fn close(self) {
         let _ = match self {
             Writer::Sqlite(conn) => conn.close().await,
-            Writer::Postgres { conn, .. } => conn.close().await,
+            Writer::Postgres { conn: Some(conn), .. } => conn.close().await,
+            Writer::Postgres { conn: None, .. } => Ok(()),
         };
     }
 }
@@ -544,6 +584,39 @@ mod tests {
                 .unwrap();
         }
         log.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn the_trail_outlives_a_lost_database_connection() {
+        crate::testing::with_store("postgres", |store| async move {
+            let log = AuditLog::start(&store).await.unwrap();
+            log.append(vec![ev("before", "classification")]).await.unwrap();
+            // What a database restart or a failover does to every session of this database.
+            let terminated: i64 = sqlx::query_scalar(
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+            assert!(terminated >= 1, "the writer's session was among them");
+            // The batch in flight when the connection went may be refused; the trail goes on.
+            let _ = log.append(vec![ev("during", "classification")]).await;
+            let mut recovered = false;
+            for _ in 0..50 {
+                if log.append(vec![ev("after", "classification")]).await.is_ok() {
+                    recovered = true;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            assert!(recovered, "the writer reconnected");
+            log.shutdown().await;
+            let report = store.verify_chain().await.unwrap();
+            assert!(report.ok(), "{report:?}");
+            assert_eq!(store.trace("after").await.unwrap().len(), 1);
+        })
+        .await;
     }
 
     on_both_engines! {

@@ -85,7 +85,7 @@ impl AuditLog {
             Engine::Sqlite(options) => Writer::Sqlite(SqliteConnection::connect_with(options).await?),
             Engine::Postgres(options) => Writer::Postgres {
                 conn: Some(pg_connect(options, store.durability()).await?),
-                options: options.clone(),
+                options: Box::new(options.clone()),
                 durability: store.durability(),
                 contended: false,
             },
@@ -216,7 +216,7 @@ enum Writer {
     Postgres {
         /// `None` after the connection was lost: the next commit opens a new one.
         conn: Option<PgConnection>,
-        options: PgConnectOptions,
+        options: Box<PgConnectOptions>,
         durability: Durability,
         /// Another replica appended lately: take the head's lock first rather than guess.
         contended: bool,

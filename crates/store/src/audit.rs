@@ -87,11 +87,17 @@ impl AuditLog {
                 conn: Some(pg_connect(options, store.durability()).await?),
                 options: Box::new(options.clone()),
                 durability: store.durability(),
-                contended: false,
+                shared_until: None,
             },
         };
+        let flusher = match store.engine() {
+            Engine::Postgres(options) if store.durability() == Durability::Fsync => {
+                Some(Flusher::start(options).await?)
+            }
+            _ => None,
+        };
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(writer(conn, rx));
+        tokio::spawn(writer(conn, rx, flusher));
         Ok(AuditLog { tx })
     }
 
@@ -130,11 +136,112 @@ impl AuditLog {
     }
 }
 
-async fn writer(mut conn: Writer, mut rx: mpsc::Receiver<Command>) {
+type Waiter = oneshot::Sender<Result<i64, StoreError>>;
+
+/// Answers callers once their records are as durable as promised: on PostgreSQL with `fsync`,
+/// after the WAL flush that follows the append. Flushes run beside the appends, each covering
+/// every append committed before it, so a flush never holds up the next append.
+struct Flusher {
+    tx: mpsc::Sender<Vec<(Waiter, i64)>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Flusher {
+    async fn start(options: &PgConnectOptions) -> Result<Flusher, StoreError> {
+        let conn = pg_connect(options, Durability::Fsync).await?;
+        let options = options.clone();
+        let (tx, mut rx) = mpsc::channel::<Vec<(Waiter, i64)>>(QUEUE_DEPTH);
+        let task = tokio::spawn(async move {
+            let mut conn = Some(conn);
+            while let Some(mut group) = rx.recv().await {
+                while let Ok(more) = rx.try_recv() {
+                    group.extend(more);
+                }
+                let result = async {
+                    let live = match &mut conn {
+                        Some(live) => live,
+                        None => conn.insert(pg_connect(&options, Durability::Fsync).await?),
+                    };
+                    sqlx::query(FLUSH_WAL).execute(&mut *live).await?;
+                    Ok::<_, StoreError>(())
+                }
+                .await;
+                match result {
+                    Ok(()) => {
+                        for (done, seq) in group {
+                            let _ = done.send(Ok(seq));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, records = group.len(), "audit records committed but not flushed; requests waiting on them are refused");
+                        conn = None;
+                        let message = e.to_string();
+                        for (done, _) in group {
+                            let _ = done.send(Err(StoreError::Encode(message.clone())));
+                        }
+                    }
+                }
+            }
+            if let Some(conn) = conn {
+                let _ = conn.close().await;
+            }
+        });
+        Ok(Flusher { tx, task })
+    }
+}
+
+/// Answers the callers of a committed batch, at once or after the flush.
+async fn answer(flusher: Option<&Flusher>, committed: Vec<(Waiter, i64)>) {
+    match flusher {
+        Some(flusher) => {
+            if let Err(mpsc::error::SendError(committed)) = flusher.tx.send(committed).await {
+                for (done, _) in committed {
+                    let _ = done.send(Err(StoreError::WriterClosed));
+                }
+            }
+        }
+        None => {
+            for (done, seq) in committed {
+                let _ = done.send(Ok(seq));
+            }
+        }
+    }
+}
+
+/// Commits `batch` and answers its waiters (`upto` records each), or refuses them all.
+async fn commit_and_answer(
+    conn: &mut Writer,
+    head: &mut Option<(i64, String)>,
+    flusher: Option<&Flusher>,
+    batch: &[NewEvent],
+    waiters: &mut Vec<(usize, Waiter)>,
+) {
+    match conn.commit(batch, head).await {
+        Ok(Committed {
+            first_seq,
+            needs_flush,
+        }) => {
+            let committed = waiters
+                .drain(..)
+                .map(|(upto, done)| (done, first_seq + upto as i64 - 1))
+                .collect();
+            answer(flusher.filter(|_| needs_flush), committed).await;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, records = batch.len(), "audit commit failed; requests waiting on it are refused");
+            let message = e.to_string();
+            for (_, done) in waiters.drain(..) {
+                let _ = done.send(Err(StoreError::Encode(message.clone())));
+            }
+        }
+    }
+}
+
+async fn writer(mut conn: Writer, mut rx: mpsc::Receiver<Command>, flusher: Option<Flusher>) {
     // The chain head as this writer last wrote it; re-read when another writer moved it.
     let mut head: Option<(i64, String)> = None;
     let mut batch: Vec<NewEvent> = Vec::new();
-    let mut waiters: Vec<(usize, oneshot::Sender<Result<i64, StoreError>>)> = Vec::new();
+    let mut waiters: Vec<(usize, Waiter)> = Vec::new();
     let mut stop: Option<oneshot::Sender<()>> = None;
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
@@ -158,50 +265,26 @@ async fn writer(mut conn: Writer, mut rx: mpsc::Receiver<Command>) {
             next = rx.try_recv().ok();
         }
         if !batch.is_empty() {
-            let result = conn.commit(&batch, &mut head).await;
-            match result {
-                Ok(first_seq) => {
-                    for (upto, done) in waiters.drain(..) {
-                        let _ = done.send(Ok(first_seq + upto as i64 - 1));
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, records = batch.len(), "audit commit failed; requests waiting on it are refused");
-                    let message = e.to_string();
-                    for (_, done) in waiters.drain(..) {
-                        let _ = done.send(Err(StoreError::Encode(message.clone())));
-                    }
-                }
-            }
+            commit_and_answer(&mut conn, &mut head, flusher.as_ref(), &batch, &mut waiters).await;
             batch.clear();
         }
         if let Some(done) = stop.take() {
             // Whatever was queued behind the shutdown still gets written.
             rx.close();
-            let mut rest = Vec::new();
-            let mut rest_waiters = Vec::new();
             while let Ok(command) = rx.try_recv() {
                 if let Command::Append { events, done } = command {
-                    rest.extend(events);
+                    batch.extend(events);
                     if let Some(done) = done {
-                        rest_waiters.push((rest.len(), done));
+                        waiters.push((batch.len(), done));
                     }
                 }
             }
-            if !rest.is_empty() {
-                match conn.commit(&rest, &mut head).await {
-                    Ok(first_seq) => {
-                        for (upto, done) in rest_waiters {
-                            let _ = done.send(Ok(first_seq + upto as i64 - 1));
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "audit records queued at shutdown were not committed");
-                        for (_, done) in rest_waiters {
-                            let _ = done.send(Err(StoreError::WriterClosed));
-                        }
-                    }
-                }
+            if !batch.is_empty() {
+                commit_and_answer(&mut conn, &mut head, flusher.as_ref(), &batch, &mut waiters).await;
+            }
+            if let Some(flusher) = flusher {
+                drop(flusher.tx);
+                let _ = flusher.task.await;
             }
             conn.close().await;
             let _ = done.send(());
@@ -218,13 +301,14 @@ enum Writer {
         conn: Option<PgConnection>,
         options: Box<PgConnectOptions>,
         durability: Durability,
-        /// Another replica appended lately: take the head's lock first rather than guess.
-        contended: bool,
+        /// Until when commits leave the flush to the [`Flusher`] (another replica appends).
+        shared_until: Option<tokio::time::Instant>,
     },
 }
 
 /// The writer's PostgreSQL session, with the durability the store was opened with: the server
-/// having the commit is what `process` promises; `fsync` waits for the server's disk.
+/// having the commit is what `process` promises; `fsync` waits for the server's disk (the
+/// flush after each append commits with `synchronous_commit = on`).
 async fn pg_connect(options: &PgConnectOptions, durability: Durability) -> Result<PgConnection, StoreError> {
     let mut conn = PgConnection::connect_with(options).await?;
     let setting = match durability {
@@ -284,93 +368,70 @@ macro_rules! bind_rows {
 
 const READ_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
 
-/// PostgreSQL's one-statement append onto a cached head: the head row is moved (and so
-/// locked) first, and only if it is still where this writer left it; the records go in only
-/// if it was. Locking the head before any record is what keeps two replicas from deadlocking:
-/// every appender takes the same lock first. The last three parameters are the new head's seq
-/// and hash and the cached head's seq.
-fn guarded_insert_sql(insert: &str) -> String {
-    let params = insert.matches('$').count();
-    let (columns, values) = insert.split_once(" VALUES ").unwrap_or((insert, ""));
-    format!(
-        "WITH moved AS (UPDATE audit_head SET seq = ${}, hash = ${} WHERE id = 1 AND seq = ${} RETURNING 1) \
-         {columns} SELECT * FROM (VALUES {values}) AS v WHERE EXISTS (SELECT 1 FROM moved)",
-        params + 1,
-        params + 2,
-        params + 3
-    )
-}
-
-/// PostgreSQL's append: one guarded statement onto the cached head while the fleet is quiet,
-/// the locked path when another replica moved the head.
-async fn pg_commit(
+/// PostgreSQL's append: one call of `warden_audit_append` (migration 3), which locks the
+/// chain head row, chains the records onto it and inserts them, all on the server. The server
+/// computes the same [`chain_hash`] (`warden audit verify` checks every record in Rust).
+/// Returns the first seq and whether another replica held the head's lock.
+///
+/// `durable` makes the commit wait for the disk. That is the cheapest way to `fsync` while
+/// this replica appends alone, but the head's lock is held through the flush, so replicas
+/// appending together would flush one after another. A writer that had to wait for the lock
+/// therefore commits without waiting for the disk for a while, and answers its callers after
+/// a [`Flusher`] has seen the WAL flushed past the commit, with no lock held: the flushes of
+/// several replicas overlap, and PostgreSQL writes them as one.
+async fn pg_append(
     conn: &mut PgConnection,
-    contended: &mut bool,
-    sql: &str,
     batch: &[NewEvent],
-    head: &mut Option<(i64, String)>,
-) -> Result<i64, StoreError> {
-    if !*contended && let Some((start_seq, start_hash)) = head.take() {
-        let (rows, new_head) = chain_rows(batch, start_seq, &start_hash)?;
-        let guarded = guarded_insert_sql(sql);
-        let done = bind_rows!(&guarded, rows)
-            .bind(new_head.0)
-            .bind(&new_head.1)
-            .bind(start_seq)
-            .execute(&mut *conn)
-            .await?;
-        if done.rows_affected() == batch.len() as u64 {
-            *head = Some(new_head);
-            return Ok(start_seq + 1);
-        }
-        // Another replica moved the head: nothing was written.
-        *contended = true;
-    }
-    let (start_seq, new_head) = locked_append(conn, sql, batch).await?;
-    // Nobody moved the head since our last append: the fleet is quiet again.
-    if head.as_ref().is_some_and(|(seq, _)| *seq == start_seq) {
-        *contended = false;
-    }
-    *head = Some(new_head);
-    Ok(start_seq + 1)
-}
-
-/// Appends under the head row's lock, taken before anything else: the head read under it is
-/// the true one, so the records cannot collide. Returns the seq the batch was chained onto and
-/// the new head.
-async fn locked_append(
-    conn: &mut PgConnection,
-    sql: &str,
-    batch: &[NewEvent],
-) -> Result<(i64, (i64, String)), StoreError> {
-    let mut tx = conn.begin().await?;
-    let (start_seq, start_hash): (i64, String) = sqlx::query_as(&format!("{READ_HEAD} FOR UPDATE"))
-        .fetch_one(&mut *tx)
+    durable: bool,
+) -> Result<(i64, bool), StoreError> {
+    let payloads = batch
+        .iter()
+        .map(|e| serde_json::to_string(&e.payload))
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|e| StoreError::Encode(e.to_string()))?;
+    let column = |field: fn(&NewEvent) -> &str| batch.iter().map(field).collect::<Vec<&str>>();
+    let appended: (i64, bool) = sqlx::query_as("SELECT * FROM warden_audit_append($1, $2, $3, $4, $5, $6)")
+        .bind(column(|e| &e.trace_id))
+        .bind(column(|e| &e.ts))
+        .bind(column(|e| &e.stage))
+        .bind(column(|e| &e.actor))
+        .bind(&payloads)
+        .bind(durable)
+        .fetch_one(&mut *conn)
         .await?;
-    let (rows, new_head) = chain_rows(batch, start_seq, &start_hash)?;
-    bind_rows!(sql, rows).execute(&mut *tx).await?;
-    tx.commit().await?;
-    Ok((start_seq, new_head))
+    Ok(appended)
+}
+
+/// How long a writer that met another replica at the head's lock keeps flushing outside it.
+const SHARED_APPENDS_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A transaction that writes one WAL record (a logical message no consumer needs) and so
+/// commits with a flush: with `synchronous_commit = on` it returns once the WAL is on disk up
+/// to its own commit, and so past every append this session committed before it.
+const FLUSH_WAL: &str = "SELECT pg_logical_emit_message(true, 'warden.flush', '')";
+
+/// A batch in the trail: where it starts, and whether its callers must wait for a flush.
+struct Committed {
+    first_seq: i64,
+    needs_flush: bool,
 }
 
 impl Writer {
     /// Appends `batch` chained onto the head of the trail; returns the first seq.
     ///
-    /// The head is cached between commits, and the INSERT with it is one atomic statement
-    /// (a trigger moves the head row with it). If another writer (another process on the
-    /// SQLite file, another replica on PostgreSQL) appended meanwhile, the cached head is
-    /// stale and the INSERT collides on `seq`, the primary key; nothing is written and the
-    /// batch is chained afresh. On PostgreSQL the retry holds the head row's lock, so it cannot
-    /// collide again; a replica that keeps colliding takes the lock first until the fleet
-    /// goes quiet.
+    /// On SQLite the head is cached between commits, and the INSERT with it is one atomic
+    /// statement (a trigger moves the head row with it). If another process on the same file
+    /// appended meanwhile, the cached head is stale and the INSERT collides on `seq`, the
+    /// primary key; nothing is written and the batch is chained afresh. On PostgreSQL the
+    /// server chains the batch under the head row's lock ([`pg_append`]).
     async fn commit(
         &mut self,
         batch: &[NewEvent],
         head: &mut Option<(i64, String)>,
-    ) -> Result<i64, StoreError> {
-        let sql = insert_sql(batch.len());
+    ) -> Result<Committed, StoreError> {
         match self {
             Writer::Sqlite(conn) => {
+                let sql = insert_sql(batch.len());
                 for attempt in 0..3 {
                     let (start_seq, start_hash) = match head.take() {
                         Some(h) if attempt == 0 => h,
@@ -383,7 +444,10 @@ impl Writer {
                     match bind_rows!(&sql, rows).execute(&mut *conn).await {
                         Ok(_) => {
                             *head = Some(new_head);
-                            return Ok(start_seq + 1);
+                            return Ok(Committed {
+                                first_seq: start_seq + 1,
+                                needs_flush: false,
+                            });
                         }
                         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => continue,
                         Err(e) => return Err(e.into()),
@@ -397,23 +461,39 @@ impl Writer {
                 conn,
                 options,
                 durability,
-                contended,
+                shared_until,
             } => {
                 let live = match conn {
                     Some(live) => live,
                     None => conn.insert(pg_connect(options, *durability).await?),
                 };
-                let result = pg_commit(live, contended, &sql, batch, head).await;
-                // A database restart or a dropped connection must not stop the trail for good:
-                // the batch is refused, and the next one goes over a new connection.
-                if result.is_err() && live.ping().await.is_err() {
-                    tracing::warn!(
-                        "audit writer lost its database connection; reconnecting for the next commit"
-                    );
-                    *conn = None;
-                    *head = None;
+                let now = tokio::time::Instant::now();
+                let durable =
+                    *durability == Durability::Fsync && shared_until.is_none_or(|until| now >= until);
+                let result = pg_append(live, batch, durable).await;
+                match result {
+                    Ok((first_seq, waited)) => {
+                        if waited {
+                            *shared_until = Some(now + SHARED_APPENDS_FOR);
+                        }
+                        Ok(Committed {
+                            first_seq,
+                            needs_flush: *durability == Durability::Fsync && !durable,
+                        })
+                    }
+                    Err(e) => {
+                        // A database restart or a dropped connection must not stop the trail
+                        // for good: the batch is refused, and the next one goes over a new
+                        // connection.
+                        if live.ping().await.is_err() {
+                            tracing::warn!(
+                                "audit writer lost its database connection; reconnecting for the next commit"
+                            );
+                            *conn = None;
+                        }
+                        Err(e)
+                    }
                 }
-                result
             }
         }
     }
@@ -619,6 +699,47 @@ mod tests {
         .await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replicas_appending_with_fsync_durability_share_one_chain() {
+        // Two writers with `fsync` durability: they meet at the head's lock, so both also
+        // take the path that answers after a separate WAL flush.
+        let db = crate::testing::TestDatabase::postgres().await;
+        let store = Store::open(db.url(), Durability::Fsync).await.unwrap();
+        let a = AuditLog::start(&store).await.unwrap();
+        let b = AuditLog::start(&store).await.unwrap();
+        // Eight callers per writer, each appending one record after another: the writers keep
+        // meeting at the lock for the whole run.
+        let mut tasks = Vec::new();
+        for caller in 0..16 {
+            let log = if caller % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.push(tokio::spawn(async move {
+                let mut seqs = Vec::new();
+                for i in 0..20 {
+                    let record = ev(&format!("f{caller}-{i}"), "classification");
+                    seqs.push(log.append(vec![record]).await.unwrap());
+                }
+                seqs
+            }));
+        }
+        let mut seqs = Vec::new();
+        for t in tasks {
+            seqs.extend(t.await.unwrap());
+        }
+        a.shutdown().await;
+        b.shutdown().await;
+        seqs.sort_unstable();
+        assert_eq!(
+            seqs,
+            (1..=320).collect::<Vec<i64>>(),
+            "every append answered with its own seq"
+        );
+        let report = store.verify_chain().await.unwrap();
+        assert!(report.ok(), "{report:?}");
+        assert_eq!(report.records, 320);
+        store.close().await;
+        db.drop_database().await.unwrap();
+    }
+
     on_both_engines! {
         async fn concurrent_appends_form_one_verifiable_chain(store: Store) {
             let log = AuditLog::start(&store).await.unwrap();
@@ -679,6 +800,28 @@ mod tests {
                     .collect();
                 assert_eq!(stages, ["classification", "executed"], "a batch stays in order");
             }
+        }
+
+        async fn any_text_hashes_the_same_on_every_engine(store: Store) {
+            // Multi-byte text, quotes, backslashes and escapes: the server's hash (PostgreSQL)
+            // and the writer's (SQLite) must both match what `verify` recomputes in Rust.
+            let log = AuditLog::start(&store).await.unwrap();
+            let odd = "ünïcødé — 漢字 🙂 \"quoted\" back\\slash \u{0007} tab\t";
+            log.append(vec![
+                NewEvent::now(odd, odd, odd, serde_json::json!({"text": odd, "nul": "a\u{0000}b"})),
+                NewEvent::now("", "", "", serde_json::json!(null)),
+            ])
+            .await
+            .unwrap();
+            log.shutdown().await;
+            let report = store.verify_chain().await.unwrap();
+            assert!(report.ok(), "{report:?}");
+            let record = &store.trace(odd).await.unwrap()[0];
+            assert_eq!(record.payload["text"], odd);
+            assert_eq!(
+                record.hash,
+                chain_hash(GENESIS_HASH, 1, odd, &record.ts, odd, odd, &serde_json::to_string(&record.payload).unwrap())
+            );
         }
 
         async fn a_modified_record_is_found_and_named(store: Store) {

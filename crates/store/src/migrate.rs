@@ -198,6 +198,13 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         3,
         // One statement-level trigger moves the head with every append, however many rows.
+        // `warden_audit_append` is how replicas append: it locks the head row, chains the
+        // records onto it with the hash of `chain::chain_hash` (SHA-256 over
+        // "warden.audit.v1\0", the seq as 8 big-endian bytes, then each of prev_hash,
+        // trace_id, ts, stage, actor and payload as its UTF-8 length in 8 big-endian bytes and
+        // its bytes) and inserts them, in one call. `audit verify` recomputes every hash in Rust.
+        // `durable` chooses whether its commit waits for the disk; `waited` tells whether another
+        // replica held the head's lock (the writer then flushes outside the lock: `audit.rs`).
         "CREATE FUNCTION audit_head_follows() RETURNS trigger LANGUAGE plpgsql AS $fn$
     BEGIN
         UPDATE audit_head SET seq = last.seq, hash = last.hash
@@ -206,7 +213,40 @@ const POSTGRES: &[(i64, &str)] = &[
         RETURN NULL;
     END $fn$;
     CREATE TRIGGER audit_head_follows AFTER INSERT ON audit_events
-        REFERENCING NEW TABLE AS appended FOR EACH STATEMENT EXECUTE FUNCTION audit_head_follows();",
+        REFERENCING NEW TABLE AS appended FOR EACH STATEMENT EXECUTE FUNCTION audit_head_follows();
+    CREATE FUNCTION warden_chain_field(t TEXT) RETURNS BYTEA LANGUAGE sql IMMUTABLE STRICT AS $fn$
+        SELECT int8send(octet_length(convert_to(t, 'UTF8'))::BIGINT) || convert_to(t, 'UTF8')
+    $fn$;
+    CREATE FUNCTION warden_audit_append(trace_ids TEXT[], tss TEXT[], stages TEXT[], actors TEXT[], payloads TEXT[],
+        durable BOOLEAN, OUT first_seq BIGINT, OUT waited BOOLEAN)
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+        head_seq BIGINT;
+        prev TEXT;
+        seqs BIGINT[] := '{}';
+        prevs TEXT[] := '{}';
+        hashes TEXT[] := '{}';
+    BEGIN
+        PERFORM set_config('synchronous_commit', CASE WHEN durable THEN 'on' ELSE 'off' END, true);
+        SELECT seq, hash INTO head_seq, prev FROM audit_head WHERE id = 1 FOR UPDATE SKIP LOCKED;
+        waited := NOT FOUND;
+        IF waited THEN
+            SELECT seq, hash INTO head_seq, prev FROM audit_head WHERE id = 1 FOR UPDATE;
+        END IF;
+        FOR i IN 1 .. coalesce(cardinality(trace_ids), 0) LOOP
+            seqs := seqs || (head_seq + i);
+            prevs := prevs || prev;
+            prev := encode(sha256(
+                convert_to('warden.audit.v1', 'UTF8') || '\\x00'::BYTEA || int8send(head_seq + i)
+                || warden_chain_field(prev) || warden_chain_field(trace_ids[i]) || warden_chain_field(tss[i])
+                || warden_chain_field(stages[i]) || warden_chain_field(actors[i]) || warden_chain_field(payloads[i])
+            ), 'hex');
+            hashes := hashes || prev;
+        END LOOP;
+        INSERT INTO audit_events (seq, trace_id, ts, stage, actor, payload, prev_hash, hash)
+        SELECT * FROM unnest(seqs, trace_ids, tss, stages, actors, payloads, prevs, hashes);
+        first_seq := head_seq + 1;
+    END $fn$;",
     ),
 ];
 

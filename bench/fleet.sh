@@ -62,16 +62,17 @@ printf '[store]\ndurability = "%s"\n' "$MODE" >"$WORK/warden.toml"
 "$STANDIN" --listen 127.0.0.1:0 --token "$UPSTREAM_TOKEN" 2>"$WORK/standin.log" >/dev/null &
 PIDS+=($!)
 STANDIN_ADDR=$(wait_listening "${PIDS[-1]}" "$WORK/standin.log")
+# Every process started from here on is stopped at exit, replicas included.
 "$WARDEN" migrate --database-url "$DB_URL" >/dev/null
 KEY=$("$WARDEN" keys create --name bench --role requester --database-url "$DB_URL" 2>/dev/null)
 
-start_replica() { # index -> host:port
+start_replica() { # index; appends its address to TARGETS (in this shell, so its pid is kept)
   local i=$1
   WARDEN_UPSTREAM_TOKEN="$UPSTREAM_TOKEN" WARDEN_LOG=warn,warden=info "$WARDEN" serve --config "$WORK/warden.toml" \
     --database-url "$DB_URL" --listen 127.0.0.1:0 --upstream "http://$STANDIN_ADDR" \
     2>"$WORK/warden-$i.log" >/dev/null &
   PIDS+=($!)
-  wait_listening "$!" "$WORK/warden-$i.log"
+  TARGETS+=("$(wait_listening "$!" "$WORK/warden-$i.log")")
 }
 
 RESULTS="$WORK/results.tsv"
@@ -80,7 +81,7 @@ TOTAL_REQUESTS=0
 export BENCH_BODY="$BODY" BENCH_AUTH="$KEY" BENCH_LUA_DIR="$ROOT/bench"
 TARGETS=()
 for replicas in 1 2; do
-  while ((${#TARGETS[@]} < replicas)); do TARGETS+=("$(start_replica ${#TARGETS[@]})"); done
+  while ((${#TARGETS[@]} < replicas)); do start_replica ${#TARGETS[@]}; done
   for t in "${TARGETS[@]}"; do
     code=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" \
       -H 'Content-Type: application/json' --data-binary "$BODY" "http://$t/v1/chat/completions")
@@ -125,4 +126,5 @@ awk -F'\t' 'NR == 1 { base = $2 } { printf "| %s | %s | %.3f | %.3f | %.2f |\n",
 echo
 echo "- chain: $VERIFY"
 echo "- decision records: $DECISIONS; requests wrk and the preflights completed: $TOTAL_REQUESTS"
+echo "- warden processes still running after the replicas were stopped: $(pgrep -fc "$WORK/warden.toml" || true)"
 [[ $DECISIONS -ge $TOTAL_REQUESTS ]] || die "fewer decision records than completed requests"

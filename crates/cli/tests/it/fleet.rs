@@ -1,19 +1,23 @@
 //! A fleet: two `warden serve` processes on one PostgreSQL database under concurrent load
 //! spread over both. One chain that verifies, a decision record for every answered request,
 //! approvals that work across replicas and are used once, an expiry scheduler that acts once,
-//! and the same guarantees after one replica is killed with SIGKILL mid-load.
+//! webhooks delivered once from the shared outbox, and the same guarantees after one replica
+//! is killed with SIGKILL mid-load.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use warden_standin::StandIn;
 use warden_store::testing::TestDatabase;
 
-use crate::support::{Gateway, Reply, gateway, green, warden};
+use crate::support::{Gateway, Reply, gateway, green, serve, warden};
 
 const GREEN: &str = "Summarize the Q3 roadmap in three bullets.";
 const AMBER: &str = "Draft an email to finance asking for confirmation of the Q1 cloud budget.";
@@ -175,13 +179,32 @@ async fn approve(g: &Gateway, key: &str, id: &str) -> Reply {
 async fn two_replicas_on_postgres_share_one_chain_and_one_queue_and_lose_nothing() {
     let db = TestDatabase::postgres().await;
     let agent = StandIn::new().start("127.0.0.1:0").await.unwrap();
+    // Every approval event goes to one webhook receiver, which notes each delivery's id.
+    let deliveries: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let sink = deliveries.clone();
+    let hook = serve(Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap| {
+            let sink = sink.clone();
+            async move {
+                let id = headers
+                    .get("x-warden-delivery")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                sink.lock().unwrap().push(id.to_string());
+                StatusCode::OK
+            }
+        }),
+    ))
+    .await;
     // Held requests re-read their approval only every ten minutes: a release within the
     // test can only come from the decision notice.
     let a = Arc::new(
         gateway(&agent.url())
             .database(db.url())
             .config(
-                "[approvals]\nhold_timeout_secs = 60\npoll_interval_ms = 600000\nscheduler_interval_ms = 20\nexpires_after_secs = 3600\n[testing]\nmanual_clock = true",
+                &format!("[approvals]\nhold_timeout_secs = 60\npoll_interval_ms = 600000\nscheduler_interval_ms = 20\nexpires_after_secs = 3600\n\
+                 [[approvals.webhooks]]\nname = \"events\"\nurl = \"{hook}/hook\"\n[testing]\nmanual_clock = true"),
             )
             .start(),
     );
@@ -311,7 +334,31 @@ async fn two_replicas_on_postgres_share_one_chain_and_one_queue_and_lose_nothing
         "and each exactly once, not once per replica"
     );
 
-    // 5. SIGKILL one replica mid-load: every answer still has its record; nothing breaks.
+    // 5. Both replicas deliver webhooks from the one outbox: each delivery is sent once.
+    let outbox = sqlx::PgPool::connect(db.url()).await.unwrap();
+    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_outbox")
+        .fetch_one(&outbox)
+        .await
+        .unwrap();
+    assert!(
+        queued >= 80,
+        "requested, decided and expired events were queued: {queued}"
+    );
+    for _ in 0..200 {
+        if deliveries.lock().unwrap().len() as i64 >= queued {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A few more delivery passes on both replicas, to give a second send every chance.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let sent = deliveries.lock().unwrap().clone();
+    let distinct: HashSet<&String> = sent.iter().collect();
+    assert_eq!(sent.len() as i64, queued, "every queued delivery arrived");
+    assert_eq!(distinct.len(), sent.len(), "no delivery was sent twice");
+    outbox.close().await;
+
+    // 6. SIGKILL one replica mid-load: every answer still has its record; nothing breaks.
     let before = records_at(&a.trail(), "classification").len();
     let victim = b.clone();
     let answers = load([&a.base, &b.base], &a.requester, 400, 120, move || {
@@ -336,7 +383,7 @@ async fn two_replicas_on_postgres_share_one_chain_and_one_queue_and_lose_nothing
         answers.len()
     );
 
-    // 6. The killed replica comes back and appends to the same chain.
+    // 7. The killed replica comes back and appends to the same chain.
     let c = a.replica();
     let after = load([&a.base, &c.base], &a.requester, 40, 0, || {}).await;
     assert_eq!(after.len(), 40);

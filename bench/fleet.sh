@@ -14,6 +14,9 @@ WARMUP=${BENCH_WARMUP:-2s}
 MODE=${BENCH_MODES:-fsync}               # warden durability for every replica
 PG_SERVER=${BENCH_PG_SERVER:-postgres://postgres@127.0.0.1:5432}
 SKIP_BUILD=${BENCH_SKIP_BUILD:-0}
+# Emulates a slower WAL disk (networked storage): each flush first waits this many µs
+# (PostgreSQL's commit_delay with commit_siblings = 0, set on the benchmark's database only).
+COMMIT_DELAY_US=${BENCH_PG_COMMIT_DELAY_US:-0}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 UPSTREAM_TOKEN="bench-upstream-token"
 BODY='{"model":"openclaw","messages":[{"role":"user","content":"Summarize our AI governance policy for internal use."}]}'
@@ -57,6 +60,10 @@ wait_listening() { # pid logfile -> host:port
 psql -X -q -v ON_ERROR_STOP=1 "$PG_SERVER/postgres" -c "CREATE DATABASE $PG_DB" >/dev/null ||
   die "cannot create a database on $PG_SERVER"
 DB_URL="$PG_SERVER/$PG_DB"
+if ((COMMIT_DELAY_US > 0)); then
+  psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -c "ALTER DATABASE $PG_DB SET commit_delay = $COMMIT_DELAY_US" \
+    -c "ALTER DATABASE $PG_DB SET commit_siblings = 0" >/dev/null
+fi
 printf '[store]\ndurability = "%s"\n' "$MODE" >"$WORK/warden.toml"
 
 "$STANDIN" --listen 127.0.0.1:0 --token "$UPSTREAM_TOKEN" 2>"$WORK/standin.log" >/dev/null &
@@ -118,7 +125,7 @@ echo "## Fleet benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo
 echo "- machine: $(nproc) CPUs; PostgreSQL, the replicas, the stand-in and wrk share them"
 echo "- code: $(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet || echo ' + uncommitted edits')"
-echo "- durability: $MODE; wrk -t2 -c16 -d $DURATION after a $WARMUP warm-up, JSON"
+echo "- durability: $MODE; WAL flush delayed by ${COMMIT_DELAY_US} µs (commit_delay); wrk -t2 -c16 -d $DURATION after a $WARMUP warm-up, JSON"
 echo
 echo "| replicas | req/s | p50 ms | p99 ms | req/s vs one replica |"
 echo "|---:|---:|---:|---:|---:|"

@@ -203,8 +203,9 @@ const POSTGRES: &[(i64, &str)] = &[
         // "warden.audit.v1\0", the seq as 8 big-endian bytes, then each of prev_hash,
         // trace_id, ts, stage, actor and payload as its UTF-8 length in 8 big-endian bytes and
         // its bytes) and inserts them, in one call. `audit verify` recomputes every hash in Rust.
-        // `durable` chooses whether its commit waits for the disk; `waited` tells whether another
-        // replica held the head's lock (the writer then flushes outside the lock: `audit.rs`).
+        // Its commit does not wait for the disk, so the head's lock is released at once; a
+        // writer that promises `fsync` durability answers its callers after a separate flush,
+        // outside the lock, where the flushes of several replicas are one (`audit.rs`).
         "CREATE FUNCTION audit_head_follows() RETURNS trigger LANGUAGE plpgsql AS $fn$
     BEGIN
         UPDATE audit_head SET seq = last.seq, hash = last.hash
@@ -217,9 +218,8 @@ const POSTGRES: &[(i64, &str)] = &[
     CREATE FUNCTION warden_chain_field(t TEXT) RETURNS BYTEA LANGUAGE sql IMMUTABLE STRICT AS $fn$
         SELECT int8send(octet_length(convert_to(t, 'UTF8'))::BIGINT) || convert_to(t, 'UTF8')
     $fn$;
-    CREATE FUNCTION warden_audit_append(trace_ids TEXT[], tss TEXT[], stages TEXT[], actors TEXT[], payloads TEXT[],
-        durable BOOLEAN, OUT first_seq BIGINT, OUT waited BOOLEAN)
-    LANGUAGE plpgsql AS $fn$
+    CREATE FUNCTION warden_audit_append(trace_ids TEXT[], tss TEXT[], stages TEXT[], actors TEXT[], payloads TEXT[])
+    RETURNS BIGINT LANGUAGE plpgsql AS $fn$
     DECLARE
         head_seq BIGINT;
         prev TEXT;
@@ -227,12 +227,8 @@ const POSTGRES: &[(i64, &str)] = &[
         prevs TEXT[] := '{}';
         hashes TEXT[] := '{}';
     BEGIN
-        PERFORM set_config('synchronous_commit', CASE WHEN durable THEN 'on' ELSE 'off' END, true);
-        SELECT seq, hash INTO head_seq, prev FROM audit_head WHERE id = 1 FOR UPDATE SKIP LOCKED;
-        waited := NOT FOUND;
-        IF waited THEN
-            SELECT seq, hash INTO head_seq, prev FROM audit_head WHERE id = 1 FOR UPDATE;
-        END IF;
+        PERFORM set_config('synchronous_commit', 'off', true);
+        SELECT seq, hash INTO head_seq, prev FROM audit_head WHERE id = 1 FOR UPDATE;
         FOR i IN 1 .. coalesce(cardinality(trace_ids), 0) LOOP
             seqs := seqs || (head_seq + i);
             prevs := prevs || prev;
@@ -245,7 +241,7 @@ const POSTGRES: &[(i64, &str)] = &[
         END LOOP;
         INSERT INTO audit_events (seq, trace_id, ts, stage, actor, payload, prev_hash, hash)
         SELECT * FROM unnest(seqs, trace_ids, tss, stages, actors, payloads, prevs, hashes);
-        first_seq := head_seq + 1;
+        RETURN head_seq + 1;
     END $fn$;",
     ),
 ];

@@ -121,7 +121,8 @@ impl Gateway {
     /// then commits every queued audit record.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
         let addr = self.local_addr().map_err(StartError::Serve)?;
-        tracing::info!("listening on {addr}");
+        // SIGHUP's handler is installed here; "listening on" is what supervisors and tests wait
+        // for, so it is logged only after, or a SIGHUP sent on seeing it could end the process.
         spawn_watcher(
             self.state.policy.clone(),
             self.state.audit.clone(),
@@ -134,6 +135,7 @@ impl Gateway {
             self.state.clock.clone(),
             Arc::new(self.state.config.approvals.webhooks.clone()),
         );
+        tracing::info!("listening on {addr}");
         let grace = self.state.config.shutdown_grace;
         let audit = self.state.audit.clone();
         let store = self.state.store.clone();
@@ -169,24 +171,30 @@ impl Gateway {
     }
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or Ctrl-C. The SIGTERM handler is installed when this is called, not
+/// when the future is first polled, so a SIGTERM that arrives before the server starts polling
+/// still drains rather than ending the process at once.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let terminate = async {
+            match terminate.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => {},
+            () = terminate => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
 }

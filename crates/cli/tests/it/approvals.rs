@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use warden_standin::StandIn;
 
-use crate::support::{Gateway, Reply, gateway, green, serve, warden};
+use crate::support::{Gateway, Reply, gateway, green, send_held, serve, warden};
 
 const AMBER: &str = "Draft an email to finance asking for confirmation of the Q1 cloud budget.";
 
@@ -172,20 +172,6 @@ async fn a_quorum_of_two_distinct_approvers() {
     assert_eq!(retry(&g, &body, &id).await.status, 200);
 }
 
-/// Sends the amber request in hold mode on its own task; the reply comes once it is decided.
-fn send_held(g: &Arc<Gateway>) -> tokio::task::JoinHandle<Reply> {
-    let g = g.clone();
-    tokio::spawn(async move {
-        g.post(
-            "/v1/chat/completions",
-            &g.requester,
-            green(AMBER).to_string().into_bytes(),
-            &[("x-warden-approval-mode", "hold")],
-        )
-        .await
-    })
-}
-
 #[tokio::test]
 async fn hold_waits_for_the_decision() {
     let agent = StandIn::new().start("127.0.0.1:0").await.unwrap();
@@ -197,7 +183,7 @@ async fn hold_waits_for_the_decision() {
     let approver = g.key("hana", "approver", &[]);
 
     // JSON: the connection waits, then runs on approval.
-    let held = send_held(&g);
+    let held = send_held(&g, AMBER);
     let id = wait_for_pending(&g, &approver).await;
     assert_eq!(approve(&g, &approver, &id).await.status, 200);
     let reply = held.await.unwrap();
@@ -205,7 +191,7 @@ async fn hold_waits_for_the_decision() {
     assert_eq!(reply.header("x-warden-status"), "executed");
 
     // JSON, rejected: the waiting client is told so.
-    let held = send_held(&g);
+    let held = send_held(&g, AMBER);
     let id = wait_for_pending(&g, &approver).await;
     g.post(
         &format!("/v1/approvals/{id}/reject"),

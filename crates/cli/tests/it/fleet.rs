@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use warden_standin::StandIn;
 use warden_store::testing::TestDatabase;
 
-use crate::support::{Gateway, Reply, gateway, green, serve, warden};
+use crate::support::{Gateway, Reply, gateway, green, send_held, serve, warden};
 
 const GREEN: &str = "Summarize the Q3 roadmap in three bullets.";
 const AMBER: &str = "Draft an email to finance asking for confirmation of the Q1 cloud budget.";
@@ -268,18 +268,7 @@ async fn two_replicas_on_postgres_share_one_chain_and_one_queue_and_lose_nothing
     assert!(runs.values().all(|n| *n == 1), "an approval ran twice: {runs:?}");
 
     // 3. Held on A, approved on B: the notice releases it.
-    let held = {
-        let a = a.clone();
-        tokio::spawn(async move {
-            a.post(
-                "/v1/chat/completions",
-                &a.requester,
-                green(AMBER).to_string().into_bytes(),
-                &[("x-warden-approval-mode", "hold")],
-            )
-            .await
-        })
-    };
+    let held = send_held(&a, AMBER);
     let held_id = loop {
         let list = b
             .get("/v1/approvals?status=pending&limit=1000", &approver)

@@ -443,6 +443,21 @@ impl Reply {
     }
 }
 
+/// Sends `text` as a held request (`x-warden-approval-mode: hold`) with the requester key, in
+/// the background: the reply comes once someone decides.
+pub fn send_held(g: &std::sync::Arc<Gateway>, text: &str) -> tokio::task::JoinHandle<Reply> {
+    let (g, body) = (g.clone(), green(text).to_string().into_bytes());
+    tokio::spawn(async move {
+        g.post(
+            "/v1/chat/completions",
+            &g.requester,
+            body,
+            &[("x-warden-approval-mode", "hold")],
+        )
+        .await
+    })
+}
+
 /// A green chat request.
 pub fn green(text: &str) -> Value {
     serde_json::json!({"model": "openclaw", "messages": [{"role": "user", "content": text}]})

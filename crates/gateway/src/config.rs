@@ -82,6 +82,8 @@ pub struct RawServer {
 pub struct RawStore {
     pub database_url: Option<String>,
     pub durability: Option<Durability>,
+    /// Pooled database connections per gateway (besides the audit writer's own).
+    pub max_connections: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -170,6 +172,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub database_url: String,
     pub durability: Durability,
+    /// `None`: the engine's default.
+    pub max_connections: Option<u32>,
     pub upstream: UpstreamConfig,
     pub models: BTreeMap<String, String>,
     pub policy_file: Option<PathBuf>,
@@ -336,6 +340,15 @@ impl RawConfig {
                 .or(self.store.database_url)
                 .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
             durability: self.store.durability.unwrap_or_default(),
+            max_connections: match self.store.max_connections {
+                Some(n) if !(1..=1000).contains(&n) => {
+                    return Err(ConfigError::Invalid {
+                        key: "store.max_connections",
+                        message: format!("{n} is not between 1 and 1000"),
+                    });
+                }
+                n => n,
+            },
             upstream: UpstreamConfig {
                 url: upstream_url,
                 token,
@@ -639,6 +652,22 @@ mod tests {
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_pool_size_is_checked() {
+        let resolve = |toml: &str| {
+            RawConfig::from_toml(toml, "w")
+                .unwrap()
+                .resolve(Overrides::default())
+        };
+        assert_eq!(resolve("").unwrap().max_connections, None);
+        assert_eq!(
+            resolve("[store]\nmax_connections = 3\n").unwrap().max_connections,
+            Some(3)
+        );
+        let err = resolve("[store]\nmax_connections = 0\n").unwrap_err().to_string();
+        assert!(err.contains("store.max_connections"), "{err}");
     }
 
     #[test]

@@ -62,7 +62,8 @@ impl Gateway {
     /// Opens everything the gateway needs and binds its listener.
     pub async fn bind(config: Config) -> Result<Gateway, StartError> {
         let policy = load_policy(&config)?;
-        let store = Store::open(&config.database_url, config.durability).await?;
+        let store =
+            Store::open_pooled(&config.database_url, config.durability, config.max_connections).await?;
         let audit = AuditLog::start(&store).await?;
         let upstream = Upstream::new(&config.upstream)?;
         let listener = TcpListener::bind(config.listen)

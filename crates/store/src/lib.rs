@@ -73,27 +73,48 @@ pub struct Store {
 impl Store {
     /// Opens (creating if missing) the database at `url` and brings its schema up to date.
     pub async fn open(url: &str, durability: Durability) -> Result<Store, StoreError> {
-        Store::connect(url, durability, true).await
+        Store::connect(url, durability, true, None).await
+    }
+
+    /// [`Store::open`] with a pool of `max_connections` (`None`: 4 on SQLite, 8 on
+    /// PostgreSQL). The audit writer has its own connection besides; on PostgreSQL so do the
+    /// decision listener and, with `fsync` durability, the flusher.
+    pub async fn open_pooled(
+        url: &str,
+        durability: Durability,
+        max_connections: Option<u32>,
+    ) -> Result<Store, StoreError> {
+        Store::connect(url, durability, true, max_connections).await
     }
 
     /// Opens the database at `url`, which must exist: for commands that only read or amend a
     /// store, where a mistyped path must be an error rather than a new, empty trail.
     pub async fn open_existing(url: &str, durability: Durability) -> Result<Store, StoreError> {
-        Store::connect(url, durability, false).await
+        Store::connect(url, durability, false, None).await
     }
 
-    async fn connect(url: &str, durability: Durability, create: bool) -> Result<Store, StoreError> {
+    async fn connect(
+        url: &str,
+        durability: Durability,
+        create: bool,
+        max_connections: Option<u32>,
+    ) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Store::connect_postgres(url, durability).await?
+            Store::connect_postgres(url, durability, max_connections.unwrap_or(8)).await?
         } else {
-            Store::connect_sqlite(url, durability, create).await?
+            Store::connect_sqlite(url, durability, create, max_connections.unwrap_or(4)).await?
         };
         migrate::run(&store).await?;
         Ok(store)
     }
 
-    async fn connect_sqlite(url: &str, durability: Durability, create: bool) -> Result<Store, StoreError> {
+    async fn connect_sqlite(
+        url: &str,
+        durability: Durability,
+        create: bool,
+        max_connections: u32,
+    ) -> Result<Store, StoreError> {
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -136,7 +157,7 @@ impl Store {
             }
         };
         let pool = AnyPoolOptions::new()
-            .max_connections(4)
+            .max_connections(max_connections)
             .min_connections(1)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
@@ -153,15 +174,23 @@ impl Store {
         })
     }
 
-    async fn connect_postgres(url: &str, durability: Durability) -> Result<Store, StoreError> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::UnsupportedUrl(format!("{}: {e}", redact_url(url))))?
-            .application_name("warden");
+    async fn connect_postgres(
+        url: &str,
+        durability: Durability,
+        max_connections: u32,
+    ) -> Result<Store, StoreError> {
+        let url = with_application_name(url);
+        let options = PgConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::UnsupportedUrl(format!("{}: {e}", redact_url(&url))))?;
+        // One plain connection first: a refused connection, a TLS or an authentication failure
+        // is reported as itself, not as the pool's timeout after retrying it.
+        let probe = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options).await?;
+        sqlx::Connection::close(probe).await?;
         let pool = AnyPoolOptions::new()
-            .max_connections(8)
+            .max_connections(max_connections)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .connect(&url)
             .await?;
         Ok(Store {
             pool,
@@ -208,6 +237,18 @@ impl Store {
 
     pub(crate) fn is_postgres(&self) -> bool {
         matches!(self.engine, Engine::Postgres(_))
+    }
+}
+
+/// `url` naming the application `warden` unless it names one, so an operator can tell the
+/// gateways' sessions apart in `pg_stat_activity`.
+fn with_application_name(url: &str) -> String {
+    if url.contains("application_name=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&application_name=warden")
+    } else {
+        format!("{url}?application_name=warden")
     }
 }
 
@@ -272,6 +313,22 @@ mod tests {
             }
         })
         .await;
+    }
+
+    #[test]
+    fn names_the_application_once() {
+        assert_eq!(
+            super::with_application_name("postgres://h/db"),
+            "postgres://h/db?application_name=warden"
+        );
+        assert_eq!(
+            super::with_application_name("postgres://h/db?sslmode=require"),
+            "postgres://h/db?sslmode=require&application_name=warden"
+        );
+        assert_eq!(
+            super::with_application_name("postgres://h/db?application_name=x"),
+            "postgres://h/db?application_name=x"
+        );
     }
 
     #[test]

@@ -203,7 +203,7 @@ async fn two_replicas_on_postgres_share_one_chain_and_one_queue_and_lose_nothing
         gateway(&agent.url())
             .database(db.url())
             .config(
-                &format!("[approvals]\nhold_timeout_secs = 60\npoll_interval_ms = 600000\nscheduler_interval_ms = 20\nexpires_after_secs = 3600\n\
+                &format!("[store]\nmax_connections = 3\n[approvals]\nhold_timeout_secs = 60\npoll_interval_ms = 600000\nscheduler_interval_ms = 20\nexpires_after_secs = 3600\n\
                  [[approvals.webhooks]]\nname = \"events\"\nurl = \"{hook}/hook\"\n[testing]\nmanual_clock = true"),
             )
             .start(),

@@ -797,6 +797,31 @@ mod tests {
             );
         }
 
+        async fn verifying_while_gateways_append_sees_one_consistent_trail(store: Store) {
+            let log = AuditLog::start(&store).await.unwrap();
+            append_each(&store, 50).await;
+            let writer = {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    for i in 0..400 {
+                        log.append(vec![ev(&format!("w{i}"), "classification"), ev(&format!("w{i}"), "executed")])
+                            .await
+                            .unwrap();
+                    }
+                })
+            };
+            let mut verified = 0;
+            while !writer.is_finished() {
+                let report = store.verify_chain().await.unwrap();
+                assert!(report.ok(), "a trail being appended to was judged broken: {report:?}");
+                verified += 1;
+            }
+            writer.await.unwrap();
+            log.shutdown().await;
+            assert!(verified > 1, "verified {verified} times during the appends");
+            assert_eq!(store.verify_chain().await.unwrap().records, 850);
+        }
+
         async fn a_modified_record_is_found_and_named(store: Store) {
             append_each(&store, 5).await;
             assert!(store.verify_chain().await.unwrap().ok());

@@ -70,11 +70,21 @@ impl VerifyReport {
 
 impl Store {
     /// Walks the audit trail in order and checks every link, then the recorded chain head.
+    ///
+    /// The walk and the head are read in one snapshot (a read transaction; REPEATABLE READ on
+    /// PostgreSQL), so a trail that gateways keep appending to while it is verified is judged
+    /// as it stood at one instant: a head that moved on during the walk is not a removed tail.
     pub async fn verify_chain(&self) -> Result<VerifyReport, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        if self.is_postgres() {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+        }
         let mut rows = sqlx::query(
             "SELECT seq, trace_id, ts, stage, actor, payload, prev_hash, hash FROM audit_events ORDER BY seq",
         )
-        .fetch(self.pool());
+        .fetch(&mut *tx);
         let mut expected_seq = 1i64;
         let mut prev = GENESIS_HASH.to_string();
         let mut records = 0u64;
@@ -123,8 +133,9 @@ impl Store {
         drop(rows);
         // The head row catches what the walk cannot: records cut off the end of the chain.
         let head: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *tx)
             .await?;
+        tx.rollback().await?;
         match head {
             Some((seq, hash)) if seq != expected_seq - 1 || hash != prev => Ok(bad(
                 seq,

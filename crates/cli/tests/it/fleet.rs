@@ -2,7 +2,8 @@
 //! spread over both. One chain that verifies, a decision record for every answered request,
 //! approvals that work across replicas and are used once, an expiry scheduler that acts once,
 //! webhooks delivered once from the shared outbox, and the same guarantees after one replica
-//! is killed with SIGKILL mid-load.
+//! is killed with SIGKILL mid-load; and a gateway whose database sessions are all cut mid-load
+//! refuses only what it cannot record, then recovers by itself.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -380,5 +381,62 @@ async fn two_replicas_on_postgres_share_one_chain_and_one_queue_and_lose_nothing
     let (code, out, _) = warden(&["audit", "verify", "--database-url", db.url()]);
     assert_eq!(code, 0, "{out}");
     drop((a, b, c));
+    db.drop_database().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restart_refuses_what_it_cannot_record_and_loses_nothing_answered() {
+    let db = TestDatabase::postgres().await;
+    let agent = StandIn::new().start("127.0.0.1:0").await.unwrap();
+    let a = gateway(&agent.url())
+        .database(db.url())
+        .config("[store]\ndurability = \"fsync\"")
+        .start();
+    let admin = sqlx::PgPool::connect(db.url()).await.unwrap();
+    // Mid-load, every session the gateway has is cut, as a database restart or a failover
+    // would: its writer, its flusher, its listener and its pool.
+    let terminated = Arc::new(AtomicUsize::new(0));
+    let cut = {
+        let (admin, terminated) = (admin.clone(), terminated.clone());
+        move || {
+            tokio::spawn(async move {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+                     WHERE datname = current_database() AND application_name = 'warden'",
+                )
+                .fetch_one(&admin)
+                .await
+                .unwrap();
+                terminated.store(n as usize, Ordering::SeqCst);
+            });
+        }
+    };
+    let answers = load([&a.base, &a.base], &a.requester, 300, 100, cut).await;
+    assert!(
+        terminated.load(Ordering::SeqCst) >= 3,
+        "the writer's, the flusher's and the listener's sessions at least were cut"
+    );
+    assert_eq!(
+        answers.len(),
+        300,
+        "the gateway answers everything, even while cut off"
+    );
+    let refused: Vec<&Answer> = answers.iter().filter(|x| x.status == 503).collect();
+    let recorded: Vec<Answer> = answers.iter().filter(|x| x.status != 503).cloned().collect();
+    // Only what could not be recorded is refused; everything else has its decision record.
+    assert_every_answer_is_recorded(&a, &recorded);
+    let after = load([&a.base, &a.base], &a.requester, 40, 0, || {}).await;
+    assert!(
+        after.iter().all(|x| x.status != 503),
+        "the gateway recovered by itself"
+    );
+    assert_every_answer_is_recorded(&a, &after);
+    eprintln!(
+        "database cut: {} of 300 refused with 503 while reconnecting, {} answered and recorded",
+        refused.len(),
+        recorded.len()
+    );
+    admin.close().await;
+    drop(a);
     db.drop_database().await.unwrap();
 }

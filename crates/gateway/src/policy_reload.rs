@@ -89,14 +89,7 @@ pub fn spawn_watcher(active: Arc<ActivePolicy>, audit: AuditLog, interval: Durat
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             #[cfg(unix)]
-            let hup = async {
-                match hangup.as_mut() {
-                    Some(s) => {
-                        s.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
+            let hup = crate::server::next_signal(hangup.as_mut());
             #[cfg(not(unix))]
             let hup = std::future::pending::<()>();
             let trigger = tokio::select! {

@@ -183,19 +183,23 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
             let _ = tokio::signal::ctrl_c().await;
         };
         #[cfg(unix)]
-        let terminate = async {
-            match terminate.as_mut() {
-                Some(s) => {
-                    s.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
+        let terminate = next_signal(terminate.as_mut());
         #[cfg(not(unix))]
         let terminate = std::future::pending::<()>();
         tokio::select! {
             () = ctrl_c => {},
             () = terminate => {},
         }
+    }
+}
+
+/// The next delivery of `signal`, or never when its handler could not be installed.
+#[cfg(unix)]
+pub(crate) async fn next_signal(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
 }

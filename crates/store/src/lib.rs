@@ -144,8 +144,8 @@ impl Store {
             .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        // The writer opens the file first, with the options that create it and switch it to
-        // WAL; the pool then opens the existing file.
+        // One connection opens the file first, with the options that create it and switch it
+        // to WAL; the pool then opens the existing file with the per-connection pragmas.
         let first = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options).await?;
         sqlx::Connection::close(first).await?;
         let pragmas: &'static str = match durability {

@@ -153,6 +153,37 @@ async fn self_approval_is_refused_and_only_approvers_decide() {
 }
 
 #[tokio::test]
+async fn approvers_decide_only_their_tenants_requests() {
+    let agent = StandIn::new().start("127.0.0.1:0").await.unwrap();
+    let g = gateway(&agent.url()).start();
+    let (code, out, err) = warden(&[
+        "keys",
+        "create",
+        "--name",
+        "acme-approver",
+        "--role",
+        "approver",
+        "--tenant",
+        "acme",
+        "--database-url",
+        &g.db_url,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let outsider = out.trim().to_string();
+    let id = approval_id(&g.chat(&green(AMBER)).await);
+    // Another tenant's approver neither sees the request nor decides it, even by id.
+    let listed = g.get("/v1/approvals", &outsider).await.json();
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(0), "{listed}");
+    approve(&g, &outsider, &id)
+        .await
+        .assert_error(404, "invalid_request_error", "not_found");
+    let insider = g.key("dora", "approver", &[]);
+    let decided = approve(&g, &insider, &id).await;
+    assert_eq!(decided.status, 200, "{:?}", decided.json());
+    assert_eq!(decided.json()["status"], "approved");
+}
+
+#[tokio::test]
 async fn a_quorum_of_two_distinct_approvers() {
     let agent = StandIn::new().start("127.0.0.1:0").await.unwrap();
     let g = gateway(&agent.url()).config("[approvals]\nquorum = 2").start();

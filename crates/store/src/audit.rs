@@ -84,9 +84,8 @@ impl AuditLog {
         let conn = match store.engine() {
             Engine::Sqlite(options) => Writer::Sqlite(SqliteConnection::connect_with(options).await?),
             Engine::Postgres(options) => Writer::Postgres {
-                conn: Some(pg_connect(options, store.durability()).await?),
+                conn: Some(PgConnection::connect_with(options).await?),
                 options: Box::new(options.clone()),
-                durability: store.durability(),
             },
         };
         let flusher = match store.engine() {
@@ -147,7 +146,7 @@ struct Flusher {
 
 impl Flusher {
     async fn start(options: &PgConnectOptions) -> Result<Flusher, StoreError> {
-        let conn = pg_connect(options, Durability::Fsync).await?;
+        let conn = flusher_connect(options).await?;
         let options = options.clone();
         let (tx, mut rx) = mpsc::channel::<Vec<(Waiter, i64)>>(QUEUE_DEPTH);
         let task = tokio::spawn(async move {
@@ -159,7 +158,7 @@ impl Flusher {
                 let result = async {
                     let live = match &mut conn {
                         Some(live) => live,
-                        None => conn.insert(pg_connect(&options, Durability::Fsync).await?),
+                        None => conn.insert(flusher_connect(&options).await?),
                     };
                     sqlx::query(FLUSH_WAL).execute(&mut *live).await?;
                     Ok::<_, StoreError>(())
@@ -189,7 +188,8 @@ impl Flusher {
     }
 }
 
-/// Answers the callers of a committed batch, at once or after the flush.
+/// Answers the callers of a committed batch: at once, or after the flush when there is a
+/// flusher (PostgreSQL with `fsync`, whose appends commit without waiting for the disk).
 async fn answer(flusher: Option<&Flusher>, committed: Vec<(Waiter, i64)>) {
     match flusher {
         Some(flusher) => {
@@ -216,15 +216,12 @@ async fn commit_and_answer(
     waiters: &mut Vec<(usize, Waiter)>,
 ) {
     match conn.commit(batch, head).await {
-        Ok(Committed {
-            first_seq,
-            needs_flush,
-        }) => {
+        Ok(first_seq) => {
             let committed = waiters
                 .drain(..)
                 .map(|(upto, done)| (done, first_seq + upto as i64 - 1))
                 .collect();
-            answer(flusher.filter(|_| needs_flush), committed).await;
+            answer(flusher, committed).await;
         }
         Err(e) => {
             tracing::error!(error = %e, records = batch.len(), "audit commit failed; requests waiting on it are refused");
@@ -299,20 +296,15 @@ enum Writer {
         /// `None` after the connection was lost: the next commit opens a new one.
         conn: Option<PgConnection>,
         options: Box<PgConnectOptions>,
-        durability: Durability,
     },
 }
 
-/// The writer's PostgreSQL session, with the durability the store was opened with: the server
-/// having the commit is what `process` promises; `fsync` waits for the server's disk (the
-/// flush after each append commits with `synchronous_commit = on`).
-async fn pg_connect(options: &PgConnectOptions, durability: Durability) -> Result<PgConnection, StoreError> {
+/// The flusher's session: its flushes must wait for the disk whatever the server's default.
+async fn flusher_connect(options: &PgConnectOptions) -> Result<PgConnection, StoreError> {
     let mut conn = PgConnection::connect_with(options).await?;
-    let setting = match durability {
-        Durability::Process => "SET synchronous_commit = off",
-        Durability::Fsync => "SET synchronous_commit = on",
-    };
-    sqlx::query(setting).execute(&mut conn).await?;
+    sqlx::query("SET synchronous_commit = on")
+        .execute(&mut conn)
+        .await?;
     Ok(conn)
 }
 
@@ -381,12 +373,6 @@ async fn pg_append(conn: &mut PgConnection, batch: &[NewEvent]) -> Result<i64, S
 /// to its own commit, and so past every append this session committed before it.
 const FLUSH_WAL: &str = "SELECT pg_logical_emit_message(true, 'warden.flush', '')";
 
-/// A batch in the trail: where it starts, and whether its callers must wait for a flush.
-struct Committed {
-    first_seq: i64,
-    needs_flush: bool,
-}
-
 impl Writer {
     /// Appends `batch` chained onto the head of the trail; returns the first seq.
     ///
@@ -399,7 +385,7 @@ impl Writer {
         &mut self,
         batch: &[NewEvent],
         head: &mut Option<(i64, String)>,
-    ) -> Result<Committed, StoreError> {
+    ) -> Result<i64, StoreError> {
         match self {
             Writer::Sqlite(conn) => {
                 let sql = insert_sql(batch.len());
@@ -427,10 +413,7 @@ impl Writer {
                     match query.execute(&mut *conn).await {
                         Ok(_) => {
                             *head = Some(new_head);
-                            return Ok(Committed {
-                                first_seq: start_seq + 1,
-                                needs_flush: false,
-                            });
+                            return Ok(start_seq + 1);
                         }
                         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => continue,
                         Err(e) => return Err(e.into()),
@@ -440,33 +423,21 @@ impl Writer {
                     "the chain head kept moving; another writer is appending".into(),
                 ))
             }
-            Writer::Postgres {
-                conn,
-                options,
-                durability,
-            } => {
+            Writer::Postgres { conn, options } => {
                 let live = match conn {
                     Some(live) => live,
-                    None => conn.insert(pg_connect(options, *durability).await?),
+                    None => conn.insert(PgConnection::connect_with(options).await?),
                 };
-                match pg_append(live, batch).await {
-                    Ok(first_seq) => Ok(Committed {
-                        first_seq,
-                        needs_flush: *durability == Durability::Fsync,
-                    }),
-                    Err(e) => {
-                        // A database restart or a dropped connection must not stop the trail
-                        // for good: the batch is refused, and the next one goes over a new
-                        // connection.
-                        if live.ping().await.is_err() {
-                            tracing::warn!(
-                                "audit writer lost its database connection; reconnecting for the next commit"
-                            );
-                            *conn = None;
-                        }
-                        Err(e)
-                    }
+                let result = pg_append(live, batch).await;
+                // A database restart or a dropped connection must not stop the trail for good:
+                // the batch is refused, and the next one goes over a new connection.
+                if result.is_err() && live.ping().await.is_err() {
+                    tracing::warn!(
+                        "audit writer lost its database connection; reconnecting for the next commit"
+                    );
+                    *conn = None;
                 }
+                result
             }
         }
     }

@@ -30,15 +30,10 @@ fn split_list(list: &str) -> Vec<String> {
 }
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<KeyRecord, StoreError> {
-    let roles: String = row.try_get("roles")?;
     Ok(KeyRecord {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
-        roles: roles
-            .split(',')
-            .filter(|r| !r.is_empty())
-            .map(str::to_string)
-            .collect(),
+        roles: split_list(&row.try_get::<String, _>("roles")?),
         tenant: row.try_get("tenant")?,
         groups: split_list(&row.try_get::<String, _>("groups")?),
         secret_hash: row.try_get("secret_hash")?,

@@ -197,25 +197,17 @@ const POSTGRES: &[(i64, &str)] = &[
     ),
     (
         3,
-        // One statement-level trigger moves the head with every append, however many rows.
         // `warden_audit_append` is how replicas append: it locks the head row, chains the
         // records onto it with the hash of `chain::chain_hash` (SHA-256 over
         // "warden.audit.v1\0", the seq as 8 big-endian bytes, then each of prev_hash,
         // trace_id, ts, stage, actor and payload as its UTF-8 length in 8 big-endian bytes and
-        // its bytes) and inserts them, in one call. `audit verify` recomputes every hash in Rust.
-        // Its commit does not wait for the disk, so the head's lock is released at once; a
-        // writer that promises `fsync` durability answers its callers after a separate flush,
-        // outside the lock, where the flushes of several replicas are one (`audit.rs`).
-        "CREATE FUNCTION audit_head_follows() RETURNS trigger LANGUAGE plpgsql AS $fn$
-    BEGIN
-        UPDATE audit_head SET seq = last.seq, hash = last.hash
-        FROM (SELECT seq, hash FROM appended ORDER BY seq DESC LIMIT 1) AS last
-        WHERE audit_head.id = 1 AND last.seq > audit_head.seq;
-        RETURN NULL;
-    END $fn$;
-    CREATE TRIGGER audit_head_follows AFTER INSERT ON audit_events
-        REFERENCING NEW TABLE AS appended FOR EACH STATEMENT EXECUTE FUNCTION audit_head_follows();
-    CREATE FUNCTION warden_chain_field(t TEXT) RETURNS BYTEA LANGUAGE sql IMMUTABLE STRICT AS $fn$
+        // its bytes), inserts them and moves the head, in one call. `audit verify` recomputes
+        // every hash in Rust. Its commit does not wait for the disk, so the head's lock is
+        // released at once; a writer that promises `fsync` durability answers its callers after
+        // a separate flush, outside the lock, where the flushes of several replicas are one
+        // (`audit.rs`). No trigger moves the head: a record inserted any other way leaves the
+        // head behind, and `audit verify` reports it.
+        "    CREATE FUNCTION warden_chain_field(t TEXT) RETURNS BYTEA LANGUAGE sql IMMUTABLE STRICT AS $fn$
         SELECT int8send(octet_length(convert_to(t, 'UTF8'))::BIGINT) || convert_to(t, 'UTF8')
     $fn$;
     CREATE FUNCTION warden_audit_append(trace_ids TEXT[], tss TEXT[], stages TEXT[], actors TEXT[], payloads TEXT[])
@@ -241,6 +233,7 @@ const POSTGRES: &[(i64, &str)] = &[
         END LOOP;
         INSERT INTO audit_events (seq, trace_id, ts, stage, actor, payload, prev_hash, hash)
         SELECT * FROM unnest(seqs, trace_ids, tss, stages, actors, payloads, prevs, hashes);
+        UPDATE audit_head SET seq = head_seq + coalesce(cardinality(trace_ids), 0), hash = prev WHERE id = 1;
         RETURN head_seq + 1;
     END $fn$;",
     ),

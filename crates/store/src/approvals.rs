@@ -654,6 +654,15 @@ impl Store {
     }
 }
 
+/// Leases due deliveries: `$1` now, `$2` how many, `$3` the lease's end. The outer conditions
+/// repeat the inner ones because PostgreSQL re-checks only those on a row another replica
+/// changed while this statement waited for it: the loser of a race finds it no longer due.
+const CLAIM_DUE_WEBHOOKS: &str = "UPDATE webhook_outbox SET next_ms = $3
+     WHERE id IN (SELECT id FROM webhook_outbox
+                  WHERE delivered_ms IS NULL AND failed_ms IS NULL AND next_ms <= $1 ORDER BY id LIMIT $2)
+       AND delivered_ms IS NULL AND failed_ms IS NULL AND next_ms <= $1
+     RETURNING id, hook, event, payload, attempts";
+
 /// A webhook delivery waiting in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -683,45 +692,35 @@ impl Store {
         Ok(())
     }
 
-    /// Claims up to `limit` deliveries due at `now_ms` for this process until `lease_until_ms`:
-    /// each is taken by a conditional update, so replicas sharing the outbox never send one
-    /// delivery twice at once, and one whose sender died is taken again when its lease ends.
+    /// Claims up to `limit` deliveries due at `now_ms` for this process until `lease_until_ms`,
+    /// in one conditional update: replicas sharing the outbox never send one delivery twice at
+    /// once (the loser of a race finds the row no longer due), and one whose sender died is
+    /// taken again when its lease ends.
     pub async fn claim_due_webhooks(
         &self,
         now_ms: i64,
         limit: u32,
         lease_until_ms: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, hook, event, payload, attempts, next_ms FROM webhook_outbox
-             WHERE delivered_ms IS NULL AND failed_ms IS NULL AND next_ms <= $1 ORDER BY id LIMIT $2",
-        )
-        .bind(now_ms)
-        .bind(limit as i64)
-        .fetch_all(self.pool())
-        .await?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for r in rows {
-            let (id, seen_next): (i64, i64) = (r.try_get("id")?, r.try_get("next_ms")?);
-            let taken = sqlx::query(
-                "UPDATE webhook_outbox SET next_ms = $1
-                 WHERE id = $2 AND next_ms = $3 AND delivered_ms IS NULL AND failed_ms IS NULL",
-            )
+        let rows = sqlx::query(CLAIM_DUE_WEBHOOKS)
+            .bind(now_ms)
+            .bind(limit as i64)
             .bind(lease_until_ms)
-            .bind(id)
-            .bind(seen_next)
-            .execute(self.pool())
+            .fetch_all(self.pool())
             .await?;
-            if taken.rows_affected() == 1 {
-                claimed.push(Delivery {
-                    id,
+        let mut claimed = rows
+            .iter()
+            .map(|r| {
+                Ok(Delivery {
+                    id: r.try_get("id")?,
                     hook: r.try_get("hook")?,
                     event: r.try_get("event")?,
                     payload: r.try_get("payload")?,
                     attempts: r.try_get("attempts")?,
-                });
-            }
-        }
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        claimed.sort_by_key(|d| d.id);
         Ok(claimed)
     }
 
@@ -1006,6 +1005,38 @@ mod tests {
             let none = ApprovalFilter { rule: Some("red.y".into()), ..Default::default() };
             assert!(s.list_approvals(&none).await.unwrap().is_empty());
         }
+    }
+
+    #[tokio::test]
+    async fn a_replica_that_waited_for_anothers_claim_takes_nothing_it_took() {
+        crate::testing::with_store("postgres", |s| async move {
+            for _ in 0..5 {
+                s.enqueue_webhook("hook", "requested", "{}", 100).await.unwrap();
+            }
+            // Replica A's claim, not yet committed, holds the rows...
+            let mut a = s.pool().begin().await.unwrap();
+            let taken = sqlx::query(CLAIM_DUE_WEBHOOKS)
+                .bind(100i64)
+                .bind(50i64)
+                .bind(60_100i64)
+                .fetch_all(&mut *a)
+                .await
+                .unwrap();
+            assert_eq!(taken.len(), 5);
+            // ...while replica B's claim, which saw them due, waits for them.
+            let b = {
+                let s = s.clone();
+                tokio::spawn(async move { s.claim_due_webhooks(100, 50, 60_100).await })
+            };
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            a.commit().await.unwrap();
+            let second = b.await.unwrap().unwrap();
+            assert!(
+                second.is_empty(),
+                "B re-took deliveries A had claimed: {second:?}"
+            );
+        })
+        .await;
     }
 
     #[tokio::test]

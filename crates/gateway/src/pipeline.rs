@@ -91,7 +91,6 @@ async fn govern_chat(
     // 4. Approve: green runs; red is refused unless a quorum may override it; amber waits
     //    in the queue (or is cleared by the explicit auto-approval setting). A retry that names
     //    an approval runs once, if it is the request that was approved.
-    let digest = approvals::digest::chat_digest(&request.body);
     let mut approval = approve::decide(&decision, state.config.auto_approve);
     let risk = decision.risk.as_str();
     let refuse = |error: ApiError, status: &'static str| Refusal {
@@ -120,6 +119,9 @@ async fn govern_chat(
             &decision,
             state.config.audit_max_text_chars,
         );
+        // The digest binds an approval to the exact request; only requests that take or ask for
+        // an approval need it.
+        let digest = approvals::digest::chat_digest(&request.body);
         match state
             .approvals
             .use_approval(&approval_id, &principal, &digest)
@@ -152,16 +154,7 @@ async fn govern_chat(
         }
     }
     if approval.outcome == Outcome::PendingApproval {
-        return queue(
-            state,
-            trace_id,
-            principal,
-            request,
-            decision,
-            digest,
-            mode.as_deref(),
-        )
-        .await;
+        return queue(state, trace_id, principal, request, decision, mode.as_deref()).await;
     }
     let refusal = refusal_for(&decision, &approval);
 
@@ -194,9 +187,9 @@ async fn queue(
     principal: crate::auth::Principal,
     request: ChatRequest,
     decision: warden_policy::Decision,
-    digest: String,
     header_mode: Option<&str>,
 ) -> Result<Response, Refusal> {
+    let digest = approvals::digest::chat_digest(&request.body);
     let risk = decision.risk.as_str();
     let refuse = |error: ApiError, status: &'static str| Refusal {
         error,

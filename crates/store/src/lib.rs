@@ -40,8 +40,8 @@ pub enum Durability {
     /// commit; on PostgreSQL, the server has the commit (`synchronous_commit = off`).
     #[default]
     Process,
-    /// Survives power loss: each group commit is flushed to disk (SQLite `synchronous = FULL`,
-    /// PostgreSQL `synchronous_commit = on`) before its responses are sent.
+    /// Survives power loss: each group commit is on disk (SQLite `synchronous = FULL`; on
+    /// PostgreSQL a WAL flush after the append) before its responses are sent.
     Fsync,
 }
 

@@ -350,7 +350,9 @@ pub async fn invoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
                 Ok(used) => records.push(trail::approval_used(&trace_id, &principal, &used)),
                 Err(e) => {
                     records.push(trail::halted(&trace_id, &id, "refused", &e));
-                    let _ = state.audit.append(trail::stamp(records, &version)).await;
+                    if let Err(refused) = commit(&state, records, &version, &trace_id, risk).await {
+                        return refused;
+                    }
                     return tool_error(
                         e.status(),
                         e.kind(),
@@ -431,7 +433,9 @@ pub async fn invoke(State(state): State<AppState>, headers: HeaderMap, body: Bod
                 None,
                 started.elapsed().as_millis() as u64,
             );
-            let _ = state.audit.append(trail::stamp(vec![record], &version)).await;
+            if let Err(refused) = commit(&state, vec![record], &version, &trace_id, risk).await {
+                return refused;
+            }
             let e = failure.api_error();
             tool_error(
                 e.status(),

@@ -222,7 +222,7 @@ async fn no_tool_runs_or_is_allowed_when_the_trail_cannot_commit() {
         .start("127.0.0.1:0")
         .await
         .unwrap();
-    let g = gateway(&agent.url()).start();
+    let g = gateway(&agent.url()).config("[tools]\nhttp_deny = []").start();
     let call = json!({"tool": "sessions_list", "action": "json", "args": {}, "sessionKey": "main"});
     assert_eq!(invoke(&g, call.clone(), &[]).await.status, 200);
     // Every audit insert now fails, as on a full disk.
@@ -241,6 +241,17 @@ async fn no_tool_runs_or_is_allowed_when_the_trail_cannot_commit() {
         1,
         "an unrecorded tool call must not run"
     );
+    // A resume whose approval is refused is refused for the trail first: its record cannot
+    // be kept, so it is not answered as if it were.
+    let resume = json!({"tool": "fs_write", "args": {"path": "/srv/notes/todo.txt", "content": "x"}});
+    let unrecorded = invoke(&g, resume, &[("x-warden-approval-id", "no-such-approval")]).await;
+    assert_eq!(
+        unrecorded.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&unrecorded.bytes)
+    );
+    assert_eq!(unrecorded.json()["error"]["type"], "audit_unavailable");
     // The hook's decision service answers no decision rather than an unrecorded allow.
     post_decision(&g, "sessions_list", json!({}), "r1")
         .await

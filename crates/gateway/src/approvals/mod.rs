@@ -417,7 +417,7 @@ impl Approvals {
                         json!({"approval_id": a.id, "outcome": outcome, "approvals": a.approvals(), "required": a.required,
                                "policy_version": a.policy_version}),
                     );
-                    let _ = self.audit.append(vec![record]).await;
+                    self.record_scheduled(record).await;
                     let _ = self.decided.send(a.id.clone());
                     if let Ok(Some(now_a)) = self.store.approval(&a.id).await {
                         self.notify_webhooks("expired", &now_a).await;
@@ -435,7 +435,7 @@ impl Approvals {
                     "warden",
                     json!({"approval_id": a.id, "to": a.escalate_groups, "policy_version": a.policy_version}),
                 );
-                let _ = self.audit.append(vec![record]).await;
+                self.record_scheduled(record).await;
                 if let Ok(Some(now_a)) = self.store.approval(&a.id).await {
                     self.notify_webhooks("escalated", &now_a).await;
                 }
@@ -451,10 +451,18 @@ impl Approvals {
                         json!({"approval_id": a.id, "approvals": a.approvals(), "required": a.required,
                                "policy_version": a.policy_version}),
                     );
-                    let _ = self.audit.append(vec![record]).await;
+                    self.record_scheduled(record).await;
                     self.notify_webhooks("reminder", &a).await;
                 }
             }
+        }
+    }
+
+    /// Records what the scheduler did. Nobody waits on it, so a record that cannot be committed
+    /// is logged rather than refused; the change it describes has already been made.
+    async fn record_scheduled(&self, record: NewEvent) {
+        if let Err(e) = self.audit.append(vec![record]).await {
+            tracing::error!(error = %e, "scheduler record not committed");
         }
     }
 

@@ -238,17 +238,23 @@ impl Approvals {
                 _ => {}
             }
             // Woken by a decision on this replica or (PostgreSQL) a notice from another; the
-            // poll catches a notice lost while the listener reconnected.
+            // poll catches a notice lost while the listener reconnected. Decisions on other
+            // requests are passed over without a read, so many held requests do not all query
+            // the store on every decision.
             let poll = tokio::time::sleep(self.config.poll_interval);
-            tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => {
-                    return self.store.approval(id).await.ok().flatten().map(|a| a.status).unwrap_or(ApprovalStatus::Pending);
-                }
-                _ = poll => {}
-                message = decided.recv() => {
-                    if let Err(broadcast::error::RecvError::Closed) = message {
-                        return ApprovalStatus::Pending;
+            tokio::pin!(poll);
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => {
+                        return self.store.approval(id).await.ok().flatten().map(|a| a.status).unwrap_or(ApprovalStatus::Pending);
                     }
+                    _ = &mut poll => break,
+                    message = decided.recv() => match message {
+                        Ok(decided_id) if decided_id != id => continue,
+                        Err(broadcast::error::RecvError::Closed) => return ApprovalStatus::Pending,
+                        // This request, or notices missed (lagged): read it.
+                        _ => break,
+                    },
                 }
             }
         }

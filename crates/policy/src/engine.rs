@@ -292,7 +292,7 @@ impl Policy {
     /// order. `block` findings are left to `evaluate`, where they decide the tier.
     pub fn dlp_findings(&self, text: &str) -> Vec<DlpFinding> {
         let mut out = Vec::new();
-        for hit in self.detectors.scan(text) {
+        for hit in self.detectors.scan_revealed(text) {
             let Some(d) = self.detector_names.iter().position(|n| *n == hit.detector) else {
                 continue;
             };
@@ -328,7 +328,7 @@ impl Policy {
     pub fn mask_sensitive(&self, text: &str) -> String {
         let mut hits: Vec<_> = self
             .detectors
-            .scan(text)
+            .scan_revealed(text)
             .into_iter()
             .filter(|h| crate::detectors::is_sensitive(h.detector))
             .collect();
@@ -408,7 +408,7 @@ impl Policy {
         }
 
         // Detectors, over the original text.
-        let hits = self.detectors.scan(original);
+        let hits = self.detectors.scan_revealed(original);
         // Where each token starts in the original, for placing findings (computed once).
         let token_starts: Vec<usize> = if hits.is_empty() {
             Vec::new()

@@ -5,6 +5,7 @@
 //! gateway enforces.
 
 mod bundle;
+mod conversation;
 mod decision;
 mod detectors;
 mod engine;
@@ -13,6 +14,7 @@ mod normalize;
 mod words;
 
 pub use bundle::{ApprovalSpec, BundleError, NearSpec, Questions, RuleSpec, Scope};
+pub use conversation::{Speaker, Turn, is_continuation};
 pub use decision::{Decision, Risk, RuleMatch, Span};
 pub use engine::{Context, DlpAction, DlpFinding, Policy};
 pub use normalize::Normalized;

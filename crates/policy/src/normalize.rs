@@ -56,6 +56,36 @@ impl Normalized {
         Normalized { text, origin }
     }
 
+    /// A copy for the detectors: invisible characters removed and compatibility forms
+    /// composed (full-width `ｓｋ-` to `sk-`), case and letters kept, so that a key format is
+    /// found however it was disguised. Spans map back as for `new`.
+    pub fn revealed(original: &str) -> Normalized {
+        if original.is_ascii() {
+            return Normalized {
+                text: original.to_string(),
+                origin: Vec::new(),
+            };
+        }
+        let mut text = String::with_capacity(original.len());
+        let mut origin = Vec::with_capacity(original.len());
+        for (start, c) in original.char_indices() {
+            if is_ignorable(c) {
+                continue;
+            }
+            let range = (start as u32, (start + c.len_utf8()) as u32);
+            if c.is_ascii() {
+                text.push(c);
+                origin.push(range);
+                continue;
+            }
+            for composed in std::iter::once(c).nfkc() {
+                text.push(composed);
+                origin.extend(std::iter::repeat_n(range, composed.len_utf8()));
+            }
+        }
+        Normalized { text, origin }
+    }
+
     /// The normalized text.
     pub fn as_str(&self) -> &str {
         &self.text
@@ -170,6 +200,16 @@ mod tests {
         let at = n.as_str().find("wipe").unwrap_or(usize::MAX);
         let (s, e) = n.original_range(at, at + 4);
         assert_eq!(&original[s..e], "ｗｉｐｅ");
+    }
+
+    #[test]
+    fn revealing_drops_invisibles_and_width_but_keeps_case() {
+        let original = "key ｓｋ-\u{200B}Live\u{200D}X";
+        let r = Normalized::revealed(original);
+        assert_eq!(r.as_str(), "key sk-LiveX");
+        let at = r.as_str().find("sk-LiveX").unwrap_or(usize::MAX);
+        let (s, e) = r.original_range(at, at + "sk-LiveX".len());
+        assert_eq!(&original[s..e], "ｓｋ-\u{200B}Live\u{200D}X");
     }
 
     #[test]

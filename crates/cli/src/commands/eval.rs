@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use serde::Deserialize;
-use warden_policy::Risk;
+use warden_policy::{Risk, Speaker, Turn};
 
 use super::policy::load_policy;
 
@@ -18,13 +18,63 @@ struct EvalFile {
     cases: Vec<EvalCase>,
 }
 
+/// One case: a single text, or a conversation judged the way the gateway judges chat.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EvalCase {
-    text: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    messages: Option<Vec<EvalMessage>>,
     expect: Risk,
     #[serde(default)]
     kind: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvalMessage {
+    role: String,
+    content: String,
+}
+
+impl EvalCase {
+    fn judge(&self, policy: &warden_policy::Policy) -> anyhow::Result<warden_policy::Decision> {
+        match (&self.text, &self.messages) {
+            (Some(text), None) => Ok(policy.evaluate(text)),
+            (None, Some(messages)) => {
+                let turns = messages
+                    .iter()
+                    .map(|m| {
+                        let speaker = match m.role.as_str() {
+                            "system" | "developer" => Speaker::System,
+                            "user" => Speaker::User,
+                            "assistant" => Speaker::Assistant,
+                            "tool" => Speaker::Tool,
+                            other => anyhow::bail!(
+                                "unknown role `{other}` (system, developer, user, assistant, tool)"
+                            ),
+                        };
+                        Ok(Turn::new(speaker, m.content.as_str()))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                Ok(policy.judge_conversation(&turns, &Default::default()))
+            }
+            _ => anyhow::bail!("a case has either `text` or `messages`, not both or neither"),
+        }
+    }
+
+    fn shown(&self) -> String {
+        match (&self.text, &self.messages) {
+            (Some(text), _) => format!("{text:?}"),
+            (None, Some(messages)) => messages
+                .iter()
+                .map(|m| format!("{}: {:?}", m.role, m.content))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            (None, None) => String::new(),
+        }
+    }
 }
 
 const TIERS: [Risk; 3] = [Risk::Green, Risk::Amber, Risk::Red];
@@ -56,7 +106,7 @@ pub fn run(dir: &Path, policy: Option<&Path>, check: bool, verbose: bool) -> any
     let mut by_kind: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut misses = Vec::new();
     for case in &cases {
-        let decision = policy.evaluate(&case.text);
+        let decision = case.judge(&policy)?;
         confusion[case.expect as usize][decision.risk as usize] += 1;
         let entry = by_kind.entry(case.kind.clone()).or_default();
         entry.1 += 1;
@@ -65,7 +115,7 @@ pub fn run(dir: &Path, policy: Option<&Path>, check: bool, verbose: bool) -> any
         } else {
             let rules: Vec<_> = decision.rules.iter().map(|r| r.id.as_str()).collect();
             misses.push(format!(
-                "  [{}] expected {}, got {} ({}): {:?}",
+                "  [{}] expected {}, got {} ({}): {}",
                 case.kind,
                 case.expect,
                 decision.risk,
@@ -74,7 +124,7 @@ pub fn run(dir: &Path, policy: Option<&Path>, check: bool, verbose: bool) -> any
                 } else {
                     rules.join(", ")
                 },
-                case.text
+                case.shown()
             ));
         }
     }

@@ -144,6 +144,33 @@ impl Detectors {
     }
 
     /// Every confirmed hit in `original`, in text order.
+    /// `scan` over the revealed copy of `original` (invisible characters dropped, full-width
+    /// forms composed), with every finding placed back on `original`: a key with a zero-width
+    /// space inside is still a key.
+    pub fn scan_revealed(&self, original: &str) -> Vec<Hit> {
+        if original.is_ascii() {
+            return self.scan(original);
+        }
+        let revealed = crate::normalize::Normalized::revealed(original);
+        if revealed.as_str() == original {
+            return self.scan(original);
+        }
+        let mut hits: Vec<Hit> = self
+            .scan(revealed.as_str())
+            .into_iter()
+            .filter_map(|h| {
+                let (start, end) = revealed.original_range(h.start, h.end);
+                (start < end).then_some(Hit {
+                    detector: h.detector,
+                    start,
+                    end,
+                })
+            })
+            .collect();
+        hits.sort_by_key(|h| (h.start, std::cmp::Reverse(h.end)));
+        hits
+    }
+
     pub fn scan(&self, original: &str) -> Vec<Hit> {
         let mut hits = Vec::new();
         let mut candidates = Vec::new();

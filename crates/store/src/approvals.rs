@@ -183,6 +183,10 @@ pub struct ApprovalFilter {
     pub requester: Option<String>,
     pub rule: Option<String>,
     pub limit: Option<u32>,
+    /// Only this tenant's requests.
+    pub tenant: Option<String>,
+    /// Only requests by this key (what a requester may see of the queue).
+    pub requester_key: Option<String>,
 }
 
 fn list_of(json: &str) -> Vec<String> {
@@ -354,6 +358,12 @@ impl Store {
         if let Some(rule) = &filter.rule {
             condition(&mut sql, " AND rule = {}", rule.clone());
         }
+        if let Some(tenant) = &filter.tenant {
+            condition(&mut sql, " AND tenant = {}", tenant.clone());
+        }
+        if let Some(key) = &filter.requester_key {
+            condition(&mut sql, " AND requester_key = {}", key.clone());
+        }
         sql.push_str(&format!(
             " ORDER BY created_ms DESC, id DESC LIMIT {}",
             filter.limit.unwrap_or(100).min(1000)
@@ -524,6 +534,17 @@ impl Store {
                 .ok_or_else(|| StoreError::Encode("approval vanished".into()))?;
             Ok(Ok(approval))
         })
+    }
+
+    /// How many requests by this requester are waiting for a decision.
+    pub async fn pending_approvals_of(&self, requester_key: &str) -> Result<i64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM approvals WHERE requester_key = $1 AND status = 'pending'",
+        )
+        .bind(requester_key)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n)
     }
 
     /// The newest request by this requester for this exact call that is still pending or

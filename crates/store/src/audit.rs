@@ -60,6 +60,8 @@ enum Command {
         events: Vec<NewEvent>,
         done: Option<oneshot::Sender<Result<i64, StoreError>>>,
     },
+    /// A readiness probe: can the writer still write?
+    Probe(oneshot::Sender<Result<(), StoreError>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -73,6 +75,7 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Command::Append { events, .. } => write!(f, "Append({} events)", events.len()),
+            Command::Probe(_) => f.write_str("Probe"),
             Command::Shutdown(_) => f.write_str("Shutdown"),
         }
     }
@@ -123,6 +126,18 @@ impl AuditLog {
                 let _ = tx.send(command).await;
             });
         }
+    }
+
+    /// Whether the trail can take records now: the writer, on its own connection, inserts a
+    /// record into the trail and rolls it back (constraints, triggers, locks), and writes the
+    /// health row (the disk). Nothing is added to the chain.
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Command::Probe(done))
+            .await
+            .map_err(|_| StoreError::WriterClosed)?;
+        wait.await.map_err(|_| StoreError::WriterClosed)?
     }
 
     /// Commits everything queued before this call, then stops the writer.
@@ -254,6 +269,14 @@ async fn writer(mut conn: Writer, mut rx: mpsc::Receiver<Command>, flusher: Opti
                     stop = Some(done);
                     break;
                 }
+                Command::Probe(done) => {
+                    // Behind the records queued before it, as a commit would be.
+                    if !batch.is_empty() {
+                        commit_and_answer(&mut conn, &mut head, flusher.as_ref(), &batch, &mut waiters).await;
+                        batch.clear();
+                    }
+                    let _ = done.send(conn.probe().await);
+                }
             }
             if batch.len() >= MAX_BATCH {
                 break;
@@ -373,7 +396,47 @@ async fn pg_append(conn: &mut PgConnection, batch: &[NewEvent]) -> Result<i64, S
 /// to its own commit, and so past every append this session committed before it.
 const FLUSH_WAL: &str = "SELECT pg_logical_emit_message(true, 'warden.flush', '')";
 
+/// The probe's record: inserted and rolled back, never committed.
+const PROBE_INSERT: &str = "INSERT INTO audit_events (seq, trace_id, ts, stage, actor, payload, prev_hash, hash)
+     VALUES (-1, '-', '', 'probe', 'warden', '{}', '', '')";
+const PROBE_HEALTH: &str = "INSERT INTO warden_health (id, probe_ms) VALUES (1, $1)
+     ON CONFLICT (id) DO UPDATE SET probe_ms = excluded.probe_ms";
+
 impl Writer {
+    async fn probe(&mut self) -> Result<(), StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        match self {
+            Writer::Sqlite(conn) => {
+                let mut tx = conn.begin().await?;
+                sqlx::query(PROBE_INSERT).execute(&mut *tx).await?;
+                tx.rollback().await?;
+                sqlx::query(PROBE_HEALTH).bind(now).execute(&mut *conn).await?;
+            }
+            Writer::Postgres { conn, options } => {
+                let live = match conn {
+                    Some(live) => live,
+                    None => conn.insert(PgConnection::connect_with(options).await?),
+                };
+                let result = async {
+                    let mut tx = live.begin().await?;
+                    sqlx::query(PROBE_INSERT).execute(&mut *tx).await?;
+                    tx.rollback().await?;
+                    sqlx::query(PROBE_HEALTH).bind(now).execute(&mut *live).await?;
+                    Ok::<_, StoreError>(())
+                }
+                .await;
+                if result.is_err() && live.ping().await.is_err() {
+                    *conn = None;
+                }
+                result?;
+            }
+        }
+        Ok(())
+    }
+
     /// Appends `batch` chained onto the head of the trail; returns the first seq.
     ///
     /// On SQLite the head is cached between commits, and the INSERT with it is one atomic
@@ -685,6 +748,31 @@ mod tests {
     }
 
     on_both_engines! {
+        async fn the_probe_writes_nothing_to_the_chain_and_fails_when_the_trail_would(s: Store) {
+            let log = AuditLog::start(&s).await.unwrap();
+            log.append(vec![ev("t", "classification")]).await.unwrap();
+            log.probe().await.unwrap();
+            assert_eq!(s.audit_len().await.unwrap(), 1);
+            assert!(s.verify_chain().await.unwrap().ok());
+            // Every insert into the trail now fails, as it would on a full disk.
+            let trigger = if s.is_postgres() {
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$;
+                 CREATE TRIGGER disk_full BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse();"
+            } else {
+                "CREATE TRIGGER disk_full BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
+            };
+            sqlx::raw_sql(trigger).execute(s.pool()).await.unwrap();
+            assert!(log.probe().await.is_err());
+            let drop = if s.is_postgres() {
+                "DROP TRIGGER disk_full ON audit_events"
+            } else {
+                "DROP TRIGGER disk_full"
+            };
+            sqlx::raw_sql(drop).execute(s.pool()).await.unwrap();
+            log.probe().await.unwrap();
+            log.shutdown().await;
+        }
+
         async fn concurrent_appends_form_one_verifiable_chain(store: Store) {
             let log = AuditLog::start(&store).await.unwrap();
             let mut tasks = Vec::new();

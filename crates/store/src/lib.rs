@@ -9,6 +9,7 @@ mod approvals;
 mod audit;
 mod chain;
 mod error;
+mod grants;
 mod keys;
 mod migrate;
 #[cfg(any(test, feature = "testing"))]

@@ -103,6 +103,25 @@ const SQLITE: &[(i64, &str)] = &[
         WHERE excluded.seq > audit_head.seq;
     END;",
     ),
+    (
+        4,
+        // Front-door grants: a tool call `/tools/invoke` forwarded, which OpenClaw's hook asks
+        // about once; and the row readiness probes write to prove the store takes writes.
+        "CREATE TABLE tool_grants (
+        nonce      TEXT PRIMARY KEY,
+        trace_id   TEXT NOT NULL,
+        digests    TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        used_ms    INTEGER
+    );
+    CREATE INDEX tool_grants_expiry ON tool_grants (expires_ms);
+    CREATE INDEX approvals_pending_by_requester ON approvals (requester_key, status);
+    CREATE INDEX approvals_tenant ON approvals (tenant, created_ms);
+    CREATE TABLE warden_health (
+        id       INTEGER PRIMARY KEY CHECK (id = 1),
+        probe_ms INTEGER NOT NULL
+    );",
+    ),
 ];
 
 /// PostgreSQL's `(version, sql)`, the same schema in its types; append only. The chain head
@@ -236,6 +255,23 @@ const POSTGRES: &[(i64, &str)] = &[
         UPDATE audit_head SET seq = head_seq + coalesce(cardinality(trace_ids), 0), hash = prev WHERE id = 1;
         RETURN head_seq + 1;
     END $fn$;",
+    ),
+    (
+        4,
+        "CREATE TABLE tool_grants (
+        nonce      TEXT PRIMARY KEY,
+        trace_id   TEXT NOT NULL,
+        digests    TEXT NOT NULL,
+        expires_ms BIGINT NOT NULL,
+        used_ms    BIGINT
+    );
+    CREATE INDEX tool_grants_expiry ON tool_grants (expires_ms);
+    CREATE INDEX approvals_pending_by_requester ON approvals (requester_key, status);
+    CREATE INDEX approvals_tenant ON approvals (tenant, created_ms);
+    CREATE TABLE warden_health (
+        id       INTEGER PRIMARY KEY CHECK (id = 1),
+        probe_ms BIGINT NOT NULL
+    );",
     ),
 ];
 

@@ -62,12 +62,24 @@ pub enum ApiError {
     ApprovalForbidden {
         message: String,
     },
+    /// The requester already has as many approval requests pending as they may.
+    TooManyPending {
+        limit: u32,
+    },
+    /// The client took too long to send its request body.
+    RequestTimeout,
     UpstreamUnreachable,
     UpstreamTimeout,
     /// The upstream answered with an error status Warden does not pass on.
     UpstreamStatus {
         status: u16,
     },
+    /// The upstream's answer was larger than Warden reads whole.
+    UpstreamTooLarge {
+        limit: usize,
+    },
+    /// Something went wrong inside Warden (a task that could not finish).
+    Internal,
     /// The audit trail cannot commit: nothing runs unrecorded.
     AuditUnavailable,
     /// The store cannot be read (key lookups, trace reads).
@@ -131,6 +143,26 @@ impl ApiError {
             ApiError::PendingApproval { rule, .. } => {
                 (StatusCode::FORBIDDEN, "approval_required", rule.clone())
             }
+            ApiError::TooManyPending { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_exceeded",
+                "too_many_pending_approvals".into(),
+            ),
+            ApiError::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request_error",
+                "request_timeout".into(),
+            ),
+            ApiError::UpstreamTooLarge { .. } => (
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                "upstream_response_too_large".into(),
+            ),
+            ApiError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "internal_error".into(),
+            ),
             ApiError::UpstreamUnreachable => (
                 StatusCode::BAD_GATEWAY,
                 "upstream_error",
@@ -184,6 +216,16 @@ impl ApiError {
                 format!("Approval {approval_id} was already used; an approval runs its request exactly once.")
             }
             ApiError::ApprovalConflict { message } | ApiError::ApprovalForbidden { message } => message.clone(),
+            ApiError::TooManyPending { limit } => format!(
+                "You already have {limit} approval requests waiting for a decision (approvals.max_pending_per_requester); cancel one or wait for decisions before asking for more."
+            ),
+            ApiError::RequestTimeout => {
+                "The request body did not arrive in time (server.body_timeout_ms).".into()
+            }
+            ApiError::UpstreamTooLarge { limit } => format!(
+                "The upstream agent's answer was larger than {limit} bytes (upstream.max_response_bytes)."
+            ),
+            ApiError::Internal => "Warden could not finish this request. Retry it.".into(),
             ApiError::UpstreamUnreachable => "The upstream agent could not be reached.".into(),
             ApiError::UpstreamTimeout => "The upstream agent did not answer in time.".into(),
             ApiError::UpstreamStatus { status } => format!("The upstream agent failed with status {status}."),

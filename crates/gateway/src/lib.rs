@@ -1,28 +1,26 @@
-//! Warden's gateway: the OpenAI-compatible front door, the governance pipeline, the upstream
-//! client with its streaming tee, and the audit records of every stage.
+//! Warden's gateway: the governance core every surface goes through, the surfaces themselves,
+//! Warden's own API, the upstream client with its streaming tee and answer governance, and the
+//! router and listener that put them on the network.
+//!
+//! Modules depend downwards only: `router` on `surfaces` and `api`; those on `upstream` and
+//! `governance`; `upstream` on `governance`; everything on the leaves (`config`, `auth`,
+//! `error`, `clock`, `secret`). `tests/layout.rs` checks there is no cycle.
 
-pub mod approvals;
-pub mod approve;
+pub mod api;
 pub mod auth;
-pub mod classify;
 pub mod clock;
 pub mod config;
-pub mod dlp;
 pub mod error;
-pub mod execute;
-pub mod hold;
-pub mod pipeline;
-pub mod policy_reload;
-pub mod request;
-pub mod response;
-pub mod routes;
+pub mod governance;
+pub mod listener;
+pub mod router;
 pub mod secret;
 pub mod server;
+pub mod signals;
 pub mod state;
-pub mod stream;
-pub mod tools;
-pub mod trail;
+pub mod surfaces;
 pub mod upstream;
 
 pub use config::{Config, Overrides, RawConfig};
-pub use server::{Gateway, StartError, load_policy, shutdown_signal};
+pub use server::{Gateway, StartError, load_policy};
+pub use signals::shutdown_signal;

@@ -9,14 +9,15 @@ use tokio::net::TcpListener;
 use warden_policy::Policy;
 use warden_store::{AuditLog, Store};
 
-use crate::approvals::{Approvals, spawn_decision_listener, spawn_scheduler, webhooks};
 use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::policy_reload::{ActivePolicy, spawn_watcher};
-use crate::routes;
+use crate::governance::Core;
+use crate::governance::active_policy::{ActivePolicy, spawn_watcher};
+use crate::governance::approvals::{Approvals, spawn_decision_listener, spawn_scheduler, webhooks};
 use crate::state::AppState;
 use crate::upstream::Upstream;
+use crate::{listener, router};
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -101,15 +102,17 @@ impl Gateway {
         ));
         spawn_decision_listener(approvals.clone()).await?;
         let state = AppState {
-            approvals,
-            clock,
-            forwarded_tools: Arc::default(),
-            auth: Arc::new(Authenticator::new(store.clone())),
-            config: Arc::new(config),
-            policy: Arc::new(ActivePolicy::new(policy, policy_file)),
-            store,
-            audit,
+            core: Arc::new(Core {
+                approvals,
+                clock,
+                config: Arc::new(config),
+                policy: Arc::new(ActivePolicy::new(policy, policy_file)),
+                store: store.clone(),
+                audit,
+            }),
+            auth: Arc::new(Authenticator::new(store)),
             upstream,
+            readiness: Arc::default(),
         };
         Ok(Gateway { listener, state })
     }
@@ -122,84 +125,34 @@ impl Gateway {
     /// then commits every queued audit record.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
         let addr = self.local_addr().map_err(StartError::Serve)?;
+        let core = self.state.core.clone();
         // SIGHUP's handler is installed here; "listening on" is what supervisors and tests wait
         // for, so it is logged only after, or a SIGHUP sent on seeing it could end the process.
         spawn_watcher(
-            self.state.policy.clone(),
-            self.state.audit.clone(),
-            self.state.config.policy_reload_interval,
+            core.policy.clone(),
+            core.audit.clone(),
+            core.config.policy_reload_interval,
         );
-        spawn_scheduler(self.state.approvals.clone());
+        spawn_scheduler(core.approvals.clone());
         webhooks::spawn_delivery(
-            self.state.store.clone(),
-            self.state.audit.clone(),
-            self.state.clock.clone(),
-            Arc::new(self.state.config.approvals.webhooks.clone()),
+            core.store.clone(),
+            core.audit.clone(),
+            core.clock.clone(),
+            Arc::new(core.config.approvals.webhooks.clone()),
         );
         tracing::info!("listening on {addr}");
-        let grace = self.state.config.shutdown_grace;
-        let audit = self.state.audit.clone();
-        let store = self.state.store.clone();
-        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-        let app = routes::router(self.state);
-        // TCP_NODELAY on every accepted connection: without it the kernel holds each small SSE
-        // write until the client's delayed ACK (40 ms) on kept-alive connections.
-        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY not set on an accepted connection");
-            }
-        });
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: draining in-flight requests");
-            let _ = signalled_tx.send(());
-        });
-        let grace_over = async move {
-            if signalled_rx.await.is_ok() {
-                tokio::time::sleep(grace).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
-        tokio::select! {
-            result = server => result.map_err(StartError::Serve)?,
-            () = grace_over => tracing::warn!("grace period over; exiting with connections still open (their stream records may be missing)"),
+        let limits = core.config.connections;
+        let grace = core.config.shutdown_grace;
+        let app = router::router(self.state);
+        let drained = listener::serve(self.listener, app, limits, shutdown, grace).await;
+        if !drained {
+            tracing::warn!(
+                "grace period over; exiting with connections still open (their stream records may be missing)"
+            );
         }
-        audit.shutdown().await;
-        store.close().await;
+        core.audit.shutdown().await;
+        core.store.close().await;
         tracing::info!("audit trail flushed; stopped");
         Ok(())
-    }
-}
-
-/// Resolves on SIGTERM or Ctrl-C. The SIGTERM handler is installed when this is called, not
-/// when the future is first polled, so a SIGTERM that arrives before the server starts polling
-/// still drains rather than ending the process at once.
-pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
-    #[cfg(unix)]
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    async move {
-        let ctrl_c = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        #[cfg(unix)]
-        let terminate = next_signal(terminate.as_mut());
-        #[cfg(not(unix))]
-        let terminate = std::future::pending::<()>();
-        tokio::select! {
-            () = ctrl_c => {},
-            () = terminate => {},
-        }
-    }
-}
-
-/// The next delivery of `signal`, or never when its handler could not be installed.
-#[cfg(unix)]
-pub(crate) async fn next_signal(signal: Option<&mut tokio::signal::unix::Signal>) {
-    match signal {
-        Some(s) => {
-            s.recv().await;
-        }
-        None => std::future::pending::<()>().await,
     }
 }

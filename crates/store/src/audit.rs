@@ -397,7 +397,8 @@ async fn pg_append(conn: &mut PgConnection, batch: &[NewEvent]) -> Result<i64, S
 const FLUSH_WAL: &str = "SELECT pg_logical_emit_message(true, 'warden.flush', '')";
 
 /// The probe's record: inserted and rolled back, never committed.
-const PROBE_INSERT: &str = "INSERT INTO audit_events (seq, trace_id, ts, stage, actor, payload, prev_hash, hash)
+const PROBE_INSERT: &str =
+    "INSERT INTO audit_events (seq, trace_id, ts, stage, actor, payload, prev_hash, hash)
      VALUES (-1, '-', '', 'probe', 'warden', '{}', '', '')";
 const PROBE_HEALTH: &str = "INSERT INTO warden_health (id, probe_ms) VALUES (1, $1)
      ON CONFLICT (id) DO UPDATE SET probe_ms = excluded.probe_ms";

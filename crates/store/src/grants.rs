@@ -27,7 +27,12 @@ impl Store {
 
     /// Uses the grant `nonce` for a call of `digest`, once: the trace that granted it, or
     /// `None` when there is no such grant, it was used, it expired or the call differs.
-    pub async fn use_grant(&self, nonce: &str, digest: &str, now_ms: i64) -> Result<Option<String>, StoreError> {
+    pub async fn use_grant(
+        &self,
+        nonce: &str,
+        digest: &str,
+        now_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
         let row: Option<(String, String)> = sqlx::query_as(
             "UPDATE tool_grants SET used_ms = $1 WHERE nonce = $2 AND used_ms IS NULL AND expires_ms > $1
              RETURNING trace_id, digests",
@@ -64,7 +69,6 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::on_both_engines;
 
     on_both_engines! {

@@ -2,6 +2,7 @@
 //! waits; a streaming client gets its response headers at once and SSE comments while it
 //! waits, then either the agent's stream or an error event and `[DONE]`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -13,59 +14,52 @@ use tokio::sync::mpsc;
 use warden_policy::Decision;
 use warden_store::ApprovalStatus;
 
-use crate::approve;
-use crate::auth::Principal;
+use super::context::RequestContext;
+use super::view::View;
+use super::{Core, Surface, allowed_by, governance_headers, records};
 use crate::error::ApiError;
-use crate::execute::{OpenFailure, governance_headers, open_stream, upstream_body};
-use crate::request::ChatRequest;
-use crate::state::AppState;
-use crate::trail;
 
-/// What waiting ended in, for a JSON client.
+/// What waiting ended in.
 pub enum Held {
     /// Approved and taken: run it.
     Run(Box<warden_store::Approval>),
-    /// Not (yet) approved: the client's error.
-    Refused(ApiError),
+    /// Not (yet) approved: the client's error, and the status it is told.
+    Refused(ApiError, &'static str),
 }
 
-/// Waits for the decision on `approval_id`, then takes the approval if it was granted.
-pub async fn wait(
-    state: &AppState,
-    trace_id: &str,
-    principal: &Principal,
-    approval_id: &str,
-    digest: &str,
-) -> Held {
-    let status = state
+/// Waits for the decision on `approval_id`, then takes the approval if it was granted. Either
+/// outcome is on the record before this returns.
+pub async fn wait(core: &Core, ctx: &mut RequestContext, approval_id: &str, digest: &str) -> Held {
+    let status = core
         .approvals
-        .wait(approval_id, state.config.approvals.hold_timeout)
+        .wait(approval_id, core.config.approvals.hold_timeout)
         .await;
-    outcome(state, trace_id, principal, approval_id, digest, status).await
+    outcome(core, ctx, approval_id, digest, status).await
 }
 
 async fn outcome(
-    state: &AppState,
-    trace_id: &str,
-    principal: &Principal,
+    core: &Core,
+    ctx: &mut RequestContext,
     approval_id: &str,
     digest: &str,
     status: ApprovalStatus,
 ) -> Held {
     let refused = match status {
-        ApprovalStatus::Approved => {
-            match state.approvals.use_approval(approval_id, principal, digest).await {
-                Ok(a) => {
-                    let record = trail::approval_used(trace_id, principal, &a);
-                    if state.audit.append(vec![record]).await.is_err() {
-                        return Held::Refused(ApiError::AuditUnavailable);
-                    }
-                    return Held::Run(Box::new(a));
+        ApprovalStatus::Approved => match core
+            .approvals
+            .use_approval(approval_id, &ctx.principal, digest)
+            .await
+        {
+            Ok(a) => {
+                let record = records::approval_used(&ctx.trace_id, &ctx.principal, &a);
+                if let Err(error) = ctx.record(record).await {
+                    return Held::Refused(error, "rejected");
                 }
-                Err(e) => e,
+                return Held::Run(Box::new(a));
             }
-        }
-        ApprovalStatus::Pending => pending(approval_id, state.config.approvals.hold_timeout),
+            Err(e) => e,
+        },
+        ApprovalStatus::Pending => pending(approval_id, core.config.approvals.hold_timeout),
         ApprovalStatus::Rejected => closed("rejected", approval_id),
         ApprovalStatus::Expired => closed("expired", approval_id),
         ApprovalStatus::Used => ApiError::ApprovalUsed {
@@ -73,11 +67,16 @@ async fn outcome(
         },
         ApprovalStatus::Cancelled => closed("cancelled", approval_id),
     };
-    let record = trail::halted(trace_id, approval_id, status.as_str(), &refused);
-    if state.audit.append(vec![record]).await.is_err() {
-        return Held::Refused(ApiError::AuditUnavailable);
+    let client_status = if matches!(refused, ApiError::PendingApproval { .. }) {
+        "pending_approval"
+    } else {
+        "rejected"
+    };
+    let record = records::halted(&ctx.trace_id, approval_id, status.as_str(), &refused);
+    if let Err(error) = ctx.record(record).await {
+        return Held::Refused(error, "rejected");
     }
-    Held::Refused(refused)
+    Held::Refused(refused, client_status)
 }
 
 fn closed(status: &'static str, approval_id: &str) -> ApiError {
@@ -101,27 +100,26 @@ pub fn pending(approval_id: &str, waited: Duration) -> ApiError {
 
 /// A held streaming request: headers now, keep-alive comments while waiting, then the agent's
 /// stream (or an error event) through the same connection.
-#[allow(clippy::too_many_arguments)]
-pub fn stream(
-    state: AppState,
-    trace_id: String,
-    principal: Principal,
-    mut request: ChatRequest,
+pub fn stream<S: Surface>(
+    core: Arc<Core>,
+    surface: S,
+    mut ctx: RequestContext,
+    view: View,
     decision: Decision,
     approval_id: String,
     digest: String,
 ) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(32);
-    let risk = decision.risk.as_str();
-    let task_trace = trace_id.clone();
+    let trace_id = ctx.trace_id.clone();
+    let risk = ctx.risk;
     let task_id = approval_id.clone();
     tokio::spawn(async move {
-        let (trace_id, approval_id) = (task_trace, task_id);
-        let waiting = state
+        let approval_id = task_id;
+        let waiting = core
             .approvals
-            .wait(&approval_id, state.config.approvals.hold_timeout);
+            .wait(&approval_id, core.config.approvals.hold_timeout);
         tokio::pin!(waiting);
-        let mut keepalive = tokio::time::interval(state.config.approvals.keepalive);
+        let mut keepalive = tokio::time::interval(core.config.approvals.keepalive);
         let status = loop {
             tokio::select! {
                 status = &mut waiting => break status,
@@ -134,48 +132,47 @@ pub fn stream(
                 }
             }
         };
-        let approved = match outcome(&state, &trace_id, &principal, &approval_id, &digest, status).await {
+        let approved = match outcome(&core, &mut ctx, &approval_id, &digest, status).await {
             Held::Run(a) => a,
-            Held::Refused(error) => {
+            Held::Refused(error, _) => {
                 let _ = tx.send(Ok(error_frame(&error, &approval_id))).await;
                 return;
             }
         };
-        let approval = approve::from_queue(&approved);
-        let body = match upstream_body(&mut request, &decision, &approval) {
-            Ok(body) => body,
-            Err(error) => {
-                let _ = tx.send(Ok(error_frame(&error, &approval_id))).await;
-                return;
+        ctx.status = Some("executed");
+        let allowed = allowed_by(decision, &approved);
+        let response = surface.execute(core.clone(), ctx, view, allowed).await;
+        let streamed = response.status().is_success()
+            && response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        let mut body = response.into_body().into_data_stream();
+        if streamed {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(std::io::Error::other);
+                if tx.send(chunk).await.is_err() {
+                    break;
+                }
             }
-        };
-        let opened = open_stream(
-            &state,
-            &trace_id,
-            &principal,
-            &request,
-            body,
-            decision.risk.as_str(),
-            decision.policy_version.clone(),
-        )
-        .await;
-        let mut tee = match opened {
-            Ok((_, tee)) => tee,
-            Err(OpenFailure::Error(error)) => {
-                let _ = tx.send(Ok(error_frame(&error, &approval_id))).await;
-                return;
-            }
-            Err(OpenFailure::Response(_)) => {
-                let error = ApiError::UpstreamStatus { status: 400 };
-                let _ = tx.send(Ok(error_frame(&error, &approval_id))).await;
-                return;
-            }
-        };
-        while let Some(chunk) = tee.next().await {
-            if tx.send(chunk).await.is_err() {
+            return;
+        }
+        // An error answered in JSON: the same error as an event.
+        let mut bytes = Vec::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() > 64 * 1024 {
                 break;
             }
         }
+        let event = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .filter(|v| v.get("error").is_some())
+            .unwrap_or_else(|| json!({"error": {"message": "The upstream agent's answer could not be streamed.", "type": "upstream_error"}}));
+        let _ = tx
+            .send(Ok(Bytes::from(format!("data: {event}\n\ndata: [DONE]\n\n"))))
+            .await;
     });
     let body =
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
@@ -190,7 +187,7 @@ pub fn stream(
     if let Ok(v) = HeaderValue::from_str(&approval_id) {
         response.headers_mut().insert("x-warden-approval-id", v);
     }
-    governance_headers(&mut response, &trace_id, risk, "held");
+    governance_headers(&mut response, &trace_id, risk, Some("held"));
     response
 }
 

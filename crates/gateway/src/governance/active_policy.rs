@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use serde_json::json;
 use warden_policy::Policy;
-use warden_store::{AuditLog, NewEvent};
+use warden_store::AuditLog;
+
+use super::records;
 
 /// The policy in force. Cheap to read: one uncontended lock and an `Arc` clone per request.
 #[derive(Debug)]
@@ -89,7 +90,7 @@ pub fn spawn_watcher(active: Arc<ActivePolicy>, audit: AuditLog, interval: Durat
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             #[cfg(unix)]
-            let hup = crate::server::next_signal(hangup.as_mut());
+            let hup = crate::signals::next_signal(hangup.as_mut());
             #[cfg(not(unix))]
             let hup = std::future::pending::<()>();
             let trigger = tokio::select! {
@@ -115,22 +116,22 @@ pub fn spawn_watcher(active: Arc<ActivePolicy>, audit: AuditLog, interval: Durat
                 Ok(true) => {
                     let after = active.get();
                     tracing::info!(trigger, from = %before, to = %after.version(), "policy reloaded");
-                    audit.append_detached(vec![NewEvent::now(
-                        "-",
-                        "policy_reloaded",
-                        "warden",
-                        json!({"trigger": trigger, "file": path.display().to_string(), "from": before, "to": after.version(), "rules": after.rules().len()}),
-                    )]);
+                    let file = path.display().to_string();
+                    let record = records::policy_reloaded(
+                        trigger,
+                        &file,
+                        &before,
+                        after.version(),
+                        after.rules().len(),
+                    );
+                    let _ = records::write(&audit, vec![record]).await;
                 }
                 Ok(false) => tracing::debug!(trigger, "policy unchanged"),
                 Err(error) => {
                     tracing::error!(trigger, %error, version = %before, "policy reload refused; the policy in force stays");
-                    audit.append_detached(vec![NewEvent::now(
-                        "-",
-                        "policy_reload_failed",
-                        "warden",
-                        json!({"trigger": trigger, "file": path.display().to_string(), "error": error, "in_force": before}),
-                    )]);
+                    let file = path.display().to_string();
+                    let record = records::policy_reload_failed(trigger, &file, &error, &before);
+                    let _ = records::write(&audit, vec![record]).await;
                 }
             }
         }

@@ -1,16 +1,17 @@
 //! The approver's API under `/v1/approvals`: list, show (with the exact request and the rules
 //! that matched), approve, reject with a note, and cancel by the requester.
 
+use axum::Extension;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use warden_store::{Approval, ApprovalFilter, ApprovalStatus};
 
-use super::summary;
+use super::small_body;
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
+use crate::governance::approvals::{not_found, summary};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -28,13 +29,17 @@ struct Note {
     note: Option<String>,
 }
 
-/// Approvers, auditors and admins see their tenant's queue; a requester sees their own.
-fn may_see(principal: &Principal, a: &Approval) -> bool {
-    let overseer = [Role::Approver, Role::Auditor, Role::Admin]
+/// Approvers, auditors and admins see their tenant's queue (admins every tenant's); a
+/// requester sees their own requests.
+fn is_overseer(principal: &Principal) -> bool {
+    [Role::Approver, Role::Auditor, Role::Admin]
         .iter()
-        .any(|r| principal.roles.contains(r));
+        .any(|r| principal.roles.contains(r))
+}
+
+fn may_see(principal: &Principal, a: &Approval) -> bool {
     let admin = principal.roles.contains(&Role::Admin);
-    (overseer && (admin || a.tenant == principal.tenant)) || a.requester_key == principal.key_id
+    (is_overseer(principal) && (admin || a.tenant == principal.tenant)) || a.requester_key == principal.key_id
 }
 
 fn detail(a: &Approval) -> serde_json::Value {
@@ -48,10 +53,9 @@ fn detail(a: &Approval) -> serde_json::Value {
 
 pub async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let principal = state.auth.authenticate(&headers).await?;
     let status = match query.status.as_deref() {
         None | Some("all") => None,
         Some(s) => Some(ApprovalStatus::parse(s).ok_or_else(|| {
@@ -62,13 +66,18 @@ pub async fn list(
             )
         })?),
     };
+    // The visibility rule applies in the query itself, so a limit counts visible requests.
+    let admin = principal.roles.contains(&Role::Admin);
     let filter = ApprovalFilter {
         status,
         requester: query.requester,
         rule: query.rule,
         limit: query.limit,
+        tenant: (!admin).then(|| principal.tenant.clone()),
+        requester_key: (!is_overseer(&principal)).then(|| principal.key_id.clone()),
     };
     let items = state
+        .core
         .store
         .list_approvals(&filter)
         .await
@@ -83,44 +92,41 @@ pub async fn list(
 
 pub async fn show(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let principal = state.auth.authenticate(&headers).await?;
     let a = state
+        .core
         .store
         .approval(&id)
         .await
         .map_err(|_| ApiError::StoreUnavailable)?
         .filter(|a| may_see(&principal, a))
-        .ok_or_else(|| ApiError::NotFound {
-            what: format!("Approval request `{id}`"),
-        })?;
+        .ok_or_else(|| not_found(&id))?;
     Ok(axum::Json(detail(&a)).into_response())
 }
 
 async fn decide(
     state: AppState,
-    headers: HeaderMap,
+    principal: Principal,
     id: String,
     body: axum::body::Body,
     approve: bool,
 ) -> Result<Response, ApiError> {
-    let principal = state.auth.authenticate(&headers).await?;
+    // The role first: it says nothing of whether `id` exists. Then an approver decides only
+    // what they may see, their tenant's queue.
     principal.require(Role::Approver)?;
-    // An approver decides only what they may see: their tenant's queue.
     let visible = state
+        .core
         .store
         .approval(&id)
         .await
         .map_err(|_| ApiError::StoreUnavailable)?
         .is_some_and(|a| may_see(&principal, &a));
     if !visible {
-        return Err(ApiError::NotFound {
-            what: format!("Approval request `{id}`"),
-        });
+        return Err(not_found(&id));
     }
-    let raw = crate::pipeline::read_body(body, 64 * 1024).await?;
+    let raw = small_body(&state, body, 64 * 1024).await?;
     let note: Note = if raw.iter().all(u8::is_ascii_whitespace) {
         Note::default()
     } else {
@@ -133,6 +139,7 @@ async fn decide(
         })?
     };
     let a = state
+        .core
         .approvals
         .vote(&id, &principal, approve, note.note.as_deref())
         .await?;
@@ -141,28 +148,27 @@ async fn decide(
 
 pub async fn approve(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    decide(state, headers, id, body, true).await
+    decide(state, principal, id, body, true).await
 }
 
 pub async fn reject(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    decide(state, headers, id, body, false).await
+    decide(state, principal, id, body, false).await
 }
 
 pub async fn cancel(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let principal = state.auth.authenticate(&headers).await?;
-    let a = state.approvals.cancel(&id, &principal).await?;
+    let a = state.core.approvals.cancel(&id, &principal).await?;
     Ok(axum::Json(detail(&a)).into_response())
 }

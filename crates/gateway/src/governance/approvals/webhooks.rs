@@ -8,15 +8,16 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
-use warden_store::{Approval, AuditLog, NewEvent, Store};
+use warden_store::{Approval, AuditLog, Store};
 
 use crate::clock::Clock;
-use crate::config::WebhookConfig;
+use crate::config::{WebhookConfig, WebhookFormat};
+use crate::governance::records;
 
 /// The body for one event in one hook's format.
-pub fn payload(format: &str, event: &str, a: &Approval) -> String {
+pub fn payload(format: WebhookFormat, event: &str, a: &Approval) -> String {
     let summary = super::summary(a);
-    if format == "slack" {
+    if format == WebhookFormat::Slack {
         let verb = match event {
             "requested" => "needs approval",
             "decided" => "was decided",
@@ -130,13 +131,9 @@ pub fn spawn_delivery(store: Store, audit: AuditLog, clock: Clock, hooks: Arc<Ve
                         let retry = (!gave_up).then(|| now + backoff(d.attempts));
                         let _ = store.webhook_failed(d.id, &error, retry, now).await;
                         tracing::warn!(hook = %hook.name, attempt, gave_up, %error, "webhook delivery failed");
-                        audit.append_detached(vec![NewEvent::now(
-                            "-",
-                            "webhook_failed",
-                            "warden",
-                            json!({"hook": hook.name, "event": d.event, "delivery": d.id, "attempt": attempt,
-                                   "error": error, "gave_up": gave_up}),
-                        )]);
+                        let record =
+                            records::webhook_failed(&hook.name, &d.event, d.id, attempt, &error, gave_up);
+                        let _ = records::write(&audit, vec![record]).await;
                     }
                 }
             }

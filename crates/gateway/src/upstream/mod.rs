@@ -1,5 +1,11 @@
 //! The upstream agent (an OpenClaw Gateway or any OpenAI-compatible server): one pooled HTTP
-//! client, the upstream token attached here and nowhere else, failures sorted into kinds.
+//! client, the upstream token attached here and nowhere else, failures sorted into kinds;
+//! the streaming tee, the governance of answers, and the forwarding every surface shares.
+
+pub mod answer;
+pub mod forward;
+pub mod sse;
+pub mod tee;
 
 use std::time::Duration;
 
@@ -8,7 +14,6 @@ use bytes::Bytes;
 
 use crate::config::UpstreamConfig;
 use crate::error::ApiError;
-use crate::request::ChatRequest;
 use crate::secret::Secret;
 
 /// How a call to the upstream failed.
@@ -24,6 +29,8 @@ pub enum UpstreamFailure {
         content_type: Option<HeaderValue>,
         body: Bytes,
     },
+    /// An answer larger than `max_response_bytes`.
+    TooLarge { limit: usize },
 }
 
 impl UpstreamFailure {
@@ -33,6 +40,7 @@ impl UpstreamFailure {
             UpstreamFailure::Unreachable(_) => "unreachable",
             UpstreamFailure::Timeout => "timeout",
             UpstreamFailure::Status { .. } => "status",
+            UpstreamFailure::TooLarge { .. } => "too_large",
         }
     }
 
@@ -41,6 +49,16 @@ impl UpstreamFailure {
             UpstreamFailure::Unreachable(m) => m.clone(),
             UpstreamFailure::Timeout => "no response within upstream.response_timeout_ms".into(),
             UpstreamFailure::Status { status, .. } => format!("upstream answered {status}"),
+            UpstreamFailure::TooLarge { limit } => {
+                format!("answer larger than upstream.max_response_bytes ({limit})")
+            }
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            UpstreamFailure::Status { status, .. } => Some(*status),
+            _ => None,
         }
     }
 
@@ -50,31 +68,38 @@ impl UpstreamFailure {
             UpstreamFailure::Unreachable(_) => ApiError::UpstreamUnreachable,
             UpstreamFailure::Timeout => ApiError::UpstreamTimeout,
             UpstreamFailure::Status { status, .. } => ApiError::UpstreamStatus { status: *status },
+            UpstreamFailure::TooLarge { limit } => ApiError::UpstreamTooLarge { limit: *limit },
         }
     }
 
-    /// A client error from the upstream (bad parameters, say) is the client's to see, unchanged;
-    /// an auth failure or a server error is Warden's problem and becomes a 502.
+    /// A client error from the upstream (bad parameters, say) is the client's to see (governed
+    /// like any answer); an auth failure or a server error is Warden's problem and becomes a 502.
     pub fn passes_through(&self) -> bool {
         matches!(self, UpstreamFailure::Status { status, .. }
             if (400..500).contains(status) && !matches!(status, 401 | 403 | 407))
     }
 }
 
+/// One call to the upstream.
+pub struct Call<'a> {
+    /// The path under the upstream's root, e.g. `/v1/chat/completions`.
+    pub path: &'static str,
+    pub body: Vec<u8>,
+    pub headers: &'a [(&'static str, String)],
+    pub stream: bool,
+}
+
 /// The upstream client. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Upstream {
     client: reqwest::Client,
-    completions_url: String,
-    tools_url: String,
+    root: String,
     health_url: String,
     token: Option<Secret>,
     pub response_timeout: Duration,
     pub idle_timeout: Duration,
+    pub max_response_bytes: usize,
 }
-
-/// Largest upstream error body kept for pass-through.
-const MAX_ERROR_BODY: usize = 64 * 1024;
 
 impl Upstream {
     pub fn new(config: &UpstreamConfig) -> Result<Upstream, reqwest::Error> {
@@ -85,56 +110,57 @@ impl Upstream {
             .build()?;
         Ok(Upstream {
             client,
-            completions_url: format!("{}/v1/chat/completions", config.url),
-            tools_url: format!("{}/tools/invoke", config.url),
+            root: config.url.clone(),
             health_url: format!("{}{}", config.url, config.health_path),
             token: config.token.clone(),
             response_timeout: config.response_timeout,
             idle_timeout: config.idle_timeout,
+            max_response_bytes: config.max_response_bytes,
         })
     }
 
-    /// Sends a completion and returns once the response headers are in, with a success status.
-    pub async fn send_chat(
-        &self,
-        body: Vec<u8>,
-        request: &ChatRequest,
-    ) -> Result<reqwest::Response, UpstreamFailure> {
+    /// The upstream token, for scrubbing it from answers.
+    pub fn token(&self) -> Option<&Secret> {
+        self.token.as_ref()
+    }
+
+    /// Sends a call and returns once the response headers are in, whatever the status.
+    pub async fn send(&self, call: Call<'_>) -> Result<reqwest::Response, UpstreamFailure> {
         let mut builder = self
             .client
-            .post(&self.completions_url)
+            .post(format!("{}{}", self.root, call.path))
             .header(header::CONTENT_TYPE, "application/json")
             .header(
                 header::ACCEPT,
-                if request.stream {
+                if call.stream {
                     "text/event-stream"
                 } else {
                     "application/json"
                 },
             )
-            .body(body);
+            .body(call.body);
         if let Some(token) = &self.token {
             builder = builder.bearer_auth(token.expose());
         }
-        if let Some(agent) = &request.agent_id {
-            builder = builder.header("x-openclaw-agent-id", agent);
+        for (name, value) in call.headers {
+            builder = builder.header(*name, value);
         }
-        if let Some(session) = &request.session_key {
-            builder = builder.header("x-openclaw-session-key", session);
-        }
-        if let Some(model) = &request.backend_model {
-            builder = builder.header("x-openclaw-model", model);
-        }
-        let response = tokio::time::timeout(self.response_timeout, builder.send())
+        tokio::time::timeout(self.response_timeout, builder.send())
             .await
             .map_err(|_| UpstreamFailure::Timeout)?
-            .map_err(classify)?;
+            .map_err(classify)
+    }
+
+    /// Sends a call and fails unless its status is a success; the failure keeps a bounded copy
+    /// of the upstream's error body.
+    pub async fn send_ok(&self, call: Call<'_>) -> Result<reqwest::Response, UpstreamFailure> {
+        let response = self.send(call).await?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
         }
         let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-        let body = read_bounded(response, MAX_ERROR_BODY).await;
+        let body = self.read_capped(response).await.unwrap_or_default();
         Err(UpstreamFailure::Status {
             status: status.as_u16(),
             content_type,
@@ -142,30 +168,26 @@ impl Upstream {
         })
     }
 
-    /// Calls the upstream's `/tools/invoke`; returns its status, content type and body (any
-    /// status: OpenClaw's tool errors are the client's to see).
-    pub async fn invoke_tool(
-        &self,
-        body: Vec<u8>,
-    ) -> Result<(u16, Option<HeaderValue>, Bytes), UpstreamFailure> {
-        let mut builder = self
-            .client
-            .post(&self.tools_url)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(body);
-        if let Some(token) = &self.token {
-            builder = builder.bearer_auth(token.expose());
+    /// Reads a whole answer, refusing one larger than `max_response_bytes`.
+    pub async fn read_capped(&self, mut response: reqwest::Response) -> Result<Bytes, UpstreamFailure> {
+        let limit = self.max_response_bytes;
+        if response.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(UpstreamFailure::TooLarge { limit });
         }
-        let work = async {
-            let response = builder.send().await.map_err(classify)?;
-            let status = response.status().as_u16();
-            let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-            let bytes = response.bytes().await.map_err(classify)?;
-            Ok::<_, UpstreamFailure>((status, content_type, bytes))
+        let mut out = Vec::new();
+        let read = async {
+            while let Some(chunk) = response.chunk().await.map_err(classify)? {
+                if out.len() + chunk.len() > limit {
+                    return Err(UpstreamFailure::TooLarge { limit });
+                }
+                out.extend_from_slice(&chunk);
+            }
+            Ok(())
         };
-        tokio::time::timeout(self.response_timeout, work)
+        tokio::time::timeout(self.response_timeout, read)
             .await
-            .map_err(|_| UpstreamFailure::Timeout)?
+            .map_err(|_| UpstreamFailure::Timeout)??;
+        Ok(Bytes::from(out))
     }
 
     /// Whether the upstream answers its health path with a success status.
@@ -182,18 +204,6 @@ impl Upstream {
             Err(e) => Err(format!("upstream health check failed: {}", describe(&e))),
         }
     }
-}
-
-async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Bytes {
-    let mut out = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        let room = limit.saturating_sub(out.len());
-        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if out.len() >= limit {
-            break;
-        }
-    }
-    Bytes::from(out)
 }
 
 pub(crate) fn classify(e: reqwest::Error) -> UpstreamFailure {

@@ -1,15 +1,19 @@
-//! The streaming tee: upstream SSE bytes go to the client unchanged while a bounded look at
-//! them finds the run id and any mid-stream error; the stream's outcome is audited when it
-//! ends, times out, or the client goes away.
+//! The streaming tee: upstream SSE bytes go to the client (through answer governance, when on)
+//! while a bounded look at them finds the run id and any mid-stream error; the request's
+//! context rides along, so the stream's outcome closes the trace when it ends, times out, or
+//! the client goes away.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
 use serde_json::json;
-use warden_store::{AuditLog, NewEvent};
+
+use super::answer::Governor;
+use crate::governance::context::RequestContext;
+use crate::governance::records;
 
 /// Longest SSE line inspected; longer lines pass through uninspected.
 const MAX_LINE: usize = 64 * 1024;
@@ -57,35 +61,50 @@ impl Inspection {
         let data = data.trim_ascii();
         if data == b"[DONE]" {
             self.done = true;
-        } else if data.starts_with(b"{\"error\"") {
-            let message = serde_json::from_slice::<serde_json::Value>(data)
-                .ok()
-                .and_then(|v| {
-                    v.pointer("/error/message")
-                        .and_then(|m| m.as_str())
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| "error event in stream".into());
-            self.error = Some(message);
-        } else if self.response_id.is_none() {
-            #[derive(serde::Deserialize)]
-            struct IdOnly {
-                id: Option<String>,
+            return;
+        }
+        // Most chunks need no parse: once the id is known, only errors and Responses' events
+        // that end or fail the answer are looked at.
+        let has = |needle: &[u8]| data.windows(needle.len()).any(|w| w == needle);
+        if self.response_id.is_some() && !has(b"\"error\"") && !has(b"\"response.") {
+            return;
+        }
+        #[derive(serde::Deserialize)]
+        struct Peek {
+            id: Option<String>,
+            #[serde(rename = "type")]
+            kind: Option<String>,
+            error: Option<serde_json::Value>,
+            response: Option<PeekResponse>,
+        }
+        #[derive(serde::Deserialize)]
+        struct PeekResponse {
+            id: Option<String>,
+        }
+        let Ok(peek) = serde_json::from_slice::<Peek>(data) else {
+            return;
+        };
+        if let Some(error) = &peek.error
+            && !error.is_null()
+        {
+            let message = error
+                .get("message")
+                .and_then(|m| m.as_str())
+                .unwrap_or("error event in stream");
+            self.error = Some(message.to_string());
+        }
+        match peek.kind.as_deref() {
+            Some("response.completed" | "response.incomplete") => self.done = true,
+            Some("response.failed") => {
+                self.error
+                    .get_or_insert_with(|| "the upstream's response failed".into());
             }
-            if let Ok(IdOnly { id: Some(id) }) = serde_json::from_slice::<IdOnly>(data) {
-                self.response_id = Some(id);
-            }
+            _ => {}
+        }
+        if self.response_id.is_none() {
+            self.response_id = peek.response.and_then(|r| r.id).or(peek.id);
         }
     }
-}
-
-/// Who to tell when the stream is over.
-pub struct StreamRecord {
-    pub audit: AuditLog,
-    pub trace_id: String,
-    pub actor: String,
-    pub started: Instant,
-    pub policy_version: String,
 }
 
 type Upstream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
@@ -99,13 +118,14 @@ pub struct Tee {
     /// Frames Warden itself appends (an error and `[DONE]`) when the upstream breaks off.
     tail: Option<Bytes>,
     ended: bool,
-    record: Option<StreamRecord>,
-    /// Response governance (tool calls, DLP) when enabled; otherwise bytes pass untouched.
-    governor: Option<crate::response::Governor>,
+    /// The request's context, until the stream's outcome has closed its trace.
+    ctx: Option<RequestContext>,
+    /// Answer governance (tool calls, DLP) when enabled; otherwise bytes pass untouched.
+    governor: Option<Governor>,
 }
 
 impl Tee {
-    pub fn new(upstream: Upstream, idle: Duration, record: StreamRecord) -> Tee {
+    pub fn new(upstream: Upstream, idle: Duration, ctx: RequestContext, governor: Option<Governor>) -> Tee {
         Tee {
             upstream,
             idle,
@@ -113,30 +133,26 @@ impl Tee {
             inspection: Inspection::default(),
             tail: None,
             ended: false,
-            record: Some(record),
-            governor: None,
+            ctx: Some(ctx),
+            governor,
         }
     }
 
-    /// Governs the stream's events (tool calls, DLP) instead of passing bytes untouched.
-    pub fn governed(mut self, governor: crate::response::Governor) -> Tee {
-        self.governor = Some(governor);
-        self
-    }
-
-    /// Appends the outcome to the trail, once.
+    /// Closes the trace with the stream's outcome, once.
     fn finish(&mut self, outcome: &str, failure: Option<String>) {
-        let Some(record) = self.record.take() else {
+        let Some(mut ctx) = self.ctx.take() else {
             return;
         };
         let i = &self.inspection;
-        let failure = failure.or_else(|| i.error.clone());
-        let (stage, status) = match (&failure, outcome) {
-            (Some(_), _) => ("upstream_error", "upstream_error"),
-            (None, "client_disconnected") => ("executed", "client_disconnected"),
-            (None, _) => ("executed", "executed"),
+        let failure = failure
+            .or_else(|| self.governor.as_ref().and_then(|g| g.failed.clone()))
+            .or_else(|| i.error.clone());
+        let status = match (&failure, outcome) {
+            (Some(_), _) => "upstream_error",
+            (None, "client_disconnected") => "client_disconnected",
+            (None, _) => "executed",
         };
-        let payload = json!({
+        let facts = json!({
             "status": status,
             "stream": true,
             "outcome": outcome,
@@ -144,23 +160,41 @@ impl Tee {
             "done": i.done,
             "bytes": i.bytes,
             "chunks": i.chunks,
-            "duration_ms": record.started.elapsed().as_millis() as u64,
+            "duration_ms": ctx.elapsed_ms(),
             "error": failure,
-            "principal": record.actor,
-            "policy_version": record.policy_version,
+            "principal": ctx.principal.actor(),
             "response_governance": self.governor.as_ref().map(|g| g.report.to_json()),
         });
-        record.audit.append_detached(vec![NewEvent::now(
-            &record.trace_id,
-            stage,
-            &record.actor,
-            payload,
-        )]);
+        let record = if failure.is_some() {
+            records::upstream_error(
+                &ctx.trace_id,
+                "stream",
+                failure.as_deref().unwrap_or(""),
+                None,
+                ctx.elapsed_ms(),
+            )
+            .with("outcome", json!(outcome))
+            .with("stream", json!(true))
+            .with("response_id", json!(i.response_id))
+            .with("bytes", json!(i.bytes))
+        } else {
+            records::executed(&ctx.trace_id, facts)
+        };
+        ctx.close_detached(record);
     }
 
     fn error_tail(message: &str) -> Bytes {
         let event = json!({"error": {"message": message, "type": "upstream_error"}});
         Bytes::from(format!("data: {event}\n\ndata: [DONE]\n\n"))
+    }
+
+    /// What the governor still holds, judged and released.
+    fn release_governed(&mut self) -> Vec<u8> {
+        self.governor.as_mut().map(|g| g.finish()).unwrap_or_default()
+    }
+
+    fn governor_failed(&self) -> Option<String> {
+        self.governor.as_ref().and_then(|g| g.failed.clone())
     }
 }
 
@@ -181,19 +215,26 @@ impl Stream for Tee {
                     this.inspection.feed(&chunk);
                     let deadline = tokio::time::Instant::now() + this.idle;
                     this.idle_timer.as_mut().reset(deadline);
-                    match &mut this.governor {
+                    let out = match &mut this.governor {
                         None => return Poll::Ready(Some(Ok(chunk))),
-                        Some(governor) => {
-                            let out = governor.feed(&chunk);
-                            if !out.is_empty() {
-                                return Poll::Ready(Some(Ok(Bytes::from(out))));
-                            }
-                            // Everything held back for now: read on.
-                        }
+                        Some(governor) => governor.feed(&chunk),
+                    };
+                    if let Some(failure) = this.governor_failed() {
+                        this.finish("ungovernable", Some(failure));
+                        this.ended = true;
+                        let mut out = out;
+                        out.extend_from_slice(&Tee::error_tail(
+                            "The upstream agent's stream could not be governed and was cut off.",
+                        ));
+                        return Poll::Ready(Some(Ok(Bytes::from(out))));
                     }
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(Bytes::from(out))));
+                    }
+                    // Everything held back for now: read on.
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    let message = format!("upstream stream broke off: {}", crate::upstream::describe(&e));
+                    let message = format!("upstream stream broke off: {}", super::describe(&e));
                     let held = this.release_governed();
                     this.finish("upstream_broke_off", Some(message));
                     this.ended = true;
@@ -238,16 +279,9 @@ impl Stream for Tee {
     }
 }
 
-impl Tee {
-    /// What the governor still holds, judged and released.
-    fn release_governed(&mut self) -> Vec<u8> {
-        self.governor.as_mut().map(|g| g.finish()).unwrap_or_default()
-    }
-}
-
 impl Drop for Tee {
     fn drop(&mut self) {
-        // Still unrecorded here means the client went away before the end.
+        // Still open here means the client went away before the end.
         self.finish("client_disconnected", None);
     }
 }
@@ -268,5 +302,15 @@ mod tests {
             assert!(i.done);
             assert_eq!(i.bytes, stream.len() as u64);
         }
+    }
+
+    #[test]
+    fn finds_a_responses_stream_id_and_end() {
+        let stream = b"event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\"}}\n\nevent: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\"}}\n\n";
+        let mut i = Inspection::default();
+        i.feed(stream);
+        assert_eq!(i.response_id.as_deref(), Some("resp_1"));
+        assert!(i.done);
+        assert!(i.error.is_none());
     }
 }

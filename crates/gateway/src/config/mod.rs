@@ -1,157 +1,19 @@
-//! Configuration: one TOML file, parsed strictly (unknown keys are errors), then validated into
-//! the runtime `Config`. Command-line flags and environment variables override the file.
+//! Configuration: one TOML file, parsed strictly into the raw structs of `raw` (unknown keys
+//! are errors), then validated into the runtime `Config`, whose choices are enums. Command-line
+//! flags and environment variables override the file.
+
+mod raw;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
 use warden_store::Durability;
 
+pub use raw::*;
+
 use crate::secret::Secret;
-
-/// The file as written. Every key is documented in `docs/configuration.md`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawConfig {
-    #[serde(default)]
-    pub server: RawServer,
-    #[serde(default)]
-    pub store: RawStore,
-    #[serde(default)]
-    pub upstream: RawUpstream,
-    /// Client-visible model name -> upstream model (an OpenClaw agent such as `openclaw/main`).
-    #[serde(default)]
-    pub models: Option<BTreeMap<String, String>>,
-    #[serde(default)]
-    pub policy: RawPolicy,
-    #[serde(default)]
-    pub approvals: RawApprovals,
-    #[serde(default)]
-    pub audit: RawAudit,
-    #[serde(default)]
-    pub testing: RawTesting,
-    #[serde(default)]
-    pub tools: RawTools,
-    #[serde(default)]
-    pub responses: RawResponses,
-}
-
-/// Governance of the model's answers.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawResponses {
-    /// `enforce` (default: a red tool call is replaced by a refusal), `annotate` or `off`.
-    pub tool_calls: Option<String>,
-    /// Look-behind of streamed text held back for data-loss prevention, in characters;
-    /// 0 passes stream bytes untouched (tool-call and DLP checks on streams then stop).
-    pub dlp_window_chars: Option<usize>,
-}
-
-/// Tool governance: the base tier of each tool and the tools refused over HTTP.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTools {
-    /// Tools `/tools/invoke` refuses outright (default: OpenClaw's HTTP deny list).
-    pub http_deny: Option<Vec<String>>,
-    /// Base tier per tool at every enforcement point; the arguments may raise it, never lower it.
-    pub tiers: Option<BTreeMap<String, String>>,
-    pub max_body_bytes: Option<usize>,
-}
-
-/// Facilities for tests and rehearsals; never turn them on in production.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTesting {
-    /// Lets an admin run the clock ahead (`POST /v1/admin/clock`) to rehearse expiry and
-    /// escalation without waiting.
-    pub manual_clock: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawServer {
-    pub listen: Option<String>,
-    pub max_body_bytes: Option<usize>,
-    pub shutdown_grace_secs: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawStore {
-    pub database_url: Option<String>,
-    pub durability: Option<Durability>,
-    /// Pooled database connections per gateway (besides the audit writer's own).
-    pub max_connections: Option<u32>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawUpstream {
-    pub url: Option<String>,
-    /// A file holding the upstream's bearer token; otherwise `WARDEN_UPSTREAM_TOKEN`.
-    pub token_file: Option<PathBuf>,
-    pub connect_timeout_ms: Option<u64>,
-    pub response_timeout_ms: Option<u64>,
-    pub idle_timeout_ms: Option<u64>,
-    pub health_path: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawPolicy {
-    pub file: Option<PathBuf>,
-    /// How often the policy file is checked for changes, in milliseconds.
-    pub reload_interval_ms: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawApprovals {
-    pub auto_approve: Option<bool>,
-    /// `defer` (default) or `hold`.
-    pub mode: Option<String>,
-    pub hold_timeout_secs: Option<u64>,
-    /// Interval of the SSE comments that keep a held streaming client's connection alive.
-    pub keepalive_secs: Option<u64>,
-    pub expires_after_secs: Option<u64>,
-    pub quorum: Option<u32>,
-    pub groups: Option<Vec<String>>,
-    pub escalate_to: Option<Vec<String>>,
-    pub escalate_after_secs: Option<u64>,
-    pub remind_every_secs: Option<u64>,
-    /// `reject` (default) or `approve`.
-    pub on_expiry: Option<String>,
-    pub scheduler_interval_ms: Option<u64>,
-    /// How often a held request re-reads its approval, in case a decision notice was missed.
-    pub poll_interval_ms: Option<u64>,
-    #[serde(default)]
-    pub webhooks: Vec<RawWebhook>,
-}
-
-/// One `[[approvals.webhooks]]` entry.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawWebhook {
-    pub name: String,
-    pub url: String,
-    /// `json` (default: a generic event) or `slack` (a Slack-compatible message).
-    pub format: Option<String>,
-    /// Environment variable holding the HMAC-SHA256 signing secret.
-    pub secret_env: Option<String>,
-    /// File holding the signing secret.
-    pub secret_file: Option<PathBuf>,
-    /// Events to send: `requested`, `decided`, `expired`, `escalated`, `reminder` (default: all).
-    pub events: Option<Vec<String>>,
-    pub max_attempts: Option<u32>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawAudit {
-    pub max_text_chars: Option<usize>,
-}
 
 /// Values given on the command line or in the environment; they win over the file.
 #[derive(Debug, Default, Clone)]
@@ -170,6 +32,7 @@ pub struct Config {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
+    pub connections: ConnectionLimits,
     pub database_url: String,
     pub durability: Durability,
     /// `None`: the engine's default.
@@ -195,6 +58,86 @@ pub struct UpstreamConfig {
     pub response_timeout: Duration,
     pub idle_timeout: Duration,
     pub health_path: String,
+    /// Largest answer read whole.
+    pub max_response_bytes: usize,
+}
+
+/// How connections are held: what keeps idle and slow sockets from piling up.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// How an amber request waits for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalMode {
+    /// The client's connection waits for the decision.
+    Hold,
+    /// The client is answered at once with the approval id, and sends the request again.
+    Defer,
+}
+
+impl ApprovalMode {
+    pub fn parse(text: &str) -> Option<ApprovalMode> {
+        match text {
+            "hold" => Some(ApprovalMode::Hold),
+            "defer" => Some(ApprovalMode::Defer),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalMode::Hold => "hold",
+            ApprovalMode::Defer => "defer",
+        }
+    }
+}
+
+/// What an approval request that nobody decided becomes when it expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnExpiry {
+    Reject,
+    Approve,
+}
+
+impl OnExpiry {
+    pub fn parse(text: &str) -> Option<OnExpiry> {
+        match text {
+            "reject" => Some(OnExpiry::Reject),
+            "approve" => Some(OnExpiry::Approve),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnExpiry::Reject => "reject",
+            OnExpiry::Approve => "approve",
+        }
+    }
+}
+
+/// How tool calls in answers are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolCallMode {
+    /// A red tool call replaces the answer with a refusal.
+    Enforce,
+    /// Judged and recorded; the answer passes.
+    Annotate,
+    Off,
+}
+
+/// The shape of a webhook's body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookFormat {
+    /// A generic JSON event.
+    Json,
+    /// A Slack-compatible message.
+    Slack,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
@@ -231,6 +174,17 @@ impl RawConfig {
 
     /// Applies overrides and defaults, reads the token file, and checks every value.
     pub fn resolve(self, overrides: Overrides) -> Result<Config, ConfigError> {
+        let millis = |v: Option<u64>, default: u64, key: &'static str| {
+            let ms = v.unwrap_or(default);
+            if ms == 0 {
+                Err(ConfigError::Invalid {
+                    key,
+                    message: "must be greater than 0".into(),
+                })
+            } else {
+                Ok(Duration::from_millis(ms))
+            }
+        };
         let listen_text = overrides
             .listen
             .or(self.server.listen)
@@ -240,6 +194,20 @@ impl RawConfig {
             message: format!("{listen_text:?} is not an address like 127.0.0.1:8787 ({e})"),
         })?;
         let max_body_bytes = self.server.max_body_bytes.unwrap_or(2 * 1024 * 1024);
+        let connections = ConnectionLimits {
+            header_timeout: millis(self.server.header_timeout_ms, 10_000, "server.header_timeout_ms")?,
+            idle_timeout: millis(self.server.idle_timeout_ms, 60_000, "server.idle_timeout_ms")?,
+            body_timeout: millis(self.server.body_timeout_ms, 30_000, "server.body_timeout_ms")?,
+            max_connections: match self.server.max_connections.unwrap_or(4096) {
+                n @ 1..=1_000_000 => n,
+                n => {
+                    return Err(ConfigError::Invalid {
+                        key: "server.max_connections",
+                        message: format!("{n} is not between 1 and 1000000"),
+                    });
+                }
+            },
+        };
         if max_body_bytes < 1024 {
             return Err(ConfigError::Invalid {
                 key: "server.max_body_bytes",
@@ -300,22 +268,11 @@ impl RawConfig {
                 message: "must map at least one client model name to an upstream model".into(),
             });
         }
-        let millis = |v: Option<u64>, default: u64, key: &'static str| {
-            let ms = v.unwrap_or(default);
-            if ms == 0 {
-                Err(ConfigError::Invalid {
-                    key,
-                    message: "must be greater than 0".into(),
-                })
-            } else {
-                Ok(Duration::from_millis(ms))
-            }
-        };
         let responses = ResponsesConfig {
             tool_calls: match self.responses.tool_calls.as_deref().unwrap_or("enforce") {
-                "enforce" => crate::response::ToolCallMode::Enforce,
-                "annotate" => crate::response::ToolCallMode::Annotate,
-                "off" => crate::response::ToolCallMode::Off,
+                "enforce" => ToolCallMode::Enforce,
+                "annotate" => ToolCallMode::Annotate,
+                "off" => ToolCallMode::Off,
                 other => {
                     return Err(ConfigError::Invalid {
                         key: "responses.tool_calls",
@@ -335,6 +292,7 @@ impl RawConfig {
             listen,
             max_body_bytes,
             shutdown_grace: Duration::from_secs(self.server.shutdown_grace_secs.unwrap_or(30)),
+            connections,
             database_url: overrides
                 .database_url
                 .or(self.store.database_url)
@@ -364,6 +322,15 @@ impl RawConfig {
                 )?,
                 idle_timeout: millis(self.upstream.idle_timeout_ms, 120_000, "upstream.idle_timeout_ms")?,
                 health_path,
+                max_response_bytes: match self.upstream.max_response_bytes.unwrap_or(16 * 1024 * 1024) {
+                    n if n < 1024 => {
+                        return Err(ConfigError::Invalid {
+                            key: "upstream.max_response_bytes",
+                            message: "must be at least 1024".into(),
+                        });
+                    }
+                    n => n,
+                },
             },
             models,
             policy_file: self.policy.file,
@@ -385,7 +352,7 @@ impl RawConfig {
 /// Approval defaults; a rule's `approval` table overrides them for its requests.
 #[derive(Debug, Clone)]
 pub struct ApprovalsConfig {
-    pub mode: String,
+    pub mode: ApprovalMode,
     pub hold_timeout: Duration,
     pub keepalive: Duration,
     pub expires_after: Duration,
@@ -394,9 +361,10 @@ pub struct ApprovalsConfig {
     pub escalate_to: Vec<String>,
     pub escalate_after: Option<Duration>,
     pub remind_every: Option<Duration>,
-    pub on_expiry: String,
+    pub on_expiry: OnExpiry,
     pub scheduler_interval: Duration,
     pub poll_interval: Duration,
+    pub max_pending_per_requester: u32,
     pub webhooks: Vec<WebhookConfig>,
 }
 
@@ -405,7 +373,7 @@ pub struct ApprovalsConfig {
 pub struct WebhookConfig {
     pub name: String,
     pub url: String,
-    pub format: String,
+    pub format: WebhookFormat,
     pub secret: Option<Secret>,
     pub events: Vec<String>,
     pub max_attempts: u32,
@@ -416,33 +384,36 @@ pub const WEBHOOK_EVENTS: [&str; 5] = ["requested", "decided", "expired", "escal
 impl RawApprovals {
     fn resolve(self, env: &dyn Fn(&str) -> Option<String>) -> Result<ApprovalsConfig, ConfigError> {
         let invalid = |key: &'static str, message: String| ConfigError::Invalid { key, message };
-        let mode = self.mode.unwrap_or_else(|| "defer".into());
-        if !matches!(mode.as_str(), "hold" | "defer") {
-            return Err(invalid(
+        let mode = self.mode.as_deref().unwrap_or("defer");
+        let mode = ApprovalMode::parse(mode).ok_or_else(|| {
+            invalid(
                 "approvals.mode",
                 format!("must be `hold` or `defer`, not `{mode}`"),
-            ));
-        }
-        let on_expiry = self.on_expiry.unwrap_or_else(|| "reject".into());
-        if !matches!(on_expiry.as_str(), "reject" | "approve") {
-            return Err(invalid(
+            )
+        })?;
+        let on_expiry = self.on_expiry.as_deref().unwrap_or("reject");
+        let on_expiry = OnExpiry::parse(on_expiry).ok_or_else(|| {
+            invalid(
                 "approvals.on_expiry",
                 format!("must be `reject` or `approve`, not `{on_expiry}`"),
-            ));
-        }
+            )
+        })?;
         let quorum = self.quorum.unwrap_or(1);
         if !(1..=20).contains(&quorum) {
             return Err(invalid("approvals.quorum", "must lie in 1..=20".into()));
         }
         let mut webhooks = Vec::new();
         for hook in self.webhooks {
-            let format = hook.format.unwrap_or_else(|| "json".into());
-            if !matches!(format.as_str(), "json" | "slack") {
-                return Err(invalid(
-                    "approvals.webhooks.format",
-                    format!("must be `json` or `slack`, not `{format}`"),
-                ));
-            }
+            let format = match hook.format.as_deref().unwrap_or("json") {
+                "json" => WebhookFormat::Json,
+                "slack" => WebhookFormat::Slack,
+                other => {
+                    return Err(invalid(
+                        "approvals.webhooks.format",
+                        format!("must be `json` or `slack`, not `{other}`"),
+                    ));
+                }
+            };
             if !(hook.url.starts_with("http://") || hook.url.starts_with("https://")) {
                 return Err(invalid(
                     "approvals.webhooks.url",
@@ -501,6 +472,15 @@ impl RawApprovals {
                 self.scheduler_interval_ms.unwrap_or(1000).clamp(10, 60_000),
             ),
             poll_interval: Duration::from_millis(self.poll_interval_ms.unwrap_or(500).clamp(10, 600_000)),
+            max_pending_per_requester: match self.max_pending_per_requester.unwrap_or(50) {
+                0 => {
+                    return Err(invalid(
+                        "approvals.max_pending_per_requester",
+                        "must be at least 1".into(),
+                    ));
+                }
+                n => n,
+            },
             webhooks,
         })
     }
@@ -509,7 +489,7 @@ impl RawApprovals {
 /// Governance of answers, resolved.
 #[derive(Debug, Clone)]
 pub struct ResponsesConfig {
-    pub tool_calls: crate::response::ToolCallMode,
+    pub tool_calls: ToolCallMode,
     pub dlp_window_chars: usize,
 }
 
@@ -580,6 +560,8 @@ impl RawTools {
             .map(|t| (t.to_string(), warden_policy::Risk::Amber))
             .collect();
         for (tool, tier) in self.tiers.unwrap_or_default() {
+            // Tool names are compared trimmed and case-folded, here as at every enforcement point.
+            let tool = fold_tool_name(&tool);
             let risk = warden_policy::Risk::parse(&tier).ok_or_else(|| ConfigError::Invalid {
                 key: "tools.tiers",
                 message: format!("`{tool}` has tier `{tier}`; expected green, amber or red"),
@@ -589,15 +571,23 @@ impl RawTools {
         Ok(ToolsConfig {
             http_deny: self
                 .http_deny
-                .unwrap_or_else(|| OPENCLAW_HTTP_DENY.iter().map(|t| t.to_string()).collect()),
+                .unwrap_or_else(|| OPENCLAW_HTTP_DENY.iter().map(|t| t.to_string()).collect())
+                .iter()
+                .map(|t| fold_tool_name(t))
+                .collect(),
             tiers,
             max_body_bytes: self.max_body_bytes.unwrap_or(2 * 1024 * 1024),
         })
     }
 }
 
+/// A tool name as it is compared: trimmed and case-folded, so `Exec` and `exec ` are `exec`.
+pub fn fold_tool_name(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
 /// The commented starter configuration `warden init` writes.
-pub const STARTER_CONFIG: &str = include_str!("../../../docs/warden.example.toml");
+pub const STARTER_CONFIG: &str = include_str!("../../../../docs/warden.example.toml");
 
 #[cfg(test)]
 mod tests {

@@ -3,32 +3,31 @@
 //! reminded about; every transition is one store transaction followed by its audit record, and
 //! interested parties hear of it: held connections at once, webhooks through the outbox.
 
-pub mod digest;
-pub mod routes;
 pub mod webhooks;
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
-use warden_policy::{ApprovalSpec, Decision, Risk};
-use warden_store::{Approval, ApprovalRefusal, ApprovalStatus, AuditLog, NewApproval, NewEvent, Store};
+use warden_policy::{ApprovalSpec, Decision};
+use warden_store::{Approval, ApprovalRefusal, ApprovalStatus, AuditLog, NewApproval, Store};
 
+use super::records::{self, Record};
 use crate::auth::Principal;
 use crate::clock::{Clock, rfc3339};
-use crate::config::ApprovalsConfig;
+use crate::config::{ApprovalMode, ApprovalsConfig, OnExpiry};
 use crate::error::ApiError;
 
 /// The settings one approval request is created with: the rule's, else the gateway's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    pub mode: String,
+    pub mode: ApprovalMode,
     pub quorum: u32,
     pub groups: Vec<String>,
     pub escalate_to: Vec<String>,
     pub escalate_after: Option<Duration>,
     pub expires_after: Duration,
-    pub on_expiry: String,
+    pub on_expiry: OnExpiry,
     pub remind_every: Option<Duration>,
 }
 
@@ -47,14 +46,17 @@ fn store_error(e: warden_store::StoreError) -> ApiError {
     ApiError::StoreUnavailable
 }
 
+/// The refusal for an approval request the caller may not see: the same as for one that does
+/// not exist, so that ids of other requesters and tenants are not confirmed.
+pub fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound {
+        what: format!("Approval request `{id}`"),
+    }
+}
+
 fn refusal(r: ApprovalRefusal) -> ApiError {
     match r {
-        ApprovalRefusal::NotFound(id) => ApiError::NotFound {
-            what: format!("Approval request `{id}`"),
-        },
-        ApprovalRefusal::NotRequester => ApiError::ApprovalForbidden {
-            message: "This approval request belongs to another requester.".into(),
-        },
+        ApprovalRefusal::NotFound(id) => not_found(&id),
         ApprovalRefusal::SelfApproval | ApprovalRefusal::NotInGroup(_) => ApiError::ApprovalConflict {
             message: r.to_string(),
         }
@@ -99,6 +101,19 @@ pub fn summary(a: &Approval) -> Value {
     })
 }
 
+/// A request to put in the queue.
+pub struct NewRequest<'a> {
+    pub trace_id: &'a str,
+    pub principal: &'a Principal,
+    /// `chat`, `responses`, `tool`...
+    pub kind: &'a str,
+    pub digest: &'a str,
+    pub decision: &'a Decision,
+    /// The exact request, secrets masked, for the people who decide.
+    pub request: Value,
+    pub settings: &'a Settings,
+}
+
 impl Approvals {
     pub fn new(store: Store, audit: AuditLog, clock: Clock, config: ApprovalsConfig) -> Approvals {
         let (decided, _) = broadcast::channel(1024);
@@ -120,7 +135,7 @@ impl Approvals {
     pub fn settings(
         &self,
         spec: Option<&ApprovalSpec>,
-        header_mode: Option<&str>,
+        header_mode: Option<ApprovalMode>,
         red_override: bool,
     ) -> Settings {
         let c = &self.config;
@@ -128,10 +143,8 @@ impl Approvals {
         let quorum = spec.quorum.unwrap_or(c.quorum);
         Settings {
             mode: header_mode
-                .filter(|m| matches!(*m, "hold" | "defer"))
-                .map(str::to_string)
-                .or(spec.mode)
-                .unwrap_or_else(|| c.mode.clone()),
+                .or(spec.mode.as_deref().and_then(ApprovalMode::parse))
+                .unwrap_or(c.mode),
             quorum: if red_override { quorum.max(2) } else { quorum },
             groups: if spec.groups.is_empty() {
                 c.groups.clone()
@@ -153,28 +166,39 @@ impl Approvals {
                 .unwrap_or(c.expires_after),
             // Only people override red: its expiry always rejects.
             on_expiry: if red_override {
-                "reject".into()
+                OnExpiry::Reject
             } else {
-                spec.on_expiry.unwrap_or_else(|| c.on_expiry.clone())
+                spec.on_expiry
+                    .as_deref()
+                    .and_then(OnExpiry::parse)
+                    .unwrap_or(c.on_expiry)
             },
             remind_every: spec.remind_every_secs.map(Duration::from_secs).or(c.remind_every),
         }
     }
 
-    /// Puts a request in the queue and records `approval_requested` (in the same audit commit
-    /// as `records_before`, the request's classification).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn request(
-        &self,
-        trace_id: &str,
-        principal: &Principal,
-        kind: &str,
-        digest: &str,
-        decision: &Decision,
-        request: Value,
-        settings: &Settings,
-        mut records_before: Vec<NewEvent>,
-    ) -> Result<Approval, ApiError> {
+    /// Puts a request in the queue, unless its requester already has as many pending as they
+    /// may. The caller records `approval_requested` with the request's other decisions.
+    pub async fn request(&self, new: NewRequest<'_>) -> Result<Approval, ApiError> {
+        let NewRequest {
+            trace_id,
+            principal,
+            kind,
+            digest,
+            decision,
+            request,
+            settings,
+        } = new;
+        let pending = self
+            .store
+            .pending_approvals_of(&principal.key_id)
+            .await
+            .map_err(store_error)?;
+        if pending >= i64::from(self.config.max_pending_per_requester) {
+            return Err(ApiError::TooManyPending {
+                limit: self.config.max_pending_per_requester,
+            });
+        }
         let now = self.now_ms();
         let id = uuid::Uuid::now_v7().to_string();
         let ms = |d: Duration| d.as_millis() as i64;
@@ -191,7 +215,7 @@ impl Approvals {
             risk: decision.risk.as_str().to_string(),
             decision: serde_json::to_value(decision).unwrap_or(Value::Null),
             request,
-            mode: settings.mode.clone(),
+            mode: settings.mode.as_str().to_string(),
             required: settings.quorum,
             groups: settings.groups.clone(),
             escalate_groups: settings.escalate_to.clone(),
@@ -203,28 +227,19 @@ impl Approvals {
                 .map(|d| now + ms(d)),
             remind_ms: settings.remind_every.map(|d| now + ms(d)),
             remind_every_ms: settings.remind_every.map(ms),
-            on_expiry: settings.on_expiry.clone(),
+            on_expiry: settings.on_expiry.as_str().to_string(),
         };
         self.store.create_approval(&new).await.map_err(store_error)?;
-        let approval = self
-            .store
+        self.store
             .approval(&id)
             .await
             .map_err(store_error)?
-            .ok_or(ApiError::StoreUnavailable)?;
-        records_before.push(NewEvent::now(
-            trace_id,
-            "approval_requested",
-            &principal.actor(),
-            json!({"approval": summary(&approval), "red_override": decision.risk == Risk::Red,
-                   "policy_version": decision.policy_version}),
-        ));
-        self.audit
-            .append(records_before)
-            .await
-            .map_err(|_| ApiError::AuditUnavailable)?;
-        self.notify_webhooks("requested", &approval).await;
-        Ok(approval)
+            .ok_or(ApiError::StoreUnavailable)
+    }
+
+    /// Tells the webhooks of a request now on the record.
+    pub async fn announce_requested(&self, approval: &Approval) {
+        self.notify_webhooks("requested", approval).await;
     }
 
     /// Waits until the request is decided or `timeout` passes; returns its status then.
@@ -290,47 +305,23 @@ impl Approvals {
                 // A refused decision is on the record too: a self-approval attempt, a vote from
                 // outside the deciding groups, a vote on a closed request.
                 if let Ok(Some(a)) = self.store.approval(id).await {
-                    let record = NewEvent::now(
-                        &a.trace_id,
-                        "approval_vote_refused",
-                        &approver.actor(),
-                        json!({"approval_id": a.id, "vote": if approve { "approve" } else { "reject" },
-                               "refusal": refused.to_string(), "policy_version": a.policy_version}),
-                    );
-                    self.audit
-                        .append(vec![record])
-                        .await
-                        .map_err(|_| ApiError::AuditUnavailable)?;
+                    let record = records::vote_refused(&a, approver, approve, &refused.to_string());
+                    records::write(&self.audit, vec![record]).await?;
                 }
                 return Err(refusal(refused));
             }
         };
         let a = &outcome.approval;
-        let mut records = vec![NewEvent::now(
-            &a.trace_id,
-            "approval_vote",
-            &approver.actor(),
-            json!({"approval_id": a.id, "vote": if approve { "approve" } else { "reject" }, "note": note,
-                   "approvals": a.approvals(), "required": a.required, "policy_version": a.policy_version}),
-        )];
+        let mut written = vec![records::vote(a, approver, approve, note)];
         if let Some(status) = outcome.decided {
-            let stage = if status == ApprovalStatus::Approved {
-                "approval_granted"
-            } else {
-                "approval_rejected"
-            };
-            let reviewers: Vec<&str> = a.votes.iter().map(|v| v.approver_name.as_str()).collect();
-            records.push(NewEvent::now(
-                &a.trace_id,
-                stage,
-                &approver.actor(),
-                json!({"approval_id": a.id, "status": status, "reviewers": reviewers, "note": note, "policy_version": a.policy_version}),
+            written.push(records::decided(
+                a,
+                approver,
+                status == ApprovalStatus::Approved,
+                note,
             ));
         }
-        self.audit
-            .append(records)
-            .await
-            .map_err(|_| ApiError::AuditUnavailable)?;
+        records::write(&self.audit, written).await?;
         if outcome.decided.is_some() {
             let _ = self.decided.send(a.id.clone());
             self.notify_webhooks("decided", a).await;
@@ -345,17 +336,12 @@ impl Approvals {
             .cancel_approval(id, &requester.key_id, self.now_ms())
             .await
             .map_err(store_error)?
-            .map_err(refusal)?;
-        let record = NewEvent::now(
-            &a.trace_id,
-            "approval_cancelled",
-            &requester.actor(),
-            json!({"approval_id": a.id, "policy_version": a.policy_version}),
-        );
-        self.audit
-            .append(vec![record])
-            .await
-            .map_err(|_| ApiError::AuditUnavailable)?;
+            .map_err(|r| match r {
+                // Someone else's request is, to this caller, no request at all.
+                ApprovalRefusal::NotRequester => not_found(id),
+                other => refusal(other),
+            })?;
+        records::write(&self.audit, vec![records::cancelled(&a, requester)]).await?;
         let _ = self.decided.send(a.id.clone());
         self.notify_webhooks("decided", &a).await;
         Ok(a)
@@ -393,6 +379,8 @@ impl Approvals {
                 },
                 approval_id: id.to_string(),
             },
+            // Someone else's request is, to this caller, no request at all.
+            ApprovalRefusal::NotRequester => not_found(id),
             other => refusal(other),
         })
     }
@@ -401,6 +389,10 @@ impl Approvals {
     /// conditional update, so running it on several replicas acts once per request.
     pub async fn tick(&self) {
         let now = self.now_ms();
+        // Front-door grants live seconds; an hour on, nothing can still be asking about them.
+        if let Err(e) = self.store.purge_grants(now - 3_600_000).await {
+            tracing::warn!(error = %e, "expired tool grants not purged");
+        }
         let due = match self.store.due_approvals(now).await {
             Ok(due) => due,
             Err(e) => {
@@ -410,20 +402,13 @@ impl Approvals {
         };
         for a in due {
             if a.expires_ms <= now {
-                let outcome = if a.on_expiry == "approve" {
+                let outcome = if OnExpiry::parse(&a.on_expiry) == Some(OnExpiry::Approve) {
                     ApprovalStatus::Approved
                 } else {
                     ApprovalStatus::Expired
                 };
                 if let Ok(true) = self.store.expire_approval(&a.id, outcome, now).await {
-                    let record = NewEvent::now(
-                        &a.trace_id,
-                        "approval_expired",
-                        "warden",
-                        json!({"approval_id": a.id, "outcome": outcome, "approvals": a.approvals(), "required": a.required,
-                               "policy_version": a.policy_version}),
-                    );
-                    self.record_scheduled(record).await;
+                    self.record_scheduled(records::expired(&a, outcome)).await;
                     let _ = self.decided.send(a.id.clone());
                     if let Ok(Some(now_a)) = self.store.approval(&a.id).await {
                         self.notify_webhooks("expired", &now_a).await;
@@ -435,13 +420,7 @@ impl Approvals {
                 && !a.escalated
                 && let Ok(true) = self.store.escalate_approval(&a.id, now).await
             {
-                let record = NewEvent::now(
-                    &a.trace_id,
-                    "approval_escalated",
-                    "warden",
-                    json!({"approval_id": a.id, "to": a.escalate_groups, "policy_version": a.policy_version}),
-                );
-                self.record_scheduled(record).await;
+                self.record_scheduled(records::escalated(&a)).await;
                 if let Ok(Some(now_a)) = self.store.approval(&a.id).await {
                     self.notify_webhooks("escalated", &now_a).await;
                 }
@@ -450,26 +429,17 @@ impl Approvals {
                 let every = a.remind_every_ms.unwrap_or(0).max(1000);
                 let next = Some(due_at + every).filter(|n| *n < a.expires_ms);
                 if let Ok(true) = self.store.remind_approval(&a.id, due_at, next).await {
-                    let record = NewEvent::now(
-                        &a.trace_id,
-                        "approval_reminded",
-                        "warden",
-                        json!({"approval_id": a.id, "approvals": a.approvals(), "required": a.required,
-                               "policy_version": a.policy_version}),
-                    );
-                    self.record_scheduled(record).await;
+                    self.record_scheduled(records::reminded(&a)).await;
                     self.notify_webhooks("reminder", &a).await;
                 }
             }
         }
     }
 
-    /// Records what the scheduler did. Nobody waits on it, so a record that cannot be committed
-    /// is logged rather than refused; the change it describes has already been made.
-    async fn record_scheduled(&self, record: NewEvent) {
-        if let Err(e) = self.audit.append(vec![record]).await {
-            tracing::error!(error = %e, "scheduler record not committed");
-        }
+    /// Records what the scheduler did. Nobody waits on it: the change it describes has already
+    /// been made, and a record that cannot be committed is logged.
+    async fn record_scheduled(&self, record: Record) {
+        let _ = records::write(&self.audit, vec![record]).await;
     }
 
     /// Queues the event for every webhook subscribed to it. The outbox is in the store, so a
@@ -481,7 +451,7 @@ impl Approvals {
             .iter()
             .filter(|h| h.events.iter().any(|e| e == event))
         {
-            let payload = webhooks::payload(&hook.format, event, a);
+            let payload = webhooks::payload(hook.format, event, a);
             if let Err(e) = self
                 .store
                 .enqueue_webhook(&hook.name, event, &payload, self.now_ms())

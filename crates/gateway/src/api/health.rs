@@ -1,0 +1,81 @@
+//! Liveness, readiness and the API description: the routes served without a key. Readiness
+//! means a request could be served now: the store answers, the trail takes records (a probe
+//! the audit writer runs, which writes) and the upstream's health path answers. The trail's
+//! probe is reused for a second, so a flood of `/readyz` costs the store one write a second.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// How long a readiness verdict is reused.
+const READINESS_TTL: Duration = Duration::from_secs(1);
+
+/// The OpenAPI description of every route.
+const OPENAPI: &str = include_str!("../openapi.json");
+
+/// The trail probe's last verdict and when it was reached.
+#[derive(Default)]
+pub struct Readiness {
+    last: Mutex<Option<(Instant, Result<(), String>)>>,
+}
+
+impl Readiness {
+    /// The trail's verdict: reused while fresh, probed again otherwise.
+    async fn trail(&self, audit: &warden_store::AuditLog) -> Result<(), String> {
+        let fresh = self
+            .last
+            .lock()
+            .ok()
+            .and_then(|last| last.clone())
+            .filter(|(at, _)| at.elapsed() < READINESS_TTL);
+        if let Some((_, verdict)) = fresh {
+            return verdict;
+        }
+        let verdict = audit
+            .probe()
+            .await
+            .map_err(|e| format!("the audit trail cannot take records: {e}"));
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some((Instant::now(), verdict.clone()));
+        }
+        verdict
+    }
+}
+
+pub async fn openapi() -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+pub async fn healthz() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let (store, trail, upstream) = tokio::join!(
+        state.core.store.ping(),
+        state.readiness.trail(&state.core.audit),
+        state.upstream.ready()
+    );
+    let ready = store.is_ok() && trail.is_ok() && upstream.is_ok();
+    let verdict = |r: Result<(), String>| r.err().unwrap_or_else(|| "ok".into());
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "checks": {
+            "store": verdict(store.map_err(|e| e.to_string())),
+            "trail": verdict(trail),
+            "upstream": verdict(upstream),
+        }
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}

@@ -1,0 +1,163 @@
+//! The configuration file as written: serde structs that mirror the TOML one to one, with
+//! unknown keys refused. `super::Config` is what the rest of the gateway reads, validated.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use warden_store::Durability;
+
+/// The file as written. Every key is documented in `docs/configuration.md`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub upstream: RawUpstream,
+    /// Client-visible model name -> upstream model (an OpenClaw agent such as `openclaw/main`).
+    #[serde(default)]
+    pub models: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub policy: RawPolicy,
+    #[serde(default)]
+    pub approvals: RawApprovals,
+    #[serde(default)]
+    pub audit: RawAudit,
+    #[serde(default)]
+    pub testing: RawTesting,
+    #[serde(default)]
+    pub tools: RawTools,
+    #[serde(default)]
+    pub responses: RawResponses,
+}
+
+/// Governance of the model's answers.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResponses {
+    /// `enforce` (default: a red tool call is replaced by a refusal), `annotate` or `off`.
+    pub tool_calls: Option<String>,
+    /// Look-behind of streamed text held back for data-loss prevention, in characters;
+    /// 0 passes stream bytes untouched (tool-call and DLP checks on streams then stop).
+    pub dlp_window_chars: Option<usize>,
+}
+
+/// Tool governance: the base tier of each tool and the tools refused over HTTP.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTools {
+    /// Tools `/tools/invoke` refuses outright (default: OpenClaw's HTTP deny list).
+    pub http_deny: Option<Vec<String>>,
+    /// Base tier per tool at every enforcement point; the arguments may raise it, never lower it.
+    pub tiers: Option<BTreeMap<String, String>>,
+    pub max_body_bytes: Option<usize>,
+}
+
+/// Facilities for tests and rehearsals; never turn them on in production.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTesting {
+    /// Lets an admin run the clock ahead (`POST /v1/admin/clock`) to rehearse expiry and
+    /// escalation without waiting.
+    pub manual_clock: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub shutdown_grace_secs: Option<u64>,
+    /// Time a connection has to send a request's headers once it has sent its first byte,
+    /// and a new connection to send its first byte at all.
+    pub header_timeout_ms: Option<u64>,
+    /// Time a kept-alive connection may sit idle between requests.
+    pub idle_timeout_ms: Option<u64>,
+    /// Time a request has to send its whole body.
+    pub body_timeout_ms: Option<u64>,
+    /// Connections served at once; past it, new ones wait in the kernel's backlog.
+    pub max_connections: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub database_url: Option<String>,
+    pub durability: Option<Durability>,
+    /// Pooled database connections per gateway (besides the audit writer's own).
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub url: Option<String>,
+    /// A file holding the upstream's bearer token; otherwise `WARDEN_UPSTREAM_TOKEN`.
+    pub token_file: Option<PathBuf>,
+    pub connect_timeout_ms: Option<u64>,
+    pub response_timeout_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
+    pub health_path: Option<String>,
+    /// Largest upstream answer Warden reads whole (JSON answers, error bodies, tool results).
+    pub max_response_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub file: Option<PathBuf>,
+    /// How often the policy file is checked for changes, in milliseconds.
+    pub reload_interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApprovals {
+    pub auto_approve: Option<bool>,
+    /// `defer` (default) or `hold`.
+    pub mode: Option<String>,
+    pub hold_timeout_secs: Option<u64>,
+    /// Interval of the SSE comments that keep a held streaming client's connection alive.
+    pub keepalive_secs: Option<u64>,
+    pub expires_after_secs: Option<u64>,
+    pub quorum: Option<u32>,
+    pub groups: Option<Vec<String>>,
+    pub escalate_to: Option<Vec<String>>,
+    pub escalate_after_secs: Option<u64>,
+    pub remind_every_secs: Option<u64>,
+    /// `reject` (default) or `approve`.
+    pub on_expiry: Option<String>,
+    pub scheduler_interval_ms: Option<u64>,
+    /// How often a held request re-reads its approval, in case a decision notice was missed.
+    pub poll_interval_ms: Option<u64>,
+    /// Approval requests one requester may have pending at once; past it, new ones get 429.
+    pub max_pending_per_requester: Option<u32>,
+    #[serde(default)]
+    pub webhooks: Vec<RawWebhook>,
+}
+
+/// One `[[approvals.webhooks]]` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub name: String,
+    pub url: String,
+    /// `json` (default: a generic event) or `slack` (a Slack-compatible message).
+    pub format: Option<String>,
+    /// Environment variable holding the HMAC-SHA256 signing secret.
+    pub secret_env: Option<String>,
+    /// File holding the signing secret.
+    pub secret_file: Option<PathBuf>,
+    /// Events to send: `requested`, `decided`, `expired`, `escalated`, `reminder` (default: all).
+    pub events: Option<Vec<String>>,
+    pub max_attempts: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    pub max_text_chars: Option<usize>,
+}

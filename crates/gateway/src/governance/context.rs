@@ -1,0 +1,159 @@
+//! One governed request's context: its trace id, its principal, the policy pinned for its whole
+//! life (the request and the answer are judged, and every record stamped, under one version),
+//! the records staged for the next commit, the time each stage took, and the record that
+//! closes the trace, written when the context is dropped if nothing closed it before (a
+//! stream's end, a client that hangs up).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Map, Value, json};
+use warden_policy::{Policy, Risk};
+use warden_store::AuditLog;
+
+use super::records::{self, Record};
+use crate::auth::Principal;
+use crate::error::ApiError;
+
+/// The context of one governed request.
+pub struct RequestContext {
+    pub trace_id: String,
+    /// The surface's name (`chat_completions`, `tools_invoke`, ...), on every record.
+    pub surface: &'static str,
+    pub principal: Principal,
+    /// The policy this request is judged under, start to end.
+    pub policy: Arc<Policy>,
+    /// Once judged: the risk and the status the client is told in headers.
+    pub risk: Option<Risk>,
+    pub status: Option<&'static str>,
+    audit: AuditLog,
+    staged: Vec<Record>,
+    started: Instant,
+    mark: Instant,
+    timings: Vec<(&'static str, u64)>,
+    /// The record that ends the trace if nothing else does, set when an effect starts.
+    closing: Option<Record>,
+}
+
+impl RequestContext {
+    pub fn new(
+        trace_id: String,
+        surface: &'static str,
+        principal: Principal,
+        policy: Arc<Policy>,
+        audit: AuditLog,
+    ) -> RequestContext {
+        let now = Instant::now();
+        RequestContext {
+            trace_id,
+            surface,
+            principal,
+            policy,
+            risk: None,
+            status: None,
+            audit,
+            staged: Vec::new(),
+            started: now,
+            mark: now,
+            timings: Vec::new(),
+            closing: None,
+        }
+    }
+
+    /// The policy version every record of this request is stamped with.
+    pub fn policy_version(&self) -> &str {
+        self.policy.version()
+    }
+
+    /// Marks the end of a stage: the time since the previous mark is kept under `stage`.
+    pub fn time(&mut self, stage: &'static str) {
+        let now = Instant::now();
+        self.timings
+            .push((stage, now.duration_since(self.mark).as_micros() as u64));
+        self.mark = now;
+    }
+
+    /// The stage timings so far, and the total, in microseconds.
+    pub fn timings(&self) -> Value {
+        let mut map: Map<String, Value> = self
+            .timings
+            .iter()
+            .map(|(stage, us)| (stage.to_string(), json!(us)))
+            .collect();
+        map.insert("total".into(), json!(self.started.elapsed().as_micros() as u64));
+        Value::Object(map)
+    }
+
+    /// Milliseconds since the request arrived.
+    pub fn elapsed_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn stamp(&self, record: Record) -> Record {
+        record
+            .with("surface", json!(self.surface))
+            .stamped(self.policy.version(), Some(&self.principal.tenant))
+    }
+
+    /// Stages a record for the next `commit`.
+    pub fn stage(&mut self, record: Record) {
+        let record = self.stamp(record);
+        self.staged.push(record);
+    }
+
+    /// Writes what is staged, as the strictest of its stages requires; a decision that cannot
+    /// be committed refuses the request.
+    pub async fn commit(&mut self) -> Result<(), ApiError> {
+        let staged = std::mem::take(&mut self.staged);
+        let result = records::write(&self.audit, staged).await;
+        self.time("audit_commit");
+        result
+    }
+
+    /// Stages `record` and commits.
+    pub async fn record(&mut self, record: Record) -> Result<(), ApiError> {
+        self.stage(record);
+        self.commit().await
+    }
+
+    /// Names the record that ends this trace if the request goes away before `close` (a client
+    /// hanging up mid-stream): it is written when the context is dropped.
+    pub fn expect_close(&mut self, record: Record) {
+        self.closing = Some(record);
+    }
+
+    /// Updates the closing record as the effect goes on (bytes streamed, the run id seen).
+    pub fn closing_mut(&mut self) -> Option<&mut Record> {
+        self.closing.as_mut()
+    }
+
+    /// Ends the trace with `record` (with the stage timings), waiting for its commit.
+    pub async fn close(&mut self, record: Record) {
+        self.closing = None;
+        let record = self.stamp(record).with("timings_us", self.timings());
+        let _ = records::write(&self.audit, vec![record]).await;
+    }
+
+    /// Ends the trace with `record` without waiting: for a stream's end, where the client
+    /// already has its last byte.
+    pub fn close_detached(&mut self, record: Record) {
+        self.closing = None;
+        let record = self.stamp(record).with("timings_us", self.timings());
+        self.audit.append_detached(vec![record.into_event()]);
+    }
+}
+
+impl Drop for RequestContext {
+    fn drop(&mut self) {
+        if let Some(record) = self.closing.take() {
+            self.close_detached(record);
+        }
+        if !self.staged.is_empty() {
+            // Staged but never committed: an early return skipped the commit. Written now so
+            // the trail still says what was decided.
+            let staged = std::mem::take(&mut self.staged);
+            self.audit
+                .append_detached(staged.into_iter().map(Record::into_event).collect());
+        }
+    }
+}

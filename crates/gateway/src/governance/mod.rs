@@ -1,0 +1,643 @@
+//! The governance core every surface goes through, top to bottom in `govern`: check the role,
+//! read the body, parse it into the governed view, redact what data-loss prevention finds,
+//! judge the view, settle its approval (run, refuse, use an approval, queue, hold), commit the
+//! decision, and only then let the surface execute what was judged.
+//!
+//! A surface (`crate::surfaces`) says how its requests parse into a `View`, what an approval
+//! binds to, how the upstream is called and how errors look; the core owns everything else.
+
+pub mod active_policy;
+pub mod approvals;
+pub mod context;
+pub mod digest;
+pub mod dlp;
+pub mod hold;
+pub mod judge;
+pub mod records;
+pub mod view;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
+use serde_json::{Value, json};
+use warden_policy::{Decision, Risk};
+use warden_store::{AuditLog, Store};
+
+use self::active_policy::ActivePolicy;
+use self::approvals::{Approvals, NewRequest};
+use self::context::RequestContext;
+use self::view::{Subject, View};
+use crate::auth::{Principal, Role};
+use crate::clock::Clock;
+use crate::config::{ApprovalMode, Config};
+use crate::error::ApiError;
+
+/// The services the core needs. One per gateway, shared by every request.
+pub struct Core {
+    pub config: Arc<Config>,
+    pub policy: Arc<ActivePolicy>,
+    pub audit: AuditLog,
+    pub store: Store,
+    pub approvals: Arc<Approvals>,
+    pub clock: Clock,
+}
+
+/// A request as the router hands it over: authenticated, with its trace id.
+pub struct Incoming {
+    pub trace_id: String,
+    pub principal: Principal,
+    pub headers: HeaderMap,
+    pub body: Body,
+}
+
+/// A request that ends in an error, and what its headers say.
+#[derive(Debug)]
+pub struct Refusal {
+    pub error: ApiError,
+    pub risk: Option<Risk>,
+    pub status: Option<&'static str>,
+}
+
+/// What a surface found when asked for an approval to use.
+pub enum Found {
+    /// Use this approval (named by the client, or found for this exact call).
+    Use(String),
+    /// An approval for this exact call is still waiting: say so, queue nothing new.
+    Pending(Box<warden_store::Approval>),
+    /// Let the call through on a grant made where it was already decided (`/tools/invoke`).
+    Granted {
+        trace_id: String,
+    },
+    Nothing,
+}
+
+/// What let an allowed request through, for the governance message and the records.
+#[derive(Debug, Clone)]
+pub struct Allowed {
+    pub decision: Decision,
+    /// `{approved, reviewer, ...}` when a review happened.
+    pub approval: Option<Value>,
+    /// The approval spent on it, if any.
+    pub approval_id: Option<String>,
+}
+
+/// One governed surface: its parsing, its digest, its upstream call and its error shape.
+pub trait Surface: Clone + Send + Sync + 'static {
+    /// The surface's name on records (`chat_completions`, `tools_invoke`, ...).
+    const NAME: &'static str;
+    /// The kind of approval requests it makes (`chat`, `tool`, ...).
+    const APPROVAL_KIND: &'static str;
+
+    /// The largest body it accepts.
+    fn body_limit(&self, config: &Config) -> usize {
+        config.max_body_bytes
+    }
+
+    /// Parses and validates a request into the view that is judged and forwarded.
+    fn parse(
+        &self,
+        core: &Core,
+        ctx: &RequestContext,
+        raw: &[u8],
+        headers: &HeaderMap,
+    ) -> Result<View, ApiError>;
+
+    /// What an approval of this request binds to.
+    fn digest(&self, view: &View) -> String;
+
+    /// Whether a client of this surface can hold its connection open while people decide.
+    fn can_hold(&self) -> bool {
+        false
+    }
+
+    /// The approval this request may use: by default the one named by `x-warden-approval-id`.
+    fn find_approval(
+        &self,
+        _core: &Core,
+        _ctx: &RequestContext,
+        _view: &View,
+        _digest: &str,
+        headers: &HeaderMap,
+    ) -> impl Future<Output = Result<Found, ApiError>> + Send {
+        let named = header(headers, "x-warden-approval-id");
+        async move { Ok(named?.map(Found::Use).unwrap_or(Found::Nothing)) }
+    }
+
+    /// How a client resumes once approval `id` is granted.
+    fn resume_hint(&self, id: &str) -> String {
+        format!(
+            "once approved, send the identical request again with the header `x-warden-approval-id: {id}` and it runs once"
+        )
+    }
+
+    /// Runs an allowed request: builds the upstream call from `view`, governs the answer and
+    /// closes the trace.
+    fn execute(
+        &self,
+        core: Arc<Core>,
+        ctx: RequestContext,
+        view: View,
+        allowed: Allowed,
+    ) -> impl Future<Output = Response> + Send;
+
+    /// A dry run's answer (the request was judged and recorded, not run).
+    fn dry_run(&self, ctx: &RequestContext, decision: &Decision) -> Response {
+        let _ = decision;
+        self.refuse(
+            ctx,
+            Refusal {
+                error: ApiError::bad_request("Dry runs are not offered here.", None, "unsupported"),
+                risk: ctx.risk,
+                status: None,
+            },
+        )
+    }
+
+    /// A refusal in the surface's own error shape, with the governance headers.
+    fn refuse(&self, ctx: &RequestContext, refusal: Refusal) -> Response;
+}
+
+/// Governs one request on `surface`.
+pub async fn govern<S: Surface>(core: &Arc<Core>, surface: &S, incoming: Incoming) -> Response {
+    let ctx = RequestContext::new(
+        incoming.trace_id,
+        S::NAME,
+        incoming.principal,
+        core.policy.get(),
+        core.audit.clone(),
+    );
+    run(core, surface, ctx, incoming.headers, incoming.body).await
+}
+
+/// Refuses with `error`, the request's risk and `status` in the headers.
+fn refuse<S: Surface>(
+    surface: &S,
+    ctx: &mut RequestContext,
+    error: ApiError,
+    status: Option<&'static str>,
+) -> Response {
+    ctx.status = status;
+    let refusal = Refusal {
+        error,
+        risk: ctx.risk,
+        status,
+    };
+    surface.refuse(ctx, refusal)
+}
+
+/// Records a request refused before it was judged, then refuses it.
+async fn reject<S: Surface>(
+    surface: &S,
+    ctx: &mut RequestContext,
+    error: ApiError,
+    input: Option<&[u8]>,
+) -> Response {
+    let preview = input.map(|raw| {
+        let text = String::from_utf8_lossy(&raw[..raw.len().min(4096)]);
+        records::preview(&ctx.policy.mask_sensitive(&text), 500)
+    });
+    let record = records::rejected(&ctx.trace_id, &ctx.principal, S::NAME, &error, preview);
+    if let Err(unrecorded) = ctx.record(record).await {
+        return refuse(surface, ctx, unrecorded, None);
+    }
+    refuse(surface, ctx, error, None)
+}
+
+async fn run<S: Surface>(
+    core: &Arc<Core>,
+    surface: &S,
+    mut ctx: RequestContext,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    // 1. The role this surface needs.
+    if let Err(error) = ctx.principal.require(Role::Requester) {
+        tracing::warn!(trace_id = %ctx.trace_id, key = %ctx.principal.name, "request refused: the key lacks the requester role");
+        return reject(surface, &mut ctx, error, None).await;
+    }
+
+    // 2. The body, bounded in size and in time.
+    let limit = surface.body_limit(&core.config);
+    let raw = match read_body(body, limit, core.config.connections.body_timeout).await {
+        Ok(raw) => raw,
+        Err(error) => return reject(surface, &mut ctx, error, None).await,
+    };
+
+    // 3. Parse into the governed view; bad input is refused, recorded and never forwarded.
+    let mut view = match surface.parse(core, &ctx, &raw, &headers) {
+        Ok(view) => view,
+        Err(error) => return reject(surface, &mut ctx, error, Some(&raw)).await,
+    };
+    drop(raw);
+    ctx.time("parse");
+
+    // 4. Data-loss prevention over every text of the view: redacted in what is forwarded,
+    //    masked in what is judged.
+    let (dlp, judged) = match dlp::govern_view(&ctx.policy, &mut view) {
+        Ok(scanned) => scanned,
+        Err(error) => return reject(surface, &mut ctx, error, None).await,
+    };
+    ctx.time("dlp");
+
+    // 5. Judge (pure and synchronous).
+    let decision = judge::judge(&ctx.policy, &core.config.tools, &ctx.principal, &view, &judged);
+    ctx.risk = Some(decision.risk);
+    ctx.time("classify");
+    let digest = surface.digest(&view);
+    let facts = classification_facts(core, &ctx, &view, &judged, &digest);
+    ctx.stage(records::classification(
+        &ctx.trace_id,
+        &ctx.principal,
+        S::NAME,
+        facts,
+        &decision,
+        dlp.to_json("prompt"),
+    ));
+
+    if view.dry_run {
+        if let Err(error) = ctx.commit().await {
+            return refuse(surface, &mut ctx, error, None);
+        }
+        ctx.status = Some("dry_run");
+        return surface.dry_run(&ctx, &decision);
+    }
+
+    // 6. Approve: green runs; red is refused unless a quorum may override it; amber waits in
+    //    the queue unless auto-approval clears it.
+    let red_override = decision.risk == Risk::Red && decision.approval.as_ref().is_some_and(|a| a.r#override);
+    let auto = core.config.auto_approve;
+    let allowed = match decision.risk {
+        Risk::Green => Allowed {
+            decision,
+            approval: None,
+            approval_id: None,
+        },
+        Risk::Red if !red_override => {
+            if auto {
+                ctx.stage(records::auto_approval(
+                    &ctx.trace_id,
+                    false,
+                    "Rejected automatically for red-risk request (approvals.auto_approve)",
+                ));
+            }
+            let message = blocked_message(&decision);
+            ctx.stage(records::blocked(&ctx.trace_id, &decision, &message));
+            if let Err(error) = ctx.commit().await {
+                return refuse(surface, &mut ctx, error, None);
+            }
+            let error = ApiError::Blocked {
+                rule: decision.deciding_rule().unwrap_or("policy").to_string(),
+                message,
+            };
+            return refuse(surface, &mut ctx, error, Some("blocked"));
+        }
+        Risk::Amber if auto => {
+            let note = "Approved automatically for amber-risk request (approvals.auto_approve)";
+            ctx.stage(records::auto_approval(&ctx.trace_id, true, note));
+            Allowed {
+                decision,
+                approval: Some(json!({"approved": true, "reviewer": records::AUTO_REVIEWER, "note": note})),
+                approval_id: None,
+            }
+        }
+        _ => {
+            let found = match surface.find_approval(core, &ctx, &view, &digest, &headers).await {
+                Ok(found) => found,
+                Err(error) => return refuse(surface, &mut ctx, error, Some("pending_approval")),
+            };
+            match settle_approval(core, surface, &mut ctx, found, &view, decision, &digest, &headers).await {
+                Settled::Run(allowed) => *allowed,
+                Settled::Answered(response) => return response,
+                Settled::Queued {
+                    approval,
+                    decision,
+                    mode,
+                } => {
+                    return queued(core, surface, ctx, view, *decision, *approval, digest, mode).await;
+                }
+            }
+        }
+    };
+
+    // 7. The decision is durable before anything leaves Warden.
+    if let Err(error) = ctx.commit().await {
+        return refuse(surface, &mut ctx, error, None);
+    }
+    ctx.time("approval");
+
+    // 8. Execute what was judged.
+    ctx.status = Some("executed");
+    surface.execute(core.clone(), ctx, view, allowed).await
+}
+
+/// How the approval step ended.
+enum Settled {
+    Run(Box<Allowed>),
+    Answered(Response),
+    Queued {
+        approval: Box<warden_store::Approval>,
+        decision: Box<Decision>,
+        mode: ApprovalMode,
+    },
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn settle_approval<S: Surface>(
+    core: &Arc<Core>,
+    surface: &S,
+    ctx: &mut RequestContext,
+    found: Found,
+    view: &View,
+    decision: Decision,
+    digest: &str,
+    headers: &HeaderMap,
+) -> Settled {
+    match found {
+        Found::Use(id) => match core.approvals.use_approval(&id, &ctx.principal, digest).await {
+            Ok(used) => {
+                ctx.stage(records::approval_used(&ctx.trace_id, &ctx.principal, &used));
+                Settled::Run(Box::new(allowed_by(decision, &used)))
+            }
+            Err(error) => {
+                ctx.stage(records::halted(&ctx.trace_id, &id, "refused", &error));
+                let response = match ctx.commit().await {
+                    Ok(()) => refuse(surface, ctx, error, Some("pending_approval")),
+                    Err(unrecorded) => refuse(surface, ctx, unrecorded, None),
+                };
+                Settled::Answered(response)
+            }
+        },
+        Found::Granted { trace_id } => Settled::Run(Box::new(Allowed {
+            approval: Some(json!({"approved": true, "reviewer": "front_door", "granted_by_trace": trace_id})),
+            decision,
+            approval_id: None,
+        })),
+        Found::Pending(a) => {
+            let error = pending_error(surface, &decision, &a.id, &ctx.trace_id);
+            ctx.stage(records::halted(&ctx.trace_id, &a.id, "pending_approval", &error));
+            let response = match ctx.commit().await {
+                Ok(()) => refuse(surface, ctx, error, Some("pending_approval")),
+                Err(unrecorded) => refuse(surface, ctx, unrecorded, None),
+            };
+            Settled::Answered(response)
+        }
+        Found::Nothing => {
+            let header_mode = if surface.can_hold() {
+                match header(headers, "x-warden-approval-mode") {
+                    Ok(None) => None,
+                    Ok(Some(mode)) => match ApprovalMode::parse(&mode) {
+                        Some(mode) => Some(mode),
+                        None => {
+                            let error = ApiError::bad_request(
+                                "`x-warden-approval-mode` must be `hold` or `defer`.",
+                                None,
+                                "invalid_header",
+                            );
+                            return Settled::Answered(reject(surface, ctx, error, None).await);
+                        }
+                    },
+                    Err(error) => return Settled::Answered(reject(surface, ctx, error, None).await),
+                }
+            } else {
+                Some(ApprovalMode::Defer)
+            };
+            let red_override = decision.risk == Risk::Red;
+            let mut settings = core
+                .approvals
+                .settings(decision.approval.as_ref(), header_mode, red_override);
+            if !surface.can_hold() {
+                settings.mode = ApprovalMode::Defer;
+            }
+            let request = approval_request(&ctx.policy, view);
+            let queued = core
+                .approvals
+                .request(NewRequest {
+                    trace_id: &ctx.trace_id,
+                    principal: &ctx.principal,
+                    kind: S::APPROVAL_KIND,
+                    digest,
+                    decision: &decision,
+                    request,
+                    settings: &settings,
+                })
+                .await;
+            match queued {
+                Ok(approval) => {
+                    ctx.stage(records::approval_requested(
+                        &ctx.trace_id,
+                        &ctx.principal,
+                        approvals::summary(&approval),
+                        red_override,
+                    ));
+                    if let Err(error) = ctx.commit().await {
+                        return Settled::Answered(refuse(surface, ctx, error, None));
+                    }
+                    core.approvals.announce_requested(&approval).await;
+                    Settled::Queued {
+                        approval: Box::new(approval),
+                        decision: Box::new(decision),
+                        mode: settings.mode,
+                    }
+                }
+                Err(error) => {
+                    let status = match error {
+                        ApiError::TooManyPending { .. } => "rejected",
+                        _ => "pending_approval",
+                    };
+                    ctx.stage(records::halted(&ctx.trace_id, "-", "not_queued", &error));
+                    let response = match ctx.commit().await {
+                        Ok(()) => refuse(surface, ctx, error, Some(status)),
+                        Err(unrecorded) => refuse(surface, ctx, unrecorded, None),
+                    };
+                    Settled::Answered(response)
+                }
+            }
+        }
+    }
+}
+
+/// A queued request: deferred (answered at once with the approval id) or held (the
+/// connection waits for the decision).
+#[allow(clippy::too_many_arguments)]
+async fn queued<S: Surface>(
+    core: &Arc<Core>,
+    surface: &S,
+    mut ctx: RequestContext,
+    view: View,
+    decision: Decision,
+    approval: warden_store::Approval,
+    digest: String,
+    mode: ApprovalMode,
+) -> Response {
+    if mode == ApprovalMode::Hold {
+        if view.stream {
+            return hold::stream(
+                core.clone(),
+                surface.clone(),
+                ctx,
+                view,
+                decision,
+                approval.id,
+                digest,
+            );
+        }
+        return match hold::wait(core, &mut ctx, &approval.id, &digest).await {
+            hold::Held::Run(used) => {
+                ctx.status = Some("executed");
+                let allowed = allowed_by(decision, &used);
+                surface.execute(core.clone(), ctx, view, allowed).await
+            }
+            hold::Held::Refused(error, status) => refuse(surface, &mut ctx, error, Some(status)),
+        };
+    }
+    let error = pending_error(surface, &decision, &approval.id, &ctx.trace_id);
+    let record = records::halted(&ctx.trace_id, &approval.id, "pending_approval", &error);
+    if let Err(unrecorded) = ctx.record(record).await {
+        return refuse(surface, &mut ctx, unrecorded, None);
+    }
+    refuse(surface, &mut ctx, error, Some("pending_approval"))
+}
+
+/// The answer to a request waiting in the queue as `id`.
+fn pending_error<S: Surface>(surface: &S, decision: &Decision, id: &str, trace_id: &str) -> ApiError {
+    let rule = decision.deciding_rule().unwrap_or("policy").to_string();
+    let alternative = decision.alternative.clone().unwrap_or_default();
+    ApiError::PendingApproval {
+        message: format!(
+            "This request requires human approval before it runs ({rule}: {}). It waits as approval request {id} (trace {trace_id}); {}. {alternative}",
+            decision.reason,
+            surface.resume_hint(id),
+        )
+        .trim_end()
+        .to_string(),
+        rule,
+        approval_id: Some(id.to_string()),
+    }
+}
+
+/// The error a refused request gets: why, and the safe alternative the policy offers.
+pub fn blocked_message(decision: &Decision) -> String {
+    let rule = decision.deciding_rule().unwrap_or("policy");
+    let alternative = decision.alternative.clone().unwrap_or_else(|| {
+        "I can help by drafting a safe plan, a checklist, or an approval packet instead.".to_string()
+    });
+    format!(
+        "This request is blocked by governance policy ({rule}: {}). {alternative}",
+        decision.reason
+    )
+}
+
+/// What let a request through when it was approved in the queue.
+pub fn allowed_by(decision: Decision, used: &warden_store::Approval) -> Allowed {
+    let reviewers: Vec<&str> = used.votes.iter().map(|v| v.approver_name.as_str()).collect();
+    Allowed {
+        decision,
+        approval: Some(
+            json!({"approved": true, "reviewer": reviewers.join(","), "approval_id": used.id, "note": used.note}),
+        ),
+        approval_id: Some(used.id.clone()),
+    }
+}
+
+/// The exact request as the people who decide see it: the forwarded body and headers, every
+/// secret masked.
+fn approval_request(policy: &warden_policy::Policy, view: &View) -> Value {
+    let mut request = dlp::mask_value(policy, &Value::Object(view.body.clone()));
+    if !view.headers.is_empty()
+        && let Value::Object(map) = &mut request
+    {
+        let headers: serde_json::Map<String, Value> = view
+            .headers
+            .iter()
+            .map(|(name, value)| (name.to_string(), json!(policy.mask_sensitive(value))))
+            .collect();
+        map.insert("headers".into(), Value::Object(headers));
+    }
+    request
+}
+
+/// What the classification record says of the request: the surface's facts, the texts
+/// judged (masked, bounded) and the digest.
+fn classification_facts(
+    core: &Core,
+    ctx: &RequestContext,
+    view: &View,
+    judged: &[String],
+    digest: &str,
+) -> Value {
+    let max = core.config.audit_max_text_chars;
+    let mut facts = match dlp::mask_value(&ctx.policy, &Value::Object(view.facts.clone())) {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    let mask = |text: &str| records::preview(ctx.policy.mask_sensitive(text).trim_end(), max);
+    match &view.subject {
+        Subject::Conversation => {
+            let (request, context) = judge::split_for_record(view, judged);
+            facts.insert("user_request".into(), json!(mask(&request)));
+            if !context.trim().is_empty() {
+                facts.insert("context".into(), json!(mask(&context)));
+            }
+        }
+        Subject::ToolCall { tool, action } => {
+            facts.insert("name".into(), json!(tool));
+            facts.insert("action".into(), json!(action));
+        }
+    }
+    facts.insert("digest".into(), json!(digest));
+    Value::Object(facts)
+}
+
+/// Adds `x-warden-trace-id`, `x-warden-risk` and `x-warden-status`.
+pub fn governance_headers(response: &mut Response, trace_id: &str, risk: Option<Risk>, status: Option<&str>) {
+    let headers = response.headers_mut();
+    let risk = risk.map(Risk::as_str);
+    for (name, value) in [
+        ("x-warden-trace-id", Some(trace_id)),
+        ("x-warden-risk", risk),
+        ("x-warden-status", status),
+    ] {
+        if let Some(value) = value
+            && let Ok(v) = HeaderValue::from_str(value)
+        {
+            headers.insert(name, v);
+        }
+    }
+}
+
+/// A header's value, trimmed, if present and not empty; an unreadable one is a bad request.
+pub fn header(headers: &HeaderMap, name: &'static str) -> Result<Option<String>, ApiError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(|s| Some(s.trim().to_string()).filter(|s| !s.is_empty()))
+            .map_err(|_| {
+                ApiError::bad_request(
+                    format!("Header `{name}` must be visible ASCII."),
+                    None,
+                    "invalid_header",
+                )
+            }),
+    }
+}
+
+/// Reads the body up to `limit` bytes within `timeout`; larger bodies get 413, slower ones 408.
+pub async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<bytes::Bytes, ApiError> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err(ApiError::RequestTimeout),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => {
+            let too_large = e.into_inner().is::<http_body_util::LengthLimitError>();
+            Err(if too_large {
+                ApiError::PayloadTooLarge { limit }
+            } else {
+                ApiError::bad_request("The request body could not be read.", None, "invalid_body")
+            })
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! The governed surfaces, one file each: how a request of that kind parses into the governed
+//! view, what an approval of it binds to, how the upstream is called from the view, and how
+//! its errors look. The checks several of them share live here.
+
+pub mod chat_completions;
+pub mod responses;
+pub mod tool_hook;
+pub mod tools_invoke;
+
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{Map, Value};
+use warden_policy::Speaker;
+
+use crate::error::ApiError;
+use crate::governance::context::RequestContext;
+use crate::governance::view::{View, escape, is_identifier};
+use crate::governance::{Refusal, governance_headers, header};
+
+/// Session key prefixes OpenClaw reserves for its own runs; a client may not claim them.
+const RESERVED_SESSION_PREFIXES: [&str; 3] = ["cron:", "subagent:", "acp:"];
+
+/// The body as a JSON object, or why not.
+pub fn object_body(raw: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let text = std::str::from_utf8(raw).map_err(|e| {
+        ApiError::bad_request(
+            format!(
+                "The request body is not valid UTF-8 (invalid byte at offset {}).",
+                e.valid_up_to()
+            ),
+            None,
+            "invalid_encoding",
+        )
+    })?;
+    match serde_json::from_str(text) {
+        Ok(Value::Object(body)) => Ok(body),
+        Ok(_) => Err(ApiError::bad_request(
+            "The request body must be a JSON object.",
+            None,
+            "invalid_type",
+        )),
+        Err(e) => Err(ApiError::bad_request(
+            format!("The request body is not valid JSON: {e}."),
+            None,
+            "invalid_json",
+        )),
+    }
+}
+
+/// Top-level fields errors can name as `param`.
+const PARAMS: [&str; 16] = [
+    "model",
+    "messages",
+    "input",
+    "instructions",
+    "tools",
+    "tool_choice",
+    "stream",
+    "user",
+    "metadata",
+    "tool",
+    "name",
+    "args",
+    "action",
+    "toolName",
+    "params",
+    "text",
+];
+
+/// The `param` an error about `what` (a field's path) names: its top-level field.
+fn param_of(what: &str) -> Option<&'static str> {
+    let head = what.split(['.', '[']).next().unwrap_or(what);
+    PARAMS.iter().find(|p| **p == head).copied()
+}
+
+/// `what` (a field's path) must be `expected`, not the kind of `got`.
+pub fn wrong_type(what: &str, expected: &str, got: &Value) -> ApiError {
+    let got = match got {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    ApiError::bad_request(
+        format!("`{what}` must be {expected}, not {got}."),
+        param_of(what),
+        "invalid_type",
+    )
+}
+
+/// A field Warden does not govern: refused rather than forwarded unjudged.
+pub fn unsupported(what: &str) -> ApiError {
+    ApiError::bad_request(
+        format!(
+            "`{what}` is not supported through Warden: it cannot be judged, so it is not forwarded. Remove it from the request."
+        ),
+        None,
+        "unsupported_parameter",
+    )
+}
+
+/// A short token such as an enum value or an id: no spaces, at most 256 characters.
+pub fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 256
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'/' | b'@' | b'+'))
+}
+
+/// A parameter that carries no text (a number, a boolean, null, or lists and maps of those).
+pub fn is_textless(value: &Value) -> bool {
+    match value {
+        Value::Null | Value::Bool(_) | Value::Number(_) => true,
+        Value::String(_) => false,
+        Value::Array(items) => items.iter().all(is_textless),
+        Value::Object(map) => map.iter().all(|(k, v)| is_identifier(k) && is_textless(v)),
+    }
+}
+
+/// The pointer to `key` in the body.
+pub fn at(key: &str) -> String {
+    format!("/{}", escape(key))
+}
+
+/// A field of the body that carries text Warden does not know: forwarded (and judged as a
+/// request parameter) when it is a short token, refused when it could carry instructions.
+pub fn unknown_field(view: &mut View, key: &str, value: &Value) -> Result<(), ApiError> {
+    if is_textless(value) {
+        view.body.insert(key.to_string(), value.clone());
+        return Ok(());
+    }
+    if let Value::String(s) = value
+        && is_token(s)
+    {
+        view.body.insert(key.to_string(), value.clone());
+        view.text(at(key), Speaker::Parameter, u32::MAX);
+        return Ok(());
+    }
+    Err(unsupported(key))
+}
+
+/// Copies `value` at `key` if it is a number (or null).
+pub fn number(view: &mut View, key: &str, value: &Value) -> Result<(), ApiError> {
+    if !(value.is_number() || value.is_null()) {
+        return Err(wrong_type(key, "a number", value));
+    }
+    view.body.insert(key.to_string(), value.clone());
+    Ok(())
+}
+
+/// Copies `value` at `key` if it is a boolean (or null).
+pub fn boolean(view: &mut View, key: &str, value: &Value) -> Result<(), ApiError> {
+    if !(value.is_boolean() || value.is_null()) {
+        return Err(wrong_type(key, "a boolean", value));
+    }
+    view.body.insert(key.to_string(), value.clone());
+    Ok(())
+}
+
+/// Copies `value` at `key` if it is a short token (an enum value), judged as a parameter.
+pub fn token(view: &mut View, key: &str, value: &Value) -> Result<(), ApiError> {
+    match value {
+        Value::Null => {}
+        Value::String(s) if is_token(s) => view.text(at(key), Speaker::Parameter, u32::MAX),
+        other => return Err(wrong_type(key, "a short string such as `auto`", other)),
+    }
+    view.body.insert(key.to_string(), value.clone());
+    Ok(())
+}
+
+/// Copies `value` at `key` if it is a string, judged as text from `speaker`.
+pub fn text(view: &mut View, key: &str, value: &Value, speaker: Speaker) -> Result<(), ApiError> {
+    match value {
+        Value::Null => {}
+        Value::String(_) => view.text(at(key), speaker, u32::MAX),
+        other => return Err(wrong_type(key, "a string", other)),
+    }
+    view.body.insert(key.to_string(), value.clone());
+    Ok(())
+}
+
+/// Copies `metadata`: a map of identifiers to strings, judged as request parameters.
+pub fn metadata(view: &mut View, key: &str, value: &Value) -> Result<(), ApiError> {
+    match value {
+        Value::Null => {}
+        Value::Object(map) => {
+            for (k, v) in map {
+                if !is_identifier(k) {
+                    return Err(ApiError::bad_request(
+                        format!("`{key}` keys must be plain identifiers of at most 64 characters."),
+                        None,
+                        "invalid_value",
+                    ));
+                }
+                if !v.is_string() {
+                    return Err(wrong_type(&format!("{key}.{k}"), "a string", v));
+                }
+            }
+            view.text(at(key), Speaker::Parameter, u32::MAX);
+        }
+        other => return Err(wrong_type(key, "an object of strings", other)),
+    }
+    view.body.insert(key.to_string(), value.clone());
+    Ok(())
+}
+
+/// The agent an OpenClaw model name reaches: `openclaw` and `openclaw/default` are the
+/// default agent (`main`); `openclaw/<id>`, `openclaw:<id>` and `agent:<id>` are `<id>`; other
+/// names are not OpenClaw's. Agent ids are compared in lower case, as OpenClaw does.
+pub fn agent_of_model(model: &str) -> Option<String> {
+    let lower = model.trim().to_ascii_lowercase();
+    if lower == "openclaw" || lower == "openclaw/default" {
+        return Some("main".into());
+    }
+    lower
+        .strip_prefix("openclaw/")
+        .or_else(|| lower.strip_prefix("openclaw:"))
+        .or_else(|| lower.strip_prefix("agent:"))
+        .filter(|id| !id.is_empty())
+        .map(str::to_string)
+}
+
+/// OpenClaw's routing headers, validated and added to the view (they are forwarded, so they
+/// are judged): the agent, the session and the backend model. Returns the agent the request
+/// reaches (OpenClaw lets the header win over the model), for rules scoped to models.
+pub fn openclaw_headers(
+    view: &mut View,
+    headers: &HeaderMap,
+    upstream_model: &str,
+) -> Result<Option<String>, ApiError> {
+    if headers.contains_key("x-openclaw-agent") {
+        return Err(ApiError::bad_request(
+            "Send the agent as `x-openclaw-agent-id`.",
+            None,
+            "invalid_header",
+        ));
+    }
+    let agent = header(headers, "x-openclaw-agent-id")?;
+    if let Some(agent) = &agent
+        && !(agent.len() <= 64
+            && agent
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
+        return Err(ApiError::bad_request(
+            "`x-openclaw-agent-id` must be 1 to 64 letters, digits, `-` or `_`.",
+            None,
+            "invalid_agent_id",
+        ));
+    }
+    let model_agent = agent_of_model(upstream_model);
+    let session = header(headers, "x-openclaw-session-key")?;
+    if let Some(key) = &session {
+        let lower = key.to_ascii_lowercase();
+        if let Some(prefix) = RESERVED_SESSION_PREFIXES.iter().find(|p| lower.starts_with(*p)) {
+            return Err(ApiError::bad_request(
+                format!("Session keys starting with `{prefix}` are reserved for OpenClaw's own runs."),
+                None,
+                "reserved_session_key",
+            ));
+        }
+        if key.len() > 256 {
+            return Err(ApiError::bad_request(
+                "`x-openclaw-session-key` is longer than 256 bytes.",
+                None,
+                "invalid_session_key",
+            ));
+        }
+    }
+    let backend = header(headers, "x-openclaw-model")?;
+    let effective = agent
+        .as_deref()
+        .map(|a| format!("openclaw/{}", a.to_ascii_lowercase()))
+        .or_else(|| model_agent.map(|a| format!("openclaw/{a}")))
+        .or_else(|| Some(upstream_model.to_string()));
+    for (name, value) in [
+        ("x-openclaw-agent-id", agent),
+        ("x-openclaw-session-key", session),
+        ("x-openclaw-model", backend),
+    ] {
+        if let Some(value) = value {
+            view.facts.insert(
+                name.trim_start_matches("x-openclaw-").replace('-', "_"),
+                Value::String(value.clone()),
+            );
+            view.header(name, value, Speaker::Parameter);
+        }
+    }
+    Ok(effective)
+}
+
+/// A refusal in OpenAI's error shape, with the governance headers.
+pub fn openai_refusal(ctx: &RequestContext, refusal: Refusal) -> Response {
+    let mut response = refusal.error.into_response_with(Some(&ctx.trace_id));
+    if refusal.risk.is_some() {
+        governance_headers(&mut response, &ctx.trace_id, refusal.risk, refusal.status);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openclaw_model_names_name_their_agent() {
+        assert_eq!(agent_of_model("openclaw").as_deref(), Some("main"));
+        assert_eq!(agent_of_model("openclaw/Finance").as_deref(), Some("finance"));
+        assert_eq!(agent_of_model("openclaw:ops").as_deref(), Some("ops"));
+        assert_eq!(agent_of_model("agent:ops").as_deref(), Some("ops"));
+        assert_eq!(agent_of_model("gpt-4o"), None);
+    }
+
+    #[test]
+    fn textless_values_carry_no_words() {
+        assert!(is_textless(&serde_json::json!({"a": [1, true, null]})));
+        assert!(!is_textless(&serde_json::json!({"a": "words"})));
+        assert!(!is_textless(&serde_json::json!({"two words": 1})));
+    }
+}

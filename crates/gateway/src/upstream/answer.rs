@@ -1,0 +1,998 @@
+//! Governance of what the upstream answers, in every shape it answers: JSON (every string of
+//! it, content-part arrays, reasoning and refusals included), text and error bodies, and
+//! server-sent events, chat chunks and Responses' typed events alike. Secrets and personal data
+//! are redacted (in streams through a look-behind window per text channel, so a secret split
+//! across chunks is still caught), the upstream token is scrubbed wherever it appears, and the
+//! tool calls the model asks for are judged: a red one replaces the answer with a refusal.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use warden_policy::{Decision, DlpAction, DlpFinding, Policy, Risk};
+
+use super::sse::{Event, Framer};
+use crate::config::ToolCallMode;
+use crate::governance::dlp::{DlpReport, Placeholders};
+use crate::secret::Secret;
+
+/// Judges one tool call (name and arguments).
+pub type ToolJudge = Arc<dyn Fn(&str, &Value) -> Decision + Send + Sync>;
+
+/// Largest server-sent event governed; a larger one ends the stream with an error.
+pub const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Arguments of one streamed tool call are reassembled up to this size.
+const MAX_CALL_ARGS: usize = 256 * 1024;
+
+/// What an answer is, for finding its texts and tool calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// `/v1/chat/completions`: `choices[].message` and `choices[].delta`.
+    Chat,
+    /// `/v1/responses`: `output[]` items and typed stream events.
+    Responses,
+    /// A tool's result: any JSON, no tool calls of its own.
+    ToolResult,
+}
+
+/// What answer governance found and did, for the audit record.
+#[derive(Debug, Default, Clone)]
+pub struct ResponseReport {
+    pub tool_calls: Vec<Value>,
+    pub tool_risk: Option<Risk>,
+    pub replaced: bool,
+    pub dlp: DlpReport,
+}
+
+impl ResponseReport {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "tool_calls": self.tool_calls,
+            "tool_risk": self.tool_risk,
+            "replaced_by_refusal": self.replaced,
+            "dlp": self.dlp.to_json("response"),
+        })
+    }
+}
+
+/// The rules an answer is governed by, pinned with the request's policy.
+#[derive(Clone)]
+pub struct AnswerRules {
+    pub policy: Arc<Policy>,
+    /// The upstream token: never shown to a client, whatever the upstream echoes.
+    pub token: Option<Secret>,
+    pub judge: ToolJudge,
+    pub tool_calls: ToolCallMode,
+    /// Look-behind of streamed text, in characters.
+    pub window_chars: usize,
+}
+
+impl AnswerRules {
+    /// The findings in `text`: the policy's DLP rules, and the upstream token.
+    fn findings(&self, text: &str) -> Vec<DlpFinding> {
+        let mut found = self.policy.dlp_findings(text);
+        if let Some(token) = self.token.as_ref().map(Secret::expose).filter(|t| t.len() >= 8) {
+            let mut from = 0;
+            while let Some(at) = text[from..].find(token) {
+                let start = from + at;
+                found.push(DlpFinding {
+                    rule: "warden.upstream_token".into(),
+                    detector: "upstream_token",
+                    action: DlpAction::Redact,
+                    start,
+                    end: start + token.len(),
+                });
+                from = start + token.len();
+            }
+            found.sort_by_key(|f| (f.start, std::cmp::Reverse(f.end)));
+        }
+        found
+    }
+}
+
+/// Redacts one complete string; `true` when it changed.
+fn redact_string(
+    rules: &AnswerRules,
+    text: &mut String,
+    placeholders: &mut Placeholders,
+    report: &mut DlpReport,
+) -> bool {
+    let findings = rules.findings(text);
+    if findings.is_empty() {
+        return false;
+    }
+    let mut new_report = DlpReport::default();
+    let redacted = crate::governance::dlp::apply(text, &findings, false, placeholders, &mut new_report);
+    report.merge_new(new_report);
+    if redacted != *text {
+        *text = redacted;
+        true
+    } else {
+        false
+    }
+}
+
+/// Keys whose values are structure (ids, names of objects), never text a person wrote.
+fn structural(key: &str) -> bool {
+    matches!(
+        key,
+        "id" | "object"
+            | "model"
+            | "type"
+            | "role"
+            | "finish_reason"
+            | "system_fingerprint"
+            | "status"
+            | "item_id"
+            | "call_id"
+            | "service_tier"
+    )
+}
+
+/// Redacts every string under `value` (but structural keys' values and the pointers in
+/// `skip`); `true` when anything changed.
+fn redact_tree(
+    rules: &AnswerRules,
+    value: &mut Value,
+    skip: &[String],
+    at: &mut String,
+    placeholders: &mut Placeholders,
+    report: &mut DlpReport,
+) -> bool {
+    if skip.iter().any(|s| s == at) {
+        return false;
+    }
+    match value {
+        Value::String(s) => redact_string(rules, s, placeholders, report),
+        Value::Array(items) => {
+            let mut changed = false;
+            for (i, item) in items.iter_mut().enumerate() {
+                let len = at.len();
+                at.push_str(&format!("/{i}"));
+                changed |= redact_tree(rules, item, skip, at, placeholders, report);
+                at.truncate(len);
+            }
+            changed
+        }
+        Value::Object(map) => {
+            let mut changed = false;
+            for (key, item) in map.iter_mut() {
+                if structural(key) && item.is_string() {
+                    continue;
+                }
+                let len = at.len();
+                at.push('/');
+                at.push_str(&crate::governance::view::escape(key));
+                changed |= redact_tree(rules, item, skip, at, placeholders, report);
+                at.truncate(len);
+            }
+            changed
+        }
+        _ => false,
+    }
+}
+
+fn parse_args(arguments: &str) -> Value {
+    serde_json::from_str(arguments).unwrap_or_else(|_| Value::String(arguments.to_string()))
+}
+
+fn refusal_text(decision: &Decision) -> String {
+    format!(
+        "[Warden] The tool call the model requested was blocked by governance policy ({}: {}). {}",
+        decision.deciding_rule().unwrap_or("policy"),
+        decision.reason,
+        decision.alternative.clone().unwrap_or_default()
+    )
+}
+
+/// Judges `calls`, noting each in `report`; returns the worst decision.
+fn judge_calls(
+    calls: &[(String, String)],
+    judge: &ToolJudge,
+    report: &mut ResponseReport,
+) -> Option<Decision> {
+    let mut worst: Option<Decision> = None;
+    for (name, arguments) in calls {
+        let decision = judge(name, &parse_args(arguments));
+        report
+            .tool_calls
+            .push(json!({"name": name, "risk": decision.risk, "rule": decision.deciding_rule()}));
+        report.tool_risk = report.tool_risk.max(Some(decision.risk));
+        if worst.as_ref().is_none_or(|w| decision.risk > w.risk) {
+            worst = Some(decision);
+        }
+    }
+    worst
+}
+
+/// A red verdict the mode says to enforce.
+fn enforced(rules: &AnswerRules, worst: Option<Decision>) -> Option<Decision> {
+    worst.filter(|w| w.risk == Risk::Red && rules.tool_calls == ToolCallMode::Enforce)
+}
+
+/// A Responses output item that says `text` in place of what it replaces.
+fn message_item(id: &Value, text: &str) -> Value {
+    json!({"type": "message", "id": id, "role": "assistant", "status": "completed",
+           "content": [{"type": "output_text", "text": text, "annotations": []}]})
+}
+
+/// Judges the tool calls of a whole answer and replaces red ones; `true` when it changed.
+fn govern_calls(value: &mut Value, codec: Codec, rules: &AnswerRules, report: &mut ResponseReport) -> bool {
+    if rules.tool_calls == ToolCallMode::Off {
+        return false;
+    }
+    let call = |c: &Value| {
+        (
+            c["name"].as_str().unwrap_or("").to_string(),
+            c["arguments"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    let mut changed = false;
+    match codec {
+        Codec::Chat => {
+            let Some(Value::Array(choices)) = value.get_mut("choices") else {
+                return false;
+            };
+            for choice in choices.iter_mut() {
+                let message = &choice["message"];
+                let mut calls: Vec<(String, String)> = match message.get("tool_calls") {
+                    Some(Value::Array(calls)) => calls.iter().map(|c| call(&c["function"])).collect(),
+                    _ => Vec::new(),
+                };
+                if let Some(f) = message.get("function_call").filter(|f| f.is_object()) {
+                    calls.push(call(f));
+                }
+                if calls.is_empty() {
+                    continue;
+                }
+                if let Some(worst) = enforced(rules, judge_calls(&calls, &rules.judge, report)) {
+                    choice["message"] = json!({"role": "assistant", "content": refusal_text(&worst)});
+                    choice["finish_reason"] = json!("stop");
+                    report.replaced = true;
+                    changed = true;
+                }
+            }
+        }
+        Codec::Responses => {
+            // A whole response, or the `response` of a stream's last event.
+            let output = match value.get_mut("response") {
+                Some(response) if response.get("output").is_some() => response.get_mut("output"),
+                _ => value.get_mut("output"),
+            };
+            let Some(Value::Array(items)) = output else {
+                return false;
+            };
+            for item in items.iter_mut() {
+                if item["type"] != "function_call" {
+                    continue;
+                }
+                let calls = [call(item)];
+                if let Some(worst) = enforced(rules, judge_calls(&calls, &rules.judge, report)) {
+                    *item = message_item(&item["id"], &refusal_text(&worst));
+                    report.replaced = true;
+                    changed = true;
+                }
+            }
+        }
+        Codec::ToolResult => {}
+    }
+    changed
+}
+
+/// Governs a whole answer body. Returns the body to send (the upstream's bytes unchanged
+/// unless something had to change) and what was done.
+pub fn govern_body(body: Bytes, codec: Codec, rules: &AnswerRules) -> (Bytes, ResponseReport) {
+    let mut report = ResponseReport::default();
+    let mut placeholders = Placeholders::default();
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(mut value) => {
+            let mut changed = govern_calls(&mut value, codec, rules, &mut report);
+            changed |= redact_tree(
+                rules,
+                &mut value,
+                &[],
+                &mut String::new(),
+                &mut placeholders,
+                &mut report.dlp,
+            );
+            if changed {
+                let bytes = serde_json::to_vec(&value).map(Bytes::from).unwrap_or(body);
+                return (bytes, report);
+            }
+            (body, report)
+        }
+        // Not JSON: text is scanned as text; bytes that are not text carry no text to leak.
+        Err(_) => match std::str::from_utf8(&body) {
+            Ok(text) => {
+                let mut text = text.to_string();
+                if redact_string(rules, &mut text, &mut placeholders, &mut report.dlp) {
+                    (Bytes::from(text), report)
+                } else {
+                    (body, report)
+                }
+            }
+            Err(_) => (body, report),
+        },
+    }
+}
+
+/// A held event: its parsed data (when JSON), its windowed text fields, the tool call it
+/// belongs to, and its original bytes.
+struct Held {
+    event: Event,
+    json: Option<Value>,
+    changed: bool,
+    /// `(channel, pointer)` of each text field streamed through a window.
+    texts: Vec<(String, String)>,
+    /// The tool call this event is part of: held until the call is judged.
+    call: Option<String>,
+    /// Ends a stream's answer (`[DONE]`, `response.completed`...).
+    terminal: bool,
+}
+
+impl Held {
+    fn text(&self, pointer: &str) -> &str {
+        self.json
+            .as_ref()
+            .and_then(|j| j.pointer(pointer))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    fn set_text(&mut self, pointer: &str, text: String) {
+        if let Some(slot) = self.json.as_mut().and_then(|j| j.pointer_mut(pointer)) {
+            *slot = Value::String(text);
+            self.changed = true;
+        }
+    }
+
+    fn bytes(&self) -> Bytes {
+        match (&self.json, self.changed) {
+            (Some(json), true) => Bytes::from(Event::encode(
+                self.event.name.as_deref(),
+                self.event.id.as_deref(),
+                &json.to_string(),
+            )),
+            _ => self.event.raw.clone(),
+        }
+    }
+}
+
+/// A streamed tool call being reassembled.
+#[derive(Default)]
+struct Call {
+    name: String,
+    args: String,
+    /// Responses: the item's place in `output`.
+    output_index: Value,
+    settled: bool,
+}
+
+/// Governs a server-sent event stream event by event. Events without text or tool calls pass
+/// at once (changed only when a complete string in them held a secret); a text delta waits
+/// until `window_chars` more characters of its channel have followed it (the look-behind in
+/// which a split secret is completed and caught); tool-call events wait until their call is
+/// complete and judged.
+pub struct Governor {
+    rules: AnswerRules,
+    codec: Codec,
+    framer: Framer,
+    queue: VecDeque<Held>,
+    /// Per text channel, the end of what was released: findings that begin there and end in
+    /// held text are still caught.
+    released: HashMap<String, String>,
+    calls: BTreeMap<String, Call>,
+    /// Chat: tool-call deltas are being held.
+    holding_chat_calls: bool,
+    /// Chat: the event just read ended the calls; they are judged once it is queued.
+    pending_settle: bool,
+    /// Responses: refusals that replaced red calls, by item id.
+    refused: HashMap<String, String>,
+    /// After a refusal replaced the tool calls, only the end of the stream is sent.
+    blocked: bool,
+    placeholders: Placeholders,
+    pub report: ResponseReport,
+    /// Set when the stream cannot be governed (an oversized event): the caller ends it.
+    pub failed: Option<String>,
+}
+
+impl Governor {
+    pub fn new(rules: AnswerRules, codec: Codec) -> Governor {
+        Governor {
+            rules,
+            codec,
+            framer: Framer::default(),
+            queue: VecDeque::new(),
+            released: HashMap::new(),
+            calls: BTreeMap::new(),
+            holding_chat_calls: false,
+            pending_settle: false,
+            refused: HashMap::new(),
+            blocked: false,
+            placeholders: Placeholders::default(),
+            report: ResponseReport::default(),
+            failed: None,
+        }
+    }
+
+    /// Takes upstream bytes; returns what may go to the client now.
+    pub fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.failed.is_some() {
+            return out;
+        }
+        match self.framer.push(chunk, MAX_EVENT_BYTES) {
+            Ok(events) => {
+                for event in events {
+                    self.event(event, &mut out);
+                }
+            }
+            Err(_) => {
+                self.failed = Some(format!("a stream event larger than {MAX_EVENT_BYTES} bytes"));
+                self.queue.clear();
+            }
+        }
+        out
+    }
+
+    /// The end of the stream: everything still held, judged and released.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.failed.is_some() {
+            return out;
+        }
+        if let Some(tail) = self.framer.finish() {
+            self.event(tail, &mut out);
+        }
+        self.settle_all();
+        self.release(true, &mut out);
+        out
+    }
+
+    fn event(&mut self, event: Event, out: &mut Vec<u8>) {
+        let terminal = is_terminal(&event);
+        if self.blocked {
+            // After a refusal replaced the tool calls, the answer is over: what is held goes
+            // out, then only the end of the stream.
+            if terminal {
+                self.queue.push_back(Held {
+                    event,
+                    json: None,
+                    changed: false,
+                    texts: Vec::new(),
+                    call: None,
+                    terminal,
+                });
+                self.release(true, out);
+            }
+            return;
+        }
+        let json = event
+            .data
+            .as_deref()
+            .filter(|d| d.starts_with('{'))
+            .and_then(|d| serde_json::from_str::<Value>(d).ok());
+        let mut held = Held {
+            event,
+            json,
+            changed: false,
+            texts: Vec::new(),
+            call: None,
+            terminal,
+        };
+        if let Some(json) = held.json.as_mut() {
+            let (texts, call) = match self.codec {
+                Codec::Chat => self.chat_event(json),
+                Codec::Responses => self.responses_event(json),
+                Codec::ToolResult => (Vec::new(), None),
+            };
+            let skip: Vec<String> = texts.iter().map(|(_, p)| p.clone()).collect();
+            // Complete strings are redacted now; windowed ones when their window is scanned.
+            if redact_tree(
+                &self.rules,
+                json,
+                &skip,
+                &mut String::new(),
+                &mut self.placeholders,
+                &mut self.report.dlp,
+            ) {
+                held.changed = true;
+            }
+            if self.codec == Codec::Responses && self.responses_final(json) {
+                held.changed = true;
+            }
+            held.texts = texts;
+            held.call = call;
+        } else if let Some(data) = held.event.data.as_deref() {
+            // Text that is not JSON is scanned whole (a `[DONE]` has nothing to find).
+            let mut text = data.to_string();
+            if redact_string(
+                &self.rules,
+                &mut text,
+                &mut self.placeholders,
+                &mut self.report.dlp,
+            ) {
+                held.json = Some(Value::String(text.clone()));
+                held.event.raw = Bytes::from(Event::encode(
+                    held.event.name.as_deref(),
+                    held.event.id.as_deref(),
+                    &text,
+                ));
+            }
+        }
+        let channels: Vec<String> = held.texts.iter().map(|(c, _)| c.clone()).collect();
+        self.queue.push_back(held);
+        for channel in channels {
+            self.scan(&channel);
+        }
+        if self.codec == Codec::Chat && (terminal || self.pending_settle) {
+            self.settle_all();
+        }
+        self.release(false, out);
+    }
+
+    /// A chat chunk: its text deltas, and the tool call it carries a piece of.
+    fn chat_event(&mut self, json: &mut Value) -> (Vec<(String, String)>, Option<String>) {
+        let mut texts = Vec::new();
+        let mut call = None;
+        let Some(Value::Array(choices)) = json.get("choices") else {
+            return (texts, self.holding_chat_calls.then(|| "*".to_string()));
+        };
+        for (i, choice) in choices.iter().enumerate() {
+            let Some(delta) = choice.get("delta") else {
+                continue;
+            };
+            for field in ["content", "reasoning_content", "refusal"] {
+                if delta.get(field).is_some_and(Value::is_string) {
+                    texts.push((format!("{i}:{field}"), format!("/choices/{i}/delta/{field}")));
+                }
+            }
+            if self.rules.tool_calls == ToolCallMode::Off {
+                continue;
+            }
+            if let Some(Value::Array(tool_calls)) = delta.get("tool_calls") {
+                for (j, c) in tool_calls.iter().enumerate() {
+                    let index = c.get("index").and_then(Value::as_u64).unwrap_or(j as u64);
+                    let key = format!("{i}:{index}");
+                    let entry = self.calls.entry(key.clone()).or_default();
+                    if let Some(name) = c.pointer("/function/name").and_then(Value::as_str) {
+                        entry.name.push_str(name);
+                    }
+                    if c.pointer("/function/arguments").is_some_and(Value::is_string) {
+                        texts.push((
+                            format!("call:{key}"),
+                            format!("/choices/{i}/delta/tool_calls/{j}/function/arguments"),
+                        ));
+                    }
+                    call = Some("*".to_string());
+                }
+            }
+            if let Some(f) = delta.get("function_call").filter(|f| f.is_object()) {
+                let key = format!("{i}:function_call");
+                let entry = self.calls.entry(key.clone()).or_default();
+                if let Some(name) = f.get("name").and_then(Value::as_str) {
+                    entry.name.push_str(name);
+                }
+                if f.get("arguments").is_some_and(Value::is_string) {
+                    texts.push((
+                        format!("call:{key}"),
+                        format!("/choices/{i}/delta/function_call/arguments"),
+                    ));
+                }
+                call = Some("*".to_string());
+            }
+        }
+        if call.is_some() {
+            self.holding_chat_calls = true;
+        }
+        let call = call.or_else(|| self.holding_chat_calls.then(|| "*".to_string()));
+        let ends_calls = choices.iter().any(|c| {
+            matches!(
+                c.get("finish_reason").and_then(Value::as_str),
+                Some("tool_calls" | "function_call")
+            )
+        });
+        if ends_calls {
+            // Judged once this event is queued: `settle_all` runs from `event`.
+            self.holding_chat_calls = false;
+            self.pending_settle = true;
+        }
+        (texts, call)
+    }
+
+    /// A Responses event: its text delta, or the tool call it belongs to.
+    fn responses_event(&mut self, json: &mut Value) -> (Vec<(String, String)>, Option<String>) {
+        let kind = json.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+        let item_id = json.get("item_id").and_then(Value::as_str).map(str::to_string);
+        let mut texts = Vec::new();
+        let mut call = None;
+        match kind.as_str() {
+            "response.output_text.delta"
+            | "response.refusal.delta"
+            | "response.reasoning_text.delta"
+            | "response.reasoning_summary_text.delta" => {
+                let channel = format!(
+                    "{kind}:{}:{}",
+                    item_id.as_deref().unwrap_or(""),
+                    json.get("content_index").and_then(Value::as_u64).unwrap_or(0)
+                );
+                if json.get("delta").is_some_and(Value::is_string) {
+                    texts.push((channel, "/delta".to_string()));
+                }
+                if let Some(id) = &item_id
+                    && self.calls.get(id).is_some_and(|c| !c.settled)
+                {
+                    call = Some(id.clone());
+                }
+            }
+            "response.output_item.added" | "response.output_item.done"
+                if self.rules.tool_calls != ToolCallMode::Off
+                    && json.pointer("/item/type").and_then(Value::as_str) == Some("function_call") =>
+            {
+                let id = json
+                    .pointer("/item/id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let entry = self.calls.entry(id.clone()).or_default();
+                entry.output_index = json.get("output_index").cloned().unwrap_or(Value::Null);
+                if let Some(name) = json.pointer("/item/name").and_then(Value::as_str) {
+                    entry.name = name.to_string();
+                }
+                if kind == "response.output_item.done"
+                    && let Some(args) = json.pointer("/item/arguments").and_then(Value::as_str)
+                {
+                    entry.args = args.chars().take(MAX_CALL_ARGS).collect();
+                    self.settle_responses_call(&id);
+                }
+                call = Some(id);
+            }
+            "response.function_call_arguments.delta" | "response.function_call_arguments.done"
+                if self.rules.tool_calls != ToolCallMode::Off =>
+            {
+                if let Some(id) = item_id {
+                    if kind.ends_with(".delta") && json.get("delta").is_some_and(Value::is_string) {
+                        texts.push((format!("call:{id}"), "/delta".to_string()));
+                    }
+                    if let Some(args) = json.get("arguments").and_then(Value::as_str) {
+                        self.calls.entry(id.clone()).or_default().args =
+                            args.chars().take(MAX_CALL_ARGS).collect();
+                    }
+                    call = Some(id);
+                }
+            }
+            _ => {}
+        }
+        (texts, call)
+    }
+
+    /// The last event of a Responses stream carries the whole response: its red calls replaced
+    /// as they were in the stream.
+    fn responses_final(&mut self, json: &mut Value) -> bool {
+        let kind = json.get("type").and_then(Value::as_str).unwrap_or("");
+        if !matches!(
+            kind,
+            "response.completed" | "response.incomplete" | "response.done"
+        ) {
+            return false;
+        }
+        let Some(Value::Array(items)) = json.pointer_mut("/response/output") else {
+            return false;
+        };
+        let mut changed = false;
+        for item in items.iter_mut() {
+            if item["type"] != "function_call" {
+                continue;
+            }
+            let id = item["id"].as_str().unwrap_or("").to_string();
+            if let Some(refusal) = self.refused.get(&id) {
+                *item = message_item(&item["id"], refusal);
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// Judges one Responses call; a red one's held events are replaced by a message saying so.
+    fn settle_responses_call(&mut self, id: &str) {
+        let Some(call) = self.calls.get_mut(id) else {
+            return;
+        };
+        if call.settled {
+            return;
+        }
+        call.settled = true;
+        let calls = [(call.name.clone(), call.args.clone())];
+        let output_index = call.output_index.clone();
+        let worst = judge_calls(&calls, &self.rules.judge, &mut self.report);
+        let Some(worst) = enforced(&self.rules, worst) else {
+            return;
+        };
+        let text = refusal_text(&worst);
+        self.report.replaced = true;
+        self.refused.insert(id.to_string(), text.clone());
+        let item_id = Value::String(format!("{id}_refused"));
+        let at = self
+            .queue
+            .iter()
+            .position(|h| h.call.as_deref() == Some(id))
+            .unwrap_or(self.queue.len());
+        self.queue.retain(|h| h.call.as_deref() != Some(id));
+        let events = [
+            json!({"type": "response.output_item.added", "output_index": output_index,
+                   "item": {"type": "message", "id": item_id, "role": "assistant", "status": "in_progress", "content": []}}),
+            json!({"type": "response.content_part.added", "item_id": item_id, "output_index": output_index,
+                   "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}),
+            json!({"type": "response.output_text.delta", "item_id": item_id, "output_index": output_index,
+                   "content_index": 0, "delta": text}),
+            json!({"type": "response.output_text.done", "item_id": item_id, "output_index": output_index,
+                   "content_index": 0, "text": text}),
+            json!({"type": "response.output_item.done", "output_index": output_index,
+                   "item": message_item(&item_id, &text)}),
+        ];
+        for (k, event) in events.into_iter().enumerate() {
+            self.queue.insert(at + k, synthetic(event, true));
+        }
+    }
+
+    /// Chat: judges every call held so far; a red one replaces them with a refusal.
+    fn settle_all(&mut self) {
+        if self.codec != Codec::Chat {
+            // Responses calls not ended by their `output_item.done` are judged now.
+            let open: Vec<String> = self
+                .calls
+                .iter()
+                .filter(|(_, c)| !c.settled)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in open {
+                self.assemble_args(&id);
+                self.settle_responses_call(&id);
+            }
+            return;
+        }
+        self.pending_settle = false;
+        self.holding_chat_calls = false;
+        if self.calls.is_empty() {
+            for held in self.queue.iter_mut() {
+                held.call = None;
+            }
+            return;
+        }
+        let keys: Vec<String> = self.calls.keys().cloned().collect();
+        for key in &keys {
+            self.assemble_args(key);
+        }
+        let calls: Vec<(String, String)> = std::mem::take(&mut self.calls)
+            .into_values()
+            .map(|c| (c.name, c.args))
+            .collect();
+        let worst = judge_calls(&calls, &self.rules.judge, &mut self.report);
+        let Some(worst) = enforced(&self.rules, worst) else {
+            for held in self.queue.iter_mut() {
+                held.call = None;
+            }
+            return;
+        };
+        // Replace the held tool-call events by a refusal in the answer's own shape.
+        let template = self.queue.iter().find_map(|h| h.json.clone());
+        let at = self
+            .queue
+            .iter()
+            .position(|h| h.call.is_some())
+            .unwrap_or(self.queue.len());
+        let done: Vec<Held> = self.queue.iter().filter(|h| h.terminal).map(clone_held).collect();
+        self.queue.retain(|h| h.call.is_none() && !h.terminal);
+        let (id, model, created) = template
+            .map(|t| (t["id"].clone(), t["model"].clone(), t["created"].clone()))
+            .unwrap_or((Value::Null, Value::Null, Value::Null));
+        let chunk = |delta: Value, finish: Value| {
+            json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        };
+        let at = at.min(self.queue.len());
+        self.queue.insert(
+            at,
+            synthetic(
+                chunk(json!({"content": refusal_text(&worst)}), Value::Null),
+                false,
+            ),
+        );
+        self.queue
+            .insert(at + 1, synthetic(chunk(json!({}), json!("stop")), false));
+        self.queue.extend(done);
+        self.report.replaced = true;
+        self.blocked = true;
+    }
+
+    /// A call's arguments as its held events now carry them (after redaction).
+    fn assemble_args(&mut self, key: &str) {
+        let channel = format!("call:{key}");
+        let args: String = self
+            .queue
+            .iter()
+            .flat_map(|h| {
+                h.texts
+                    .iter()
+                    .filter(|(c, _)| *c == channel)
+                    .map(move |(_, p)| h.text(p))
+            })
+            .collect::<String>()
+            .chars()
+            .take(MAX_CALL_ARGS)
+            .collect();
+        if let Some(call) = self.calls.get_mut(key)
+            && (call.args.is_empty() || !args.is_empty())
+        {
+            call.args = args;
+        }
+    }
+
+    /// Scans `channel`'s held text (after the tail already released) and redacts findings.
+    fn scan(&mut self, channel: &str) {
+        let tail = self.released.get(channel).cloned().unwrap_or_default();
+        let mut held = String::new();
+        let mut pieces: Vec<(usize, String, usize, usize)> = Vec::new();
+        for (i, h) in self.queue.iter().enumerate() {
+            for (c, pointer) in &h.texts {
+                if c == channel {
+                    let text = h.text(pointer);
+                    let start = held.len();
+                    held.push_str(text);
+                    pieces.push((i, pointer.clone(), start, held.len()));
+                }
+            }
+        }
+        if held.is_empty() {
+            return;
+        }
+        let window = format!("{tail}{held}");
+        let findings: Vec<DlpFinding> = self
+            .rules
+            .findings(&window)
+            .into_iter()
+            .filter(|f| f.end > tail.len())
+            .collect();
+        if findings.is_empty() {
+            return;
+        }
+        // Later findings first, so earlier offsets stay true while rewriting.
+        let mut report = DlpReport::default();
+        let mut last_start = usize::MAX;
+        for f in findings.iter().rev() {
+            if f.end > last_start {
+                continue;
+            }
+            last_start = f.start;
+            let value = &window[f.start..f.end];
+            let placeholder = self.placeholders.for_value(f.detector, value);
+            let entry = json!({"rule": f.rule, "detector": f.detector, "placeholder": placeholder});
+            if f.action == DlpAction::Flag {
+                report.flagged.push(entry);
+                continue;
+            }
+            report.redacted.push(entry);
+            let (start, end) = (f.start.saturating_sub(tail.len()), f.end - tail.len());
+            let mut placed = false;
+            for (i, pointer, a, b) in &pieces {
+                if *a >= end || *b <= start {
+                    continue;
+                }
+                let text = self.queue[*i].text(pointer).to_string();
+                let lo = start.max(*a) - a;
+                let hi = end.min(*b) - a;
+                let mut new = String::with_capacity(text.len());
+                new.push_str(&text[..lo]);
+                if !placed {
+                    new.push_str(&placeholder);
+                    placed = true;
+                }
+                new.push_str(&text[hi..]);
+                self.queue[*i].set_text(pointer, new);
+            }
+        }
+        // Only findings not reported before: a flagged value stays in the window and is seen again.
+        let DlpReport { redacted, flagged } = report;
+        self.report.dlp.merge_new(DlpReport {
+            redacted: Vec::new(),
+            flagged,
+        });
+        let fresh: Vec<Value> = redacted
+            .into_iter()
+            .filter(|e| !self.report.dlp.redacted.contains(e))
+            .collect();
+        self.report.dlp.redacted.extend(fresh);
+    }
+
+    /// Sends the front of the queue as far as it may go.
+    fn release(&mut self, all: bool, out: &mut Vec<u8>) {
+        while let Some(front) = self.queue.front() {
+            if !all {
+                if front.call.is_some() {
+                    break;
+                }
+                // A call's arguments were scanned whole before it was judged: no window to wait for.
+                let waiting =
+                    front
+                        .texts
+                        .iter()
+                        .filter(|(c, _)| !c.starts_with("call:"))
+                        .any(|(channel, pointer)| {
+                            let after: usize = self
+                                .queue
+                                .iter()
+                                .skip(1)
+                                .flat_map(|h| {
+                                    h.texts
+                                        .iter()
+                                        .filter(|(c, _)| c == channel)
+                                        .map(move |(_, p)| h.text(p))
+                                })
+                                .map(|t| t.chars().count())
+                                .sum();
+                            !front.text(pointer).is_empty() && after < self.rules.window_chars
+                        });
+                if waiting {
+                    break;
+                }
+            }
+            let Some(held) = self.queue.pop_front() else { break };
+            for (channel, pointer) in &held.texts {
+                let tail = self.released.entry(channel.clone()).or_default();
+                tail.push_str(held.text(pointer));
+                let excess = tail.chars().count().saturating_sub(self.rules.window_chars);
+                if excess > 0 {
+                    let cut = tail
+                        .char_indices()
+                        .nth(excess)
+                        .map(|(i, _)| i)
+                        .unwrap_or(tail.len());
+                    tail.drain(..cut);
+                }
+            }
+            out.extend_from_slice(&held.bytes());
+        }
+    }
+}
+
+fn clone_held(h: &Held) -> Held {
+    Held {
+        event: h.event.clone(),
+        json: h.json.clone(),
+        changed: h.changed,
+        texts: Vec::new(),
+        call: None,
+        terminal: h.terminal,
+    }
+}
+
+/// An event Warden writes itself; Responses events carry their type as the event name.
+fn synthetic(json: Value, named: bool) -> Held {
+    let name = named.then(|| json["type"].as_str().unwrap_or("").to_string());
+    let raw = Bytes::from(Event::encode(name.as_deref(), None, &json.to_string()));
+    Held {
+        event: Event {
+            raw,
+            name,
+            id: None,
+            data: None,
+        },
+        json: Some(json),
+        changed: false,
+        texts: Vec::new(),
+        call: None,
+        terminal: false,
+    }
+}
+
+/// Whether an event ends the answer: chat's `[DONE]`, Responses' last events.
+fn is_terminal(event: &Event) -> bool {
+    let data = event.data.as_deref().unwrap_or("").trim();
+    data == "[DONE]"
+        || matches!(
+            event.name.as_deref(),
+            Some("response.completed" | "response.incomplete" | "response.failed")
+        )
+}

@@ -53,6 +53,20 @@ pub fn load_policy(config: &Config) -> Result<Policy, StartError> {
     }
 }
 
+/// Binds `addr` with a listen backlog as deep as the connection cap (the kernel may cap it
+/// lower): connections arriving in a burst wait there rather than being dropped and retried
+/// seconds later.
+fn bind(addr: SocketAddr, max_connections: usize) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(max_connections.clamp(128, 65_535) as u32)
+}
+
 /// A gateway that is bound and ready to serve.
 pub struct Gateway {
     listener: TcpListener,
@@ -67,9 +81,8 @@ impl Gateway {
             Store::open_pooled(&config.database_url, config.durability, config.max_connections).await?;
         let audit = AuditLog::start(&store).await?;
         let upstream = Upstream::new(&config.upstream)?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartError::Bind {
+        let listener =
+            bind(config.listen, config.connections.max_connections).map_err(|source| StartError::Bind {
                 addr: config.listen,
                 source,
             })?;

@@ -69,6 +69,8 @@ enum Command {
 #[derive(Clone, Debug)]
 pub struct AuditLog {
     tx: mpsc::Sender<Command>,
+    /// Appends refused so far: a readiness check re-probes when this moves.
+    failures: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Command {
@@ -99,21 +101,36 @@ impl AuditLog {
         };
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(writer(conn, rx, flusher));
-        Ok(AuditLog { tx })
+        Ok(AuditLog {
+            tx,
+            failures: Default::default(),
+        })
     }
 
     /// Appends `events` in order and returns once they are committed (with the durability the
     /// store was opened with). Returns the last record's sequence number.
     pub async fn append(&self, events: Vec<NewEvent>) -> Result<i64, StoreError> {
         let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Command::Append {
-                events,
-                done: Some(done),
-            })
-            .await
-            .map_err(|_| StoreError::WriterClosed)?;
-        wait.await.map_err(|_| StoreError::WriterClosed)?
+        let result = async {
+            self.tx
+                .send(Command::Append {
+                    events,
+                    done: Some(done),
+                })
+                .await
+                .map_err(|_| StoreError::WriterClosed)?;
+            wait.await.map_err(|_| StoreError::WriterClosed)?
+        }
+        .await;
+        if result.is_err() {
+            self.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// How many appends this handle has seen refused.
+    pub fn failed_appends(&self) -> u64 {
+        self.failures.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Appends without waiting for the commit: for records written after the response has

@@ -6,6 +6,7 @@
 mod approvals;
 mod audit;
 mod auth;
+mod bypasses;
 mod chat;
 mod cli;
 mod errors;

@@ -232,6 +232,38 @@ impl Gateway {
         out.trim().to_string()
     }
 
+    /// A new key of another tenant, made with `warden keys create --tenant`.
+    pub fn tenant_key(&self, name: &str, roles: &str, tenant: &str) -> String {
+        let (code, out, err) = warden(&[
+            "keys",
+            "create",
+            "--name",
+            name,
+            "--role",
+            roles,
+            "--tenant",
+            tenant,
+            "--database-url",
+            &self.db_url,
+        ]);
+        assert_eq!(code, 0, "keys create failed: {err}");
+        out.trim().to_string()
+    }
+
+    /// The trail exactly as `warden audit export --format <format>` prints it.
+    pub fn export(&self, format: &str) -> String {
+        let (code, out, err) = warden(&[
+            "audit",
+            "export",
+            "--format",
+            format,
+            "--database-url",
+            &self.db_url,
+        ]);
+        assert_eq!(code, 0, "export failed: {err}");
+        out
+    }
+
     /// Everything the process wrote to stderr so far.
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()

@@ -19,22 +19,27 @@ const READINESS_TTL: Duration = Duration::from_secs(1);
 /// The OpenAPI description of every route.
 const OPENAPI: &str = include_str!("../openapi.json");
 
-/// The trail probe's last verdict and when it was reached.
+/// One trail probe: when, how many appends had failed by then, and its verdict.
+type Probe = (Instant, u64, Result<(), String>);
+
+/// The trail probe's last verdict.
 #[derive(Default)]
 pub struct Readiness {
-    last: Mutex<Option<(Instant, Result<(), String>)>>,
+    last: Mutex<Option<Probe>>,
 }
 
 impl Readiness {
-    /// The trail's verdict: reused while fresh, probed again otherwise.
+    /// The trail's verdict: reused while fresh and no append has failed since, probed again
+    /// otherwise.
     async fn trail(&self, audit: &warden_store::AuditLog) -> Result<(), String> {
+        let failures = audit.failed_appends();
         let fresh = self
             .last
             .lock()
             .ok()
             .and_then(|last| last.clone())
-            .filter(|(at, _)| at.elapsed() < READINESS_TTL);
-        if let Some((_, verdict)) = fresh {
+            .filter(|(at, seen, _)| at.elapsed() < READINESS_TTL && *seen == failures);
+        if let Some((_, _, verdict)) = fresh {
             return verdict;
         }
         let verdict = audit
@@ -42,7 +47,7 @@ impl Readiness {
             .await
             .map_err(|e| format!("the audit trail cannot take records: {e}"));
         if let Ok(mut last) = self.last.lock() {
-            *last = Some((Instant::now(), verdict.clone()));
+            *last = Some((Instant::now(), failures, verdict.clone()));
         }
         verdict
     }

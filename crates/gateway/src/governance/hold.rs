@@ -11,12 +11,10 @@ use axum::response::Response;
 use futures_util::StreamExt;
 use serde_json::json;
 use tokio::sync::mpsc;
-use warden_policy::Decision;
 use warden_store::ApprovalStatus;
 
 use super::context::RequestContext;
-use super::view::View;
-use super::{Core, Surface, allowed_by, governance_headers, records};
+use super::{Core, Judged, Surface, allowed_by, governance_headers, records};
 use crate::error::ApiError;
 
 /// What waiting ended in.
@@ -104,10 +102,8 @@ pub fn stream<S: Surface>(
     core: Arc<Core>,
     surface: S,
     mut ctx: RequestContext,
-    view: View,
-    decision: Decision,
+    judged: Judged,
     approval_id: String,
-    digest: String,
 ) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(32);
     let trace_id = ctx.trace_id.clone();
@@ -132,7 +128,7 @@ pub fn stream<S: Surface>(
                 }
             }
         };
-        let approved = match outcome(&core, &mut ctx, &approval_id, &digest, status).await {
+        let approved = match outcome(&core, &mut ctx, &approval_id, &judged.digest, status).await {
             Held::Run(a) => a,
             Held::Refused(error, _) => {
                 let _ = tx.send(Ok(error_frame(&error, &approval_id))).await;
@@ -140,8 +136,8 @@ pub fn stream<S: Surface>(
             }
         };
         ctx.status = Some("executed");
-        let allowed = allowed_by(decision, &approved);
-        let response = surface.execute(core.clone(), ctx, view, allowed).await;
+        let allowed = allowed_by(judged.decision, &approved);
+        let response = surface.execute(core.clone(), ctx, judged.view, allowed).await;
         let streamed = response.status().is_success()
             && response
                 .headers()

@@ -305,20 +305,21 @@ async fn run<S: Surface>(
             }
         }
         _ => {
-            let found = match surface.find_approval(core, &ctx, &view, &digest, &headers).await {
-                Ok(found) => found,
-                Err(error) => return refuse(surface, &mut ctx, error, Some("pending_approval")),
+            let judged = Judged {
+                view,
+                decision,
+                digest,
             };
-            match settle_approval(core, surface, &mut ctx, found, &view, decision, &digest, &headers).await {
-                Settled::Run(allowed) => *allowed,
-                Settled::Answered(response) => return response,
-                Settled::Queued {
-                    approval,
-                    decision,
-                    mode,
-                } => {
-                    return queued(core, surface, ctx, view, *decision, *approval, digest, mode).await;
-                }
+            let approved = match approve(core, surface, &mut ctx, &judged, &headers).await {
+                Step::Run(approved) => approved,
+                Step::Answered(response) => return response,
+                Step::Queued(queue) => return queued(core, surface, ctx, judged, *queue).await,
+            };
+            view = judged.view;
+            Allowed {
+                decision: judged.decision,
+                approval: Some(approved.record),
+                approval_id: approved.approval_id,
             }
         }
     };
@@ -334,114 +335,126 @@ async fn run<S: Surface>(
     surface.execute(core.clone(), ctx, view, allowed).await
 }
 
-/// How the approval step ended.
-enum Settled {
-    Run(Box<Allowed>),
-    Answered(Response),
-    Queued {
-        approval: Box<warden_store::Approval>,
-        decision: Box<Decision>,
-        mode: ApprovalMode,
-    },
+/// A request that needs people: its view, the decision, and what an approval binds to.
+pub struct Judged {
+    pub view: View,
+    pub decision: Decision,
+    pub digest: String,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn settle_approval<S: Surface>(
+/// What let a request through the queue: the review as the agent is told of it, and the
+/// approval spent.
+struct Approved {
+    record: Value,
+    approval_id: Option<String>,
+}
+
+/// A request put in the queue, and how it waits.
+struct Queue {
+    approval: warden_store::Approval,
+    mode: ApprovalMode,
+}
+
+/// How the approval step ended.
+enum Step {
+    Run(Approved),
+    Answered(Response),
+    Queued(Box<Queue>),
+}
+
+/// The approval step of a request that needs people: use the approval it names (or the
+/// surface finds), report one still pending, or queue it.
+async fn approve<S: Surface>(
     core: &Arc<Core>,
     surface: &S,
     ctx: &mut RequestContext,
-    found: Found,
-    view: &View,
-    decision: Decision,
-    digest: &str,
+    judged: &Judged,
     headers: &HeaderMap,
-) -> Settled {
+) -> Step {
+    let found = match surface
+        .find_approval(core, ctx, &judged.view, &judged.digest, headers)
+        .await
+    {
+        Ok(found) => found,
+        Err(error) => return Step::Answered(refuse(surface, ctx, error, Some("pending_approval"))),
+    };
     match found {
-        Found::Use(id) => match core.approvals.use_approval(&id, &ctx.principal, digest).await {
+        Found::Use(id) => match core
+            .approvals
+            .use_approval(&id, &ctx.principal, &judged.digest)
+            .await
+        {
             Ok(used) => {
                 ctx.stage(records::approval_used(&ctx.trace_id, &ctx.principal, &used));
-                Settled::Run(Box::new(allowed_by(decision, &used)))
+                Step::Run(approved_by(&used))
             }
             Err(error) => {
                 ctx.stage(records::halted(&ctx.trace_id, &id, "refused", &error));
-                let response = match ctx.commit().await {
-                    Ok(()) => refuse(surface, ctx, error, Some("pending_approval")),
-                    Err(unrecorded) => refuse(surface, ctx, unrecorded, None),
-                };
-                Settled::Answered(response)
+                Step::Answered(answer_after_commit(surface, ctx, error, "pending_approval").await)
             }
         },
-        Found::Granted { trace_id } => Settled::Run(Box::new(Allowed {
-            approval: Some(json!({"approved": true, "reviewer": "front_door", "granted_by_trace": trace_id})),
-            decision,
+        Found::Granted { trace_id } => Step::Run(Approved {
+            record: json!({"approved": true, "reviewer": "front_door", "granted_by_trace": trace_id}),
             approval_id: None,
-        })),
+        }),
         Found::Pending(a) => {
-            let error = pending_error(surface, &decision, &a.id, &ctx.trace_id);
+            let error = pending_error(surface, &judged.decision, &a.id, &ctx.trace_id);
             ctx.stage(records::halted(&ctx.trace_id, &a.id, "pending_approval", &error));
-            let response = match ctx.commit().await {
-                Ok(()) => refuse(surface, ctx, error, Some("pending_approval")),
-                Err(unrecorded) => refuse(surface, ctx, unrecorded, None),
-            };
-            Settled::Answered(response)
+            Step::Answered(answer_after_commit(surface, ctx, error, "pending_approval").await)
         }
         Found::Nothing => {
-            let header_mode = if surface.can_hold() {
-                match header(headers, "x-warden-approval-mode") {
+            let mode = if surface.can_hold() {
+                match header(headers, "x-warden-approval-mode").map(|m| m.map(|m| ApprovalMode::parse(&m))) {
                     Ok(None) => None,
-                    Ok(Some(mode)) => match ApprovalMode::parse(&mode) {
-                        Some(mode) => Some(mode),
-                        None => {
-                            let error = ApiError::bad_request(
-                                "`x-warden-approval-mode` must be `hold` or `defer`.",
-                                None,
-                                "invalid_header",
-                            );
-                            return Settled::Answered(reject(surface, ctx, error, None).await);
-                        }
-                    },
-                    Err(error) => return Settled::Answered(reject(surface, ctx, error, None).await),
+                    Ok(Some(Some(mode))) => Some(mode),
+                    Ok(Some(None)) => {
+                        let error = ApiError::bad_request(
+                            "`x-warden-approval-mode` must be `hold` or `defer`.",
+                            None,
+                            "invalid_header",
+                        );
+                        return Step::Answered(reject(surface, ctx, error, None).await);
+                    }
+                    Err(error) => return Step::Answered(reject(surface, ctx, error, None).await),
                 }
             } else {
+                // A tool caller cannot hold its connection open for a person.
                 Some(ApprovalMode::Defer)
             };
+            let decision = &judged.decision;
             let red_override = decision.risk == Risk::Red;
-            let mut settings = core
+            let settings = core
                 .approvals
-                .settings(decision.approval.as_ref(), header_mode, red_override);
-            if !surface.can_hold() {
-                settings.mode = ApprovalMode::Defer;
-            }
-            let request = approval_request(&ctx.policy, view);
+                .settings(decision.approval.as_ref(), mode, red_override);
             let queued = core
                 .approvals
                 .request(NewRequest {
                     trace_id: &ctx.trace_id,
                     principal: &ctx.principal,
                     kind: S::APPROVAL_KIND,
-                    digest,
-                    decision: &decision,
-                    request,
+                    digest: &judged.digest,
+                    decision,
+                    request: approval_request(&ctx.policy, &judged.view),
                     settings: &settings,
                 })
                 .await;
             match queued {
                 Ok(approval) => {
+                    let summary = approvals::summary(&approval);
                     ctx.stage(records::approval_requested(
                         &ctx.trace_id,
                         &ctx.principal,
-                        approvals::summary(&approval),
+                        summary,
                         red_override,
                     ));
                     if let Err(error) = ctx.commit().await {
-                        return Settled::Answered(refuse(surface, ctx, error, None));
+                        return Step::Answered(refuse(surface, ctx, error, None));
                     }
                     core.approvals.announce_requested(&approval).await;
-                    Settled::Queued {
-                        approval: Box::new(approval),
-                        decision: Box::new(decision),
+                    Step::Queued(Box::new(Queue {
+                        approval,
                         mode: settings.mode,
-                    }
+                    }))
                 }
                 Err(error) => {
                     let status = match error {
@@ -449,53 +462,52 @@ async fn settle_approval<S: Surface>(
                         _ => "pending_approval",
                     };
                     ctx.stage(records::halted(&ctx.trace_id, "-", "not_queued", &error));
-                    let response = match ctx.commit().await {
-                        Ok(()) => refuse(surface, ctx, error, Some(status)),
-                        Err(unrecorded) => refuse(surface, ctx, unrecorded, None),
-                    };
-                    Settled::Answered(response)
+                    Step::Answered(answer_after_commit(surface, ctx, error, status).await)
                 }
             }
         }
     }
 }
 
+/// Commits what is staged, then refuses with `error` (or, if the trail cannot commit, with
+/// that).
+async fn answer_after_commit<S: Surface>(
+    surface: &S,
+    ctx: &mut RequestContext,
+    error: ApiError,
+    status: &'static str,
+) -> Response {
+    match ctx.commit().await {
+        Ok(()) => refuse(surface, ctx, error, Some(status)),
+        Err(unrecorded) => refuse(surface, ctx, unrecorded, None),
+    }
+}
+
 /// A queued request: deferred (answered at once with the approval id) or held (the
 /// connection waits for the decision).
-#[allow(clippy::too_many_arguments)]
 async fn queued<S: Surface>(
     core: &Arc<Core>,
     surface: &S,
     mut ctx: RequestContext,
-    view: View,
-    decision: Decision,
-    approval: warden_store::Approval,
-    digest: String,
-    mode: ApprovalMode,
+    judged: Judged,
+    queue: Queue,
 ) -> Response {
-    if mode == ApprovalMode::Hold {
-        if view.stream {
-            return hold::stream(
-                core.clone(),
-                surface.clone(),
-                ctx,
-                view,
-                decision,
-                approval.id,
-                digest,
-            );
+    let id = queue.approval.id;
+    if queue.mode == ApprovalMode::Hold {
+        if judged.view.stream {
+            return hold::stream(core.clone(), surface.clone(), ctx, judged, id);
         }
-        return match hold::wait(core, &mut ctx, &approval.id, &digest).await {
+        return match hold::wait(core, &mut ctx, &id, &judged.digest).await {
             hold::Held::Run(used) => {
                 ctx.status = Some("executed");
-                let allowed = allowed_by(decision, &used);
-                surface.execute(core.clone(), ctx, view, allowed).await
+                let allowed = allowed_by(judged.decision, &used);
+                surface.execute(core.clone(), ctx, judged.view, allowed).await
             }
             hold::Held::Refused(error, status) => refuse(surface, &mut ctx, error, Some(status)),
         };
     }
-    let error = pending_error(surface, &decision, &approval.id, &ctx.trace_id);
-    let record = records::halted(&ctx.trace_id, &approval.id, "pending_approval", &error);
+    let error = pending_error(surface, &judged.decision, &id, &ctx.trace_id);
+    let record = records::halted(&ctx.trace_id, &id, "pending_approval", &error);
     if let Err(unrecorded) = ctx.record(record).await {
         return refuse(surface, &mut ctx, unrecorded, None);
     }
@@ -531,15 +543,22 @@ pub fn blocked_message(decision: &Decision) -> String {
     )
 }
 
+/// The review of a request approved in the queue, as the agent is told of it.
+fn approved_by(used: &warden_store::Approval) -> Approved {
+    let reviewers: Vec<&str> = used.votes.iter().map(|v| v.approver_name.as_str()).collect();
+    Approved {
+        record: json!({"approved": true, "reviewer": reviewers.join(","), "approval_id": used.id, "note": used.note}),
+        approval_id: Some(used.id.clone()),
+    }
+}
+
 /// What let a request through when it was approved in the queue.
 pub fn allowed_by(decision: Decision, used: &warden_store::Approval) -> Allowed {
-    let reviewers: Vec<&str> = used.votes.iter().map(|v| v.approver_name.as_str()).collect();
+    let approved = approved_by(used);
     Allowed {
         decision,
-        approval: Some(
-            json!({"approved": true, "reviewer": reviewers.join(","), "approval_id": used.id, "note": used.note}),
-        ),
-        approval_id: Some(used.id.clone()),
+        approval: Some(approved.record),
+        approval_id: approved.approval_id,
     }
 }
 

@@ -312,3 +312,15 @@ impl IntoResponse for ApiError {
         self.into_response_with(None)
     }
 }
+
+/// An error with its causes, which is where reqwest and sqlx say what actually went wrong.
+pub fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

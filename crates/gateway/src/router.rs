@@ -78,6 +78,11 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     ]
 }
 
+/// Every path the router serves, for tests that hold it to the API description.
+pub fn paths() -> Vec<&'static str> {
+    routes().into_iter().map(|(path, _)| path).collect()
+}
+
 /// The layers, outermost first, and why each is there:
 ///
 /// 1. `catch_panics`: a bug in a handler answers 500 in OpenAI's shape instead of dropping

@@ -32,7 +32,7 @@ pub enum Failure {
 /// A request the stand-in received, for tests to inspect.
 #[derive(Debug, Clone)]
 pub struct Received {
-    /// `/v1/chat/completions` or `/tools/invoke`.
+    /// `/v1/chat/completions`, `/v1/responses` or `/tools/invoke`.
     pub path: &'static str,
     pub headers: HeaderMap,
     pub body: Value,
@@ -112,6 +112,7 @@ impl StandIn {
         });
         let router = Router::new()
             .route("/v1/chat/completions", post(completions))
+            .route("/v1/responses", post(responses))
             .route("/v1/models", get(models))
             .route("/tools/invoke", post(invoke))
             .route("/healthz", get(|| async { axum::Json(json!({"ok": true})) }))
@@ -284,6 +285,132 @@ async fn completions(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
         .header(header::CACHE_CONTROL, "no-cache")
         .body(Body::from_stream(body))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// `POST /v1/responses`: OpenAI's Responses API as OpenClaw serves it, JSON or typed events.
+async fn responses(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let config = &shared.config;
+    if let Some(token) = &config.token {
+        let expected = format!("Bearer {token}");
+        if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+            return error_response(StatusCode::UNAUTHORIZED, "Unauthorized", "unauthorized");
+        }
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return error_response(StatusCode::BAD_REQUEST, "invalid JSON", "invalid_request_error");
+    };
+    if config.record
+        && let Ok(mut received) = shared.received.lock()
+    {
+        received.push(Received {
+            path: "/v1/responses",
+            headers: headers.clone(),
+            body: request.clone(),
+        });
+    }
+    if !config.delay.is_zero() {
+        tokio::time::sleep(config.delay).await;
+    }
+    if let Failure::Status(code) = config.failure {
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return error_response(status, "stand-in agent failure (configured)", "api_error");
+    }
+    let run = shared.runs.fetch_add(1, Ordering::Relaxed);
+    let id = format!("resp_standin-{run:08}");
+    let item_id = format!("msg_standin-{run:08}");
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("openclaw")
+        .to_string();
+    let reply = config.reply.clone().unwrap_or_else(|| echo_responses(&request));
+    let message = |text: &str, status: &str| {
+        json!({"type": "message", "id": item_id, "role": "assistant", "status": status,
+               "content": [{"type": "output_text", "text": text, "annotations": []}]})
+    };
+    let response = |status: &str, output: Value| {
+        json!({"id": id, "object": "response", "created_at": 1_764_000_000u64, "status": status, "model": model,
+               "output": output, "usage": {"input_tokens": 12, "output_tokens": 9, "total_tokens": 21}})
+    };
+    if !request.get("stream").and_then(Value::as_bool).unwrap_or(false) {
+        return axum::Json(response("completed", json!([message(&reply, "completed")]))).into_response();
+    }
+    let event = |v: Value| format!("event: {}\ndata: {v}\n\n", v["type"].as_str().unwrap_or(""));
+    let mut events = vec![
+        event(json!({"type": "response.created", "response": response("in_progress", json!([]))})),
+        event(
+            json!({"type": "response.output_item.added", "output_index": 0, "item": message("", "in_progress")}),
+        ),
+        event(
+            json!({"type": "response.content_part.added", "item_id": item_id, "output_index": 0, "content_index": 0,
+                     "part": {"type": "output_text", "text": "", "annotations": []}}),
+        ),
+    ];
+    let words: Vec<&str> = reply.split_inclusive(' ').collect();
+    for piece in words.chunks(4) {
+        events.push(event(
+            json!({"type": "response.output_text.delta", "item_id": item_id, "output_index": 0,
+                                 "content_index": 0, "delta": piece.concat()}),
+        ));
+    }
+    events.push(event(
+        json!({"type": "response.output_text.done", "item_id": item_id, "output_index": 0,
+                             "content_index": 0, "text": reply}),
+    ));
+    events.push(event(
+        json!({"type": "response.output_item.done", "output_index": 0, "item": message(&reply, "completed")}),
+    ));
+    events.push(event(json!({"type": "response.completed", "response": response("completed", json!([message(&reply, "completed")]))})));
+    let chunk_delay = config.chunk_delay;
+    let body = futures_util::stream::unfold(events.into_iter(), move |mut events| async move {
+        let next = events.next()?;
+        if !chunk_delay.is_zero() {
+            tokio::time::sleep(chunk_delay).await;
+        }
+        Some((Ok::<Bytes, std::io::Error>(Bytes::from(next)), events))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// The Responses stand-in's answer: what it was asked, and whether Warden's classification
+/// came with it (in `instructions`).
+fn echo_responses(request: &Value) -> String {
+    let asked = match request.get("input") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .rev()
+            .find(|i| i.get("role").and_then(Value::as_str) == Some("user"))
+            .and_then(|i| i.get("content"))
+            .map(|c| match c {
+                Value::String(s) => s.clone(),
+                Value::Array(parts) => parts
+                    .iter()
+                    .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                other => other.to_string(),
+            })
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    let governed = request
+        .get("instructions")
+        .and_then(Value::as_str)
+        .is_some_and(|i| i.contains("Governance classification:"));
+    let preview: String = asked.chars().take(160).collect();
+    format!(
+        "[stand-in agent] Here is a draft response to: \"{preview}\". {}",
+        if governed {
+            "I saw Warden's governance classification and stayed within it."
+        } else {
+            "No governance classification was attached."
+        }
+    )
 }
 
 /// The SSE frames OpenClaw sends: role chunk, content chunks, finish chunk, optional usage

@@ -518,3 +518,40 @@ async fn the_approvals_command_works_against_a_running_gateway() {
     assert!(err.contains("409"), "{err}");
     let _ = warden(&["--help"]);
 }
+
+#[tokio::test]
+async fn an_action_approved_earlier_in_the_conversation_is_not_approved_again() {
+    let agent = StandIn::new().start("127.0.0.1:0").await.unwrap();
+    let g = gateway(&agent.url()).start();
+    let approver = g.key("amir", "approver", &[]);
+    let ask = AMBER;
+    let first = json!({"model": "openclaw", "messages": [{"role": "user", "content": ask}]});
+    let pending = g.chat(&first).await;
+    let id = approval_id(&pending);
+    approve(&g, &approver, &id).await;
+    assert_eq!(retry(&g, &first, &id).await.status, 200);
+    // The conversation goes on: "do it again" confirms the same action, which needs people
+    // again; the approval already spent does not cover it.
+    let again = json!({"model": "openclaw", "messages": [
+        {"role": "user", "content": ask},
+        {"role": "assistant", "content": "Done: the email to finance is drafted and sent."},
+        {"role": "user", "content": "Great, do it again for the Q2 budget."}
+    ]});
+    let second = g.chat(&again).await;
+    second.assert_error(
+        403,
+        "approval_required",
+        second.json()["error"]["code"].as_str().unwrap_or("?"),
+    );
+    assert_ne!(approval_id(&second), id, "a new request for people");
+    let reused = retry(&g, &again, &id).await;
+    assert_eq!(reused.status, 409, "{}", String::from_utf8_lossy(&reused.bytes));
+    // A new, unrelated question after the approved work needs nobody.
+    let unrelated = json!({"model": "openclaw", "messages": [
+        {"role": "user", "content": ask},
+        {"role": "assistant", "content": "Done."},
+        {"role": "user", "content": "Thanks! What is the capital of Peru?"}
+    ]});
+    assert_eq!(g.chat(&unrelated).await.status, 200);
+    assert_eq!(agent.received().len(), 2);
+}

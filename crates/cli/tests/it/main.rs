@@ -15,6 +15,8 @@ mod governance;
 mod interop;
 mod lifecycle;
 mod policy;
+mod responses;
+mod routes;
 mod streaming;
 mod support;
 mod tools;

@@ -2,6 +2,9 @@
 //! approvals bound to the exact call) and the decision service for OpenClaw's
 //! `before_tool_call` hook.
 
+use std::sync::{Arc, Mutex};
+
+use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use warden_standin::StandIn;
 
@@ -264,4 +267,133 @@ async fn no_tool_runs_or_is_allowed_when_the_trail_cannot_commit() {
     assert_eq!(invoke(&g, call, &[]).await.status, 200);
     assert_eq!(g.verify().0, 0);
     assert!(g.logs().contains("audit records not committed"), "{}", g.logs());
+}
+
+#[tokio::test]
+async fn an_approval_of_the_agents_call_is_its_sessions_alone() {
+    let agent = StandIn::new().start("127.0.0.1:0").await.unwrap();
+    let g = gateway(&agent.url()).start();
+    let approver = g.key("hugo", "approver", &[]);
+    let ask_in = |session: &'static str| {
+        let g = &g;
+        async move {
+            let body = json!({"toolName": "exec", "params": {"command": "ls -la /srv/app"}, "runId": "r",
+                              "toolCallId": "c", "agentId": "main", "sessionKey": session});
+            let reply = g
+                .post(
+                    "/v1/decisions/tool-call",
+                    &g.requester,
+                    body.to_string().into_bytes(),
+                    &[],
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.bytes));
+            reply.json()
+        }
+    };
+    let first = ask_in("agent:main:alice").await;
+    assert_eq!(first["decision"], "approval_required");
+    let id = first["approvalId"].as_str().unwrap().to_string();
+    g.post(&format!("/v1/approvals/{id}/approve"), &approver, Vec::new(), &[])
+        .await;
+    // The identical call in another session is another call: it needs its own approval.
+    let other = ask_in("agent:main:mallory").await;
+    assert_eq!(other["decision"], "approval_required", "{other}");
+    assert_ne!(other["approvalId"], id.as_str());
+    // In its own session it runs, once.
+    let own = ask_in("agent:main:alice").await;
+    assert_eq!(own["decision"], "allow", "{own}");
+    assert_eq!(own["approvalId"], id.as_str());
+    assert_eq!(ask_in("agent:main:alice").await["decision"], "approval_required");
+}
+
+/// An upstream that, like OpenClaw, asks Warden's decision service about each call it is sent
+/// to `/tools/invoke` (the call's id carries the forwarded `idempotencyKey`), and runs it only
+/// if allowed.
+async fn openclaw_like(
+    warden: Arc<Mutex<Option<(String, String)>>>,
+    asked: Arc<Mutex<Vec<Value>>>,
+) -> String {
+    let app = axum::Router::new().route(
+        "/tools/invoke",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let (warden, asked) = (warden.clone(), asked.clone());
+            async move {
+                let call: Value = serde_json::from_slice(&body).unwrap();
+                let (url, key) = warden.lock().unwrap().clone().unwrap();
+                let key_id = call["idempotencyKey"].as_str().unwrap_or("none");
+                let ask = json!({"toolName": call["tool"], "params": call["args"], "runId": "http",
+                                 "toolCallId": format!("http-direct-operator-{key_id}"),
+                                 "agentId": "main", "sessionKey": "agent:main:main"});
+                let answer = reqwest::Client::new()
+                    .post(format!("{url}/v1/decisions/tool-call"))
+                    .bearer_auth(key)
+                    .header("content-type", "application/json")
+                    .body(ask.to_string())
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+                let answer: Value = serde_json::from_slice(&answer).unwrap();
+                asked.lock().unwrap().push(ask);
+                if answer["decision"] == "allow" {
+                    axum::Json(json!({"ok": true, "result": {"ran": call["tool"]}})).into_response()
+                } else {
+                    let body = json!({"ok": false, "error": {"type": "tool_call_blocked", "message": answer["reason"]}});
+                    (axum::http::StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+                }
+            }
+        }),
+    );
+    crate::support::serve(app).await
+}
+
+#[tokio::test]
+async fn a_call_decided_at_the_front_door_passes_the_hook_once() {
+    let warden = Arc::new(Mutex::new(None));
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let upstream = openclaw_like(warden.clone(), asked.clone()).await;
+    let g = gateway(&upstream).config("[tools]\nhttp_deny = []").start();
+    let plugin = g.key("openclaw-plugin", "requester", &[]);
+    *warden.lock().unwrap() = Some((g.base.clone(), plugin.clone()));
+    let approver = g.key("tina", "approver", &[]);
+    let call = json!({"tool": "fs_write", "args": {"path": "/srv/notes/todo.txt", "content": "buy milk"}, "idempotencyKey": "client-1"});
+    let held = invoke(&g, call.clone(), &[]).await;
+    let id = held.json()["error"]["approvalId"].as_str().unwrap().to_string();
+    g.post(&format!("/v1/approvals/{id}/approve"), &approver, Vec::new(), &[])
+        .await;
+    let ran = invoke(&g, call.clone(), &[("x-warden-approval-id", &id)]).await;
+    assert_eq!(ran.status, 200, "{}", String::from_utf8_lossy(&ran.bytes));
+    assert_eq!(ran.json()["result"]["ran"], "fs_write");
+    // The hook's question was answered by the grant made at the front door, and the grant is
+    // spent: the same question again (a replay, another caller) needs its own approval.
+    let ask = asked.lock().unwrap()[0].clone();
+    assert!(
+        ask["toolCallId"].as_str().unwrap().contains("warden-grant-"),
+        "{ask}"
+    );
+    let replay = g
+        .post(
+            "/v1/decisions/tool-call",
+            &plugin,
+            ask.to_string().into_bytes(),
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(replay["decision"], "approval_required", "{replay}");
+    let trail = g.trail();
+    let allowed = trail
+        .iter()
+        .find(|r| r["stage"] == "allowed" && r["payload"]["via_front_door"] == true)
+        .expect("the hook's allow is on the record");
+    assert_eq!(allowed["payload"]["granted_by_trace"], ran.trace_id().as_str());
+    assert!(
+        trail
+            .iter()
+            .any(|r| r["trace_id"] == ran.trace_id().as_str() && r["stage"] == "executed"),
+        "the front door's call ran and says so"
+    );
 }

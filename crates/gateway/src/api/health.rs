@@ -3,9 +3,6 @@
 //! the audit writer runs, which writes) and the upstream's health path answers. The trail's
 //! probe is reused for a second, so a flood of `/readyz` costs the store one write a second.
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -13,45 +10,8 @@ use serde_json::json;
 
 use crate::state::AppState;
 
-/// How long a readiness verdict is reused.
-const READINESS_TTL: Duration = Duration::from_secs(1);
-
 /// The OpenAPI description of every route.
 const OPENAPI: &str = include_str!("../openapi.json");
-
-/// One trail probe: when, how many appends had failed by then, and its verdict.
-type Probe = (Instant, u64, Result<(), String>);
-
-/// The trail probe's last verdict.
-#[derive(Default)]
-pub struct Readiness {
-    last: Mutex<Option<Probe>>,
-}
-
-impl Readiness {
-    /// The trail's verdict: reused while fresh and no append has failed since, probed again
-    /// otherwise.
-    async fn trail(&self, audit: &warden_store::AuditLog) -> Result<(), String> {
-        let failures = audit.failed_appends();
-        let fresh = self
-            .last
-            .lock()
-            .ok()
-            .and_then(|last| last.clone())
-            .filter(|(at, seen, _)| at.elapsed() < READINESS_TTL && *seen == failures);
-        if let Some((_, _, verdict)) = fresh {
-            return verdict;
-        }
-        let verdict = audit
-            .probe()
-            .await
-            .map_err(|e| format!("the audit trail cannot take records: {e}"));
-        if let Ok(mut last) = self.last.lock() {
-            *last = Some((Instant::now(), failures, verdict.clone()));
-        }
-        verdict
-    }
-}
 
 pub async fn openapi() -> Response {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()

@@ -292,12 +292,14 @@ impl ToolsInvoke {
             Err(failure) => Err(failure),
         };
         ctx.time("upstream");
+        // OpenClaw's hook asks during the call; once it has answered, the grant has nothing
+        // left to let through.
+        if granted && let Err(e) = core.store.revoke_grant(&nonce, core.clock.now_ms()).await {
+            tracing::warn!(trace_id = %ctx.trace_id, error = %e, "tool grant not withdrawn; it expires on its own");
+        }
         let (status, content_type, bytes) = match read {
             Ok(read) => read,
             Err(failure) => {
-                if granted {
-                    let _ = core.store.revoke_grant(&nonce, core.clock.now_ms()).await;
-                }
                 let record = records::upstream_error(
                     &ctx.trace_id,
                     failure.kind(),
@@ -324,11 +326,8 @@ impl ToolsInvoke {
                 .await;
             "executed"
         } else {
-            // OpenClaw refused it (denied, unknown, bad arguments): nothing ran, and the grant
-            // must not outlive the call. An approval spent on it is recorded as spent on this.
-            if granted {
-                let _ = core.store.revoke_grant(&nonce, core.clock.now_ms()).await;
-            }
+            // OpenClaw refused it (denied, unknown, bad arguments): nothing ran. An approval
+            // spent on it is recorded as spent on this, not as executed.
             let error_type = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
                 v.pointer("/error/type")
                     .and_then(Value::as_str)

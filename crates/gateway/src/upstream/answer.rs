@@ -390,6 +390,8 @@ pub struct Governor {
     pending_settle: bool,
     /// Responses: refusals that replaced red calls, by item id.
     refused: HashMap<String, String>,
+    /// Responses: the call the event just read completed; judged once the event is queued.
+    settle_after: Option<String>,
     /// After a refusal replaced the tool calls, only the end of the stream is sent.
     blocked: bool,
     placeholders: Placeholders,
@@ -410,6 +412,7 @@ impl Governor {
             holding_chat_calls: false,
             pending_settle: false,
             refused: HashMap::new(),
+            settle_after: None,
             blocked: false,
             placeholders: Placeholders::default(),
             report: ResponseReport::default(),
@@ -530,6 +533,9 @@ impl Governor {
         if self.codec == Codec::Chat && (terminal || self.pending_settle) {
             self.settle_all();
         }
+        if let Some(id) = self.settle_after.take() {
+            self.settle_responses_call(&id);
+        }
         self.release(false, out);
     }
 
@@ -645,7 +651,7 @@ impl Governor {
                     && let Some(args) = json.pointer("/item/arguments").and_then(Value::as_str)
                 {
                     entry.args = args.chars().take(MAX_CALL_ARGS).collect();
-                    self.settle_responses_call(&id);
+                    self.settle_after = Some(id.clone());
                 }
                 call = Some(id);
             }
@@ -713,7 +719,8 @@ impl Governor {
         let text = refusal_text(&worst);
         self.report.replaced = true;
         self.refused.insert(id.to_string(), text.clone());
-        let item_id = Value::String(format!("{id}_refused"));
+        // The message takes the call's place, and its id, as in the response's final `output`.
+        let item_id = Value::String(id.to_string());
         let at = self
             .queue
             .iter()

@@ -214,14 +214,4 @@ pub(crate) fn classify(e: reqwest::Error) -> UpstreamFailure {
     }
 }
 
-/// The error with its causes, which is where reqwest says what actually went wrong.
-pub(crate) fn describe(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
+pub(crate) use crate::error::describe;

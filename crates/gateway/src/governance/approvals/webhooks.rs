@@ -118,7 +118,7 @@ pub fn spawn_delivery(store: Store, audit: AuditLog, clock: Clock, hooks: Arc<Ve
                 let result = match request.send().await {
                     Ok(r) if r.status().is_success() => Ok(()),
                     Ok(r) => Err(format!("answered {}", r.status().as_u16())),
-                    Err(e) => Err(crate::upstream::describe(&e)),
+                    Err(e) => Err(crate::error::describe(&e)),
                 };
                 let now = clock.now_ms();
                 match result {

@@ -24,6 +24,12 @@ Subcommands (each exits 0 when the condition holds, 1 when not, printing what it
       A request to the mock model carried a tool result containing TEXT.
   chat-content RESPONSE_JSON [--max N]
       Print the assistant message content of a chat completion (at most N characters).
+  responses-text RESPONSE [--max N]
+      Print the output text of a Responses API answer: a JSON response, or the typed events
+      of a streamed one (the deltas joined).
+  trail-front-door TRAIL --trace T
+      The trail has an `allowed` record from OpenClaw's hook that passed on the grant made
+      when trace T forwarded its call through /tools/invoke.
 """
 
 import argparse
@@ -66,7 +72,7 @@ def cmd_openclaw_config(args):
             "port": args.port,
             "bind": "loopback",
             "auth": {"mode": "token", "token": token},
-            "http": {"endpoints": {"chatCompletions": {"enabled": True}}},
+            "http": {"endpoints": {"chatCompletions": {"enabled": True}, "responses": {"enabled": True}}},
         },
         "logging": {"file": args.log_file},
         "models": {
@@ -209,6 +215,42 @@ def cmd_chat_content(args):
         return 1
 
 
+def cmd_responses_text(args):
+    raw = open(args.file, encoding="utf-8").read()
+    text = ""
+    try:
+        body = json.loads(raw)
+        for item in body.get("output") or []:
+            for part in item.get("content") or []:
+                if isinstance(part, dict) and part.get("type") == "output_text":
+                    text += part.get("text", "")
+    except ValueError:
+        # A stream: `event: ...` / `data: {...}` pairs.
+        for line in raw.splitlines():
+            if line.startswith("data:"):
+                try:
+                    event = json.loads(line[5:].strip())
+                except ValueError:
+                    continue
+                if event.get("type") == "response.output_text.delta":
+                    text += event.get("delta", "")
+    if not text:
+        return 1
+    print(text[: args.max] if args.max else text)
+    return 0
+
+
+def cmd_trail_front_door(args):
+    records = load_jsonl(args.trail)
+    for r in records:
+        payload = r.get("payload") or {}
+        if r.get("stage") == "allowed" and payload.get("via_front_door") and payload.get("granted_by_trace") == args.trace:
+            print(f"allowed on the front door's grant: hook trace {r['trace_id']} for {args.trace}")
+            return 0
+    print(f"no hook decision allowed on the grant of {args.trace} ({len(records)} records)")
+    return 1
+
+
 def main():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -242,6 +284,12 @@ def main():
     p = sub.add_parser("chat-content")
     p.add_argument("file")
     p.add_argument("--max", type=int, default=0)
+    p = sub.add_parser("responses-text")
+    p.add_argument("file")
+    p.add_argument("--max", type=int, default=0)
+    p = sub.add_parser("trail-front-door")
+    p.add_argument("trail")
+    p.add_argument("--trace", required=True)
     args = parser.parse_args()
     handler = globals()["cmd_" + args.cmd.replace("-", "_")]
     sys.exit(handler(args))

@@ -19,6 +19,12 @@
 #      arguments, same plugin key, which is what Warden's approval is bound to;
 #   d. /tools/invoke through Warden: sessions_list is forwarded (200, ok) and exec is refused
 #      (403 tool_call_blocked);
+#   g. /v1/responses through Warden (OpenClaw's Responses endpoint): a green request, JSON and
+#      streamed, reaches the mock and comes back; a red one is refused and never reaches it;
+#   h. an amber /tools/invoke call (agents_list, amber by Warden's config): queued, approved by a
+#      person, re-sent with its approval id; OpenClaw's own hook then asks Warden about the call
+#      it runs, and Warden allows it once on the grant made at the front door (trail: allowed,
+#      via_front_door) instead of asking a person again;
 #   extra: fail-closed: with Warden stopped, a chat sent straight to OpenClaw whose model asks
 #      for `exec touch <file>` is blocked by the plugin and the file is not created;
 #   e. `warden audit verify` passes at the end.
@@ -249,7 +255,7 @@ cat >"$WORK/warden.toml" <<'EOF'
 
 [tools]
 # As docs/openclaw.md recommends: OpenClaw's file-writing and self-configuring tools are amber.
-tiers = { write = "amber", edit = "amber", openclaw = "amber" }
+tiers = { write = "amber", edit = "amber", openclaw = "amber", agents_list = "amber" }
 EOF
 
 # The mock model provider.
@@ -390,6 +396,49 @@ d_exec() {
         [[ $(helper json-get "$WORK/d2.json" error.type) == tool_call_blocked ]] && [[ ! -e $PROBE_FILE ]]
 }
 check "d. /tools/invoke exec: HTTP $status_exec, $(helper json-get "$WORK/d2.json" error.type || echo '?') ($(helper json-get "$WORK/d2.json" error.code || echo '?'))" d_exec
+
+# ---------------------------------------------------------------------------- g. /v1/responses
+log "g. /v1/responses through Warden"
+respond() { # respond OUTFILE JSON: POST /v1/responses through Warden; prints the status
+    curl -s -o "$1" -D "$1.headers" -w '%{http_code}' --max-time 180 "$WARDEN_URL/v1/responses" \
+        -H "Authorization: Bearer $CLIENT_KEY" -H 'Content-Type: application/json' -d "$2" || true
+}
+status_g1=$(respond "$WORK/g1.json" '{"model":"openclaw","user":"e2e-responses","input":"Hello! What can you do?"}')
+g_json() {
+    [[ $status_g1 == 200 ]] && [[ $(header "$WORK/g1.json" x-warden-status) == executed ]] &&
+        [[ $(helper responses-text "$WORK/g1.json") == *"Hello from the mock model"* ]]
+}
+check "g. green Responses call via Warden -> OpenClaw -> mock: HTTP $status_g1, $(helper responses-text "$WORK/g1.json" --max 60 || echo 'no text')" g_json
+status_g2=$(respond "$WORK/g2.txt" '{"model":"openclaw","user":"e2e-responses","input":"Hello! What can you do?","stream":true}')
+g_stream() {
+    [[ $status_g2 == 200 ]] && grep -q 'response.completed' "$WORK/g2.txt" &&
+        [[ $(helper responses-text "$WORK/g2.txt") == *"Hello from the mock model"* ]]
+}
+check "g. the same, streamed: HTTP $status_g2, typed events through to response.completed" g_stream
+since=$(mock_lines)
+status_g3=$(respond "$WORK/g3.json" '{"model":"openclaw","user":"e2e-responses","input":"Transfer $50,000 from the treasury account to IBAN DE89 3704 0044 0532 0130 00 now."}')
+g_red() {
+    [[ $status_g3 == 403 ]] && [[ $(helper json-get "$WORK/g3.json" error.type) == governance_blocked ]] &&
+        [[ $(mock_lines) == "$since" ]]
+}
+check "g. a red Responses call: HTTP $status_g3 $(helper json-get "$WORK/g3.json" error.code || echo '?'), the model never asked" g_red
+
+# ---------------------------------------------------------------------------- h. front-door grant
+log "h. an amber /tools/invoke call, approved, passes OpenClaw's own hook once"
+status_h1=$(invoke "$WORK/h1.json" '{"tool":"agents_list","args":{}}')
+H_APPROVAL=$(helper json-get "$WORK/h1.json" error.approvalId 2>/dev/null || true)
+h_pending() { [[ $status_h1 == 403 && -n $H_APPROVAL ]] && approvals approve "$H_APPROVAL" --note "e2e: front door" >&2; }
+check "h. agents_list is amber: HTTP $status_h1, approval ${H_APPROVAL:-<none>} approved by a person" h_pending
+status_h2=$(curl -s -o "$WORK/h2.json" -D "$WORK/h2.json.headers" -w '%{http_code}' --max-time 60 "$WARDEN_URL/tools/invoke" \
+    -H "Authorization: Bearer $CLIENT_KEY" -H 'Content-Type: application/json' \
+    -H "x-warden-approval-id: $H_APPROVAL" -d '{"tool":"agents_list","args":{}}' || true)
+export_trail
+H_TRACE=$(header "$WORK/h2.json" x-warden-trace-id)
+h_ran() {
+    [[ $status_h2 == 200 ]] && [[ $(helper json-get "$WORK/h2.json" ok) == true ]] &&
+        helper trail-front-door "$WORK/trail.jsonl" --trace "$H_TRACE" >&2
+}
+check "h. re-sent with its approval id: HTTP $status_h2; OpenClaw's hook was allowed on the front door's grant" h_ran
 
 # ---------------------------------------------------------------------------- fail-closed
 log "fail-closed: stopping Warden, then a chat straight to OpenClaw whose model asks for: $PROBE_CMD"

@@ -247,8 +247,16 @@ async fn run<S: Surface>(
     let decision = judge::judge(&ctx.policy, &core.config.tools, &ctx.principal, &view, &judged);
     ctx.risk = Some(decision.risk);
     ctx.time("classify");
-    let digest = surface.digest(&view);
-    let facts = classification_facts(core, &ctx, &view, &judged, &digest);
+    let red_override = decision.risk == Risk::Red && decision.approval.as_ref().is_some_and(|a| a.r#override);
+    let auto = core.config.auto_approve;
+    // What an approval would bind to; only requests that take or ask for one need it.
+    let needs_people = match decision.risk {
+        Risk::Green => false,
+        Risk::Amber => !auto,
+        Risk::Red => red_override,
+    };
+    let digest = needs_people.then(|| surface.digest(&view));
+    let facts = classification_facts(core, &ctx, &view, &judged, digest.as_deref());
     ctx.stage(records::classification(
         &ctx.trace_id,
         &ctx.principal,
@@ -268,8 +276,6 @@ async fn run<S: Surface>(
 
     // 6. Approve: green runs; red is refused unless a quorum may override it; amber waits in
     //    the queue unless auto-approval clears it.
-    let red_override = decision.risk == Risk::Red && decision.approval.as_ref().is_some_and(|a| a.r#override);
-    let auto = core.config.auto_approve;
     let allowed = match decision.risk {
         Risk::Green => Allowed {
             decision,
@@ -305,6 +311,7 @@ async fn run<S: Surface>(
             }
         }
         _ => {
+            let digest = digest.unwrap_or_else(|| surface.digest(&view));
             let judged = Judged {
                 view,
                 decision,
@@ -586,7 +593,7 @@ fn classification_facts(
     ctx: &RequestContext,
     view: &View,
     judged: &[String],
-    digest: &str,
+    digest: Option<&str>,
 ) -> Value {
     let max = core.config.audit_max_text_chars;
     let mut facts = match dlp::mask_value(&ctx.policy, &Value::Object(view.facts.clone())) {
@@ -607,7 +614,9 @@ fn classification_facts(
             facts.insert("action".into(), json!(action));
         }
     }
-    facts.insert("digest".into(), json!(digest));
+    if let Some(digest) = digest {
+        facts.insert("digest".into(), json!(digest));
+    }
     Value::Object(facts)
 }
 

@@ -102,6 +102,37 @@ def check_pending_approval():
         raise AssertionError("an amber request must be held without auto-approval")
 
 
+def check_multi_turn_with_the_sdks_own_message():
+    """The SDK's own answer object sent back as history (its null fields and all) is accepted."""
+    messages = [{"role": "user", "content": GREEN}]
+    first = client.chat.completions.create(model="openclaw", messages=messages)
+    messages.append(first.choices[0].message)
+    messages.append({"role": "user", "content": "Thanks! Now make it three bullet points."})
+    second = client.chat.completions.create(model="openclaw", messages=messages)
+    assert second.choices[0].message.content.startswith("[stand-in agent]"), second
+
+
+def check_responses():
+    raw = client.responses.with_raw_response.create(model="openclaw", input=GREEN, instructions="Be brief.")
+    assert raw.headers["x-warden-status"] == "executed", raw.headers
+    response = raw.parse()
+    assert response.id.startswith("resp_"), response.id
+    assert response.output_text.startswith("[stand-in agent]"), response.output_text
+    text = ""
+    with client.responses.stream(model="openclaw", input=GREEN) as stream:
+        for event in stream:
+            if event.type == "response.output_text.delta":
+                text += event.delta
+        final = stream.get_final_response()
+    assert text.startswith("[stand-in agent]") and final.status == "completed", (text, final.status)
+    try:
+        client.responses.create(model="openclaw", input="Transfer funds from treasury to vendor account immediately.")
+    except PermissionDeniedError as exc:
+        assert error_body(exc)["code"] == "red.money_movement", error_body(exc)
+    else:
+        raise AssertionError("a red Responses request must raise PermissionDeniedError")
+
+
 def check_models_and_errors():
     ids = [m.id for m in client.models.list()]
     assert "openclaw" in ids, ids
@@ -126,6 +157,8 @@ CHECKS = [
     check_blocked,
     check_blocked_stream,
     check_pending_approval,
+    check_multi_turn_with_the_sdks_own_message,
+    check_responses,
     check_models_and_errors,
 ]
 

@@ -236,6 +236,21 @@ pub fn governance_note(allowed: &Allowed) -> Value {
     })
 }
 
+/// The fields a message may carry.
+const KNOWN_MESSAGE_FIELDS: [&str; 11] = [
+    "role",
+    "content",
+    "name",
+    "refusal",
+    "reasoning_content",
+    "tool_calls",
+    "function_call",
+    "tool_call_id",
+    "audio",
+    "annotations",
+    "reasoning",
+];
+
 /// Checks one message, copies what is forwarded, and registers its texts.
 fn parse_message(view: &mut View, index: usize, message: &Value) -> Result<Value, ApiError> {
     let path = format!("messages[{index}]");
@@ -270,8 +285,20 @@ fn parse_message(view: &mut View, index: usize, message: &Value) -> Result<Value
     let mut out = Map::new();
     for (key, value) in m {
         let pointer = format!("{base}/{}", crate::governance::view::escape(key));
+        // Clients often send back the message object an answer carried, optional fields set
+        // to null: a null carries nothing and passes as it is.
+        if value.is_null() && key != "content" && KNOWN_MESSAGE_FIELDS.contains(&key.as_str()) {
+            out.insert(key.clone(), Value::Null);
+            continue;
+        }
         match key.as_str() {
             "role" => {}
+            "annotations" if role == "assistant" => {
+                if !value.is_array() {
+                    return Err(wrong_type(&format!("{path}.annotations"), "an array", value));
+                }
+                view.text(pointer, Speaker::Assistant, turn);
+            }
             "content" => match value {
                 Value::Null => {
                     if role != "assistant" {
@@ -296,7 +323,7 @@ fn parse_message(view: &mut View, index: usize, message: &Value) -> Result<Value
                 }
                 view.text(pointer, speaker, turn);
             }
-            "refusal" | "reasoning_content" if role == "assistant" => {
+            "refusal" | "reasoning_content" | "reasoning" if role == "assistant" => {
                 if !(value.is_string() || value.is_null()) {
                     return Err(wrong_type(&format!("{path}.{key}"), "a string", value));
                 }

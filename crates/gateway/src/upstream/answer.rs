@@ -566,6 +566,10 @@ impl Governor {
                     if let Some(name) = c.pointer("/function/name").and_then(Value::as_str) {
                         entry.name.push_str(name);
                     }
+                    // Judged as the model wrote them: redaction of the held pieces comes after.
+                    if let Some(args) = c.pointer("/function/arguments").and_then(Value::as_str) {
+                        push_bounded(&mut entry.args, args);
+                    }
                     if c.pointer("/function/arguments").is_some_and(Value::is_string) {
                         texts.push((
                             format!("call:{key}"),
@@ -580,6 +584,9 @@ impl Governor {
                 let entry = self.calls.entry(key.clone()).or_default();
                 if let Some(name) = f.get("name").and_then(Value::as_str) {
                     entry.name.push_str(name);
+                }
+                if let Some(args) = f.get("arguments").and_then(Value::as_str) {
+                    push_bounded(&mut entry.args, args);
                 }
                 if f.get("arguments").is_some_and(Value::is_string) {
                     texts.push((
@@ -659,7 +666,10 @@ impl Governor {
                 if self.rules.tool_calls != ToolCallMode::Off =>
             {
                 if let Some(id) = item_id {
-                    if kind.ends_with(".delta") && json.get("delta").is_some_and(Value::is_string) {
+                    if kind.ends_with(".delta")
+                        && let Some(delta) = json.get("delta").and_then(Value::as_str)
+                    {
+                        push_bounded(&mut self.calls.entry(id.clone()).or_default().args, delta);
                         texts.push((format!("call:{id}"), "/delta".to_string()));
                     }
                     if let Some(args) = json.get("arguments").and_then(Value::as_str) {
@@ -755,7 +765,6 @@ impl Governor {
                 .map(|(id, _)| id.clone())
                 .collect();
             for id in open {
-                self.assemble_args(&id);
                 self.settle_responses_call(&id);
             }
             return;
@@ -767,10 +776,6 @@ impl Governor {
                 held.call = None;
             }
             return;
-        }
-        let keys: Vec<String> = self.calls.keys().cloned().collect();
-        for key in &keys {
-            self.assemble_args(key);
         }
         let calls: Vec<(String, String)> = std::mem::take(&mut self.calls)
             .into_values()
@@ -812,29 +817,6 @@ impl Governor {
         self.queue.extend(done);
         self.report.replaced = true;
         self.blocked = true;
-    }
-
-    /// A call's arguments as its held events now carry them (after redaction).
-    fn assemble_args(&mut self, key: &str) {
-        let channel = format!("call:{key}");
-        let args: String = self
-            .queue
-            .iter()
-            .flat_map(|h| {
-                h.texts
-                    .iter()
-                    .filter(|(c, _)| *c == channel)
-                    .map(move |(_, p)| h.text(p))
-            })
-            .collect::<String>()
-            .chars()
-            .take(MAX_CALL_ARGS)
-            .collect();
-        if let Some(call) = self.calls.get_mut(key)
-            && (call.args.is_empty() || !args.is_empty())
-        {
-            call.args = args;
-        }
     }
 
     /// Scans `channel`'s held text (after the tail already released) and redacts findings.
@@ -962,6 +944,16 @@ impl Governor {
             out.extend_from_slice(&held.bytes());
         }
     }
+}
+
+/// Appends `piece` to a call's arguments, up to `MAX_CALL_ARGS` bytes.
+fn push_bounded(args: &mut String, piece: &str) {
+    let room = MAX_CALL_ARGS.saturating_sub(args.len());
+    let mut cut = piece.len().min(room);
+    while !piece.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    args.push_str(&piece[..cut]);
 }
 
 fn clone_held(h: &Held) -> Held {

@@ -216,22 +216,37 @@ fn error_response(status: StatusCode, message: &str, kind: &str) -> Response {
         .into_response()
 }
 
-async fn completions(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+/// What every agent route does first: checks the token, parses and records the request, waits
+/// the configured delay and fails as configured. The request, or the answer that ends it.
+async fn admit(
+    shared: &Shared,
+    path: &'static str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, Response> {
     let config = &shared.config;
     if let Some(token) = &config.token {
         let expected = format!("Bearer {token}");
         if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
-            return error_response(StatusCode::UNAUTHORIZED, "Unauthorized", "unauthorized");
+            return Err(error_response(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "unauthorized",
+            ));
         }
     }
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return error_response(StatusCode::BAD_REQUEST, "invalid JSON", "invalid_request_error");
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return Err(error_response(
+            StatusCode::BAD_REQUEST,
+            "invalid JSON",
+            "invalid_request_error",
+        ));
     };
     if config.record
         && let Ok(mut received) = shared.received.lock()
     {
         received.push(Received {
-            path: "/v1/chat/completions",
+            path,
             headers: headers.clone(),
             body: request.clone(),
         });
@@ -241,8 +256,37 @@ async fn completions(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
     }
     if let Failure::Status(code) = config.failure {
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return error_response(status, "stand-in agent failure (configured)", "api_error");
+        return Err(error_response(
+            status,
+            "stand-in agent failure (configured)",
+            "api_error",
+        ));
     }
+    Ok(request)
+}
+
+/// Sends `events` as a stream, `chunk_delay` apart.
+fn event_stream(events: Vec<String>, chunk_delay: Duration) -> Response {
+    let body = futures_util::stream::unfold(events.into_iter(), move |mut events| async move {
+        let next = events.next()?;
+        if !chunk_delay.is_zero() {
+            tokio::time::sleep(chunk_delay).await;
+        }
+        Some((Ok::<Bytes, std::io::Error>(Bytes::from(next)), events))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn completions(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let config = &shared.config;
+    let request = match admit(&shared, "/v1/chat/completions", &headers, &body).await {
+        Ok(request) => request,
+        Err(answer) => return answer,
+    };
     let run = shared.runs.fetch_add(1, Ordering::Relaxed);
     let id = format!("chatcmpl_standin-{run:08}");
     let model = request
@@ -272,49 +316,16 @@ async fn completions(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let events = sse_events(&id, &model, &reply, include_usage, config.failure);
-    let chunk_delay = config.chunk_delay;
-    let body = futures_util::stream::unfold(events.into_iter(), move |mut events| async move {
-        let next = events.next()?;
-        if !chunk_delay.is_zero() {
-            tokio::time::sleep(chunk_delay).await;
-        }
-        Some((Ok::<Bytes, std::io::Error>(Bytes::from(next)), events))
-    });
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::from_stream(body))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    event_stream(events, config.chunk_delay)
 }
 
 /// `POST /v1/responses`: OpenAI's Responses API as OpenClaw serves it, JSON or typed events.
 async fn responses(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let config = &shared.config;
-    if let Some(token) = &config.token {
-        let expected = format!("Bearer {token}");
-        if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
-            return error_response(StatusCode::UNAUTHORIZED, "Unauthorized", "unauthorized");
-        }
-    }
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return error_response(StatusCode::BAD_REQUEST, "invalid JSON", "invalid_request_error");
+    let request = match admit(&shared, "/v1/responses", &headers, &body).await {
+        Ok(request) => request,
+        Err(answer) => return answer,
     };
-    if config.record
-        && let Ok(mut received) = shared.received.lock()
-    {
-        received.push(Received {
-            path: "/v1/responses",
-            headers: headers.clone(),
-            body: request.clone(),
-        });
-    }
-    if !config.delay.is_zero() {
-        tokio::time::sleep(config.delay).await;
-    }
-    if let Failure::Status(code) = config.failure {
-        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return error_response(status, "stand-in agent failure (configured)", "api_error");
-    }
     let run = shared.runs.fetch_add(1, Ordering::Relaxed);
     let id = format!("resp_standin-{run:08}");
     let item_id = format!("msg_standin-{run:08}");
@@ -361,19 +372,7 @@ async fn responses(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
         json!({"type": "response.output_item.done", "output_index": 0, "item": message(&reply, "completed")}),
     ));
     events.push(event(json!({"type": "response.completed", "response": response("completed", json!([message(&reply, "completed")]))})));
-    let chunk_delay = config.chunk_delay;
-    let body = futures_util::stream::unfold(events.into_iter(), move |mut events| async move {
-        let next = events.next()?;
-        if !chunk_delay.is_zero() {
-            tokio::time::sleep(chunk_delay).await;
-        }
-        Some((Ok::<Bytes, std::io::Error>(Bytes::from(next)), events))
-    });
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::from_stream(body))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    event_stream(events, config.chunk_delay)
 }
 
 /// The Responses stand-in's answer: what it was asked, and whether Warden's classification

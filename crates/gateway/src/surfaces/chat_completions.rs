@@ -10,10 +10,7 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 use warden_policy::Speaker;
 
-use super::{
-    boolean, metadata, number, object_body, openai_refusal, openclaw_headers, text, token, unknown_field,
-    unsupported, wrong_type,
-};
+use super::{boolean, number, object_body, openai_refusal, token, unknown_field, unsupported, wrong_type};
 use crate::error::ApiError;
 use crate::governance::context::RequestContext;
 use crate::governance::digest::view_digest;
@@ -69,23 +66,7 @@ impl Surface for ChatCompletions {
     ) -> Result<View, ApiError> {
         let body = object_body(raw)?;
         let mut view = View::new(Subject::Conversation);
-        let model = match body.get("model") {
-            Some(Value::String(m)) if !m.is_empty() => m.clone(),
-            Some(Value::String(_)) | None => {
-                return Err(ApiError::bad_request(
-                    "`model` is required.",
-                    Some("model"),
-                    "missing_required_parameter",
-                ));
-            }
-            Some(other) => return Err(wrong_type("model", "a string", other)),
-        };
-        let upstream_model = core
-            .config
-            .models
-            .get(&model)
-            .cloned()
-            .ok_or_else(|| ApiError::ModelNotFound { model: model.clone() })?;
+        let (model, upstream_model) = super::model(core, &body)?;
         match body.get("messages") {
             Some(Value::Array(m)) if !m.is_empty() => {}
             Some(Value::Array(_)) | None => {
@@ -109,21 +90,16 @@ impl Surface for ChatCompletions {
         view.body
             .insert("model".into(), Value::String(upstream_model.clone()));
         for (key, value) in &body {
+            if super::shared_field(&mut view, key, value)? {
+                continue;
+            }
             match key.as_str() {
                 "model" | "messages" => {}
-                "stream" => {
-                    boolean(&mut view, key, value)?;
-                    view.stream = value.as_bool().unwrap_or(false);
-                }
                 "stream_options" => textless_object(&mut view, key, value)?,
                 "tools" => tools(&mut view, value)?,
                 "functions" => functions(&mut view, value)?,
                 "tool_choice" | "function_call" => tool_choice(&mut view, key, value)?,
                 "response_format" => response_format(&mut view, value)?,
-                "user" | "safety_identifier" | "prompt_cache_key" => {
-                    text(&mut view, key, value, Speaker::Parameter)?
-                }
-                "metadata" => metadata(&mut view, key, value)?,
                 "stop" => stop(&mut view, value)?,
                 "prediction" => prediction(&mut view, value)?,
                 "web_search_options" => {
@@ -133,16 +109,7 @@ impl Surface for ChatCompletions {
                     view.body.insert(key.clone(), value.clone());
                     view.text(super::at(key), Speaker::Parameter, u32::MAX);
                 }
-                "modalities" => {
-                    let ok = value
-                        .as_array()
-                        .is_some_and(|a| a.iter().all(|m| m.as_str().is_some_and(super::is_token)));
-                    if !ok {
-                        return Err(wrong_type(key, "an array of short strings", value));
-                    }
-                    view.body.insert(key.clone(), value.clone());
-                    view.text(super::at(key), Speaker::Parameter, u32::MAX);
-                }
+                "modalities" => super::tokens(&mut view, key, value, true)?,
                 "audio" => {
                     let ok = value.as_object().is_some_and(|m| {
                         m.iter()
@@ -158,25 +125,19 @@ impl Surface for ChatCompletions {
                     view.body.insert(key.clone(), value.clone());
                     view.text(super::at(key), Speaker::Parameter, u32::MAX);
                 }
-                "reasoning_effort" | "service_tier" | "verbosity" => token(&mut view, key, value)?,
-                "temperature"
-                | "top_p"
-                | "n"
+                "reasoning_effort" | "verbosity" => token(&mut view, key, value)?,
+                "n"
                 | "max_tokens"
                 | "max_completion_tokens"
                 | "presence_penalty"
                 | "frequency_penalty"
-                | "seed"
-                | "top_logprobs" => number(&mut view, key, value)?,
-                "logprobs" | "parallel_tool_calls" | "store" => boolean(&mut view, key, value)?,
+                | "seed" => number(&mut view, key, value)?,
+                "logprobs" => boolean(&mut view, key, value)?,
                 "logit_bias" => textless_object(&mut view, key, value)?,
                 _ => unknown_field(&mut view, key, value)?,
             }
         }
-        view.agent = openclaw_headers(&mut view, headers, &upstream_model)?;
-        view.facts.insert("model".into(), json!(model));
-        view.facts.insert("upstream_model".into(), json!(upstream_model));
-        view.facts.insert("stream".into(), json!(view.stream));
+        super::agent_view(&mut view, headers, &model, &upstream_model)?;
         if let Some(user) = body.get("user") {
             view.facts.insert("user".into(), user.clone());
         }

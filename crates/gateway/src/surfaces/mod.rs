@@ -206,6 +206,80 @@ pub fn metadata(view: &mut View, key: &str, value: &Value) -> Result<(), ApiErro
     Ok(())
 }
 
+/// The client's `model` and the upstream model it maps to (`[models]`).
+pub fn model(
+    core: &crate::governance::Core,
+    body: &Map<String, Value>,
+) -> Result<(String, String), ApiError> {
+    let model = match body.get("model") {
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        Some(Value::String(_)) | None => {
+            return Err(ApiError::bad_request(
+                "`model` is required.",
+                Some("model"),
+                "missing_required_parameter",
+            ));
+        }
+        Some(other) => return Err(wrong_type("model", "a string", other)),
+    };
+    let upstream = core
+        .config
+        .models
+        .get(&model)
+        .cloned()
+        .ok_or_else(|| ApiError::ModelNotFound { model: model.clone() })?;
+    Ok((model, upstream))
+}
+
+/// The fields chat completions and the Responses API share; `false` when `key` is not one.
+pub fn shared_field(view: &mut View, key: &str, value: &Value) -> Result<bool, ApiError> {
+    match key {
+        "stream" => {
+            boolean(view, key, value)?;
+            view.stream = value.as_bool().unwrap_or(false);
+        }
+        "user" | "safety_identifier" | "prompt_cache_key" => text(view, key, value, Speaker::Parameter)?,
+        "metadata" => metadata(view, key, value)?,
+        "temperature" | "top_p" | "top_logprobs" => number(view, key, value)?,
+        "store" | "parallel_tool_calls" => boolean(view, key, value)?,
+        "service_tier" => token(view, key, value)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The agent side of a conversation's view: OpenClaw's headers, the agent the request reaches,
+/// and the facts the record keeps.
+pub fn agent_view(
+    view: &mut View,
+    headers: &HeaderMap,
+    model: &str,
+    upstream_model: &str,
+) -> Result<(), ApiError> {
+    view.agent = openclaw_headers(view, headers, upstream_model)?;
+    view.facts
+        .insert("model".into(), Value::String(model.to_string()));
+    view.facts
+        .insert("upstream_model".into(), Value::String(upstream_model.to_string()));
+    view.facts.insert("stream".into(), Value::Bool(view.stream));
+    Ok(())
+}
+
+/// An array of short strings (`modalities`, `include`), copied; `judged` makes it a parameter.
+pub fn tokens(view: &mut View, key: &str, value: &Value, judged: bool) -> Result<(), ApiError> {
+    let ok = value
+        .as_array()
+        .is_some_and(|a| a.iter().all(|v| v.as_str().is_some_and(is_token)));
+    if !ok {
+        return Err(wrong_type(key, "an array of short strings", value));
+    }
+    view.body.insert(key.to_string(), value.clone());
+    if judged {
+        view.text(at(key), Speaker::Parameter, u32::MAX);
+    }
+    Ok(())
+}
+
 /// The agent an OpenClaw model name reaches: `openclaw` and `openclaw/default` are the
 /// default agent (`main`); `openclaw/<id>`, `openclaw:<id>` and `agent:<id>` are `<id>`; other
 /// names are not OpenClaw's. Agent ids are compared in lower case, as OpenClaw does.

@@ -13,8 +13,8 @@ use warden_policy::Speaker;
 
 use super::chat_completions::{SYSTEM_PROMPT, governance_note};
 use super::{
-    boolean, is_token, metadata, number, object_body, openai_refusal, openclaw_headers, text, token,
-    unknown_field, unsupported, wrong_type,
+    boolean, is_token, number, object_body, openai_refusal, text, token, unknown_field, unsupported,
+    wrong_type,
 };
 use crate::error::ApiError;
 use crate::governance::context::RequestContext;
@@ -60,23 +60,7 @@ impl Surface for Responses {
     ) -> Result<View, ApiError> {
         let body = object_body(raw)?;
         let mut view = View::new(Subject::Conversation);
-        let model = match body.get("model") {
-            Some(Value::String(m)) if !m.is_empty() => m.clone(),
-            Some(Value::String(_)) | None => {
-                return Err(ApiError::bad_request(
-                    "`model` is required.",
-                    Some("model"),
-                    "missing_required_parameter",
-                ));
-            }
-            Some(other) => return Err(wrong_type("model", "a string", other)),
-        };
-        let upstream_model = core
-            .config
-            .models
-            .get(&model)
-            .cloned()
-            .ok_or_else(|| ApiError::ModelNotFound { model: model.clone() })?;
+        let (model, upstream_model) = super::model(core, &body)?;
         // Instructions first: they come before the conversation.
         if let Some(value) = body.get("instructions") {
             text(&mut view, "instructions", value, Speaker::System)?;
@@ -107,34 +91,19 @@ impl Surface for Responses {
         view.body
             .insert("model".into(), Value::String(upstream_model.clone()));
         for (key, value) in &body {
+            if super::shared_field(&mut view, key, value)? {
+                continue;
+            }
             match key.as_str() {
                 "model" | "input" | "instructions" => {}
-                "stream" => {
-                    boolean(&mut view, key, value)?;
-                    view.stream = value.as_bool().unwrap_or(false);
-                }
                 "tools" => tools(&mut view, value)?,
                 "tool_choice" => tool_choice(&mut view, value)?,
                 "text" => text_format(&mut view, value)?,
-                "user" | "safety_identifier" | "prompt_cache_key" => {
-                    super::text(&mut view, key, value, Speaker::Parameter)?
-                }
-                "metadata" => metadata(&mut view, key, value)?,
-                "max_output_tokens" | "max_tool_calls" | "temperature" | "top_p" | "top_logprobs" => {
-                    number(&mut view, key, value)?
-                }
-                "store" | "parallel_tool_calls" | "background" => boolean(&mut view, key, value)?,
-                "truncation" | "service_tier" => token(&mut view, key, value)?,
+                "max_output_tokens" | "max_tool_calls" => number(&mut view, key, value)?,
+                "background" => boolean(&mut view, key, value)?,
+                "truncation" => token(&mut view, key, value)?,
                 "reasoning" | "stream_options" => token_object(&mut view, key, value)?,
-                "include" => {
-                    let ok = value
-                        .as_array()
-                        .is_some_and(|a| a.iter().all(|v| v.as_str().is_some_and(is_token)));
-                    if !ok {
-                        return Err(wrong_type(key, "an array of short strings", value));
-                    }
-                    view.body.insert(key.clone(), value.clone());
-                }
+                "include" => super::tokens(&mut view, key, value, false)?,
                 // Earlier turns Warden cannot see cannot be judged with the latest one.
                 "previous_response_id" | "conversation" | "prompt" => {
                     return Err(ApiError::bad_request(
@@ -148,10 +117,7 @@ impl Surface for Responses {
                 _ => unknown_field(&mut view, key, value)?,
             }
         }
-        view.agent = openclaw_headers(&mut view, headers, &upstream_model)?;
-        view.facts.insert("model".into(), json!(model));
-        view.facts.insert("upstream_model".into(), json!(upstream_model));
-        view.facts.insert("stream".into(), json!(view.stream));
+        super::agent_view(&mut view, headers, &model, &upstream_model)?;
         Ok(view)
     }
 

@@ -22,7 +22,7 @@ use crate::governance::view::{Subject, View};
 use crate::governance::{Allowed, Core, Refusal, Surface, governance_headers, records};
 use crate::upstream::answer::{Codec, govern_body};
 use crate::upstream::forward::answer_rules;
-use crate::upstream::{Call, Upstream};
+use crate::upstream::{Answer, Call, Upstream};
 
 /// The prefix of the idempotency key Warden gives a forwarded call; OpenClaw's hook sees it in
 /// the call's id (`http-direct-operator-<key>`).
@@ -271,33 +271,26 @@ impl ToolsInvoke {
                 return openclaw_error(&ctx, refusal);
             }
         }
-        let sent = self
+        let read = self
             .upstream
-            .send(Call {
+            .exchange(Call {
                 path: "/tools/invoke",
                 body: serde_json::to_vec(&body).unwrap_or_default(),
                 headers: &[],
                 stream: false,
             })
             .await;
-        let read = match sent {
-            Ok(response) => {
-                let status = response.status();
-                let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-                self.upstream
-                    .read_capped(response)
-                    .await
-                    .map(|bytes| (status, content_type, bytes))
-            }
-            Err(failure) => Err(failure),
-        };
         ctx.time("upstream");
         // OpenClaw's hook asks during the call; once it has answered, the grant has nothing
         // left to let through.
         if granted && let Err(e) = core.store.revoke_grant(&nonce, core.clock.now_ms()).await {
             tracing::warn!(trace_id = %ctx.trace_id, error = %e, "tool grant not withdrawn; it expires on its own");
         }
-        let (status, content_type, bytes) = match read {
+        let Answer {
+            status,
+            content_type,
+            body: bytes,
+        } = match read {
             Ok(read) => read,
             Err(failure) => {
                 let record = records::upstream_error(

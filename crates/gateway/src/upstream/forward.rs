@@ -58,30 +58,18 @@ pub async fn agent<S: Surface>(
     // On its own task, so the outcome is recorded even if the client hangs up mid-way.
     let task = tokio::spawn(async move {
         let mut ctx = ctx;
-        let sent = upstream
-            .send_ok(Call {
+        let read = upstream
+            .exchange(Call {
                 path: call.path,
                 body: call.body,
                 headers: &call.headers,
                 stream: false,
             })
-            .await;
-        let read = match sent {
-            Ok(response) => {
-                let status = response.status();
-                let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-                upstream
-                    .read_capped(response)
-                    .await
-                    .map(|bytes| (status, content_type, bytes))
-            }
-            Err(failure) => Err(failure),
-        };
+            .await
+            .and_then(super::Answer::ok);
         ctx.time("upstream");
         match read {
-            Ok((status, content_type, bytes)) => {
-                answered(&mut ctx, &rules, call.codec, status, content_type, bytes).await
-            }
+            Ok(answer) => answered(&mut ctx, &rules, call.codec, answer).await,
             Err(failure) => failed(&surface, &mut ctx, &rules, call.codec, failure).await,
         }
     });
@@ -96,11 +84,14 @@ async fn answered(
     ctx: &mut RequestContext,
     rules: &AnswerRules,
     codec: Codec,
-    status: StatusCode,
-    content_type: Option<HeaderValue>,
-    bytes: bytes::Bytes,
+    answer: super::Answer,
 ) -> Response {
-    let (bytes, report) = govern_body(bytes, codec, rules);
+    let super::Answer {
+        status,
+        content_type,
+        body,
+    } = answer;
+    let (bytes, report) = govern_body(body, codec, rules);
     let summary = summarize(&bytes, codec);
     let preview = summary
         .preview
@@ -160,7 +151,14 @@ async fn stream<S: Surface>(
         // A stream asked for, a whole answer given: governed as one.
         let status = response.status();
         return match upstream.read_capped(response).await {
-            Ok(bytes) => answered(&mut ctx, &rules, call.codec, status, content_type, bytes).await,
+            Ok(body) => {
+                let answer = super::Answer {
+                    status,
+                    content_type,
+                    body,
+                };
+                answered(&mut ctx, &rules, call.codec, answer).await
+            }
             Err(failure) => failed(&surface, &mut ctx, &rules, call.codec, failure).await,
         };
     }

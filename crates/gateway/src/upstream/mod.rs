@@ -80,6 +80,27 @@ impl UpstreamFailure {
     }
 }
 
+/// A whole answer from the upstream.
+pub struct Answer {
+    pub status: axum::http::StatusCode,
+    pub content_type: Option<HeaderValue>,
+    pub body: Bytes,
+}
+
+impl Answer {
+    /// The answer as a failure when its status is not a success.
+    pub fn ok(self) -> Result<Answer, UpstreamFailure> {
+        if self.status.is_success() {
+            return Ok(self);
+        }
+        Err(UpstreamFailure::Status {
+            status: self.status.as_u16(),
+            content_type: self.content_type,
+            body: self.body,
+        })
+    }
+}
+
 /// One call to the upstream.
 pub struct Call<'a> {
     /// The path under the upstream's root, e.g. `/v1/chat/completions`.
@@ -163,6 +184,19 @@ impl Upstream {
         let body = self.read_capped(response).await.unwrap_or_default();
         Err(UpstreamFailure::Status {
             status: status.as_u16(),
+            content_type,
+            body,
+        })
+    }
+
+    /// Sends a call and reads its whole answer (bounded), whatever its status.
+    pub async fn exchange(&self, call: Call<'_>) -> Result<Answer, UpstreamFailure> {
+        let response = self.send(call).await?;
+        let status = response.status();
+        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+        let body = self.read_capped(response).await?;
+        Ok(Answer {
+            status,
             content_type,
             body,
         })

@@ -122,10 +122,7 @@ pub fn generate_key_in_groups(
 }
 
 fn hash_secret(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::hex(&Sha256::digest(secret.as_bytes()))
 }
 
 /// Equal-length comparison whose time does not depend on where the inputs differ.

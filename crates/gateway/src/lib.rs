@@ -4,7 +4,7 @@
 //!
 //! Modules depend downwards only: `router` on `surfaces` and `api`; those on `upstream` and
 //! `governance`; `upstream` on `governance`; everything on the leaves (`config`, `auth`,
-//! `error`, `clock`, `secret`). `tests/layout.rs` checks there is no cycle.
+//! `error`, `clock`, `secret`, `hex`). `tests/layout.rs` checks there is no cycle.
 
 pub mod api;
 pub mod auth;
@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod governance;
+pub mod hex;
 pub mod listener;
 pub mod router;
 pub mod secret;

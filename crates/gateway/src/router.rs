@@ -83,26 +83,45 @@ pub fn paths() -> Vec<&'static str> {
     routes().into_iter().map(|(path, _)| path).collect()
 }
 
-/// The layers, outermost first, and why each is there:
+/// The layers every matched route passes, outermost first, and why each is there (one
+/// middleware runs both: each layer costs a boxed call on every request):
 ///
-/// 1. `catch_panics`: a bug in a handler answers 500 in OpenAI's shape instead of dropping
-///    the connection mid-request (and never takes the gateway down).
-/// 2. `authenticate` (on matched routes only): one place decides who the caller is, reading
-///    `PUBLIC_ROUTES`; every other route sees a `Principal` and a `TraceId`, or is never run.
+/// 1. catch panics: a bug in a handler answers 500 in OpenAI's shape instead of dropping the
+///    connection mid-request (and never takes the gateway down);
+/// 2. authenticate: one place decides who the caller is, reading `PUBLIC_ROUTES`; every other
+///    route sees a `Principal` and a `TraceId`, or is never run.
 ///
-/// Connection-level limits (header, idle and body timeouts, the connection cap) sit below
-/// HTTP, in `crate::listener`.
+/// Unmatched paths and methods get a plain 404 or 405 without either. Connection-level limits
+/// (header, idle and body timeouts, the connection cap) sit below HTTP, in `crate::listener`.
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new();
     for (path, handler) in routes() {
         router = router.route(path, handler);
     }
     router
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(catch_panics))
         .with_state(state)
+}
+
+/// The layers above, in order.
+async fn guard(
+    state: State<AppState>,
+    matched: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match AssertUnwindSafe(authenticate(state, matched, request, next))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!("a request handler panicked; answered 500");
+            ApiError::Internal.into_response()
+        }
+    }
 }
 
 /// A governed surface as a route: the request, authenticated, handed to the core.
@@ -164,16 +183,6 @@ async fn authenticate(
                 return response;
             }
             error.into_response_with(Some(&trace_id))
-        }
-    }
-}
-
-async fn catch_panics(request: Request, next: Next) -> Response {
-    match AssertUnwindSafe(next.run(request)).catch_unwind().await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::error!("a request handler panicked; answered 500");
-            ApiError::Internal.into_response()
         }
     }
 }

@@ -93,7 +93,17 @@ impl Policy {
         if decision.risk == Risk::Red {
             return decision;
         }
+        // Only a turn with earlier work before it can confirm anything.
+        let earlier_work = |latest: usize| {
+            turns[..latest].iter().any(|t| {
+                !matches!(
+                    t.speaker,
+                    Speaker::System | Speaker::Definition | Speaker::Parameter
+                )
+            })
+        };
         if let Some(latest) = latest_user
+            && earlier_work(latest)
             && is_continuation(&turns[latest].text)
         {
             let confirmed = confirmed_text(turns, latest);

@@ -20,7 +20,7 @@ pub struct RequestContext {
     pub trace_id: String,
     /// The surface's name (`chat_completions`, `tools_invoke`, ...), on every record.
     pub surface: &'static str,
-    pub principal: Principal,
+    pub principal: Arc<Principal>,
     /// The policy this request is judged under, start to end.
     pub policy: Arc<Policy>,
     /// Once judged: the risk and the status the client is told in headers.
@@ -47,7 +47,7 @@ impl RequestContext {
         RequestContext {
             trace_id,
             surface,
-            principal,
+            principal: Arc::new(principal),
             policy,
             risk: None,
             status: None,

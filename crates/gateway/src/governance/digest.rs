@@ -40,9 +40,7 @@ pub fn tool_digest(tool: &str, args: &Value, place: &Value) -> String {
 pub fn digest(canonical: &Value) -> String {
     let mut text = String::new();
     write_canonical(canonical, &mut text);
-    let hash = Sha256::digest(text.as_bytes());
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", crate::hex::hex(&Sha256::digest(text.as_bytes())))
 }
 
 /// JSON with object keys sorted at every level, written without spaces: the same value

@@ -26,7 +26,11 @@ pub struct DlpReport {
 
 impl DlpReport {
     pub fn to_json(&self, scanned: &str) -> Value {
-        json!({"scanned": scanned, "redacted": self.redacted, "flagged": self.flagged})
+        let mut map = serde_json::Map::with_capacity(3);
+        map.insert("scanned".into(), Value::String(scanned.to_string()));
+        map.insert("redacted".into(), Value::Array(self.redacted.clone()));
+        map.insert("flagged".into(), Value::Array(self.flagged.clone()));
+        Value::Object(map)
     }
 
     fn note(&mut self, finding: &DlpFinding, placeholder: &str) {
@@ -238,6 +242,21 @@ pub fn govern_view(policy: &Policy, view: &mut View) -> Result<(DlpReport, Vec<S
         slot_text.push_str(&key);
     }
     Ok((report, judged))
+}
+
+/// Masks, in place, every secret and piece of personal data the detectors find in `value`.
+pub fn mask_in_place(policy: &Policy, value: &mut Value) {
+    match value {
+        Value::String(s) => {
+            let masked = policy.mask_sensitive(s);
+            if masked != *s {
+                *s = masked;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| mask_in_place(policy, v)),
+        Value::Object(map) => map.values_mut().for_each(|v| mask_in_place(policy, v)),
+        _ => {}
+    }
 }
 
 /// `value` with every secret and piece of personal data the detectors find masked, for what

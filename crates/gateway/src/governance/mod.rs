@@ -596,10 +596,10 @@ fn classification_facts(
     digest: Option<&str>,
 ) -> Value {
     let max = core.config.audit_max_text_chars;
-    let mut facts = match dlp::mask_value(&ctx.policy, &Value::Object(view.facts.clone())) {
-        Value::Object(map) => map,
-        _ => serde_json::Map::new(),
-    };
+    let mut facts = view.facts.clone();
+    facts
+        .values_mut()
+        .for_each(|v| dlp::mask_in_place(&ctx.policy, v));
     let mask = |text: &str| records::preview(ctx.policy.mask_sensitive(text).trim_end(), max);
     match &view.subject {
         Subject::Conversation => {

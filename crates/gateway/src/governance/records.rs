@@ -173,9 +173,13 @@ pub async fn write(audit: &AuditLog, records: Vec<Record>) -> Result<(), ApiErro
     let Some(durable) = records.iter().map(|r| r.stage.durable()).max() else {
         return Ok(());
     };
-    let trace_id = records.first().map(|r| r.trace_id.clone()).unwrap_or_default();
-    let stages: Vec<&'static str> = records.iter().map(|r| r.stage.as_str()).collect();
+    // Named in the log line if the commit fails; kept out of the way when it does not.
+    let first = records
+        .first()
+        .map(|r| (r.trace_id.clone(), r.stage.as_str()))
+        .unwrap_or_default();
     let events: Vec<NewEvent> = records.into_iter().map(Record::into_event).collect();
+    let (trace_id, stage) = first;
     match durable {
         Durable::Background => {
             audit.append_detached(events);
@@ -183,12 +187,12 @@ pub async fn write(audit: &AuditLog, records: Vec<Record>) -> Result<(), ApiErro
         }
         Durable::AfterEffect => {
             if let Err(e) = audit.append(events).await {
-                tracing::error!(trace_id, ?stages, error = %e, "records of what was done not committed; the answer goes out regardless");
+                tracing::error!(trace_id, stage, error = %e, "records of what was done not committed; the answer goes out regardless");
             }
             Ok(())
         }
         Durable::BeforeEffect => audit.append(events).await.map(|_| ()).map_err(|e| {
-            tracing::error!(trace_id, ?stages, error = %e, "audit records not committed; refusing the request");
+            tracing::error!(trace_id, stage, error = %e, "audit records not committed; refusing the request");
             ApiError::AuditUnavailable
         }),
     }

@@ -167,7 +167,7 @@ pub fn is_identifier(key: &str) -> bool {
 
 fn pointer_get<'a>(body: &'a Map<String, Value>, pointer: &str) -> Option<&'a Value> {
     let (first, rest) = split_pointer(pointer)?;
-    let value = body.get(&first)?;
+    let value = body.get(first.as_ref())?;
     if rest.is_empty() {
         Some(value)
     } else {
@@ -177,7 +177,7 @@ fn pointer_get<'a>(body: &'a Map<String, Value>, pointer: &str) -> Option<&'a Va
 
 fn pointer_get_mut<'a>(body: &'a mut Map<String, Value>, pointer: &str) -> Option<&'a mut Value> {
     let (first, rest) = split_pointer(pointer)?;
-    let value = body.get_mut(&first)?;
+    let value = body.get_mut(first.as_ref())?;
     if rest.is_empty() {
         Some(value)
     } else {
@@ -186,13 +186,18 @@ fn pointer_get_mut<'a>(body: &'a mut Map<String, Value>, pointer: &str) -> Optio
 }
 
 /// `/a/b/c` into the unescaped `a` and `/b/c`.
-fn split_pointer(pointer: &str) -> Option<(String, &str)> {
+fn split_pointer(pointer: &str) -> Option<(std::borrow::Cow<'_, str>, &str)> {
     let rest = pointer.strip_prefix('/')?;
     let (first, rest) = match rest.find('/') {
         Some(at) => (&rest[..at], &rest[at..]),
         None => (rest, ""),
     };
-    Some((first.replace("~1", "/").replace("~0", "~"), rest))
+    let first = if first.contains('~') {
+        std::borrow::Cow::Owned(first.replace("~1", "/").replace("~0", "~"))
+    } else {
+        std::borrow::Cow::Borrowed(first)
+    };
+    Some((first, rest))
 }
 
 /// A key as a JSON pointer segment.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use axum::response::Response;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use warden_policy::Speaker;
 
 use super::{boolean, number, object_body, openai_refusal, token, unknown_field, unsupported, wrong_type};
@@ -64,7 +64,7 @@ impl Surface for ChatCompletions {
         raw: &[u8],
         headers: &HeaderMap,
     ) -> Result<View, ApiError> {
-        let body = object_body(raw)?;
+        let mut body = object_body(raw)?;
         let mut view = View::new(Subject::Conversation);
         let (model, upstream_model) = super::model(core, &body)?;
         match body.get("messages") {
@@ -79,13 +79,13 @@ impl Surface for ChatCompletions {
             Some(other) => return Err(wrong_type("messages", "an array", other)),
         }
         // Messages first, so the conversation's slots come in reading order.
-        if let Some(Value::Array(messages)) = body.get("messages") {
-            let mut out = Vec::with_capacity(messages.len());
+        // Checked where they lie, then moved (not copied) into the view.
+        if let Some(Value::Array(messages)) = body.remove("messages") {
             for (i, message) in messages.iter().enumerate() {
-                out.push(parse_message(&mut view, i, message)?);
+                parse_message(&mut view, i, message)?;
             }
             view.facts.insert("messages".into(), json!(messages.len()));
-            view.body.insert("messages".into(), Value::Array(out));
+            view.body.insert("messages".into(), Value::Array(messages));
         }
         view.body
             .insert("model".into(), Value::String(upstream_model.clone()));
@@ -182,19 +182,32 @@ impl Surface for ChatCompletions {
 }
 
 /// The classification the agent is told, in the governance system message.
-pub fn governance_note(allowed: &Allowed) -> Value {
+pub fn governance_note(allowed: &Allowed) -> String {
+    #[derive(serde::Serialize)]
+    struct Note<'a> {
+        risk: warden_policy::Risk,
+        category: &'a str,
+        confidence: f64,
+        requires_approval: bool,
+        allow: bool,
+        reason: &'a str,
+        rules: Vec<&'a str>,
+        policy_version: &'a str,
+        approval: &'a Option<Value>,
+    }
     let d = &allowed.decision;
-    json!({
-        "risk": d.risk,
-        "category": d.category,
-        "confidence": d.confidence,
-        "requires_approval": d.requires_approval,
-        "allow": d.allow,
-        "reason": d.reason,
-        "rules": d.rules.iter().map(|r| &r.id).collect::<Vec<_>>(),
-        "policy_version": d.policy_version,
-        "approval": allowed.approval,
-    })
+    let note = Note {
+        risk: d.risk,
+        category: &d.category,
+        confidence: d.confidence,
+        requires_approval: d.requires_approval,
+        allow: d.allow,
+        reason: &d.reason,
+        rules: d.rules.iter().map(|r| r.id.as_str()).collect(),
+        policy_version: &d.policy_version,
+        approval: &allowed.approval,
+    };
+    serde_json::to_string(&note).unwrap_or_default()
 }
 
 /// The fields a message may carry.
@@ -213,7 +226,7 @@ const KNOWN_MESSAGE_FIELDS: [&str; 11] = [
 ];
 
 /// Checks one message, copies what is forwarded, and registers its texts.
-fn parse_message(view: &mut View, index: usize, message: &Value) -> Result<Value, ApiError> {
+fn parse_message(view: &mut View, index: usize, message: &Value) -> Result<(), ApiError> {
     let path = format!("messages[{index}]");
     let bad =
         |what: String| ApiError::bad_request(format!("`{path}` {what}."), Some("messages"), "invalid_type");
@@ -243,13 +256,11 @@ fn parse_message(view: &mut View, index: usize, message: &Value) -> Result<Value
     };
     let turn = index as u32;
     let base = format!("/messages/{index}");
-    let mut out = Map::new();
     for (key, value) in m {
         let pointer = format!("{base}/{}", crate::governance::view::escape(key));
         // Clients often send back the message object an answer carried, optional fields set
         // to null: a null carries nothing and passes as it is.
         if value.is_null() && key != "content" && KNOWN_MESSAGE_FIELDS.contains(&key.as_str()) {
-            out.insert(key.clone(), Value::Null);
             continue;
         }
         match key.as_str() {
@@ -324,9 +335,8 @@ fn parse_message(view: &mut View, index: usize, message: &Value) -> Result<Value
             }
             _ => return Err(unsupported(&format!("{path}.{key}"))),
         }
-        out.insert(key.clone(), value.clone());
     }
-    Ok(Value::Object(out))
+    Ok(())
 }
 
 /// A tool call in the history: `{id, type: "function", function: {name, arguments}}`, or a

@@ -17,9 +17,6 @@ use crate::config::ToolCallMode;
 use crate::governance::dlp::{DlpReport, Placeholders};
 use crate::secret::Secret;
 
-/// Judges one tool call (name and arguments).
-pub type ToolJudge = Arc<dyn Fn(&str, &Value) -> Decision + Send + Sync>;
-
 /// Largest server-sent event governed; a larger one ends the stream with an error.
 pub const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
 
@@ -63,13 +60,26 @@ pub struct AnswerRules {
     pub policy: Arc<Policy>,
     /// The upstream token: never shown to a client, whatever the upstream echoes.
     pub token: Option<Secret>,
-    pub judge: ToolJudge,
+    /// Tool calls are judged in the caller's name, against the gateway's tool tiers.
+    pub config: Arc<crate::config::Config>,
+    pub principal: Arc<crate::auth::Principal>,
     pub tool_calls: ToolCallMode,
     /// Look-behind of streamed text, in characters.
     pub window_chars: usize,
 }
 
 impl AnswerRules {
+    /// Judges one tool call the model asked for.
+    fn judge(&self, name: &str, arguments: &Value) -> Decision {
+        crate::governance::judge::judge_tool_call(
+            &self.policy,
+            &self.config.tools,
+            &self.principal,
+            name,
+            arguments,
+        )
+    }
+
     /// The findings in `text`: the policy's DLP rules, and the upstream token.
     fn findings(&self, text: &str) -> Vec<DlpFinding> {
         let mut found = self.policy.dlp_findings(text);
@@ -131,28 +141,20 @@ fn structural(key: &str) -> bool {
     )
 }
 
-/// Redacts every string under `value` (but structural keys' values and the pointers in
-/// `skip`); `true` when anything changed.
+/// Redacts every string under `value` but structural keys' values; `true` when anything
+/// changed.
 fn redact_tree(
     rules: &AnswerRules,
     value: &mut Value,
-    skip: &[String],
-    at: &mut String,
     placeholders: &mut Placeholders,
     report: &mut DlpReport,
 ) -> bool {
-    if skip.iter().any(|s| s == at) {
-        return false;
-    }
     match value {
         Value::String(s) => redact_string(rules, s, placeholders, report),
         Value::Array(items) => {
             let mut changed = false;
-            for (i, item) in items.iter_mut().enumerate() {
-                let len = at.len();
-                at.push_str(&format!("/{i}"));
-                changed |= redact_tree(rules, item, skip, at, placeholders, report);
-                at.truncate(len);
+            for item in items.iter_mut() {
+                changed |= redact_tree(rules, item, placeholders, report);
             }
             changed
         }
@@ -162,11 +164,7 @@ fn redact_tree(
                 if structural(key) && item.is_string() {
                     continue;
                 }
-                let len = at.len();
-                at.push('/');
-                at.push_str(&crate::governance::view::escape(key));
-                changed |= redact_tree(rules, item, skip, at, placeholders, report);
-                at.truncate(len);
+                changed |= redact_tree(rules, item, placeholders, report);
             }
             changed
         }
@@ -190,12 +188,12 @@ fn refusal_text(decision: &Decision) -> String {
 /// Judges `calls`, noting each in `report`; returns the worst decision.
 fn judge_calls(
     calls: &[(String, String)],
-    judge: &ToolJudge,
+    rules: &AnswerRules,
     report: &mut ResponseReport,
 ) -> Option<Decision> {
     let mut worst: Option<Decision> = None;
     for (name, arguments) in calls {
-        let decision = judge(name, &parse_args(arguments));
+        let decision = rules.judge(name, &parse_args(arguments));
         report
             .tool_calls
             .push(json!({"name": name, "risk": decision.risk, "rule": decision.deciding_rule()}));
@@ -247,7 +245,7 @@ fn govern_calls(value: &mut Value, codec: Codec, rules: &AnswerRules, report: &m
                 if calls.is_empty() {
                     continue;
                 }
-                if let Some(worst) = enforced(rules, judge_calls(&calls, &rules.judge, report)) {
+                if let Some(worst) = enforced(rules, judge_calls(&calls, rules, report)) {
                     choice["message"] = json!({"role": "assistant", "content": refusal_text(&worst)});
                     choice["finish_reason"] = json!("stop");
                     report.replaced = true;
@@ -269,7 +267,7 @@ fn govern_calls(value: &mut Value, codec: Codec, rules: &AnswerRules, report: &m
                     continue;
                 }
                 let calls = [call(item)];
-                if let Some(worst) = enforced(rules, judge_calls(&calls, &rules.judge, report)) {
+                if let Some(worst) = enforced(rules, judge_calls(&calls, rules, report)) {
                     *item = message_item(&item["id"], &refusal_text(&worst));
                     report.replaced = true;
                     changed = true;
@@ -284,38 +282,48 @@ fn govern_calls(value: &mut Value, codec: Codec, rules: &AnswerRules, report: &m
 /// Governs a whole answer body. Returns the body to send (the upstream's bytes unchanged
 /// unless something had to change) and what was done.
 pub fn govern_body(body: Bytes, codec: Codec, rules: &AnswerRules) -> (Bytes, ResponseReport) {
+    let governed = govern_answer(body, codec, rules);
+    (governed.body, governed.report)
+}
+
+/// A whole answer, governed.
+pub struct Governed {
+    /// What the client gets.
+    pub body: Bytes,
+    pub report: ResponseReport,
+    /// The answer as JSON (as sent), when it is JSON: read once, for the record too.
+    pub json: Option<Value>,
+}
+
+/// `govern_body`, keeping the parsed answer.
+pub fn govern_answer(body: Bytes, codec: Codec, rules: &AnswerRules) -> Governed {
     let mut report = ResponseReport::default();
     let mut placeholders = Placeholders::default();
-    match serde_json::from_slice::<Value>(&body) {
+    let (body, json) = match serde_json::from_slice::<Value>(&body) {
         Ok(mut value) => {
             let mut changed = govern_calls(&mut value, codec, rules, &mut report);
-            changed |= redact_tree(
-                rules,
-                &mut value,
-                &[],
-                &mut String::new(),
-                &mut placeholders,
-                &mut report.dlp,
-            );
-            if changed {
-                let bytes = serde_json::to_vec(&value).map(Bytes::from).unwrap_or(body);
-                return (bytes, report);
-            }
-            (body, report)
+            changed |= redact_tree(rules, &mut value, &mut placeholders, &mut report.dlp);
+            let body = if changed {
+                serde_json::to_vec(&value).map(Bytes::from).unwrap_or(body)
+            } else {
+                body
+            };
+            (body, Some(value))
         }
         // Not JSON: text is scanned as text; bytes that are not text carry no text to leak.
         Err(_) => match std::str::from_utf8(&body) {
             Ok(text) => {
                 let mut text = text.to_string();
                 if redact_string(rules, &mut text, &mut placeholders, &mut report.dlp) {
-                    (Bytes::from(text), report)
+                    (Bytes::from(text), None)
                 } else {
-                    (body, report)
+                    (body, None)
                 }
             }
-            Err(_) => (body, report),
+            Err(_) => (body, None),
         },
-    }
+    };
+    Governed { body, report, json }
 }
 
 /// A held event: its parsed data (when JSON), its windowed text fields, the tool call it
@@ -324,39 +332,42 @@ struct Held {
     event: Event,
     json: Option<Value>,
     changed: bool,
-    /// `(channel, pointer)` of each text field streamed through a window.
-    texts: Vec<(String, String)>,
+    /// Each text field streamed through a window, taken out of `json` while held.
+    texts: Vec<Field>,
     /// The tool call this event is part of: held until the call is judged.
     call: Option<String>,
     /// Ends a stream's answer (`[DONE]`, `response.completed`...).
     terminal: bool,
 }
 
+/// A text field of a held event: which window it streams through, where it lives in the
+/// event, its text as it now stands, and its length in characters.
+struct Field {
+    channel: String,
+    pointer: String,
+    text: String,
+    chars: usize,
+}
+
 impl Held {
-    fn text(&self, pointer: &str) -> &str {
-        self.json
-            .as_ref()
-            .and_then(|j| j.pointer(pointer))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-    }
-
-    fn set_text(&mut self, pointer: &str, text: String) {
-        if let Some(slot) = self.json.as_mut().and_then(|j| j.pointer_mut(pointer)) {
-            *slot = Value::String(text);
-            self.changed = true;
+    /// The event as it goes out: its own bytes, unless something in it changed.
+    fn into_bytes(mut self) -> Bytes {
+        if !self.changed {
+            return self.event.raw;
         }
-    }
-
-    fn bytes(&self) -> Bytes {
-        match (&self.json, self.changed) {
-            (Some(json), true) => Bytes::from(Event::encode(
-                self.event.name.as_deref(),
-                self.event.id.as_deref(),
-                &json.to_string(),
-            )),
-            _ => self.event.raw.clone(),
+        let Some(json) = self.json.as_mut() else {
+            return self.event.raw;
+        };
+        for field in self.texts.drain(..) {
+            if let Some(slot) = json.pointer_mut(&field.pointer) {
+                *slot = Value::String(field.text);
+            }
         }
+        Bytes::from(Event::encode(
+            self.event.name.as_deref(),
+            self.event.id.as_deref(),
+            &json.to_string(),
+        ))
     }
 }
 
@@ -383,6 +394,8 @@ pub struct Governor {
     /// Per text channel, the end of what was released: findings that begin there and end in
     /// held text are still caught.
     released: HashMap<String, String>,
+    /// Per text channel, the characters held back.
+    held_chars: HashMap<String, usize>,
     calls: BTreeMap<String, Call>,
     /// Chat: tool-call deltas are being held.
     holding_chat_calls: bool,
@@ -408,6 +421,7 @@ impl Governor {
             framer: Framer::default(),
             queue: VecDeque::new(),
             released: HashMap::new(),
+            held_chars: HashMap::new(),
             calls: BTreeMap::new(),
             holding_chat_calls: false,
             pending_settle: false,
@@ -491,22 +505,34 @@ impl Governor {
                 Codec::Responses => self.responses_event(json),
                 Codec::ToolResult => (Vec::new(), None),
             };
-            let skip: Vec<String> = texts.iter().map(|(_, p)| p.clone()).collect();
-            // Complete strings are redacted now; windowed ones when their window is scanned.
-            if redact_tree(
-                &self.rules,
-                json,
-                &skip,
-                &mut String::new(),
-                &mut self.placeholders,
-                &mut self.report.dlp,
-            ) {
+            // Windowed texts are taken out, to be scanned with their window; every other
+            // string is complete and is redacted now.
+            let fields: Vec<Field> = texts
+                .into_iter()
+                .map(|(channel, pointer)| {
+                    let text = match json.pointer_mut(&pointer) {
+                        Some(Value::String(s)) => std::mem::take(s),
+                        _ => String::new(),
+                    };
+                    let chars = text.chars().count();
+                    Field {
+                        channel,
+                        pointer,
+                        text,
+                        chars,
+                    }
+                })
+                .collect();
+            if redact_tree(&self.rules, json, &mut self.placeholders, &mut self.report.dlp) {
                 held.changed = true;
             }
             if self.codec == Codec::Responses && self.responses_final(json) {
                 held.changed = true;
             }
-            held.texts = texts;
+            for field in &fields {
+                *self.held_chars.entry(field.channel.clone()).or_default() += field.chars;
+            }
+            held.texts = fields;
             held.call = call;
         } else if let Some(data) = held.event.data.as_deref() {
             // Text that is not JSON is scanned whole (a `[DONE]` has nothing to find).
@@ -525,7 +551,7 @@ impl Governor {
                 ));
             }
         }
-        let channels: Vec<String> = held.texts.iter().map(|(c, _)| c.clone()).collect();
+        let channels: Vec<String> = held.texts.iter().map(|f| f.channel.clone()).collect();
         self.queue.push_back(held);
         for channel in channels {
             self.scan(&channel);
@@ -722,7 +748,7 @@ impl Governor {
         call.settled = true;
         let calls = [(call.name.clone(), call.args.clone())];
         let output_index = call.output_index.clone();
-        let worst = judge_calls(&calls, &self.rules.judge, &mut self.report);
+        let worst = judge_calls(&calls, &self.rules, &mut self.report);
         let Some(worst) = enforced(&self.rules, worst) else {
             return;
         };
@@ -736,7 +762,7 @@ impl Governor {
             .iter()
             .position(|h| h.call.as_deref() == Some(id))
             .unwrap_or(self.queue.len());
-        self.queue.retain(|h| h.call.as_deref() != Some(id));
+        self.drop_held(|h| h.call.as_deref() == Some(id));
         let events = [
             json!({"type": "response.output_item.added", "output_index": output_index,
                    "item": {"type": "message", "id": item_id, "role": "assistant", "status": "in_progress", "content": []}}),
@@ -781,7 +807,7 @@ impl Governor {
             .into_values()
             .map(|c| (c.name, c.args))
             .collect();
-        let worst = judge_calls(&calls, &self.rules.judge, &mut self.report);
+        let worst = judge_calls(&calls, &self.rules, &mut self.report);
         let Some(worst) = enforced(&self.rules, worst) else {
             for held in self.queue.iter_mut() {
                 held.call = None;
@@ -796,7 +822,7 @@ impl Governor {
             .position(|h| h.call.is_some())
             .unwrap_or(self.queue.len());
         let done: Vec<Held> = self.queue.iter().filter(|h| h.terminal).map(clone_held).collect();
-        self.queue.retain(|h| h.call.is_none() && !h.terminal);
+        self.drop_held(|h| h.call.is_some() || h.terminal);
         let (id, model, created) = template
             .map(|t| (t["id"].clone(), t["model"].clone(), t["created"].clone()))
             .unwrap_or((Value::Null, Value::Null, Value::Null));
@@ -823,14 +849,13 @@ impl Governor {
     fn scan(&mut self, channel: &str) {
         let tail = self.released.get(channel).cloned().unwrap_or_default();
         let mut held = String::new();
-        let mut pieces: Vec<(usize, String, usize, usize)> = Vec::new();
+        let mut pieces: Vec<(usize, usize, usize, usize)> = Vec::new();
         for (i, h) in self.queue.iter().enumerate() {
-            for (c, pointer) in &h.texts {
-                if c == channel {
-                    let text = h.text(pointer);
+            for (j, field) in h.texts.iter().enumerate() {
+                if field.channel == channel {
                     let start = held.len();
-                    held.push_str(text);
-                    pieces.push((i, pointer.clone(), start, held.len()));
+                    held.push_str(&field.text);
+                    pieces.push((i, j, start, held.len()));
                 }
             }
         }
@@ -865,21 +890,28 @@ impl Governor {
             report.redacted.push(entry);
             let (start, end) = (f.start.saturating_sub(tail.len()), f.end - tail.len());
             let mut placed = false;
-            for (i, pointer, a, b) in &pieces {
-                if *a >= end || *b <= start {
+            for &(i, j, a, b) in &pieces {
+                if a >= end || b <= start {
                     continue;
                 }
-                let text = self.queue[*i].text(pointer).to_string();
-                let lo = start.max(*a) - a;
-                let hi = end.min(*b) - a;
-                let mut new = String::with_capacity(text.len());
-                new.push_str(&text[..lo]);
+                let held = &mut self.queue[i];
+                let field = &mut held.texts[j];
+                let lo = start.max(a) - a;
+                let hi = end.min(b) - a;
+                let mut new = String::with_capacity(field.text.len());
+                new.push_str(&field.text[..lo]);
                 if !placed {
                     new.push_str(&placeholder);
                     placed = true;
                 }
-                new.push_str(&text[hi..]);
-                self.queue[*i].set_text(pointer, new);
+                new.push_str(&field.text[hi..]);
+                let chars = new.chars().count();
+                if let Some(total) = self.held_chars.get_mut(channel) {
+                    *total = (*total + chars).saturating_sub(field.chars);
+                }
+                field.text = new;
+                field.chars = chars;
+                held.changed = true;
             }
         }
         // Only findings not reported before: a flagged value stays in the window and is seen again.
@@ -895,6 +927,22 @@ impl Governor {
         self.report.dlp.redacted.extend(fresh);
     }
 
+    /// Drops the held events `which` picks, and their characters from the windows' counts.
+    fn drop_held(&mut self, which: impl Fn(&Held) -> bool) {
+        let queue = std::mem::take(&mut self.queue);
+        for held in queue {
+            if !which(&held) {
+                self.queue.push_back(held);
+                continue;
+            }
+            for field in &held.texts {
+                if let Some(total) = self.held_chars.get_mut(&field.channel) {
+                    *total = total.saturating_sub(field.chars);
+                }
+            }
+        }
+    }
+
     /// Sends the front of the queue as far as it may go.
     fn release(&mut self, all: bool, out: &mut Vec<u8>) {
         while let Some(front) = self.queue.front() {
@@ -903,34 +951,25 @@ impl Governor {
                     break;
                 }
                 // A call's arguments were scanned whole before it was judged: no window to wait for.
-                let waiting =
-                    front
-                        .texts
-                        .iter()
-                        .filter(|(c, _)| !c.starts_with("call:"))
-                        .any(|(channel, pointer)| {
-                            let after: usize = self
-                                .queue
-                                .iter()
-                                .skip(1)
-                                .flat_map(|h| {
-                                    h.texts
-                                        .iter()
-                                        .filter(|(c, _)| c == channel)
-                                        .map(move |(_, p)| h.text(p))
-                                })
-                                .map(|t| t.chars().count())
-                                .sum();
-                            !front.text(pointer).is_empty() && after < self.rules.window_chars
-                        });
+                let waiting = front
+                    .texts
+                    .iter()
+                    .filter(|f| !f.channel.starts_with("call:") && f.chars > 0)
+                    .any(|f| {
+                        let after = self.held_chars.get(&f.channel).copied().unwrap_or(0) - f.chars;
+                        after < self.rules.window_chars
+                    });
                 if waiting {
                     break;
                 }
             }
             let Some(held) = self.queue.pop_front() else { break };
-            for (channel, pointer) in &held.texts {
-                let tail = self.released.entry(channel.clone()).or_default();
-                tail.push_str(held.text(pointer));
+            for field in &held.texts {
+                if let Some(total) = self.held_chars.get_mut(&field.channel) {
+                    *total = total.saturating_sub(field.chars);
+                }
+                let tail = self.released.entry(field.channel.clone()).or_default();
+                tail.push_str(&field.text);
                 let excess = tail.chars().count().saturating_sub(self.rules.window_chars);
                 if excess > 0 {
                     let cut = tail
@@ -941,7 +980,7 @@ impl Governor {
                     tail.drain(..cut);
                 }
             }
-            out.extend_from_slice(&held.bytes());
+            out.extend_from_slice(&held.into_bytes());
         }
     }
 }

@@ -3,33 +3,25 @@
 //! hangs up; a stream goes through the tee. Failures are recorded and answered in the
 //! surface's shape; the upstream's own client errors are passed on, governed like answers.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use super::answer::{AnswerRules, Codec, Governor, govern_body};
+use super::answer::{AnswerRules, Codec, Governed, Governor, govern_answer, govern_body};
 use super::tee::Tee;
 use super::{Call, Upstream, UpstreamFailure};
 use crate::governance::context::RequestContext;
-use crate::governance::judge::judge_tool_call;
 use crate::governance::{Core, Refusal, Surface, governance_headers, records};
 
 /// The answer rules for one request: its pinned policy, its caller's view of tool calls.
 pub fn answer_rules(core: &Core, ctx: &RequestContext, upstream: &Upstream) -> AnswerRules {
-    let policy = ctx.policy.clone();
-    let tools = core.config.tools.clone();
-    let principal = ctx.principal.clone();
-    let judging = policy.clone();
     AnswerRules {
-        policy,
+        policy: ctx.policy.clone(),
         token: upstream.token().cloned(),
-        judge: Arc::new(move |name: &str, args: &Value| {
-            judge_tool_call(&judging, &tools, &principal, name, args)
-        }),
+        config: core.config.clone(),
+        principal: ctx.principal.clone(),
         tool_calls: core.config.responses.tool_calls,
         window_chars: core.config.responses.dlp_window_chars,
     }
@@ -91,8 +83,12 @@ async fn answered(
         content_type,
         body,
     } = answer;
-    let (bytes, report) = govern_body(body, codec, rules);
-    let summary = summarize(&bytes, codec);
+    let Governed {
+        body: bytes,
+        report,
+        json,
+    } = govern_answer(body, codec, rules);
+    let summary = summarize(json.as_ref(), codec);
     let preview = summary
         .preview
         .map(|text| records::preview(&ctx.policy.mask_sensitive(&text), 500));
@@ -233,8 +229,8 @@ struct Summary {
     preview: Option<String>,
 }
 
-fn summarize(bytes: &[u8], codec: Codec) -> Summary {
-    let Ok(value) = serde_json::from_slice::<Value>(bytes) else {
+fn summarize(value: Option<&Value>, codec: Codec) -> Summary {
+    let Some(value) = value else {
         return Summary {
             id: None,
             preview: None,

@@ -110,16 +110,32 @@ pub struct Call<'a> {
     pub stream: bool,
 }
 
-/// The upstream client. Cheap to clone.
+/// The paths Warden calls on the upstream, parsed once.
+const PATHS: [&str; 3] = ["/v1/chat/completions", "/v1/responses", "/tools/invoke"];
+
+/// The upstream client. Cheap to clone: one shared client and its settings.
 #[derive(Clone, Debug)]
-pub struct Upstream {
+pub struct Upstream(std::sync::Arc<Client>);
+
+/// What an `Upstream` shares.
+#[derive(Debug)]
+pub struct Client {
     client: reqwest::Client,
     root: String,
+    urls: Vec<(&'static str, reqwest::Url)>,
     health_url: String,
     token: Option<Secret>,
     pub response_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_response_bytes: usize,
+}
+
+impl std::ops::Deref for Upstream {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.0
+    }
 }
 
 impl Upstream {
@@ -129,15 +145,24 @@ impl Upstream {
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
-        Ok(Upstream {
+        let urls = PATHS
+            .iter()
+            .filter_map(|path| {
+                reqwest::Url::parse(&format!("{}{path}", config.url))
+                    .ok()
+                    .map(|url| (*path, url))
+            })
+            .collect();
+        Ok(Upstream(std::sync::Arc::new(Client {
             client,
             root: config.url.clone(),
+            urls,
             health_url: format!("{}{}", config.url, config.health_path),
             token: config.token.clone(),
             response_timeout: config.response_timeout,
             idle_timeout: config.idle_timeout,
             max_response_bytes: config.max_response_bytes,
-        })
+        })))
     }
 
     /// The upstream token, for scrubbing it from answers.
@@ -147,9 +172,14 @@ impl Upstream {
 
     /// Sends a call and returns once the response headers are in, whatever the status.
     pub async fn send(&self, call: Call<'_>) -> Result<reqwest::Response, UpstreamFailure> {
+        let url = match self.urls.iter().find(|(path, _)| *path == call.path) {
+            Some((_, url)) => url.clone(),
+            None => reqwest::Url::parse(&format!("{}{}", self.root, call.path))
+                .map_err(|e| UpstreamFailure::Unreachable(e.to_string()))?,
+        };
         let mut builder = self
             .client
-            .post(format!("{}{}", self.root, call.path))
+            .post(url)
             .header(header::CONTENT_TYPE, "application/json")
             .header(
                 header::ACCEPT,

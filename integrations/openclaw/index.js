@@ -5,7 +5,7 @@
 //   deny               -> the call is blocked with Warden's reason
 //   approval_required  -> the call is blocked with a reason naming the approval request; once a
 //                         person approves it in Warden, the identical call (same tool, same
-//                         arguments) is allowed once
+//                         arguments, same agent and session) is allowed once
 //   anything else      -> blocked (fail-closed): Warden unreachable, timed out, a non-200
 //                         answer, or an answer that is not one of the above
 //
@@ -162,7 +162,7 @@ export async function decide(settings, event, ctx = {}, fetchImpl = globalThis.f
       return block(
         `tool call needs a person's approval: approval request ${id} is waiting in Warden` +
           `${reason ? ` (${reason})` : ""}. This run cannot wait for it. Once a person approves ${id}, ` +
-          `retry the identical call (same tool, same arguments) and Warden will allow it once.${trace}`,
+          `retry the identical call (same tool, same arguments, in this session) and Warden will allow it once.${trace}`,
       );
     }
     default:

@@ -349,16 +349,13 @@ pub fn openclaw_headers(
         .map(|a| format!("openclaw/{}", a.to_ascii_lowercase()))
         .or_else(|| model_agent.map(|a| format!("openclaw/{a}")))
         .or_else(|| Some(upstream_model.to_string()));
-    for (name, value) in [
-        ("x-openclaw-agent-id", agent),
-        ("x-openclaw-session-key", session),
-        ("x-openclaw-model", backend),
+    for (name, fact, value) in [
+        ("x-openclaw-agent-id", "agent_id", agent),
+        ("x-openclaw-session-key", "session_key", session),
+        ("x-openclaw-model", "backend_model", backend),
     ] {
         if let Some(value) = value {
-            view.facts.insert(
-                name.trim_start_matches("x-openclaw-").replace('-', "_"),
-                Value::String(value.clone()),
-            );
+            view.facts.insert(fact.into(), Value::String(value.clone()));
             view.header(name, value, Speaker::Parameter);
         }
     }

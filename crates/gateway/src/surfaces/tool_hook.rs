@@ -81,6 +81,14 @@ impl Surface for ToolHook {
             }
             view.facts.insert(fact.into(), value.clone());
         }
+        // Where the call runs is part of what an approval binds, so approvers see it; it is
+        // judged like any request parameter.
+        for key in ["agentId", "sessionKey"] {
+            if let Some(value) = body.get(key).filter(|v| v.is_string()) {
+                view.body.insert(key.into(), value.clone());
+                view.text(format!("/{key}"), Speaker::Parameter, u32::MAX);
+            }
+        }
         if let Some(agent) = body.get("agentId").and_then(Value::as_str) {
             view.agent = Some(format!("openclaw/{}", agent.to_ascii_lowercase()));
         }

@@ -437,6 +437,17 @@ async fn secrets_never_reach_the_upstream_wherever_they_are() {
         ),
         ("x-openclaw-session-key", green(GREEN_QUESTION), Some(SECRET)),
         (
+            "a tool call's id (structure the surface validated)",
+            chat_body(json!([
+                {"role": "user", "content": "Look up the build."},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": SECRET, "type": "function",
+                    "function": {"name": "lookup_build", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": SECRET, "content": "build 42: passed"},
+                {"role": "user", "content": "Thanks, that helps."},
+            ])),
+            None,
+        ),
+        (
             "split across two messages",
             chat_body(json!([
                 {"role": "user", "content": format!("Here is the first part: {head}")},

@@ -234,7 +234,9 @@ async fn secrets_in_prompts_never_reach_the_agent() {
             .as_array()
             .unwrap()
             .len(),
-        3
+        3,
+        "{}",
+        classification["payload"]["dlp"]
     );
     assert!(
         !serde_json::to_string(&trail).unwrap().contains(secret),

@@ -158,9 +158,17 @@ pub fn govern_view(policy: &Policy, view: &mut View) -> Result<(DlpReport, Vec<S
             findings.push((f, value));
         }
     }
-    // A secret split between two consecutive texts.
-    for i in 1..texts.len() {
-        let (before, after) = (&texts[i - 1], &texts[i]);
+    // A secret split between two consecutive texts the model reads as prose. Structure (roles,
+    // ids) is scanned text by text only: joining it to prose would invent findings.
+    let prose: Vec<usize> = leaves
+        .iter()
+        .enumerate()
+        .filter(|(_, (slot, _))| view.slots[*slot].judged)
+        .map(|(i, _)| i)
+        .collect();
+    for pair in prose.windows(2) {
+        let (b, a) = (pair[0], pair[1]);
+        let (before, after) = (&texts[b], &texts[a]);
         if before.is_empty() || after.is_empty() {
             continue;
         }
@@ -172,17 +180,25 @@ pub fn govern_view(policy: &Policy, view: &mut View) -> Result<(DlpReport, Vec<S
             if !(f.start < tail.len() && f.end > tail.len()) {
                 continue;
             }
+            let (tail_cut, head_cut) = (tail_start + f.start, f.end - tail.len());
+            // A side already inside a finding of its own text is that finding, not a split one
+            // (a key that ends a message and a word that starts the next are two things).
+            let overlaps =
+                |cuts: &[Cut], start: usize, end: usize| cuts.iter().any(|c| c.start < end && start < c.end);
+            if overlaps(&cuts[b], tail_cut, before.len()) || overlaps(&cuts[a], 0, head_cut) {
+                continue;
+            }
             let value = joined[f.start..f.end].to_string();
             let index = findings.len();
-            cuts[i - 1].push(Cut {
-                start: tail_start + f.start,
+            cuts[b].push(Cut {
+                start: tail_cut,
                 end: before.len(),
                 finding: index,
                 carries: true,
             });
-            cuts[i].push(Cut {
+            cuts[a].push(Cut {
                 start: 0,
-                end: f.end - tail.len(),
+                end: head_cut,
                 finding: index,
                 carries: false,
             });
@@ -332,6 +348,33 @@ mod tests {
         assert!(!texts.concat().contains(TOKEN), "{texts:?}");
         assert!(!texts[0].contains(a) && !texts[1].contains(b), "{texts:?}");
         assert_eq!(texts[1], " ok");
+    }
+
+    #[test]
+    fn a_whole_secret_ending_one_text_does_not_eat_the_next() {
+        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        let mut v = view(&[&format!("the key is {secret}"), "Thanks", "again"]);
+        v.body.insert("model".into(), json!("openclaw"));
+        v.cover_the_rest();
+        let (report, _) = govern_view(&pack(), &mut v).unwrap();
+        assert_eq!(report.redacted.len(), 1, "{:?}", report.redacted);
+        let texts = leaf_texts(&v);
+        assert_eq!(&texts[1..], ["Thanks", "again", "openclaw"], "{texts:?}");
+    }
+
+    #[test]
+    fn a_secret_split_around_structure_is_still_one_secret() {
+        let (a, b) = TOKEN.split_at(20);
+        let mut v = view(&[&format!("the token is {a}"), &format!("{b} ok")]);
+        for (i, m) in v.body["messages"].as_array_mut().unwrap().iter_mut().enumerate() {
+            m["role"] = json!("user");
+            m["name"] = json!(format!("n{i}"));
+        }
+        v.cover_the_rest();
+        govern_view(&pack(), &mut v).unwrap();
+        let texts = leaf_texts(&v);
+        assert!(!texts[0].contains(a) && !texts[1].contains(b), "{texts:?}");
+        assert_eq!(&texts[2..], ["n0", "user", "n1", "user"], "{texts:?}");
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub fn turns<'a>(view: &View, judged: &'a [String]) -> Vec<Turn<'a>> {
     let mut turns: Vec<Turn<'a>> = Vec::new();
     let mut last: Option<(u32, Speaker)> = None;
     for (slot, text) in view.slots.iter().zip(judged) {
+        if !slot.judged {
+            continue;
+        }
         let key = (slot.turn, slot.speaker);
         if last == Some(key)
             && let Some(turn) = turns.last_mut()
@@ -56,7 +59,14 @@ pub fn judge(
             policy.judge_conversation(&turns(view, judged), &context)
         }
         Subject::ToolCall { tool, .. } => {
-            let text = judged.join("\n");
+            let text = view
+                .slots
+                .iter()
+                .zip(judged)
+                .filter(|(slot, _)| slot.judged)
+                .map(|(_, text)| text.as_str())
+                .collect::<Vec<_>>()
+                .join("\n");
             let context = Context {
                 roles: &roles,
                 tenant: Some(&principal.tenant),
@@ -179,7 +189,7 @@ pub fn split_for_record(view: &View, judged: &[String]) -> (String, String) {
     let mut request = String::new();
     let mut context = String::new();
     for (slot, text) in view.slots.iter().zip(judged) {
-        if text.is_empty() {
+        if text.is_empty() || !slot.judged {
             continue;
         }
         let in_request = match slot.speaker {

@@ -233,6 +233,7 @@ async fn run<S: Surface>(
         Err(error) => return reject(surface, &mut ctx, error, Some(&raw)).await,
     };
     drop(raw);
+    view.cover_the_rest();
     ctx.time("parse");
 
     // 4. Data-loss prevention over every text of the view: redacted in what is forwarded,

@@ -24,6 +24,9 @@ pub struct Slot {
     /// Which turn of the conversation it belongs to (a message index); texts of one turn are
     /// judged together.
     pub turn: u32,
+    /// Whether the policy reads it. Structure (roles, types, ids the surface validated) is
+    /// scanned for secrets like every other string, but not judged as words.
+    pub judged: bool,
 }
 
 /// What is judged.
@@ -83,6 +86,7 @@ impl View {
             at: At::Body(pointer),
             speaker,
             turn,
+            judged: true,
         });
     }
 
@@ -93,7 +97,46 @@ impl View {
             at: At::Header(self.headers.len() - 1),
             speaker,
             turn: u32::MAX,
+            judged: true,
         });
+    }
+
+    /// Registers every string of the body no slot covers yet (the structure the surface
+    /// validated: roles, types, ids) as an unjudged slot, so that nothing in the forwarded body
+    /// escapes the scan for secrets.
+    pub fn cover_the_rest(&mut self) {
+        let covered: std::collections::HashSet<&str> = self
+            .slots
+            .iter()
+            .filter_map(|s| match &s.at {
+                At::Body(p) => Some(p.as_str()),
+                At::Header(_) => None,
+            })
+            .collect();
+        // A leaf is covered when it, or an object or array it lies in, is a slot.
+        let inside = |pointer: &str| {
+            covered.contains(pointer)
+                || pointer
+                    .match_indices('/')
+                    .skip(1)
+                    .any(|(at, _)| covered.contains(&pointer[..at]))
+        };
+        let mut uncovered = Vec::new();
+        for (key, value) in &self.body {
+            collect_leaves(value, format!("/{}", escape(key)), &mut |p| {
+                if !inside(&p) {
+                    uncovered.push(p);
+                }
+            });
+        }
+        for pointer in uncovered {
+            self.slots.push(Slot {
+                at: At::Body(pointer),
+                speaker: Speaker::Parameter,
+                turn: u32::MAX,
+                judged: false,
+            });
+        }
     }
 
     /// Every string leaf under the slots, in order: `(slot index, where)`.
@@ -264,6 +307,30 @@ mod tests {
         let (_, first) = view.leaves()[0].clone();
         view.set_leaf(&first, "changed".into());
         assert_eq!(view.body["messages"][0]["content"], "changed");
+    }
+
+    #[test]
+    fn the_rest_of_the_body_is_covered_unjudged() {
+        let mut view = View::new(Subject::Conversation);
+        view.body = match json!({"messages": [{"role": "tool", "tool_call_id": "call_1", "content": "ok"}],
+                                  "tools": [{"type": "function", "function": {"name": "f"}}], "n": 1})
+        {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        view.text("/messages/0/content".into(), Speaker::Tool, 0);
+        view.text("/tools/0".into(), Speaker::Definition, 1);
+        view.cover_the_rest();
+        let extra: Vec<String> = view
+            .slots
+            .iter()
+            .filter(|s| !s.judged)
+            .filter_map(|s| match &s.at {
+                At::Body(p) => Some(p.clone()),
+                At::Header(_) => None,
+            })
+            .collect();
+        assert_eq!(extra, ["/messages/0/role", "/messages/0/tool_call_id"]);
     }
 
     #[test]

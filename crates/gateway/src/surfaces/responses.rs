@@ -19,7 +19,7 @@ use super::{
 use crate::error::ApiError;
 use crate::governance::context::RequestContext;
 use crate::governance::digest::view_digest;
-use crate::governance::view::{Subject, View, escape};
+use crate::governance::view::{Subject, View};
 use crate::governance::{Allowed, Core, Refusal, Surface};
 use crate::upstream::Upstream;
 use crate::upstream::answer::Codec;
@@ -484,6 +484,5 @@ fn token_object(view: &mut View, key: &str, value: &Value) -> Result<(), ApiErro
         return Err(wrong_type(key, "an object of short strings", value));
     }
     view.body.insert(key.to_string(), value.clone());
-    let _ = escape;
     Ok(())
 }

@@ -21,7 +21,7 @@ use crate::governance::digest::tool_digest;
 use crate::governance::view::{Subject, View};
 use crate::governance::{Allowed, Core, Refusal, Surface, governance_headers, records};
 use crate::upstream::answer::{Codec, govern_body};
-use crate::upstream::forward::answer_rules;
+use crate::upstream::forward::{self, answer_rules};
 use crate::upstream::{Answer, Call, Upstream};
 
 /// The prefix of the idempotency key Warden gives a forwarded call; OpenClaw's hook sees it in
@@ -293,14 +293,7 @@ impl ToolsInvoke {
         } = match read {
             Ok(read) => read,
             Err(failure) => {
-                let record = records::upstream_error(
-                    &ctx.trace_id,
-                    failure.kind(),
-                    &failure.detail(),
-                    failure.status(),
-                    ctx.elapsed_ms(),
-                );
-                ctx.close(record).await;
+                forward::record_failure(&mut ctx, &failure).await;
                 let refusal = Refusal {
                     error: failure.api_error(),
                     risk: ctx.risk,

@@ -178,15 +178,8 @@ async fn stream<S: Surface>(
     out
 }
 
-/// Records an upstream failure and answers it: the upstream's own client errors are passed on
-/// (governed like any answer); everything else is a 502 or 504 in the surface's shape.
-pub async fn failed<S: Surface>(
-    surface: &S,
-    ctx: &mut RequestContext,
-    rules: &AnswerRules,
-    codec: Codec,
-    failure: UpstreamFailure,
-) -> Response {
+/// Logs an upstream failure and closes the request's trail with it.
+pub async fn record_failure(ctx: &mut RequestContext, failure: &UpstreamFailure) {
     tracing::warn!(trace_id = %ctx.trace_id, kind = failure.kind(), detail = %failure.detail(), "upstream call failed");
     let record = records::upstream_error(
         &ctx.trace_id,
@@ -197,6 +190,18 @@ pub async fn failed<S: Surface>(
     );
     ctx.close(record).await;
     ctx.status = Some("upstream_error");
+}
+
+/// Records an upstream failure and answers it: the upstream's own client errors are passed on
+/// (governed like any answer); everything else is a 502 or 504 in the surface's shape.
+pub async fn failed<S: Surface>(
+    surface: &S,
+    ctx: &mut RequestContext,
+    rules: &AnswerRules,
+    codec: Codec,
+    failure: UpstreamFailure,
+) -> Response {
+    record_failure(ctx, &failure).await;
     if failure.passes_through()
         && let UpstreamFailure::Status {
             status,

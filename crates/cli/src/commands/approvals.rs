@@ -3,8 +3,6 @@
 
 use std::process::ExitCode;
 
-use std::io::Write;
-
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
@@ -62,10 +60,9 @@ pub async fn run(server: ServerArgs, command: ApprovalsCommand) -> anyhow::Resul
             .await?;
             let items = body["data"].as_array().cloned().unwrap_or_default();
             if json {
-                out(&serde_json::to_string_pretty(&items)?);
+                say!("{}", serde_json::to_string_pretty(&items)?);
             } else {
-                let _ = writeln!(
-                    std::io::stdout().lock(),
+                say!(
                     "{:<36}  {:<9}  {:<5}  {:<30}  {:<12}  {:>5}  EXPIRES",
                     "ID",
                     "STATUS",
@@ -76,8 +73,7 @@ pub async fn run(server: ServerArgs, command: ApprovalsCommand) -> anyhow::Resul
                 );
                 for a in &items {
                     let s = |k: &str| a[k].as_str().unwrap_or("-").to_string();
-                    let _ = writeln!(
-                        std::io::stdout().lock(),
+                    say!(
                         "{:<36}  {:<9}  {:<5}  {:<30}  {:<12}  {:>5}  {}",
                         s("id"),
                         s("status"),
@@ -92,7 +88,7 @@ pub async fn run(server: ServerArgs, command: ApprovalsCommand) -> anyhow::Resul
         }
         ApprovalsCommand::Show { id } => {
             let body = call(reqwest::Method::GET, format!("/v1/approvals/{id}"), None).await?;
-            out(&serde_json::to_string_pretty(&body)?);
+            say!("{}", serde_json::to_string_pretty(&body)?);
         }
         ApprovalsCommand::Approve { id, note } => {
             let body = call(
@@ -120,14 +116,8 @@ pub async fn run(server: ServerArgs, command: ApprovalsCommand) -> anyhow::Resul
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
-fn out(text: &str) {
-    let _ = writeln!(std::io::stdout().lock(), "{text}");
-}
-
 fn print_decision(a: &Value) {
-    let _ = writeln!(
-        std::io::stdout().lock(),
+    say!(
         "{} {} ({}/{} approvals)",
         a["id"].as_str().unwrap_or("-"),
         a["status"].as_str().unwrap_or("-"),

@@ -17,11 +17,11 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
             let report = store.verify_chain().await?;
             match &report.first_bad {
                 None => {
-                    println!("ok: {} records, chain head {}", report.records, report.head);
+                    say!("ok: {} records, chain head {}", report.records, report.head);
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(bad) => {
-                    println!(
+                    say!(
                         "TAMPERED: first bad record seq={} trace={}: {} ({} records verified before it)",
                         bad.seq,
                         if bad.trace_id.is_empty() {

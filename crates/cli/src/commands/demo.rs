@@ -68,15 +68,13 @@ pub async fn run(csv_path: PathBuf) -> anyhow::Result<ExitCode> {
         let _ = stopped.await;
     }));
 
-    println!("Warden demo");
-    println!(
-        "  gateway:     {base} (auto-approval on: amber approved and red rejected as reviewer policy:auto)"
-    );
-    println!(
+    say!("Warden demo");
+    say!("  gateway:     {base} (auto-approval on: amber approved and red rejected as reviewer policy:auto)");
+    say!(
         "  agent:       {} (built-in stand-in agent: an in-process OpenAI-compatible responder, not a real model)",
         agent.url()
     );
-    println!("  audit store: {db_url}");
+    say!("  audit store: {db_url}");
 
     let client = reqwest::Client::new();
     let mut mismatches = Vec::new();
@@ -134,11 +132,11 @@ pub async fn run(csv_path: PathBuf) -> anyhow::Result<ExitCode> {
         let decision = stage("classification")
             .map(|c| c["decision"].clone())
             .unwrap_or(Value::Null);
-        println!("{}", "=".repeat(100));
-        println!("REQUEST:  {text}");
-        println!("TRACE:    {trace_id}");
-        println!("STATUS:   {status}");
-        println!(
+        say!("{}", "=".repeat(100));
+        say!("REQUEST:  {text}");
+        say!("TRACE:    {trace_id}");
+        say!("STATUS:   {status}");
+        say!(
             "RISK:     {risk} ({}, confidence {}, rules: {})",
             decision["category"].as_str().unwrap_or("-"),
             decision["confidence"],
@@ -152,13 +150,13 @@ pub async fn run(csv_path: PathBuf) -> anyhow::Result<ExitCode> {
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "none".into())
         );
-        println!("APPROVAL: {approval}");
-        println!("RESPONSE: {answer}");
+        say!("APPROVAL: {approval}");
+        say!("RESPONSE: {answer}");
         if status != expected {
             mismatches.push(format!("{text:?}: expected {expected}, got {status}"));
         }
     }
-    println!("{}", "=".repeat(100));
+    say!("{}", "=".repeat(100));
 
     let _ = stop.send(());
     server.await.context("gateway task failed")??;
@@ -166,12 +164,13 @@ pub async fn run(csv_path: PathBuf) -> anyhow::Result<ExitCode> {
     let mut file =
         std::fs::File::create(&csv_path).with_context(|| format!("cannot create {}", csv_path.display()))?;
     let exported = store.export(ExportFormat::Csv, &mut file).await?;
-    println!("Saved: {} ({exported} audit records)", csv_path.display());
+    say!("Saved: {} ({exported} audit records)", csv_path.display());
     let report = store.verify_chain().await?;
     match &report.first_bad {
-        None => println!(
+        None => say!(
             "Audit chain verified: {} records, head {}",
-            report.records, report.head
+            report.records,
+            report.head
         ),
         Some(bad) => bail!("audit chain broken at record {}: {}", bad.seq, bad.problem),
     }

@@ -11,17 +11,17 @@ use crate::settings;
 pub async fn migrate(args: StoreArgs) -> anyhow::Result<ExitCode> {
     let store = settings::open_store(&args).await?;
     let version = store.migrate().await?;
-    println!("schema at version {version}");
+    say!("schema at version {version}");
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn run(args: StoreArgs, fix: bool) -> anyhow::Result<ExitCode> {
     let mut problems = 0;
     let mut check = |name: &str, result: Result<String, String>| match result {
-        Ok(detail) => println!("ok    {name}: {detail}"),
+        Ok(detail) => say!("ok    {name}: {detail}"),
         Err(detail) => {
             problems += 1;
-            println!("FAIL  {name}: {detail}");
+            say!("FAIL  {name}: {detail}");
         }
     };
     let config = match settings::load(&args, Overrides::default()) {

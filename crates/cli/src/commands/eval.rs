@@ -140,39 +140,39 @@ pub fn run(dir: &Path, policy: Option<&Path>, check: bool, verbose: bool) -> any
         green_fp as f64 / greens as f64
     };
 
-    println!(
+    say!(
         "policy {} {} on {} cases from {}",
         policy.name(),
         policy.version(),
         total,
         dir.display()
     );
-    println!("accuracy {accuracy:.3} ({correct}/{total})");
-    println!("{:<8} {:>9} {:>7}", "tier", "precision", "recall");
+    say!("accuracy {accuracy:.3} ({correct}/{total})");
+    say!("{:<8} {:>9} {:>7}", "tier", "precision", "recall");
     for t in TIERS {
         let i = t as usize;
         let predicted: usize = (0..3).map(|e| confusion[e][i]).sum();
         let actual: usize = confusion[i].iter().sum();
         let ratio = |n: usize, d: usize| if d == 0 { 1.0 } else { n as f64 / d as f64 };
-        println!(
+        say!(
             "{:<8} {:>9.3} {:>7.3}",
             t.as_str(),
             ratio(confusion[i][i], predicted),
             ratio(confusion[i][i], actual)
         );
     }
-    println!("confusion (rows: expected, columns: judged)");
-    println!("{:<8} {:>6} {:>6} {:>6}", "", "green", "amber", "red");
+    say!("confusion (rows: expected, columns: judged)");
+    say!("{:<8} {:>6} {:>6} {:>6}", "", "green", "amber", "red");
     for t in TIERS {
         let row = confusion[t as usize];
-        println!("{:<8} {:>6} {:>6} {:>6}", t.as_str(), row[0], row[1], row[2]);
+        say!("{:<8} {:>6} {:>6} {:>6}", t.as_str(), row[0], row[1], row[2]);
     }
-    println!(
+    say!(
         "red judged green: {red_as_green}; green false-positive rate {green_fp_rate:.3} ({green_fp}/{greens})"
     );
-    println!("by kind:");
+    say!("by kind:");
     for (kind, (ok, n)) in &by_kind {
-        println!(
+        say!(
             "  {:<16} {:>4}/{:<4} {:.3}",
             if kind.is_empty() { "-" } else { kind },
             ok,
@@ -181,15 +181,15 @@ pub fn run(dir: &Path, policy: Option<&Path>, check: bool, verbose: bool) -> any
         );
     }
     if verbose && !misses.is_empty() {
-        println!("misjudged:");
+        say!("misjudged:");
         for m in &misses {
-            println!("{m}");
+            say!("{m}");
         }
     }
     let passed =
         accuracy >= MIN_ACCURACY && red_as_green == 0 && green_fp_rate <= MAX_GREEN_FALSE_POSITIVE_RATE;
     if check {
-        println!(
+        say!(
             "targets (accuracy >= {MIN_ACCURACY}, no red judged green, green FP rate <= {MAX_GREEN_FALSE_POSITIVE_RATE}): {}",
             if passed { "met" } else { "NOT MET" }
         );

@@ -34,6 +34,6 @@ pub async fn run(args: StoreArgs, force: bool) -> anyhow::Result<ExitCode> {
         "created admin key `{name}` in {}; it is shown once, below. Keep it secret.",
         warden_store::redact_url(&config.database_url)
     );
-    println!("{}", key.key);
+    super::show_once(&key.key, &name)?;
     Ok(ExitCode::SUCCESS)
 }

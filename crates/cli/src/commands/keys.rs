@@ -32,7 +32,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
                 .insert_key(&key.record)
                 .await
                 .with_context(|| format!("cannot store key `{name}` (is an active key already named so?)"))?;
-            println!("{}", key.key);
+            super::show_once(&key.key, &name)?;
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::List { store } => {

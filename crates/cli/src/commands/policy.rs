@@ -61,7 +61,7 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
                 if d.risk != case.expect || !rule_ok {
                     failures += 1;
                     let fired: Vec<_> = d.rules.iter().map(|r| r.id.as_str()).collect();
-                    println!(
+                    say!(
                         "FAIL {:?}: expected {}{}, got {} (rules: {})",
                         case.text,
                         case.expect,
@@ -78,7 +78,7 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
-            println!(
+            say!(
                 "{} passed, {} failed (policy {} {})",
                 tests.cases.len() - failures,
                 failures,
@@ -94,18 +94,20 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
         PolicyCommand::Explain { text, policy } => {
             let policy = load_policy(policy.as_deref())?;
             let d = policy.evaluate(&text);
-            println!("policy:     {} {}", policy.name(), policy.version());
-            println!("normalized: {}", policy.normalize(&text));
-            println!(
+            say!("policy:     {} {}", policy.name(), policy.version());
+            say!("normalized: {}", policy.normalize(&text));
+            say!(
                 "risk:       {} ({}, confidence {:.2})",
-                d.risk, d.category, d.confidence
+                d.risk,
+                d.category,
+                d.confidence
             );
-            println!("reason:     {}", d.reason);
+            say!("reason:     {}", d.reason);
             if let Some(alt) = &d.alternative {
-                println!("offered:    {alt}");
+                say!("offered:    {alt}");
             }
             if d.rules.is_empty() {
-                println!("rules:      none fired");
+                say!("rules:      none fired");
             }
             for r in &d.rules {
                 let spans: Vec<String> = r
@@ -113,7 +115,7 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
                     .iter()
                     .map(|s| format!("{:?} at {}..{}", s.text, s.start, s.end))
                     .collect();
-                println!(
+                say!(
                     "rule:       {} [{}] {}: {}",
                     r.id,
                     r.tier,

@@ -140,3 +140,61 @@ fn the_default_pack_meets_its_targets_on_the_evaluation_set() {
         .unwrap();
     assert!(cases >= 400, "{cases} cases");
 }
+
+#[test]
+fn a_closed_pipe_ends_a_report_quietly() {
+    // A pipe whose reader is gone before the command starts: every write fails, as with
+    // `warden policy explain … | head -1` once `head` has exited.
+    for args in [
+        &["policy", "explain", "please wire 50000 dollars now"][..],
+        &["policy", "eval", "policies/eval"][..],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(warden_bin())
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR").to_string() + "/../..")
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            out.status.code().is_some_and(|c| c < 2),
+            "{args:?}: {:?} {err}",
+            out.status
+        );
+    }
+}
+
+#[test]
+fn a_new_key_that_cannot_be_shown_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("w.db").display());
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(warden_bin())
+        .args([
+            "keys",
+            "create",
+            "--name",
+            "lost",
+            "--role",
+            "requester",
+            "--database-url",
+            &db,
+        ])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("key `lost` was created but could not be shown"),
+        "{err}"
+    );
+    assert!(err.contains("warden keys revoke lost"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -15,6 +15,8 @@ wrapped in BEGIN_OPENCLAW_INTERNAL_CONTEXT markers, are ignored):
 - the last user message holds E2E-RED   -> one `exec` tool call running --red-command;
 - the last user message holds E2E-AMBER -> one `exec` tool call running --amber-command;
 - the last user message holds E2E-PROBE -> one `exec` tool call running --probe-command;
+- the last user message holds E2E-PLAN  -> a text answer proposing a payment and asking for a
+                                          go-ahead (PLAN below), with no tool call;
 - anything else                        -> a plain greeting.
 The same marker always gives the identical tool call, so a second chat turn repeats a call
 exactly (what an approval in Warden is bound to).
@@ -39,6 +41,9 @@ MODEL_ID = "warden-e2e-mock"
 RED_MARKER = "E2E-RED"
 AMBER_MARKER = "E2E-AMBER"
 PROBE_MARKER = "E2E-PROBE"
+PLAN_MARKER = "E2E-PLAN"
+PLAN = ("I can wire $50,000 from the operating account to the new partner's IBAN "
+        "DE89 3704 0044 0532 0130 00 right away. Shall I go ahead?")
 INTERNAL = "BEGIN_OPENCLAW_INTERNAL_CONTEXT"
 FINALIZE = "did not produce a user-visible answer"
 OUTCOME = "I asked to run a command. Outcome: "
@@ -96,6 +101,8 @@ class Script:
             return ("tool", "exec", {"command": self.red_command})
         if AMBER_MARKER in last_user:
             return ("tool", "exec", {"command": self.amber_command})
+        if PLAN_MARKER in last_user:
+            return ("text", PLAN)
         if PROBE_MARKER in last_user and self.probe_command:
             return ("tool", "exec", {"command": self.probe_command})
         return ("text", "Hello from the mock model. Nothing to do.")

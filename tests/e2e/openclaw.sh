@@ -25,6 +25,10 @@
 #      person, re-sent with its approval id; OpenClaw's own hook then asks Warden about the call
 #      it runs, and Warden allows it once on the grant made at the front door (trail: allowed,
 #      via_front_door) instead of asking a person again;
+#   i. a session OpenClaw keeps (same OpenAI `user`): the model proposes a $50,000 payment in a
+#      green chat; the client's next turn, "yes, go ahead" alone, is judged with the plan the
+#      session holds (blocked, and it never reaches the model); OpenClaw's session names carry
+#      the caller's tenant and key (`openai-user:warden:default:client:...`);
 #   extra: fail-closed: with Warden stopped, a chat sent straight to OpenClaw whose model asks
 #      for `exec touch <file>` is blocked by the plugin and the file is not created;
 #   e. `warden audit verify` passes at the end.
@@ -439,6 +443,24 @@ h_ran() {
         helper trail-front-door "$WORK/trail.jsonl" --trace "$H_TRACE" >&2
 }
 check "h. re-sent with its approval id: HTTP $status_h2; OpenClaw's hook was allowed on the front door's grant" h_ran
+
+# ---------------------------------------------------------------------------- i. session memory
+log "i. a confirmation in a session OpenClaw keeps"
+status_i1=$(chat "$WORK/i1.json" e2e-plan "E2E-PLAN: We onboarded a new partner this month; what should happen next?")
+i_plan() {
+    [[ $status_i1 == 200 ]] && [[ $(header "$WORK/i1.json" x-warden-risk) == green ]] &&
+        [[ $(helper chat-content "$WORK/i1.json") == *"Shall I go ahead"* ]]
+}
+check "i. a green question; the model proposes a payment: HTTP $status_i1" i_plan
+since=$(mock_lines)
+status_i2=$(chat "$WORK/i2.json" e2e-plan "yes, go ahead")
+i_yes() {
+    [[ $status_i2 == 403 ]] && [[ $(header "$WORK/i2.json" x-warden-risk) == red ]] &&
+        [[ $(mock_lines) == "$since" ]]
+}
+check "i. \"yes, go ahead\" judged with the plan: HTTP $status_i2, risk $(header "$WORK/i2.json" x-warden-risk), the model never asked" i_yes
+i_namespace() { grep -q 'openai-user:warden:default:client:e2e-amber' "$WORK/d1.json"; }
+check "i. OpenClaw's sessions are named in the key's namespace (openai-user:warden:default:client:...)" i_namespace
 
 # ---------------------------------------------------------------------------- fail-closed
 log "fail-closed: stopping Warden, then a chat straight to OpenClaw whose model asks for: $PROBE_CMD"

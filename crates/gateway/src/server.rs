@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::governance::Core;
 use crate::governance::active_policy::{ActivePolicy, spawn_watcher};
 use crate::governance::approvals::{Approvals, spawn_decision_listener, spawn_scheduler, webhooks};
+use crate::governance::memory::SessionMemory;
 use crate::state::AppState;
 use crate::upstream::Upstream;
 use crate::{listener, router};
@@ -114,9 +115,11 @@ impl Gateway {
             config.approvals.clone(),
         ));
         spawn_decision_listener(approvals.clone()).await?;
+        let memory = Arc::new(SessionMemory::new(store.clone(), clock.clone(), &config.sessions));
         let state = AppState {
             core: Arc::new(Core {
                 approvals,
+                memory,
                 clock,
                 config: Arc::new(config),
                 policy: Arc::new(ActivePolicy::new(policy, policy_file)),
@@ -147,6 +150,9 @@ impl Gateway {
             core.config.policy_reload_interval,
         );
         spawn_scheduler(core.approvals.clone());
+        if core.memory.enabled() {
+            core.memory.clone().spawn_purger();
+        }
         webhooks::spawn_delivery(
             core.store.clone(),
             core.audit.clone(),

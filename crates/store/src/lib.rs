@@ -12,6 +12,7 @@ mod error;
 mod grants;
 mod keys;
 mod migrate;
+mod sessions;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod time_fmt;

@@ -122,6 +122,17 @@ const SQLITE: &[(i64, &str)] = &[
         probe_ms INTEGER NOT NULL
     );",
     ),
+    (
+        5,
+        // What an agent-side session holds (the turns Warden let through and the agent's
+        // answers, masked), so that a confirmation is judged with what it confirms.
+        "CREATE TABLE session_memory (
+        session    TEXT PRIMARY KEY,
+        turns      TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL
+    );
+    CREATE INDEX session_memory_age ON session_memory (updated_ms);",
+    ),
 ];
 
 /// PostgreSQL's `(version, sql)`, the same schema in its types; append only. The chain head
@@ -272,6 +283,14 @@ const POSTGRES: &[(i64, &str)] = &[
         id       INTEGER PRIMARY KEY CHECK (id = 1),
         probe_ms BIGINT NOT NULL
     );",
+    ),    (
+        5,
+        "CREATE TABLE session_memory (
+        session    TEXT PRIMARY KEY,
+        turns      TEXT NOT NULL,
+        updated_ms BIGINT NOT NULL
+    );
+    CREATE INDEX session_memory_age ON session_memory (updated_ms);",
     ),
 ];
 

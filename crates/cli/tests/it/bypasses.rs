@@ -488,6 +488,19 @@ async fn secrets_never_reach_the_upstream_wherever_they_are() {
                 &headers,
             )
             .await;
+        // A session name the policy would redact is refused outright: redacted, it would join
+        // every other session whose name was redacted alike.
+        let session_name = matches!(label, "user" | "x-openclaw-session-key");
+        if session_name && reply.status == 400 {
+            let code = reply.json()["error"]["code"].clone();
+            if code != "secret_in_session_name" {
+                leaks.push(format!("{label}: refused with {code}"));
+            }
+            if agent.received().len() != before {
+                leaks.push(format!("{label}: refused, yet the upstream was called"));
+            }
+            continue;
+        }
         if reply.status != 200 {
             leaks.push(format!(
                 "{label}: not answered: {} {}",
@@ -636,15 +649,31 @@ async fn raw_secrets_never_land_in_the_approval_queue_or_the_trail() {
     let g = gateway(&agent.url()).start();
     let approver = g.key("ada", "approver", &[]);
     // Amber with the secret in the text (redacted there today) and in the request's other
-    // fields that travel with it: the end user, the message's author name, the session.
-    let body = json!({"model": "openclaw", "user": SECRET, "messages": [{"role": "user", "name": SECRET,
-        "content": format!("Email the vendor that the build is ready; they can pull it with {SECRET} today.")}]});
+    // fields that travel with it: the end user, the message's author name, the session. A
+    // session name holding it is refused (and recorded, masked) before anything is queued.
+    let content = format!("Email the vendor that the build is ready; they can pull it with {SECRET} today.");
+    let named = json!({"model": "openclaw", "user": SECRET, "messages": [{"role": "user", "name": SECRET,
+        "content": content}]});
+    for (body, session) in [(&named, "s-1"), (&green(GREEN_QUESTION), SECRET)] {
+        let refused = g
+            .post(
+                "/v1/chat/completions",
+                &g.requester,
+                body.to_string().into_bytes(),
+                &[("x-openclaw-session-key", session)],
+            )
+            .await;
+        assert_eq!(refused.status, 400, "{}", text(&refused));
+        assert_eq!(refused.json()["error"]["code"], "secret_in_session_name");
+    }
+    let body = json!({"model": "openclaw", "user": "build-bot", "messages": [{"role": "user", "name": SECRET,
+        "content": content}]});
     let reply = g
         .post(
             "/v1/chat/completions",
             &g.requester,
             body.to_string().into_bytes(),
-            &[("x-openclaw-session-key", SECRET)],
+            &[("x-openclaw-session-key", "s-1")],
         )
         .await;
     assert_pending_amber(&reply);

@@ -39,15 +39,19 @@ async fn green_request_is_forwarded_governed_and_recorded() {
     let answer = reply.json();
     assert!(answer["id"].as_str().unwrap().starts_with("chatcmpl_standin-"));
 
-    // What the agent received: mapped model, governance messages first, everything else intact.
+    // What the agent received: mapped model, governance messages first, the session names in
+    // the key's own namespace, everything else intact.
     let received = agent.received();
     assert_eq!(received.len(), 1);
     let sent = &received[0];
     assert_eq!(sent.headers["authorization"], format!("Bearer {UPSTREAM_TOKEN}"));
     assert_eq!(sent.headers["x-openclaw-agent-id"], "main");
-    assert_eq!(sent.headers["x-openclaw-session-key"], "team-42");
+    assert_eq!(
+        sent.headers["x-openclaw-session-key"],
+        "warden:default:alice:team-42"
+    );
     assert_eq!(sent.body["model"], "openclaw/main");
-    assert_eq!(sent.body["user"], "employee-001");
+    assert_eq!(sent.body["user"], "warden:default:alice:employee-001");
     assert_eq!(sent.body["temperature"], 0.2);
     assert_eq!(sent.body["x_custom_field"], json!({"kept": true}));
     let messages = sent.body["messages"].as_array().unwrap();

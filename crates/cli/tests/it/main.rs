@@ -17,6 +17,7 @@ mod lifecycle;
 mod policy;
 mod responses;
 mod routes;
+mod sessions;
 mod streaming;
 mod support;
 mod tools;

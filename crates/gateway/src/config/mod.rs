@@ -47,6 +47,7 @@ pub struct Config {
     pub manual_clock: bool,
     pub tools: ToolsConfig,
     pub responses: ResponsesConfig,
+    pub sessions: SessionsConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +120,25 @@ impl OnExpiry {
             OnExpiry::Approve => "approve",
         }
     }
+}
+
+/// Whose agent-side sessions a key reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionScope {
+    /// Its own: session names are prefixed with its tenant and name.
+    Key,
+    /// Its tenant's: session names are prefixed with its tenant.
+    Tenant,
+    /// Any: session names are forwarded as sent.
+    Shared,
+}
+
+/// Agent-side sessions, resolved.
+#[derive(Debug, Clone)]
+pub struct SessionsConfig {
+    pub scope: SessionScope,
+    pub memory_turns: usize,
+    pub memory_ttl: Duration,
 }
 
 /// How tool calls in answers are treated.
@@ -282,6 +302,37 @@ impl RawConfig {
             },
             dlp_window_chars: self.responses.dlp_window_chars.unwrap_or(256),
         };
+        let sessions = SessionsConfig {
+            scope: match self.sessions.scope.as_deref().unwrap_or("key") {
+                "key" => SessionScope::Key,
+                "tenant" => SessionScope::Tenant,
+                "shared" => SessionScope::Shared,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        key: "sessions.scope",
+                        message: format!("must be `key`, `tenant` or `shared`, not `{other}`"),
+                    });
+                }
+            },
+            memory_turns: match self.sessions.memory_turns.unwrap_or(8) {
+                n if n > 64 => {
+                    return Err(ConfigError::Invalid {
+                        key: "sessions.memory_turns",
+                        message: format!("{n} is more than 64"),
+                    });
+                }
+                n => n,
+            },
+            memory_ttl: Duration::from_secs(match self.sessions.memory_ttl_secs.unwrap_or(86_400) {
+                0 => {
+                    return Err(ConfigError::Invalid {
+                        key: "sessions.memory_ttl_secs",
+                        message: "must be at least 1".into(),
+                    });
+                }
+                n => n,
+            }),
+        };
         let tools = self.tools.resolve()?;
         let auto_approve = overrides
             .auto_approve
@@ -345,6 +396,7 @@ impl RawConfig {
             manual_clock: self.testing.manual_clock.unwrap_or(false),
             tools,
             responses,
+            sessions,
         })
     }
 }

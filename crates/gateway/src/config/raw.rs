@@ -32,6 +32,21 @@ pub struct RawConfig {
     pub tools: RawTools,
     #[serde(default)]
     pub responses: RawResponses,
+    #[serde(default)]
+    pub sessions: RawSessions,
+}
+
+/// The sessions the agent keeps on its side (OpenAI `user`, `x-openclaw-session-key`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSessions {
+    /// Whose sessions a key reaches: `key` (default: its own), `tenant` (its tenant's) or
+    /// `shared` (any, as the names are sent).
+    pub scope: Option<String>,
+    /// Turns remembered per session to judge a confirmation with; 0 turns memory off.
+    pub memory_turns: Option<usize>,
+    /// A session unused this long is forgotten.
+    pub memory_ttl_secs: Option<u64>,
 }
 
 /// Governance of the model's answers.

@@ -33,6 +33,8 @@ pub struct RequestContext {
     timings: Vec<(&'static str, u64)>,
     /// The record that ends the trace if nothing else does, set when an effect starts.
     closing: Option<Record>,
+    /// What the agent's session will hold once it has answered.
+    pub memory: Option<super::memory::PendingMemory>,
 }
 
 impl RequestContext {
@@ -57,6 +59,7 @@ impl RequestContext {
             mark: now,
             timings: Vec::new(),
             closing: None,
+            memory: None,
         }
     }
 

@@ -56,7 +56,10 @@ pub fn judge(
                 tool: None,
                 model: view.agent.as_deref(),
             };
-            policy.judge_conversation(&turns(view, judged), &context)
+            // What the agent's session already holds comes first: the request continues it.
+            let mut conversation: Vec<Turn<'_>> = view.remembered.iter().map(|r| r.turn()).collect();
+            conversation.extend(turns(view, judged));
+            policy.judge_conversation(&conversation, &context)
         }
         Subject::ToolCall { tool, .. } => {
             let text = view

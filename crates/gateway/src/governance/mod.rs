@@ -13,6 +13,7 @@ pub mod digest;
 pub mod dlp;
 pub mod hold;
 pub mod judge;
+pub mod memory;
 pub mod records;
 pub mod view;
 
@@ -24,7 +25,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use serde_json::{Value, json};
-use warden_policy::{Decision, Risk};
+use warden_policy::{Decision, Risk, Speaker};
 use warden_store::{AuditLog, Store};
 
 use self::active_policy::ActivePolicy;
@@ -43,6 +44,7 @@ pub struct Core {
     pub audit: AuditLog,
     pub store: Store,
     pub approvals: Arc<Approvals>,
+    pub memory: Arc<memory::SessionMemory>,
     pub clock: Clock,
 }
 
@@ -244,10 +246,34 @@ async fn run<S: Surface>(
     };
     ctx.time("dlp");
 
-    // 5. Judge (pure and synchronous).
+    // 5. Judge, with what the agent's session already holds in front (the judging itself is
+    //    pure and synchronous).
+    if core.memory.enabled()
+        && let Some(session) = &view.session
+    {
+        view.remembered = core.memory.recall(session).await;
+        ctx.time("memory");
+    }
     let decision = judge::judge(&ctx.policy, &core.config.tools, &ctx.principal, &view, &judged);
     ctx.risk = Some(decision.risk);
     ctx.time("classify");
+    // What the agent's session will hold if this request runs (kept once it has answered;
+    // dropped unused if it never runs).
+    if core.memory.enabled()
+        && let Some(session) = view.session.take()
+    {
+        let request = judge::turns(&view, &judged)
+            .iter()
+            .filter(|t| {
+                matches!(
+                    t.speaker,
+                    Speaker::User | Speaker::Assistant | Speaker::Call | Speaker::Tool
+                )
+            })
+            .map(|t| memory::Remembered::new(t.speaker, &t.text))
+            .collect();
+        ctx.memory = Some(core.memory.pending(session, &view.remembered, request));
+    }
     let red_override = decision.risk == Risk::Red && decision.approval.as_ref().is_some_and(|a| a.r#override);
     let auto = core.config.auto_approve;
     // What an approval would bind to; only requests that take or ask for one need it.
@@ -617,6 +643,13 @@ fn classification_facts(
     }
     if let Some(digest) = digest {
         facts.insert("digest".into(), json!(digest));
+    }
+    if !view.remembered.is_empty() {
+        let held: Vec<&str> = view.remembered.iter().map(|r| r.text.as_str()).collect();
+        facts.insert(
+            "session_memory".into(),
+            json!({"turns": view.remembered.len(), "context": mask(&held.join("\n\n"))}),
+        );
     }
     Value::Object(facts)
 }

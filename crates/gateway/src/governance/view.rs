@@ -62,6 +62,11 @@ pub struct View {
     /// What the classification record says of the request, besides the texts (model, agent,
     /// session...). Secrets are masked before it is written.
     pub facts: Map<String, Value>,
+    /// The agent-side session the request continues, by the name the agent knows it by
+    /// (namespaced), when it names one.
+    pub session: Option<String>,
+    /// The turns that session already holds, judged in front of the request's own.
+    pub remembered: Vec<super::memory::Remembered>,
 }
 
 impl View {
@@ -77,6 +82,8 @@ impl View {
             dry_run: false,
             redact: true,
             facts: Map::new(),
+            session: None,
+            remembered: Vec::new(),
         }
     }
 

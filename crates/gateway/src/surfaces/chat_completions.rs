@@ -60,7 +60,7 @@ impl Surface for ChatCompletions {
     fn parse(
         &self,
         core: &Core,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         raw: &[u8],
         headers: &HeaderMap,
     ) -> Result<View, ApiError> {
@@ -137,7 +137,14 @@ impl Surface for ChatCompletions {
                 _ => unknown_field(&mut view, key, value)?,
             }
         }
-        super::agent_view(&mut view, headers, &model, &upstream_model)?;
+        super::agent_view(
+            &mut view,
+            ctx,
+            core.config.sessions.scope,
+            headers,
+            (&model, &upstream_model),
+            "openai",
+        )?;
         if let Some(user) = body.get("user") {
             view.facts.insert("user".into(), user.clone());
         }

@@ -12,6 +12,10 @@ use axum::response::Response;
 use serde_json::{Map, Value};
 use warden_policy::Speaker;
 
+use warden_policy::DlpAction;
+
+use crate::auth::Principal;
+use crate::config::SessionScope;
 use crate::error::ApiError;
 use crate::governance::context::RequestContext;
 use crate::governance::view::{View, escape, is_identifier};
@@ -249,19 +253,81 @@ pub fn shared_field(view: &mut View, key: &str, value: &Value) -> Result<bool, A
 }
 
 /// The agent side of a conversation's view: OpenClaw's headers, the agent the request reaches,
-/// and the facts the record keeps.
+/// the session it continues, and the facts the record keeps. `sessions_by` names how the agent
+/// keys sessions by OpenAI `user` on this surface.
 pub fn agent_view(
     view: &mut View,
+    ctx: &RequestContext,
+    scope: SessionScope,
     headers: &HeaderMap,
-    model: &str,
-    upstream_model: &str,
+    (model, upstream_model): (&str, &str),
+    sessions_by: &str,
 ) -> Result<(), ApiError> {
-    view.agent = openclaw_headers(view, headers, upstream_model)?;
+    let namespace = session_namespace(scope, &ctx.principal);
+    view.agent = openclaw_headers(view, headers, upstream_model, namespace.as_deref())?;
+    if let Some(Value::String(user)) = view.body.get_mut("user") {
+        refuse_secret_session_name(ctx, "user", user)?;
+        if let Some(namespace) = &namespace {
+            user.insert_str(0, namespace);
+        }
+    }
+    let agent = view.agent.clone().unwrap_or_default();
+    let header_key = view
+        .headers
+        .iter()
+        .find(|(name, _)| *name == "x-openclaw-session-key")
+        .map(|(_, key)| key.clone());
+    if let Some(key) = &header_key {
+        refuse_secret_session_name(ctx, "x-openclaw-session-key", key)?;
+    }
+    // OpenClaw uses a session key as given; it keys `user` sessions by agent and surface.
+    view.session = match header_key {
+        Some(key) => Some(format!("session-key\u{1f}{key}")),
+        None => view
+            .body
+            .get("user")
+            .and_then(Value::as_str)
+            .map(|user| format!("{sessions_by}\u{1f}{agent}\u{1f}{user}")),
+    };
     view.facts
         .insert("model".into(), Value::String(model.to_string()));
     view.facts
         .insert("upstream_model".into(), Value::String(upstream_model.to_string()));
     view.facts.insert("stream".into(), Value::Bool(view.stream));
+    Ok(())
+}
+
+/// What a key's session names are prefixed with, so that it reaches only the agent-side
+/// sessions `sessions.scope` gives it: `warden:<tenant>:<key name>:` by default.
+pub fn session_namespace(scope: SessionScope, principal: &Principal) -> Option<String> {
+    // `:` separates the parts, so a tenant or name holding one cannot pass for another's.
+    let part = |s: &str| s.replace('%', "%25").replace(':', "%3A");
+    match scope {
+        SessionScope::Key => Some(format!(
+            "warden:{}:{}:",
+            part(&principal.tenant),
+            part(&principal.name)
+        )),
+        SessionScope::Tenant => Some(format!("warden:{}:", part(&principal.tenant))),
+        SessionScope::Shared => None,
+    }
+}
+
+/// A session name is how the agent finds a conversation: one the policy would redact would
+/// join every session whose name was redacted alike, so it is refused instead.
+pub fn refuse_secret_session_name(ctx: &RequestContext, field: &str, name: &str) -> Result<(), ApiError> {
+    let redacted = ctx
+        .policy
+        .dlp_findings(name)
+        .iter()
+        .any(|f| f.action == DlpAction::Redact);
+    if redacted {
+        return Err(ApiError::bad_request(
+            format!("`{field}` holds a secret or personal data; name sessions with an opaque id instead."),
+            None,
+            "secret_in_session_name",
+        ));
+    }
     Ok(())
 }
 
@@ -303,6 +369,7 @@ pub fn openclaw_headers(
     view: &mut View,
     headers: &HeaderMap,
     upstream_model: &str,
+    namespace: Option<&str>,
 ) -> Result<Option<String>, ApiError> {
     if headers.contains_key("x-openclaw-agent") {
         return Err(ApiError::bad_request(
@@ -343,6 +410,12 @@ pub fn openclaw_headers(
             ));
         }
     }
+    // Namespaced, so that a key cannot name another key's session (or the owner's own, such
+    // as `agent:main:main`).
+    let session = session.map(|key| match namespace {
+        Some(namespace) => format!("{namespace}{key}"),
+        None => key,
+    });
     let backend = header(headers, "x-openclaw-model")?;
     let effective = agent
         .as_deref()

@@ -54,7 +54,7 @@ impl Surface for Responses {
     fn parse(
         &self,
         core: &Core,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         raw: &[u8],
         headers: &HeaderMap,
     ) -> Result<View, ApiError> {
@@ -117,7 +117,14 @@ impl Surface for Responses {
                 _ => unknown_field(&mut view, key, value)?,
             }
         }
-        super::agent_view(&mut view, headers, &model, &upstream_model)?;
+        super::agent_view(
+            &mut view,
+            ctx,
+            core.config.sessions.scope,
+            headers,
+            (&model, &upstream_model),
+            "openresponses",
+        )?;
         Ok(view)
     }
 

@@ -67,7 +67,7 @@ impl Surface for ToolsInvoke {
     fn parse(
         &self,
         core: &Core,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         raw: &[u8],
         _headers: &HeaderMap,
     ) -> Result<View, ApiError> {
@@ -141,9 +141,17 @@ impl Surface for ToolsInvoke {
                     if !ok {
                         return Err(wrong_type("sessionKey", "a session key", value));
                     }
-                    view.body.insert("sessionKey".into(), value.clone());
+                    let key = value.as_str().unwrap_or_default();
+                    super::refuse_secret_session_name(ctx, "sessionKey", key)?;
+                    // The same namespace as chat's session header: a key reaches its own
+                    // sessions only.
+                    let key = match super::session_namespace(core.config.sessions.scope, &ctx.principal) {
+                        Some(namespace) => format!("{namespace}{key}"),
+                        None => key.to_string(),
+                    };
+                    view.body.insert("sessionKey".into(), Value::String(key.clone()));
                     view.text("/sessionKey".into(), Speaker::Parameter, u32::MAX);
-                    view.facts.insert("session_key".into(), value.clone());
+                    view.facts.insert("session_key".into(), Value::String(key));
                 }
                 "agentId" => {
                     let agent = value.as_str().filter(|a| {

@@ -411,6 +411,8 @@ pub struct Governor {
     pub report: ResponseReport,
     /// Set when the stream cannot be governed (an oversized event): the caller ends it.
     pub failed: Option<String>,
+    /// The end of the answer's text as it was sent (placeholders in), for session memory.
+    said: String,
 }
 
 impl Governor {
@@ -429,6 +431,7 @@ impl Governor {
             settle_after: None,
             blocked: false,
             placeholders: Placeholders::default(),
+            said: String::new(),
             report: ResponseReport::default(),
             failed: None,
         }
@@ -455,6 +458,16 @@ impl Governor {
     }
 
     /// The end of the stream: everything still held, judged and released.
+    /// The end of the answer's text sent so far.
+    pub fn said(&self) -> &str {
+        let chars = self.said.chars().count();
+        let skip = chars.saturating_sub(SAID_CHARS);
+        self.said
+            .char_indices()
+            .nth(skip)
+            .map_or("", |(i, _)| &self.said[i..])
+    }
+
     pub fn finish(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         if self.failed.is_some() {
@@ -968,6 +981,9 @@ impl Governor {
                 if let Some(total) = self.held_chars.get_mut(&field.channel) {
                     *total = total.saturating_sub(field.chars);
                 }
+                if is_spoken(&field.channel) {
+                    push_tail(&mut self.said, &field.text, SAID_CHARS);
+                }
                 let tail = self.released.entry(field.channel.clone()).or_default();
                 tail.push_str(&field.text);
                 let excess = tail.chars().count().saturating_sub(self.rules.window_chars);
@@ -981,6 +997,27 @@ impl Governor {
                 }
             }
             out.extend_from_slice(&held.into_bytes());
+        }
+    }
+}
+
+/// How much of the end of a streamed answer's text is kept for session memory.
+const SAID_CHARS: usize = 4_000;
+
+/// Whether a text channel is the answer's own prose (not reasoning, a refusal or a call).
+fn is_spoken(channel: &str) -> bool {
+    channel.ends_with(":content") || channel.starts_with("response.output_text.delta:")
+}
+
+/// Appends `piece` to `tail`, keeping only its last `max` characters (roughly: trimmed when
+/// it has grown to twice that, so that a long answer is not shifted on every piece).
+fn push_tail(tail: &mut String, piece: &str, max: usize) {
+    tail.push_str(piece);
+    if tail.len() > 2 * max * 4 {
+        let chars = tail.chars().count();
+        if chars > max {
+            let cut = tail.char_indices().nth(chars - max).map_or(0, |(i, _)| i);
+            tail.drain(..cut);
         }
     }
 }

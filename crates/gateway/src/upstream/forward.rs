@@ -89,9 +89,13 @@ async fn answered(
         json,
     } = govern_answer(body, codec, rules);
     let summary = summarize(json.as_ref(), codec);
-    let preview = summary
-        .preview
-        .map(|text| records::preview(&ctx.policy.mask_sensitive(&text), 500));
+    let answer = summary.preview.map(|text| ctx.policy.mask_sensitive(&text));
+    if status.is_success()
+        && let Some(memory) = ctx.memory.take()
+    {
+        memory.keep(answer.as_deref()).await;
+    }
+    let preview = answer.map(|text| records::preview(&text, 500));
     let facts = json!({
         "status": "executed",
         "stream": false,

@@ -3,6 +3,7 @@
 //! context rides along, so the stream's outcome closes the trace when it ends, times out, or
 //! the client goes away.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -122,6 +123,8 @@ pub struct Tee {
     ctx: Option<RequestContext>,
     /// Answer governance (tool calls, DLP) when enabled; otherwise bytes pass untouched.
     governor: Option<Governor>,
+    /// The session's memory being written: done before the client has the last bytes.
+    remembering: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
 impl Tee {
@@ -135,6 +138,7 @@ impl Tee {
             ended: false,
             ctx: Some(ctx),
             governor,
+            remembering: None,
         }
     }
 
@@ -152,6 +156,14 @@ impl Tee {
             (None, "client_disconnected") => "client_disconnected",
             (None, _) => "executed",
         };
+        // The agent took the request once its stream began, however the stream ended.
+        if let Some(memory) = ctx.memory.take() {
+            let said = self
+                .governor
+                .as_ref()
+                .map(|g| ctx.policy.mask_sensitive(g.said()));
+            self.remembering = Some(memory.keep(said.as_deref()));
+        }
         let facts = json!({
             "status": status,
             "stream": true,
@@ -204,6 +216,12 @@ impl Stream for Tee {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         loop {
+            if let Some(write) = this.remembering.as_mut() {
+                if write.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.remembering = None;
+            }
             if let Some(tail) = this.tail.take() {
                 return Poll::Ready(Some(Ok(tail)));
             }
@@ -256,10 +274,10 @@ impl Stream for Tee {
                         "ended_without_done"
                     };
                     this.finish(outcome, None);
-                    if held.is_empty() {
-                        return Poll::Ready(None);
+                    if !held.is_empty() {
+                        this.tail = Some(Bytes::from(held));
                     }
-                    return Poll::Ready(Some(Ok(Bytes::from(held))));
+                    // The held end of the answer goes out once the session's memory is written.
                 }
                 Poll::Pending => {
                     if this.idle_timer.as_mut().poll(cx).is_ready() {
@@ -283,6 +301,11 @@ impl Drop for Tee {
     fn drop(&mut self) {
         // Still open here means the client went away before the end.
         self.finish("client_disconnected", None);
+        if let Some(write) = self.remembering.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(write);
+        }
     }
 }
 

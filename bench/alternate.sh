@@ -9,6 +9,8 @@
 # build, then the new one: a fresh trail (durability "process"), a 2 s warm-up, then `wrk`
 # for SECONDS at BENCH_THREADS/BENCH_CONCURRENCY (default 2/16) on a JSON chat request.
 # Prints requests per second and the gateway's CPU per request (user + system, from /proc).
+# BENCH_BODY replaces the request body; BENCH_OLD_CONFIG and BENCH_NEW_CONFIG add TOML to each
+# side's configuration (to compare two settings of one build, pass the same directory twice).
 # Servers listen on 127.0.0.1 only and are stopped when the script exits.
 set -euo pipefail
 
@@ -47,7 +49,7 @@ one_run() {
   "$bin/warden-standin" --listen "127.0.0.1:$STANDIN_PORT" --token tok >"$WORK/standin.log" 2>&1 &
   local standin=$!
   PIDS+=("$standin")
-  printf '[store]\ndurability = "process"\n' >"$WORK/w.toml"
+  printf '[store]\ndurability = "process"\n%b\n' "$3" >"$WORK/w.toml"
   local key
   key=$("$bin/warden" keys create --name bench --role requester --database-url "sqlite://$db")
   WARDEN_UPSTREAM_TOKEN=tok WARDEN_LOG=warn "$bin/warden" serve --listen "127.0.0.1:$WARDEN_PORT" \
@@ -58,7 +60,7 @@ one_run() {
   wait_for_port "$STANDIN_PORT"
   wait_for_port "$WARDEN_PORT"
   export BENCH_AUTH=$key
-  export BENCH_BODY='{"model":"openclaw","stream":false,"messages":[{"role":"user","content":"Summarize our AI governance policy for internal use."}]}'
+  export BENCH_BODY=${BENCH_BODY:-'{"model":"openclaw","stream":false,"messages":[{"role":"user","content":"Summarize our AI governance policy for internal use."}]}'}
   local url="http://127.0.0.1:$WARDEN_PORT/v1/chat/completions"
   timeout 30 wrk -t"$THREADS" -c"$CONCURRENCY" -d2s -s "$ROOT/bench/post.lua" "$url" >/dev/null
   local before after rps
@@ -75,6 +77,6 @@ one_run() {
 
 for round in $(seq 1 "$ROUNDS"); do
   echo "round $round"
-  one_run "$OLD" old
-  one_run "$NEW" new
+  one_run "$OLD" old "${BENCH_OLD_CONFIG:-}"
+  one_run "$NEW" new "${BENCH_NEW_CONFIG:-}"
 done

@@ -11,6 +11,7 @@ use sqlx::{Connection, PgConnection, Row, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::chain::{GENESIS_HASH, chain_hash};
+use crate::sessions::SessionWrite;
 use crate::{Durability, Engine, Store, StoreError};
 
 /// At most this many records per commit; a larger backlog takes several commits.
@@ -58,6 +59,8 @@ pub struct AuditRecord {
 enum Command {
     Append {
         events: Vec<NewEvent>,
+        /// Session memory written by the same writer once the events are committed.
+        memory: Option<SessionWrite>,
         done: Option<oneshot::Sender<Result<i64, StoreError>>>,
     },
     /// A readiness probe: can the writer still write?
@@ -110,11 +113,32 @@ impl AuditLog {
     /// Appends `events` in order and returns once they are committed (with the durability the
     /// store was opened with). Returns the last record's sequence number.
     pub async fn append(&self, events: Vec<NewEvent>) -> Result<i64, StoreError> {
+        self.append_with(events, None).await
+    }
+
+    /// Appends `events` as [`append`](Self::append) does, then writes `memory` (what an
+    /// agent-side session now holds) on the writer's own connection before returning: one
+    /// writer for both, so they never contend for the database's write lock. The memory is
+    /// advisory; failing to write it is logged, not returned.
+    pub async fn append_remembering(
+        &self,
+        events: Vec<NewEvent>,
+        memory: SessionWrite,
+    ) -> Result<i64, StoreError> {
+        self.append_with(events, Some(memory)).await
+    }
+
+    async fn append_with(
+        &self,
+        events: Vec<NewEvent>,
+        memory: Option<SessionWrite>,
+    ) -> Result<i64, StoreError> {
         let (done, wait) = oneshot::channel();
         let result = async {
             self.tx
                 .send(Command::Append {
                     events,
+                    memory,
                     done: Some(done),
                 })
                 .await
@@ -136,7 +160,11 @@ impl AuditLog {
     /// Appends without waiting for the commit: for records written after the response has
     /// gone (a stream's end, a client disconnect), where nobody is left to wait.
     pub fn append_detached(&self, events: Vec<NewEvent>) {
-        let command = Command::Append { events, done: None };
+        let command = Command::Append {
+            events,
+            memory: None,
+            done: None,
+        };
         if let Err(mpsc::error::TrySendError::Full(command)) = self.tx.try_send(command) {
             let tx = self.tx.clone();
             tokio::spawn(async move {
@@ -245,10 +273,19 @@ async fn commit_and_answer(
     head: &mut Option<(i64, String)>,
     flusher: Option<&Flusher>,
     batch: &[NewEvent],
+    memory: &mut Vec<SessionWrite>,
     waiters: &mut Vec<(usize, Waiter)>,
 ) {
+    let remembered = std::mem::take(memory);
     match conn.commit(batch, head).await {
         Ok(first_seq) => {
+            // Before the waiters hear of the commit: a caller that has its answer finds the
+            // session as it left it.
+            if !remembered.is_empty()
+                && let Err(e) = conn.remember(&remembered).await
+            {
+                tracing::warn!(error = %e, sessions = remembered.len(), "session memory not written");
+            }
             let committed = waiters
                 .drain(..)
                 .map(|(upto, done)| (done, first_seq + upto as i64 - 1))
@@ -269,6 +306,7 @@ async fn writer(mut conn: Writer, mut rx: mpsc::Receiver<Command>, flusher: Opti
     // The chain head as this writer last wrote it; re-read when another writer moved it.
     let mut head: Option<(i64, String)> = None;
     let mut batch: Vec<NewEvent> = Vec::new();
+    let mut memory: Vec<SessionWrite> = Vec::new();
     let mut waiters: Vec<(usize, Waiter)> = Vec::new();
     let mut stop: Option<oneshot::Sender<()>> = None;
     while let Some(first) = rx.recv().await {
@@ -276,8 +314,13 @@ async fn writer(mut conn: Writer, mut rx: mpsc::Receiver<Command>, flusher: Opti
         // Take everything already queued: the group in one commit.
         while let Some(command) = next.take() {
             match command {
-                Command::Append { events, done } => {
+                Command::Append {
+                    events,
+                    memory: remember,
+                    done,
+                } => {
                     batch.extend(events);
+                    memory.extend(remember);
                     if let Some(done) = done {
                         waiters.push((batch.len(), done));
                     }
@@ -289,7 +332,15 @@ async fn writer(mut conn: Writer, mut rx: mpsc::Receiver<Command>, flusher: Opti
                 Command::Probe(done) => {
                     // Behind the records queued before it, as a commit would be.
                     if !batch.is_empty() {
-                        commit_and_answer(&mut conn, &mut head, flusher.as_ref(), &batch, &mut waiters).await;
+                        commit_and_answer(
+                            &mut conn,
+                            &mut head,
+                            flusher.as_ref(),
+                            &batch,
+                            &mut memory,
+                            &mut waiters,
+                        )
+                        .await;
                         batch.clear();
                     }
                     let _ = done.send(conn.probe().await);
@@ -301,22 +352,44 @@ async fn writer(mut conn: Writer, mut rx: mpsc::Receiver<Command>, flusher: Opti
             next = rx.try_recv().ok();
         }
         if !batch.is_empty() {
-            commit_and_answer(&mut conn, &mut head, flusher.as_ref(), &batch, &mut waiters).await;
+            commit_and_answer(
+                &mut conn,
+                &mut head,
+                flusher.as_ref(),
+                &batch,
+                &mut memory,
+                &mut waiters,
+            )
+            .await;
             batch.clear();
         }
         if let Some(done) = stop.take() {
             // Whatever was queued behind the shutdown still gets written.
             rx.close();
             while let Ok(command) = rx.try_recv() {
-                if let Command::Append { events, done } = command {
+                if let Command::Append {
+                    events,
+                    memory: remember,
+                    done,
+                } = command
+                {
                     batch.extend(events);
+                    memory.extend(remember);
                     if let Some(done) = done {
                         waiters.push((batch.len(), done));
                     }
                 }
             }
             if !batch.is_empty() {
-                commit_and_answer(&mut conn, &mut head, flusher.as_ref(), &batch, &mut waiters).await;
+                commit_and_answer(
+                    &mut conn,
+                    &mut head,
+                    flusher.as_ref(),
+                    &batch,
+                    &mut memory,
+                    &mut waiters,
+                )
+                .await;
             }
             if let Some(flusher) = flusher {
                 drop(flusher.tx);
@@ -421,6 +494,36 @@ const PROBE_HEALTH: &str = "INSERT INTO warden_health (id, probe_ms) VALUES (1, 
      ON CONFLICT (id) DO UPDATE SET probe_ms = excluded.probe_ms";
 
 impl Writer {
+    /// Writes what sessions now hold, the latest write of each session winning.
+    async fn remember(&mut self, writes: &[SessionWrite]) -> Result<(), StoreError> {
+        let mut latest: Vec<&SessionWrite> = Vec::with_capacity(writes.len());
+        for write in writes.iter().rev() {
+            if !latest.iter().any(|w| w.session == write.session) {
+                latest.push(write);
+            }
+        }
+        let sql = crate::sessions::upsert_sql(latest.len());
+        // The same statement on both engines, typed for each.
+        macro_rules! run {
+            ($conn:expr) => {{
+                let mut query = sqlx::query(&sql);
+                for write in &latest {
+                    query = query
+                        .bind(&write.session)
+                        .bind(&write.turns)
+                        .bind(write.updated_ms);
+                }
+                query.execute($conn).await?;
+            }};
+        }
+        match self {
+            Writer::Sqlite(conn) => run!(&mut *conn),
+            Writer::Postgres { conn: Some(conn), .. } => run!(&mut *conn),
+            Writer::Postgres { conn: None, .. } => return Err(StoreError::WriterClosed),
+        }
+        Ok(())
+    }
+
     async fn probe(&mut self) -> Result<(), StoreError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -25,6 +25,7 @@ pub use audit::{AuditLog, AuditRecord, ExportFormat, NewEvent};
 pub use chain::{GENESIS_HASH, VerifyReport, chain_hash};
 pub use error::StoreError;
 pub use keys::KeyRecord;
+pub use sessions::SessionWrite;
 pub use time_fmt::now_rfc3339;
 
 use sqlx::AnyPool;

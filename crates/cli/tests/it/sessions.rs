@@ -158,6 +158,41 @@ async fn a_streamed_plan_is_remembered_before_the_client_has_its_end() {
 }
 
 #[tokio::test]
+async fn every_replica_judges_a_session_alike() {
+    let db = warden_store::testing::TestDatabase::postgres().await;
+    let plan = "I can wire $50,000 from the operating account to the new vendor IBAN DE89 3704 0044 0532 0130 00 right away. Shall I go ahead?";
+    let (url, seen) = agent(HashMap::from([(
+        "We onboarded a new partner this month; what should happen next?".to_string(),
+        plan.to_string(),
+    )]))
+    .await;
+    let a = gateway(&url)
+        .database(db.url())
+        .config("[approvals]\nmode = \"defer\"")
+        .start();
+    let b = a.replica();
+    let first = say(
+        &a,
+        &a.requester,
+        "conv-r",
+        "We onboarded a new partner this month; what should happen next?",
+    )
+    .await;
+    assert_eq!(first.header("x-warden-status"), "executed");
+    // The next turn reaches the other replica, which has never seen this session.
+    let yes = say(&b, &a.requester, "conv-r", "yes, go ahead").await;
+    assert_eq!(
+        yes.header("x-warden-risk"),
+        "red",
+        "{}",
+        String::from_utf8_lossy(&yes.bytes)
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    drop((a, b));
+    db.drop_database().await.unwrap();
+}
+
+#[tokio::test]
 async fn continuing_approved_work_in_a_session_needs_its_own_approval() {
     let (url, seen) = agent(HashMap::new()).await;
     let g = gateway(&url).auto_approve().start();

@@ -137,6 +137,26 @@ impl RequestContext {
         let _ = records::write(&self.audit, vec![record]).await;
     }
 
+    /// Ends the trace with `record` and, when the request continues a session the agent keeps,
+    /// writes what that session now holds (its pending turns and `answer`) with it: both are
+    /// written before this returns, so a reply the client sends next is judged with them.
+    pub async fn close_remembering(&mut self, record: Record, answer: Option<&str>) {
+        let Some(memory) = self.memory.take() else {
+            return self.close(record).await;
+        };
+        self.closing = None;
+        let record = self.stamp(record).with("timings_us", self.timings());
+        let (trace_id, stage) = (record.trace_id.clone(), record.stage.as_str());
+        let write = memory.ready(answer);
+        if let Err(e) = self
+            .audit
+            .append_remembering(vec![record.into_event()], write)
+            .await
+        {
+            tracing::error!(trace_id, stage, error = %e, "records of what was done not committed; the answer goes out regardless");
+        }
+    }
+
     /// Ends the trace with `record` without waiting: for a stream's end, where the client
     /// already has its last byte.
     pub fn close_detached(&mut self, record: Record) {

@@ -6,15 +6,14 @@
 //! still wait for a person never reached the agent and are not kept. The memory lives in the
 //! store, so every replica judges a session alike.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use warden_policy::{Speaker, Turn};
-use warden_store::Store;
+use warden_store::{SessionWrite, Store};
 
 use crate::clock::Clock;
 use crate::config::SessionsConfig;
@@ -22,6 +21,9 @@ use crate::config::SessionsConfig;
 /// A remembered turn keeps its start and its end, up to this many characters each: a request
 /// says what it wants at the start, a proposal asks for a go-ahead at the end.
 const KEPT_CHARS: usize = 2_000;
+
+/// Sessions a gateway on SQLite keeps in memory at most.
+const CACHED_SESSIONS: usize = 10_000;
 
 /// How often forgotten sessions are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
@@ -58,21 +60,56 @@ fn ends(text: &str) -> String {
 }
 
 /// The session memory of one gateway.
+#[derive(Debug)]
 pub struct SessionMemory {
     store: Store,
     clock: Clock,
     turns: usize,
     ttl_ms: i64,
+    /// On SQLite, where one gateway owns the store, the sessions it read or wrote lately, so
+    /// that a session's next request is judged without a database read. Replicas on
+    /// PostgreSQL read the store every time: another replica may have written since.
+    cache: Option<Mutex<HashMap<String, Cached>>>,
+}
+
+/// A session as this gateway last read or wrote it.
+#[derive(Debug)]
+struct Cached {
+    turns: Vec<Remembered>,
+    at_ms: i64,
 }
 
 impl SessionMemory {
     pub fn new(store: Store, clock: Clock, config: &SessionsConfig) -> SessionMemory {
         SessionMemory {
-            store,
             clock,
             turns: config.memory_turns,
             ttl_ms: i64::try_from(config.memory_ttl.as_millis()).unwrap_or(i64::MAX),
+            cache: (store.engine_name() == "sqlite").then(Mutex::default),
+            store,
         }
+    }
+
+    fn cached(&self, key: &str, since: i64) -> Option<Vec<Remembered>> {
+        let cache = self.cache.as_ref()?.lock().ok()?;
+        cache
+            .get(key)
+            .filter(|c| c.at_ms >= since)
+            .map(|c| c.turns.clone())
+    }
+
+    fn cache(&self, key: &str, turns: Vec<Remembered>, at_ms: i64) {
+        let Some(Ok(mut cache)) = self.cache.as_ref().map(Mutex::lock) else {
+            return;
+        };
+        if cache.len() >= CACHED_SESSIONS && !cache.contains_key(key) {
+            // Forget the sessions unused longest: half of them, so that this runs rarely.
+            let mut ages: Vec<i64> = cache.values().map(|c| c.at_ms).collect();
+            ages.sort_unstable();
+            let cut = ages[ages.len() / 2];
+            cache.retain(|_, c| c.at_ms > cut);
+        }
+        cache.insert(key.to_string(), Cached { turns, at_ms });
     }
 
     pub fn enabled(&self) -> bool {
@@ -82,8 +119,13 @@ impl SessionMemory {
     /// The turns remembered for `session`. A store that cannot answer leaves the request
     /// judged on its own turns (its decision cannot be recorded either, so it will not run).
     pub async fn recall(&self, session: &str) -> Vec<Remembered> {
-        let since = self.clock.now_ms().saturating_sub(self.ttl_ms);
-        match self.store.session_memory(&key(session), since).await {
+        let now = self.clock.now_ms();
+        let since = now.saturating_sub(self.ttl_ms);
+        let key = key(session);
+        if let Some(turns) = self.cached(&key, since) {
+            return turns;
+        }
+        let turns = match self.store.session_memory(&key, since).await {
             Ok(Some(json)) => serde_json::from_str(&json).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "a session's memory could not be read; judged without it");
                 Vec::new()
@@ -91,9 +133,11 @@ impl SessionMemory {
             Ok(None) => Vec::new(),
             Err(e) => {
                 tracing::warn!(error = %e, "session memory unavailable; judged without it");
-                Vec::new()
+                return Vec::new();
             }
-        }
+        };
+        self.cache(&key, turns.clone(), now);
+        turns
     }
 
     /// What `session` will hold once this request has run: what it held, then the request's
@@ -133,6 +177,7 @@ impl SessionMemory {
 }
 
 /// What a session will remember once the agent has answered.
+#[derive(Debug)]
 pub struct PendingMemory {
     memory: Arc<SessionMemory>,
     session: String,
@@ -140,24 +185,21 @@ pub struct PendingMemory {
 }
 
 impl PendingMemory {
-    /// Keeps the turns and the agent's answer (masked, as it was sent to the client). The
-    /// caller awaits it before the client has the end of the answer, so that a reply sent the
-    /// moment the answer ends is judged with it.
-    pub fn keep(mut self, answer: Option<&str>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    /// What the session holds once the agent has answered `answer` (masked, as it was sent to
+    /// the client), for the audit writer to write beside the request's closing record.
+    pub fn ready(mut self, answer: Option<&str>) -> SessionWrite {
         if let Some(answer) = answer.filter(|a| !a.trim().is_empty() && !relays_a_hook_decision(a)) {
             self.turns.push(Remembered::new(Speaker::Assistant, answer));
         }
         let skip = self.turns.len().saturating_sub(self.memory.turns);
-        let json = serde_json::to_string(&self.turns[skip..]);
-        let memory = self.memory;
-        let session = key(&self.session);
-        Box::pin(async move {
-            let Ok(json) = json else { return };
-            let now = memory.clock.now_ms();
-            if let Err(e) = memory.store.remember_session(&session, &json, now).await {
-                tracing::warn!(error = %e, "a session's turns were not remembered");
-            }
-        })
+        let kept = self.turns.split_off(skip);
+        let write = SessionWrite {
+            session: key(&self.session),
+            turns: serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into()),
+            updated_ms: self.memory.clock.now_ms(),
+        };
+        self.memory.cache(&write.session, kept, write.updated_ms);
+        write
     }
 }
 

@@ -90,12 +90,11 @@ async fn answered(
     } = govern_answer(body, codec, rules);
     let summary = summarize(json.as_ref(), codec);
     let answer = summary.preview.map(|text| ctx.policy.mask_sensitive(&text));
-    if status.is_success()
-        && let Some(memory) = ctx.memory.take()
-    {
-        memory.keep(answer.as_deref()).await;
+    if !status.is_success() {
+        // The agent refused the request: its session did not take it.
+        ctx.memory = None;
     }
-    let preview = answer.map(|text| records::preview(&text, 500));
+    let preview = answer.as_deref().map(|text| records::preview(text, 500));
     let facts = json!({
         "status": "executed",
         "stream": false,
@@ -106,7 +105,8 @@ async fn answered(
         "response_preview": preview,
         "response_governance": report.to_json(),
     });
-    ctx.close(records::executed(&ctx.trace_id, facts)).await;
+    ctx.close_remembering(records::executed(&ctx.trace_id, facts), answer.as_deref())
+        .await;
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
     response.headers_mut().insert(

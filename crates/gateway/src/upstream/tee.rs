@@ -156,14 +156,6 @@ impl Tee {
             (None, "client_disconnected") => "client_disconnected",
             (None, _) => "executed",
         };
-        // The agent took the request once its stream began, however the stream ended.
-        if let Some(memory) = ctx.memory.take() {
-            let said = self
-                .governor
-                .as_ref()
-                .map(|g| ctx.policy.mask_sensitive(g.said()));
-            self.remembering = Some(memory.keep(said.as_deref()));
-        }
         let facts = json!({
             "status": status,
             "stream": true,
@@ -192,7 +184,19 @@ impl Tee {
         } else {
             records::executed(&ctx.trace_id, facts)
         };
-        ctx.close_detached(record);
+        if ctx.memory.is_none() {
+            ctx.close_detached(record);
+            return;
+        }
+        // The agent took the request once its stream began, however the stream ended: the
+        // session holds it, and the end of the answer waits until that is written.
+        let said = self
+            .governor
+            .as_ref()
+            .map(|g| ctx.policy.mask_sensitive(g.said()));
+        self.remembering = Some(Box::pin(async move {
+            ctx.close_remembering(record, said.as_deref()).await;
+        }));
     }
 
     fn error_tail(message: &str) -> Bytes {

@@ -267,36 +267,61 @@ async fn answer(flusher: Option<&Flusher>, committed: Vec<(Waiter, i64)>) {
     }
 }
 
-/// Commits `batch` and answers its waiters (`upto` records each), or refuses them all.
-async fn commit_and_answer(
-    conn: &mut Writer,
-    head: &mut Option<(i64, String)>,
-    flusher: Option<&Flusher>,
-    batch: &[NewEvent],
-    memory: &mut Vec<SessionWrite>,
-    waiters: &mut Vec<(usize, Waiter)>,
-) {
-    let remembered = std::mem::take(memory);
-    match conn.commit(batch, head).await {
-        Ok(first_seq) => {
-            // Before the waiters hear of the commit: a caller that has its answer finds the
-            // session as it left it.
-            if !remembered.is_empty()
-                && let Err(e) = conn.remember(&remembered).await
-            {
-                tracing::warn!(error = %e, sessions = remembered.len(), "session memory not written");
-            }
-            let committed = waiters
-                .drain(..)
-                .map(|(upto, done)| (done, first_seq + upto as i64 - 1))
-                .collect();
-            answer(flusher, committed).await;
+/// What the writer collected for its next commit.
+#[derive(Default)]
+struct Group {
+    batch: Vec<NewEvent>,
+    memory: Vec<SessionWrite>,
+    /// Each caller waiting, with how many records of the batch are up to and including its own.
+    waiters: Vec<(usize, Waiter)>,
+}
+
+impl Group {
+    fn add(&mut self, events: Vec<NewEvent>, memory: Option<SessionWrite>, done: Option<Waiter>) {
+        self.batch.extend(events);
+        self.memory.extend(memory);
+        if let Some(done) = done {
+            self.waiters.push((self.batch.len(), done));
         }
-        Err(e) => {
-            tracing::error!(error = %e, records = batch.len(), "audit commit failed; requests waiting on it are refused");
-            let message = e.to_string();
-            for (_, done) in waiters.drain(..) {
-                let _ = done.send(Err(StoreError::Encode(message.clone())));
+    }
+
+    /// Commits the batch (and writes the session memory beside it) and answers its waiters,
+    /// or refuses them all; the group is empty afterwards.
+    async fn commit(
+        &mut self,
+        conn: &mut Writer,
+        head: &mut Option<(i64, String)>,
+        flusher: Option<&Flusher>,
+    ) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let Group {
+            batch,
+            memory,
+            waiters,
+        } = std::mem::take(self);
+        match conn.commit(&batch, head).await {
+            Ok(first_seq) => {
+                // Before the waiters hear of the commit: a caller that has its answer finds the
+                // session as it left it.
+                if !memory.is_empty()
+                    && let Err(e) = conn.remember(&memory).await
+                {
+                    tracing::warn!(error = %e, sessions = memory.len(), "session memory not written");
+                }
+                let committed = waiters
+                    .into_iter()
+                    .map(|(upto, done)| (done, first_seq + upto as i64 - 1))
+                    .collect();
+                answer(flusher, committed).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, records = batch.len(), "audit commit failed; requests waiting on it are refused");
+                let message = e.to_string();
+                for (_, done) in waiters {
+                    let _ = done.send(Err(StoreError::Encode(message.clone())));
+                }
             }
         }
     }
@@ -305,92 +330,39 @@ async fn commit_and_answer(
 async fn writer(mut conn: Writer, mut rx: mpsc::Receiver<Command>, flusher: Option<Flusher>) {
     // The chain head as this writer last wrote it; re-read when another writer moved it.
     let mut head: Option<(i64, String)> = None;
-    let mut batch: Vec<NewEvent> = Vec::new();
-    let mut memory: Vec<SessionWrite> = Vec::new();
-    let mut waiters: Vec<(usize, Waiter)> = Vec::new();
+    let mut group = Group::default();
     let mut stop: Option<oneshot::Sender<()>> = None;
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         // Take everything already queued: the group in one commit.
         while let Some(command) = next.take() {
             match command {
-                Command::Append {
-                    events,
-                    memory: remember,
-                    done,
-                } => {
-                    batch.extend(events);
-                    memory.extend(remember);
-                    if let Some(done) = done {
-                        waiters.push((batch.len(), done));
-                    }
-                }
+                Command::Append { events, memory, done } => group.add(events, memory, done),
                 Command::Shutdown(done) => {
                     stop = Some(done);
                     break;
                 }
                 Command::Probe(done) => {
                     // Behind the records queued before it, as a commit would be.
-                    if !batch.is_empty() {
-                        commit_and_answer(
-                            &mut conn,
-                            &mut head,
-                            flusher.as_ref(),
-                            &batch,
-                            &mut memory,
-                            &mut waiters,
-                        )
-                        .await;
-                        batch.clear();
-                    }
+                    group.commit(&mut conn, &mut head, flusher.as_ref()).await;
                     let _ = done.send(conn.probe().await);
                 }
             }
-            if batch.len() >= MAX_BATCH {
+            if group.batch.len() >= MAX_BATCH {
                 break;
             }
             next = rx.try_recv().ok();
         }
-        if !batch.is_empty() {
-            commit_and_answer(
-                &mut conn,
-                &mut head,
-                flusher.as_ref(),
-                &batch,
-                &mut memory,
-                &mut waiters,
-            )
-            .await;
-            batch.clear();
-        }
+        group.commit(&mut conn, &mut head, flusher.as_ref()).await;
         if let Some(done) = stop.take() {
             // Whatever was queued behind the shutdown still gets written.
             rx.close();
             while let Ok(command) = rx.try_recv() {
-                if let Command::Append {
-                    events,
-                    memory: remember,
-                    done,
-                } = command
-                {
-                    batch.extend(events);
-                    memory.extend(remember);
-                    if let Some(done) = done {
-                        waiters.push((batch.len(), done));
-                    }
+                if let Command::Append { events, memory, done } = command {
+                    group.add(events, memory, done);
                 }
             }
-            if !batch.is_empty() {
-                commit_and_answer(
-                    &mut conn,
-                    &mut head,
-                    flusher.as_ref(),
-                    &batch,
-                    &mut memory,
-                    &mut waiters,
-                )
-                .await;
-            }
+            group.commit(&mut conn, &mut head, flusher.as_ref()).await;
             if let Some(flusher) = flusher {
                 drop(flusher.tx);
                 let _ = flusher.task.await;

@@ -83,33 +83,31 @@ async fn say(g: &Gateway, key: &str, user: &str, text: &str) -> Reply {
         .await
 }
 
+/// A green question whose answer, from the agent, proposes a red plan.
+const QUESTION: &str = "We onboarded a new partner this month; what should happen next?";
+const WIRE_PLAN: &str = "I can wire $50,000 from the operating account to the new vendor IBAN DE89 3704 0044 0532 0130 00 right away. Shall I go ahead?";
+
+/// The question asked through `first` in session `user`, then "yes, go ahead" through
+/// `second`; returns the answer to the "yes".
+async fn plan_then_yes(first: &Gateway, second: &Gateway, user: &str) -> Reply {
+    let asked = say(first, &first.requester, user, QUESTION).await;
+    assert_eq!(asked.header("x-warden-risk"), "green");
+    assert_eq!(asked.header("x-warden-status"), "executed");
+    say(second, &first.requester, user, "yes, go ahead").await
+}
+
 #[tokio::test]
 async fn a_confirmation_is_judged_with_the_plan_the_agent_proposed_in_its_session() {
-    let plan = "I can wire $50,000 from the operating account to the new vendor IBAN DE89 3704 0044 0532 0130 00 right away. Shall I go ahead?";
-    let (url, _) = agent(HashMap::from([(
-        "We onboarded a new partner this month; what should happen next?".to_string(),
-        plan.to_string(),
-    )]))
-    .await;
+    let (url, seen) = agent(HashMap::from([(QUESTION.to_string(), WIRE_PLAN.to_string())])).await;
     let g = gateway(&url).config("[approvals]\nmode = \"defer\"").start();
-    let first = say(
-        &g,
-        &g.requester,
-        "conv-7",
-        "We onboarded a new partner this month; what should happen next?",
-    )
-    .await;
-    assert_eq!(first.header("x-warden-risk"), "green");
-    assert_eq!(first.header("x-warden-status"), "executed");
-
-    let yes = say(&g, &g.requester, "conv-7", "yes, go ahead").await;
-    assert_ne!(
+    let yes = plan_then_yes(&g, &g, "conv-7").await;
+    assert_eq!(
         yes.header("x-warden-risk"),
-        "green",
+        "red",
         "{}",
         String::from_utf8_lossy(&yes.bytes)
     );
-    assert_ne!(yes.header("x-warden-status"), "executed");
+    assert_eq!(seen.lock().unwrap().len(), 1, "the yes never reached the agent");
     let classification = g
         .trail()
         .into_iter()
@@ -160,27 +158,14 @@ async fn a_streamed_plan_is_remembered_before_the_client_has_its_end() {
 #[tokio::test]
 async fn every_replica_judges_a_session_alike() {
     let db = warden_store::testing::TestDatabase::postgres().await;
-    let plan = "I can wire $50,000 from the operating account to the new vendor IBAN DE89 3704 0044 0532 0130 00 right away. Shall I go ahead?";
-    let (url, seen) = agent(HashMap::from([(
-        "We onboarded a new partner this month; what should happen next?".to_string(),
-        plan.to_string(),
-    )]))
-    .await;
+    let (url, seen) = agent(HashMap::from([(QUESTION.to_string(), WIRE_PLAN.to_string())])).await;
     let a = gateway(&url)
         .database(db.url())
         .config("[approvals]\nmode = \"defer\"")
         .start();
     let b = a.replica();
-    let first = say(
-        &a,
-        &a.requester,
-        "conv-r",
-        "We onboarded a new partner this month; what should happen next?",
-    )
-    .await;
-    assert_eq!(first.header("x-warden-status"), "executed");
-    // The next turn reaches the other replica, which has never seen this session.
-    let yes = say(&b, &a.requester, "conv-r", "yes, go ahead").await;
+    // The "yes" reaches the other replica, which has never seen this session.
+    let yes = plan_then_yes(&a, &b, "conv-r").await;
     assert_eq!(
         yes.header("x-warden-risk"),
         "red",

@@ -72,6 +72,43 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
 }
 
+/// A setting that is one of a few words, each naming a variant.
+pub trait Keyword: Copy + PartialEq + 'static {
+    const WORDS: &'static [(&'static str, Self)];
+
+    fn parse(text: &str) -> Option<Self> {
+        Self::WORDS
+            .iter()
+            .find(|(word, _)| *word == text)
+            .map(|(_, v)| *v)
+    }
+
+    fn as_str(self) -> &'static str {
+        Self::WORDS
+            .iter()
+            .find(|(_, v)| *v == self)
+            .map_or("", |(word, _)| word)
+    }
+}
+
+/// The setting `key`: `raw`, or `default` when it is absent; another word is refused, naming
+/// the words allowed.
+fn keyword<T: Keyword>(key: &'static str, raw: Option<&str>, default: T) -> Result<T, ConfigError> {
+    let Some(text) = raw else { return Ok(default) };
+    T::parse(text).ok_or_else(|| {
+        let words: Vec<String> = T::WORDS.iter().map(|(w, _)| format!("`{w}`")).collect();
+        let allowed = match words.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        ConfigError::Invalid {
+            key,
+            message: format!("must be {allowed}, not `{text}`"),
+        }
+    })
+}
+
 /// How an amber request waits for people.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApprovalMode {
@@ -81,21 +118,8 @@ pub enum ApprovalMode {
     Defer,
 }
 
-impl ApprovalMode {
-    pub fn parse(text: &str) -> Option<ApprovalMode> {
-        match text {
-            "hold" => Some(ApprovalMode::Hold),
-            "defer" => Some(ApprovalMode::Defer),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApprovalMode::Hold => "hold",
-            ApprovalMode::Defer => "defer",
-        }
-    }
+impl Keyword for ApprovalMode {
+    const WORDS: &'static [(&'static str, Self)] = &[("hold", Self::Hold), ("defer", Self::Defer)];
 }
 
 /// What an approval request that nobody decided becomes when it expires.
@@ -105,21 +129,8 @@ pub enum OnExpiry {
     Approve,
 }
 
-impl OnExpiry {
-    pub fn parse(text: &str) -> Option<OnExpiry> {
-        match text {
-            "reject" => Some(OnExpiry::Reject),
-            "approve" => Some(OnExpiry::Approve),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OnExpiry::Reject => "reject",
-            OnExpiry::Approve => "approve",
-        }
-    }
+impl Keyword for OnExpiry {
+    const WORDS: &'static [(&'static str, Self)] = &[("reject", Self::Reject), ("approve", Self::Approve)];
 }
 
 /// Whose agent-side sessions a key reaches.
@@ -131,6 +142,14 @@ pub enum SessionScope {
     Tenant,
     /// Any: session names are forwarded as sent.
     Shared,
+}
+
+impl Keyword for SessionScope {
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("key", Self::Key),
+        ("tenant", Self::Tenant),
+        ("shared", Self::Shared),
+    ];
 }
 
 /// Agent-side sessions, resolved.
@@ -151,6 +170,14 @@ pub enum ToolCallMode {
     Off,
 }
 
+impl Keyword for ToolCallMode {
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("enforce", Self::Enforce),
+        ("annotate", Self::Annotate),
+        ("off", Self::Off),
+    ];
+}
+
 /// The shape of a webhook's body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WebhookFormat {
@@ -158,6 +185,10 @@ pub enum WebhookFormat {
     Json,
     /// A Slack-compatible message.
     Slack,
+}
+
+impl Keyword for WebhookFormat {
+    const WORDS: &'static [(&'static str, Self)] = &[("json", Self::Json), ("slack", Self::Slack)];
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
@@ -289,31 +320,19 @@ impl RawConfig {
             });
         }
         let responses = ResponsesConfig {
-            tool_calls: match self.responses.tool_calls.as_deref().unwrap_or("enforce") {
-                "enforce" => ToolCallMode::Enforce,
-                "annotate" => ToolCallMode::Annotate,
-                "off" => ToolCallMode::Off,
-                other => {
-                    return Err(ConfigError::Invalid {
-                        key: "responses.tool_calls",
-                        message: format!("must be `enforce`, `annotate` or `off`, not `{other}`"),
-                    });
-                }
-            },
+            tool_calls: keyword(
+                "responses.tool_calls",
+                self.responses.tool_calls.as_deref(),
+                ToolCallMode::Enforce,
+            )?,
             dlp_window_chars: self.responses.dlp_window_chars.unwrap_or(256),
         };
         let sessions = SessionsConfig {
-            scope: match self.sessions.scope.as_deref().unwrap_or("key") {
-                "key" => SessionScope::Key,
-                "tenant" => SessionScope::Tenant,
-                "shared" => SessionScope::Shared,
-                other => {
-                    return Err(ConfigError::Invalid {
-                        key: "sessions.scope",
-                        message: format!("must be `key`, `tenant` or `shared`, not `{other}`"),
-                    });
-                }
-            },
+            scope: keyword(
+                "sessions.scope",
+                self.sessions.scope.as_deref(),
+                SessionScope::Key,
+            )?,
             memory_turns: match self.sessions.memory_turns.unwrap_or(8) {
                 n if n > 64 => {
                     return Err(ConfigError::Invalid {
@@ -436,36 +455,19 @@ pub const WEBHOOK_EVENTS: [&str; 5] = ["requested", "decided", "expired", "escal
 impl RawApprovals {
     fn resolve(self, env: &dyn Fn(&str) -> Option<String>) -> Result<ApprovalsConfig, ConfigError> {
         let invalid = |key: &'static str, message: String| ConfigError::Invalid { key, message };
-        let mode = self.mode.as_deref().unwrap_or("defer");
-        let mode = ApprovalMode::parse(mode).ok_or_else(|| {
-            invalid(
-                "approvals.mode",
-                format!("must be `hold` or `defer`, not `{mode}`"),
-            )
-        })?;
-        let on_expiry = self.on_expiry.as_deref().unwrap_or("reject");
-        let on_expiry = OnExpiry::parse(on_expiry).ok_or_else(|| {
-            invalid(
-                "approvals.on_expiry",
-                format!("must be `reject` or `approve`, not `{on_expiry}`"),
-            )
-        })?;
+        let mode = keyword("approvals.mode", self.mode.as_deref(), ApprovalMode::Defer)?;
+        let on_expiry = keyword("approvals.on_expiry", self.on_expiry.as_deref(), OnExpiry::Reject)?;
         let quorum = self.quorum.unwrap_or(1);
         if !(1..=20).contains(&quorum) {
             return Err(invalid("approvals.quorum", "must lie in 1..=20".into()));
         }
         let mut webhooks = Vec::new();
         for hook in self.webhooks {
-            let format = match hook.format.as_deref().unwrap_or("json") {
-                "json" => WebhookFormat::Json,
-                "slack" => WebhookFormat::Slack,
-                other => {
-                    return Err(invalid(
-                        "approvals.webhooks.format",
-                        format!("must be `json` or `slack`, not `{other}`"),
-                    ));
-                }
-            };
+            let format = keyword(
+                "approvals.webhooks.format",
+                hook.format.as_deref(),
+                WebhookFormat::Json,
+            )?;
             if !(hook.url.starts_with("http://") || hook.url.starts_with("https://")) {
                 return Err(invalid(
                     "approvals.webhooks.url",
@@ -710,6 +712,32 @@ mod tests {
         );
         let err = resolve("[store]\nmax_connections = 0\n").unwrap_err().to_string();
         assert!(err.contains("store.max_connections"), "{err}");
+    }
+
+    #[test]
+    fn a_keyword_setting_names_the_words_it_takes() {
+        let refused = |toml: &str| {
+            RawConfig::from_toml(toml, "w")
+                .unwrap()
+                .resolve(Overrides::default())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            refused("[approvals]\nmode = \"wait\""),
+            "approvals.mode: must be `hold` or `defer`, not `wait`"
+        );
+        assert_eq!(
+            refused("[sessions]\nscope = \"global\""),
+            "sessions.scope: must be `key`, `tenant` or `shared`, not `global`"
+        );
+        let config = RawConfig::from_toml("[responses]\ntool_calls = \"off\"", "w")
+            .unwrap()
+            .resolve(Overrides::default())
+            .unwrap();
+        assert_eq!(config.responses.tool_calls, ToolCallMode::Off);
+        assert_eq!(config.sessions.scope, SessionScope::Key);
+        assert_eq!(ApprovalMode::Hold.as_str(), "hold");
     }
 
     #[test]

@@ -34,7 +34,7 @@ use self::context::RequestContext;
 use self::view::{Subject, View};
 use crate::auth::{Principal, Role};
 use crate::clock::Clock;
-use crate::config::{ApprovalMode, Config};
+use crate::config::{ApprovalMode, Config, Keyword};
 use crate::error::ApiError;
 
 /// The services the core needs. One per gateway, shared by every request.

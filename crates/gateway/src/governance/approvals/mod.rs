@@ -15,7 +15,7 @@ use warden_store::{Approval, ApprovalRefusal, ApprovalStatus, AuditLog, NewAppro
 use super::records::{self, Record};
 use crate::auth::Principal;
 use crate::clock::{Clock, rfc3339};
-use crate::config::{ApprovalMode, ApprovalsConfig, OnExpiry};
+use crate::config::{ApprovalMode, ApprovalsConfig, Keyword, OnExpiry};
 use crate::error::ApiError;
 
 /// The settings one approval request is created with: the rule's, else the gateway's.

@@ -98,7 +98,7 @@ impl Surface for ChatCompletions {
                 "stream_options" => textless_object(&mut view, key, value)?,
                 "tools" => tools(&mut view, value)?,
                 "functions" => functions(&mut view, value)?,
-                "tool_choice" | "function_call" => tool_choice(&mut view, key, value)?,
+                "tool_choice" | "function_call" => super::tool_choice(&mut view, key, value, false)?,
                 "response_format" => response_format(&mut view, value)?,
                 "stop" => stop(&mut view, value)?,
                 "prediction" => prediction(&mut view, value)?,
@@ -426,12 +426,11 @@ fn content_part(
             &["type", "refusal"]
         }
         "image_url" => {
-            let url = match p.get("image_url") {
+            match p.get("image_url") {
                 Some(Value::String(url)) => {
-                    if !url.starts_with("data:") {
+                    if super::image_url_is_text(&here, url, "messages")? {
                         view.text(format!("{at}/image_url"), speaker, turn);
                     }
-                    url.clone()
                 }
                 Some(Value::Object(image)) => {
                     for (key, value) in image {
@@ -442,15 +441,10 @@ fn content_part(
                             _ => return Err(unsupported(&format!("{here}.image_url.{key}"))),
                         }
                     }
-                    let url = image
-                        .get("url")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string();
-                    if !url.starts_with("data:") {
+                    let url = image.get("url").and_then(Value::as_str).unwrap_or_default();
+                    if super::image_url_is_text(&here, url, "messages")? {
                         view.text(format!("{at}/image_url/url"), speaker, turn);
                     }
-                    url
                 }
                 _ => {
                     return Err(wrong_type(
@@ -459,38 +453,13 @@ fn content_part(
                         part,
                     ));
                 }
-            };
-            // An inline image is bytes, not words: only its header is read.
-            if let Some(rest) = url.strip_prefix("data:")
-                && !rest.starts_with("image/")
-            {
-                return Err(ApiError::bad_request(
-                    format!("`{here}` is a data URL that is not an image."),
-                    Some("messages"),
-                    "invalid_value",
-                ));
             }
             &["type", "image_url"]
         }
         "input_audio" | "file" | "input_file" => {
-            return Err(ApiError::bad_request(
-                format!(
-                    "`{here}` is a `{kind}` part: its content cannot be judged, so Warden does not forward it. Send its text as a text part."
-                ),
-                Some("messages"),
-                "unsupported_content_part",
-            ));
+            return Err(super::refused_part(&here, kind, "messages", Some("a text part")));
         }
-        other => {
-            return Err(ApiError::bad_request(
-                format!(
-                    "`{here}` has type `{}`, which Warden does not know how to judge (text, input_text, image_url, refusal).",
-                    crate::governance::records::preview(other, 40)
-                ),
-                Some("messages"),
-                "unsupported_content_part",
-            ));
-        }
+        other => return Err(super::refused_part(&here, other, "messages", None)),
     };
     if let Some(key) = p.keys().find(|k| !allowed_keys.contains(&k.as_str())) {
         return Err(unsupported(&format!("{here}.{key}")));
@@ -511,7 +480,7 @@ fn tools(view: &mut View, value: &Value) -> Result<(), ApiError> {
         for (key, v) in t {
             match key.as_str() {
                 "type" if v == "function" => {}
-                "function" => function_definition(&format!("{here}.function"), v)?,
+                "function" => super::function_definition(&format!("{here}.function"), v, false)?,
                 _ => return Err(unsupported(&format!("{here}.{key}"))),
             }
         }
@@ -534,63 +503,10 @@ fn functions(view: &mut View, value: &Value) -> Result<(), ApiError> {
         return Err(wrong_type("functions", "an array", value));
     };
     for (i, f) in items.iter().enumerate() {
-        function_definition(&format!("functions[{i}]"), f)?;
+        super::function_definition(&format!("functions[{i}]"), f, false)?;
         view.text(format!("/functions/{i}"), Speaker::Definition, u32::MAX);
     }
     view.body.insert("functions".into(), value.clone());
-    Ok(())
-}
-
-fn function_definition(here: &str, f: &Value) -> Result<(), ApiError> {
-    let Value::Object(f) = f else {
-        return Err(wrong_type(here, "an object", f));
-    };
-    for (key, v) in f {
-        match key.as_str() {
-            "name" if v.as_str().is_some_and(super::is_token) => {}
-            "description" if v.is_string() => {}
-            "parameters" if v.is_object() => {}
-            "strict" if v.is_boolean() || v.is_null() => {}
-            _ => return Err(unsupported(&format!("{here}.{key}"))),
-        }
-    }
-    if !f.get("name").is_some_and(Value::is_string) {
-        return Err(ApiError::bad_request(
-            format!("`{here}.name` is required."),
-            None,
-            "invalid_type",
-        ));
-    }
-    Ok(())
-}
-
-/// `tool_choice` and the legacy `function_call`: a mode, or the name of one function.
-fn tool_choice(view: &mut View, key: &str, value: &Value) -> Result<(), ApiError> {
-    let ok = match value {
-        Value::String(mode) => matches!(mode.as_str(), "none" | "auto" | "required"),
-        Value::Object(choice) => {
-            let name = choice
-                .get("name")
-                .or_else(|| choice.get("function").and_then(|f| f.get("name")));
-            name.and_then(Value::as_str).is_some_and(super::is_token)
-                && choice
-                    .keys()
-                    .all(|k| matches!(k.as_str(), "type" | "function" | "name"))
-        }
-        Value::Null => true,
-        _ => false,
-    };
-    if !ok {
-        return Err(wrong_type(
-            key,
-            "`none`, `auto`, `required` or a function's name",
-            value,
-        ));
-    }
-    view.body.insert(key.to_string(), value.clone());
-    if value.is_object() {
-        view.text(super::at(key), Speaker::Definition, u32::MAX);
-    }
     Ok(())
 }
 

@@ -97,7 +97,7 @@ impl Surface for Responses {
             match key.as_str() {
                 "model" | "input" | "instructions" => {}
                 "tools" => tools(&mut view, value)?,
-                "tool_choice" => tool_choice(&mut view, value)?,
+                "tool_choice" => super::tool_choice(&mut view, key, value, true)?,
                 "text" => text_format(&mut view, value)?,
                 "max_output_tokens" | "max_tool_calls" => number(&mut view, key, value)?,
                 "background" => boolean(&mut view, key, value)?,
@@ -322,6 +322,9 @@ fn content_part(
             &["type", "text", "annotations", "logprobs"]
         }
         "refusal" => {
+            if !p.get("refusal").is_some_and(Value::is_string) {
+                return Err(wrong_type(&format!("{here}.refusal"), "a string", part));
+            }
             view.text(format!("{at}/refusal"), Speaker::Assistant, turn);
             &["type", "refusal"]
         }
@@ -331,21 +334,15 @@ fn content_part(
                 .get("image_url")
                 .and_then(Value::as_str)
                 .or_else(|| p.get("source").and_then(|s| s.get("url")).and_then(Value::as_str));
-            if let Some(url) = url {
-                if !url.starts_with("data:") {
-                    let pointer = if p.contains_key("image_url") {
-                        format!("{at}/image_url")
-                    } else {
-                        format!("{at}/source/url")
-                    };
-                    view.text(pointer, speaker, turn);
-                } else if !url.starts_with("data:image/") {
-                    return Err(ApiError::bad_request(
-                        format!("`{here}` is a data URL that is not an image."),
-                        Some("input"),
-                        "invalid_value",
-                    ));
-                }
+            if let Some(url) = url
+                && super::image_url_is_text(&here, url, "input")?
+            {
+                let pointer = if p.contains_key("image_url") {
+                    format!("{at}/image_url")
+                } else {
+                    format!("{at}/source/url")
+                };
+                view.text(pointer, speaker, turn);
             }
             if let Some(source) = p.get("source")
                 && let Some(key) = source.as_object().and_then(|s| {
@@ -355,33 +352,20 @@ fn content_part(
             {
                 return Err(unsupported(&format!("{here}.source.{key}")));
             }
-            &["type", "image_url", "source", "detail", "file_id"]
+            &["type", "image_url", "source", "detail"]
         }
         "input_file" | "input_audio" => {
-            return Err(ApiError::bad_request(
-                format!(
-                    "`{here}` is an `{kind}` part: its content cannot be judged, so Warden does not forward it. Send its text as an `input_text` part."
-                ),
-                Some("input"),
-                "unsupported_content_part",
+            return Err(super::refused_part(
+                &here,
+                kind,
+                "input",
+                Some("an `input_text` part"),
             ));
         }
-        other => {
-            return Err(ApiError::bad_request(
-                format!(
-                    "`{here}` has type `{}`, which Warden does not know how to judge.",
-                    crate::governance::records::preview(other, 40)
-                ),
-                Some("input"),
-                "unsupported_content_part",
-            ));
-        }
+        other => return Err(super::refused_part(&here, other, "input", None)),
     };
     if let Some(key) = p.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(unsupported(&format!("{here}.{key}")));
-    }
-    if p.contains_key("file_id") {
-        return Err(unsupported(&format!("{here}.file_id")));
     }
     Ok(())
 }
@@ -403,51 +387,10 @@ fn tools(view: &mut View, value: &Value) -> Result<(), ApiError> {
                 "unsupported_parameter",
             ));
         }
-        for (key, v) in t {
-            let ok = match key.as_str() {
-                "type" => true,
-                "name" => v.as_str().is_some_and(is_token),
-                "description" => v.is_string(),
-                "parameters" => v.is_object() || v.is_null(),
-                "strict" => v.is_boolean() || v.is_null(),
-                _ => false,
-            };
-            if !ok {
-                return Err(unsupported(&format!("{here}.{key}")));
-            }
-        }
+        super::function_definition(&here, tool, true)?;
         view.text(format!("/tools/{i}"), Speaker::Definition, u32::MAX);
     }
     view.body.insert("tools".into(), value.clone());
-    Ok(())
-}
-
-fn tool_choice(view: &mut View, value: &Value) -> Result<(), ApiError> {
-    let ok = match value {
-        Value::String(mode) => matches!(mode.as_str(), "none" | "auto" | "required"),
-        Value::Object(choice) => {
-            let name = choice
-                .get("name")
-                .or_else(|| choice.get("function").and_then(|f| f.get("name")));
-            choice.get("type") == Some(&json!("function"))
-                && name.and_then(Value::as_str).is_some_and(is_token)
-                && choice
-                    .keys()
-                    .all(|k| matches!(k.as_str(), "type" | "function" | "name"))
-        }
-        _ => false,
-    };
-    if !ok {
-        return Err(wrong_type(
-            "tool_choice",
-            "`none`, `auto`, `required` or a function's name",
-            value,
-        ));
-    }
-    view.body.insert("tool_choice".into(), value.clone());
-    if value.is_object() {
-        view.text("/tool_choice".into(), Speaker::Definition, u32::MAX);
-    }
     Ok(())
 }
 

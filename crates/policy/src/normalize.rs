@@ -18,72 +18,22 @@ pub struct Normalized {
 impl Normalized {
     /// Normalizes `original` for matching.
     pub fn new(original: &str) -> Normalized {
-        if original.is_ascii() {
-            // The common case costs one pass: nothing to strip, decompose or fold but case.
-            return Normalized {
-                text: original.to_ascii_lowercase(),
-                origin: Vec::new(),
-            };
-        }
-        let mut text = String::with_capacity(original.len());
-        let mut origin = Vec::with_capacity(original.len());
-        for (start, c) in original.char_indices() {
-            if is_ignorable(c) {
-                continue;
-            }
-            let range = (start as u32, (start + c.len_utf8()) as u32);
-            if c.is_ascii() {
-                let folded = c.to_ascii_lowercase();
-                text.push(folded);
-                origin.push(range);
-                continue;
-            }
-            for decomposed in std::iter::once(c).nfkd() {
-                if is_combining_mark(decomposed) || is_ignorable(decomposed) {
-                    continue;
-                }
-                for folded in decomposed.to_lowercase() {
-                    // Lowercasing can itself emit a combining mark (`İ` -> `i̇`).
-                    if is_combining_mark(folded) {
-                        continue;
-                    }
-                    let folded = confusable(folded).unwrap_or(folded);
-                    text.push(folded);
-                    origin.extend(std::iter::repeat_n(range, folded.len_utf8()));
-                }
-            }
-        }
-        Normalized { text, origin }
+        mapped(original, true, |c| {
+            std::iter::once(c)
+                .nfkd()
+                .filter(|&d| !is_combining_mark(d) && !is_ignorable(d))
+                .flat_map(char::to_lowercase)
+                // Lowercasing can itself emit a combining mark (`İ` -> `i̇`).
+                .filter(|&f| !is_combining_mark(f))
+                .map(|f| confusable(f).unwrap_or(f))
+        })
     }
 
     /// A copy for the detectors: invisible characters removed and compatibility forms
     /// composed (full-width `ｓｋ-` to `sk-`), case and letters kept, so that a key format is
     /// found however it was disguised. Spans map back as for `new`.
     pub fn revealed(original: &str) -> Normalized {
-        if original.is_ascii() {
-            return Normalized {
-                text: original.to_string(),
-                origin: Vec::new(),
-            };
-        }
-        let mut text = String::with_capacity(original.len());
-        let mut origin = Vec::with_capacity(original.len());
-        for (start, c) in original.char_indices() {
-            if is_ignorable(c) {
-                continue;
-            }
-            let range = (start as u32, (start + c.len_utf8()) as u32);
-            if c.is_ascii() {
-                text.push(c);
-                origin.push(range);
-                continue;
-            }
-            for composed in std::iter::once(c).nfkc() {
-                text.push(composed);
-                origin.extend(std::iter::repeat_n(range, composed.len_utf8()));
-            }
-        }
-        Normalized { text, origin }
+        mapped(original, false, |c| std::iter::once(c).nfkc())
     }
 
     /// The normalized text.
@@ -105,6 +55,45 @@ impl Normalized {
         }
         (self.origin[start].0 as usize, self.origin[end - 1].1 as usize)
     }
+}
+
+/// `original` with invisible characters dropped, ASCII kept (lower-cased when `fold_case`)
+/// and every other character replaced by what `expand` makes of it, each output byte mapped
+/// back to the character it came from.
+fn mapped<I: Iterator<Item = char>>(
+    original: &str,
+    fold_case: bool,
+    expand: impl Fn(char) -> I,
+) -> Normalized {
+    if original.is_ascii() {
+        // The common case costs one pass: nothing to strip, decompose or fold but case.
+        let mut text = original.to_string();
+        if fold_case {
+            text.make_ascii_lowercase();
+        }
+        return Normalized {
+            text,
+            origin: Vec::new(),
+        };
+    }
+    let mut text = String::with_capacity(original.len());
+    let mut origin = Vec::with_capacity(original.len());
+    for (start, c) in original.char_indices() {
+        if is_ignorable(c) {
+            continue;
+        }
+        let range = (start as u32, (start + c.len_utf8()) as u32);
+        if c.is_ascii() {
+            text.push(if fold_case { c.to_ascii_lowercase() } else { c });
+            origin.push(range);
+            continue;
+        }
+        for out in expand(c) {
+            text.push(out);
+            origin.extend(std::iter::repeat_n(range, out.len_utf8()));
+        }
+    }
+    Normalized { text, origin }
 }
 
 /// Characters that render as nothing and so can hide inside a word: zero-width spaces and

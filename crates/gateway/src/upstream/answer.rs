@@ -600,39 +600,15 @@ impl Governor {
             if let Some(Value::Array(tool_calls)) = delta.get("tool_calls") {
                 for (j, c) in tool_calls.iter().enumerate() {
                     let index = c.get("index").and_then(Value::as_u64).unwrap_or(j as u64);
-                    let key = format!("{i}:{index}");
-                    let entry = self.calls.entry(key.clone()).or_default();
-                    if let Some(name) = c.pointer("/function/name").and_then(Value::as_str) {
-                        entry.name.push_str(name);
-                    }
-                    // Judged as the model wrote them: redaction of the held pieces comes after.
-                    if let Some(args) = c.pointer("/function/arguments").and_then(Value::as_str) {
-                        push_bounded(&mut entry.args, args);
-                    }
-                    if c.pointer("/function/arguments").is_some_and(Value::is_string) {
-                        texts.push((
-                            format!("call:{key}"),
-                            format!("/choices/{i}/delta/tool_calls/{j}/function/arguments"),
-                        ));
-                    }
+                    let function = c.get("function").unwrap_or(&Value::Null);
+                    let at = format!("/choices/{i}/delta/tool_calls/{j}/function");
+                    self.chat_call_piece(format!("{i}:{index}"), function, at, &mut texts);
                     call = Some("*".to_string());
                 }
             }
             if let Some(f) = delta.get("function_call").filter(|f| f.is_object()) {
-                let key = format!("{i}:function_call");
-                let entry = self.calls.entry(key.clone()).or_default();
-                if let Some(name) = f.get("name").and_then(Value::as_str) {
-                    entry.name.push_str(name);
-                }
-                if let Some(args) = f.get("arguments").and_then(Value::as_str) {
-                    push_bounded(&mut entry.args, args);
-                }
-                if f.get("arguments").is_some_and(Value::is_string) {
-                    texts.push((
-                        format!("call:{key}"),
-                        format!("/choices/{i}/delta/function_call/arguments"),
-                    ));
-                }
+                let at = format!("/choices/{i}/delta/function_call");
+                self.chat_call_piece(format!("{i}:function_call"), f, at, &mut texts);
                 call = Some("*".to_string());
             }
         }
@@ -652,6 +628,26 @@ impl Governor {
             self.pending_settle = true;
         }
         (texts, call)
+    }
+
+    /// A piece of a chat tool call (or legacy `function_call`), `function` at pointer `at`:
+    /// its name and arguments added to the call `key`, which is judged as the model wrote it
+    /// (redaction of the held pieces comes after); its arguments are a text of the call.
+    fn chat_call_piece(
+        &mut self,
+        key: String,
+        function: &Value,
+        at: String,
+        texts: &mut Vec<(String, String)>,
+    ) {
+        let entry = self.calls.entry(key.clone()).or_default();
+        if let Some(name) = function.get("name").and_then(Value::as_str) {
+            entry.name.push_str(name);
+        }
+        if let Some(args) = function.get("arguments").and_then(Value::as_str) {
+            push_bounded(&mut entry.args, args);
+            texts.push((format!("call:{key}"), format!("{at}/arguments")));
+        }
     }
 
     /// A Responses event: its text delta, or the tool call it belongs to.

@@ -34,6 +34,21 @@ struct Answer {
     body: Value,
 }
 
+/// Waits (ten seconds at most) until every delivery queued in the outbox has arrived.
+async fn settle<D, Q, F>(delivered: &D, queued: &Q)
+where
+    D: Fn() -> HashSet<String>,
+    Q: Fn() -> F,
+    F: std::future::Future<Output = HashSet<String>>,
+{
+    for _ in 0..200 {
+        if delivered() == queued().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Sends `body` to `base`; `None` when no response came (the replica was killed).
 async fn send(
     client: &reqwest::Client,
@@ -299,6 +314,28 @@ async fn two_replicas_on_postgres_share_one_chain_and_one_queue_and_lose_nothing
         String::from_utf8_lossy(&released.bytes)
     );
 
+    // The deliveries queued so far are sent before the clocks jump: a lease taken on one
+    // replica's clock is not another's to break while one replica runs an hour ahead.
+    let outbox = sqlx::PgPool::connect(db.url()).await.unwrap();
+    let queued_ids = || async {
+        sqlx::query_scalar::<_, i64>("SELECT id FROM webhook_outbox")
+            .fetch_all(&outbox)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect::<HashSet<String>>()
+    };
+    let delivered = || {
+        deliveries
+            .lock()
+            .unwrap()
+            .iter()
+            .cloned()
+            .collect::<HashSet<String>>()
+    };
+    settle(&delivered, &queued_ids).await;
+
     // 4. Expiry: both schedulers see every remaining request due; each expires once.
     for g in [&a, &b] {
         advance(g, &admin, 3_601_000).await;
@@ -325,26 +362,18 @@ async fn two_replicas_on_postgres_share_one_chain_and_one_queue_and_lose_nothing
     );
 
     // 5. Both replicas deliver webhooks from the one outbox: each delivery is sent once.
-    let outbox = sqlx::PgPool::connect(db.url()).await.unwrap();
-    let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_outbox")
-        .fetch_one(&outbox)
-        .await
-        .unwrap();
-    assert!(
-        queued >= 80,
-        "requested, decided and expired events were queued: {queued}"
-    );
-    for _ in 0..200 {
-        if deliveries.lock().unwrap().len() as i64 >= queued {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    settle(&delivered, &queued_ids).await;
     // A few more delivery passes on both replicas, to give a second send every chance.
     tokio::time::sleep(Duration::from_millis(600)).await;
+    let queued = queued_ids().await;
+    assert!(
+        queued.len() >= 80,
+        "requested, decided and expired events were queued: {}",
+        queued.len()
+    );
     let sent = deliveries.lock().unwrap().clone();
-    let distinct: HashSet<&String> = sent.iter().collect();
-    assert_eq!(sent.len() as i64, queued, "every queued delivery arrived");
+    let distinct: HashSet<String> = sent.iter().cloned().collect();
+    assert_eq!(distinct, queued, "every queued delivery arrived");
     assert_eq!(distinct.len(), sent.len(), "no delivery was sent twice");
     outbox.close().await;
 

@@ -238,6 +238,17 @@ mod tests {
     }
 
     #[test]
+    fn the_hook_decisions_are_the_plugins_own_words() {
+        // The plugin writes `Warden: ${reason}`; a change of wording there must be made here.
+        let plugin = include_str!("../../../../integrations/openclaw/index.js");
+        assert!(plugin.contains("blockReason: `Warden: ${reason}`"));
+        for decision in HOOK_DECISIONS {
+            let reason = decision.trim_start_matches("Warden: ");
+            assert!(plugin.contains(reason), "{reason}");
+        }
+    }
+
+    #[test]
     fn a_long_turn_keeps_its_start_and_its_end() {
         let text = format!("{}{}{}", "a".repeat(3_000), "b".repeat(3_000), "c".repeat(3_000));
         let kept = ends(&text);

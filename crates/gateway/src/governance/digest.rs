@@ -30,6 +30,11 @@ pub fn view_digest(
     digest(&Value::Object(canonical))
 }
 
+/// Where a tool call runs, as its view's body names it: the agent and the session.
+pub fn tool_place(body: &Map<String, Value>) -> Value {
+    json!({"agent": body.get("agentId"), "session": body.get("sessionKey")})
+}
+
 /// Digest of a tool call: the tool, its arguments and where it runs (agent and session), so
 /// an approval of one session's call is not another session's.
 pub fn tool_digest(tool: &str, args: &Value, place: &Value) -> String {

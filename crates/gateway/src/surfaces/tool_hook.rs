@@ -18,7 +18,7 @@ use super::{object_body, openai_refusal, unsupported, wrong_type};
 use crate::config::{Config, fold_tool_name};
 use crate::error::ApiError;
 use crate::governance::context::RequestContext;
-use crate::governance::digest::tool_digest;
+use crate::governance::digest::{tool_digest, tool_place};
 use crate::governance::view::{Subject, View};
 use crate::governance::{Allowed, Core, Found, Refusal, Surface, governance_headers, records};
 
@@ -100,11 +100,7 @@ impl Surface for ToolHook {
                 core.config.audit_max_text_chars
             )),
         );
-        // Where the call runs: an approval of one session's call is not another session's.
-        view.facts.insert(
-            "place".into(),
-            json!({"agent": body.get("agentId"), "session": body.get("sessionKey")}),
-        );
+        view.facts.insert("place".into(), tool_place(&view.body));
         Ok(view)
     }
 
@@ -112,8 +108,11 @@ impl Surface for ToolHook {
         let Subject::ToolCall { tool, .. } = &view.subject else {
             return String::new();
         };
-        let place = view.facts.get("place").cloned().unwrap_or(Value::Null);
-        tool_digest(tool, view.body.get("params").unwrap_or(&Value::Null), &place)
+        tool_digest(
+            tool,
+            view.body.get("params").unwrap_or(&Value::Null),
+            &tool_place(&view.body),
+        )
     }
 
     async fn find_approval(

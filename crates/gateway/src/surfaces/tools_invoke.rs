@@ -17,7 +17,7 @@ use super::{is_token, object_body, unsupported, wrong_type};
 use crate::config::{Config, fold_tool_name};
 use crate::error::ApiError;
 use crate::governance::context::RequestContext;
-use crate::governance::digest::tool_digest;
+use crate::governance::digest::{tool_digest, tool_place};
 use crate::governance::view::{Subject, View};
 use crate::governance::{Allowed, Core, Refusal, Surface, governance_headers, records};
 use crate::upstream::answer::{Codec, govern_body};
@@ -208,11 +208,10 @@ impl Surface for ToolsInvoke {
         let Subject::ToolCall { tool, action } = &view.subject else {
             return String::new();
         };
-        let place = json!({"agent": view.body.get("agentId"), "session": view.body.get("sessionKey")});
         tool_digest(
             tool,
             &json!({"action": action, "args": view.body.get("args")}),
-            &place,
+            &tool_place(&view.body),
         )
     }
 

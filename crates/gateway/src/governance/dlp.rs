@@ -115,30 +115,42 @@ struct Cut {
 /// Redacts the view in place and returns, for each slot, the text the policy judges (every
 /// finding masked, so that neither a redacted nor a flagged value decides the tier).
 pub fn govern_view(policy: &Policy, view: &mut View) -> Result<(DlpReport, Vec<String>), ApiError> {
-    if !view.redact {
-        let mut judged = vec![String::new(); view.slots.len()];
-        for (slot, leaf) in view.leaves() {
-            let text = &mut judged[slot];
-            if !text.is_empty() {
-                text.push('\n');
+    let odd_keys = view.odd_keys();
+    let mut judged = vec![String::new(); view.slots.len()];
+    let report = if view.redact {
+        for (_, key) in &odd_keys {
+            if !policy.dlp_findings(key).is_empty() || policy.mask_sensitive(key) != *key {
+                return Err(ApiError::bad_request(
+                    "A field name holds a secret or personal data; send it as a value instead.",
+                    None,
+                    "secret_in_field_name",
+                ));
             }
-            text.push_str(view.leaf(&leaf).unwrap_or_default());
         }
-        for (slot, key) in view.odd_keys() {
-            judged[slot].push('\n');
-            judged[slot].push_str(&key);
+        redact(policy, view, &mut judged)
+    } else {
+        for (slot, leaf) in view.leaves() {
+            add_line(&mut judged[slot], view.leaf(&leaf).unwrap_or_default());
         }
-        return Ok((DlpReport::default(), judged));
+        DlpReport::default()
+    };
+    for (slot, key) in &odd_keys {
+        add_line(&mut judged[*slot], key);
     }
-    for (_, key) in view.odd_keys() {
-        if !policy.dlp_findings(&key).is_empty() || policy.mask_sensitive(&key) != key {
-            return Err(ApiError::bad_request(
-                "A field name holds a secret or personal data; send it as a value instead.",
-                None,
-                "secret_in_field_name",
-            ));
-        }
+    Ok((report, judged))
+}
+
+/// `text` as a line of its own at the end of `out`.
+fn add_line(out: &mut String, text: &str) {
+    if !out.is_empty() {
+        out.push('\n');
     }
+    out.push_str(text);
+}
+
+/// Redacts every leaf of the view in place and adds, to each slot's `judged` text, its
+/// leaves with every finding masked.
+fn redact(policy: &Policy, view: &mut View, judged: &mut [String]) -> DlpReport {
     let leaves = view.leaves();
     let texts: Vec<String> = leaves
         .iter()
@@ -215,7 +227,6 @@ pub fn govern_view(policy: &Policy, view: &mut View) -> Result<(DlpReport, Vec<S
             placeholder
         })
         .collect();
-    let mut judged = vec![String::new(); view.slots.len()];
     for (i, ((slot, leaf), text)) in leaves.iter().zip(&texts).enumerate() {
         let mut leaf_cuts = std::mem::take(&mut cuts[i]);
         leaf_cuts.sort_by_key(|c| (c.start, std::cmp::Reverse(c.end)));
@@ -246,18 +257,9 @@ pub fn govern_view(policy: &Policy, view: &mut View) -> Result<(DlpReport, Vec<S
         if forwarded != *text {
             view.set_leaf(leaf, forwarded);
         }
-        let slot_text = &mut judged[*slot];
-        if !slot_text.is_empty() {
-            slot_text.push('\n');
-        }
-        slot_text.push_str(&masked);
+        add_line(&mut judged[*slot], &masked);
     }
-    for (slot, key) in view.odd_keys() {
-        let slot_text = &mut judged[slot];
-        slot_text.push('\n');
-        slot_text.push_str(&key);
-    }
-    Ok((report, judged))
+    report
 }
 
 /// Masks, in place, every secret and piece of personal data the detectors find in `value`.

@@ -14,7 +14,7 @@ use super::{boolean, number, object_body, openai_refusal, token, unknown_field, 
 use crate::error::ApiError;
 use crate::governance::context::RequestContext;
 use crate::governance::digest::view_digest;
-use crate::governance::view::{Subject, View, is_identifier};
+use crate::governance::view::{Subject, View};
 use crate::governance::{Allowed, Core, Refusal, Surface};
 use crate::upstream::Upstream;
 use crate::upstream::answer::Codec;
@@ -111,18 +111,7 @@ impl Surface for ChatCompletions {
                 }
                 "modalities" => super::tokens(&mut view, key, value, true)?,
                 "audio" => {
-                    let ok = value.as_object().is_some_and(|m| {
-                        m.iter()
-                            .all(|(k, v)| is_identifier(k) && v.as_str().is_some_and(super::is_token))
-                    });
-                    if !ok {
-                        return Err(wrong_type(
-                            key,
-                            "an object of short strings (voice, format)",
-                            value,
-                        ));
-                    }
-                    view.body.insert(key.clone(), value.clone());
+                    super::token_object(&mut view, key, value)?;
                     view.text(super::at(key), Speaker::Parameter, u32::MAX);
                 }
                 "reasoning_effort" | "verbosity" => token(&mut view, key, value)?,

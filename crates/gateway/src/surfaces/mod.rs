@@ -426,6 +426,21 @@ pub fn refused_part(here: &str, kind: &str, param: &'static str, instead: Option
     ApiError::bad_request(message, Some(param), "unsupported_content_part")
 }
 
+/// An object of short tokens (`reasoning: {effort, summary}`, `audio: {voice, format}`).
+pub fn token_object(view: &mut View, key: &str, value: &Value) -> Result<(), ApiError> {
+    let ok = value.is_null()
+        || value.as_object().is_some_and(|o: &Map<String, Value>| {
+            o.iter().all(|(k, v)| {
+                is_identifier(k) && (v.is_null() || v.is_boolean() || v.as_str().is_some_and(is_token))
+            })
+        });
+    if !ok {
+        return Err(wrong_type(key, "an object of short strings", value));
+    }
+    view.body.insert(key.to_string(), value.clone());
+    Ok(())
+}
+
 /// An array of short strings (`modalities`, `include`), copied; `judged` makes it a parameter.
 pub fn tokens(view: &mut View, key: &str, value: &Value, judged: bool) -> Result<(), ApiError> {
     let ok = value

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use axum::response::Response;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use warden_policy::Speaker;
 
 use super::chat_completions::{SYSTEM_PROMPT, governance_note};
@@ -102,7 +102,7 @@ impl Surface for Responses {
                 "max_output_tokens" | "max_tool_calls" => number(&mut view, key, value)?,
                 "background" => boolean(&mut view, key, value)?,
                 "truncation" => token(&mut view, key, value)?,
-                "reasoning" | "stream_options" => token_object(&mut view, key, value)?,
+                "reasoning" | "stream_options" => super::token_object(&mut view, key, value)?,
                 "include" => super::tokens(&mut view, key, value, false)?,
                 // Earlier turns Warden cannot see cannot be judged with the latest one.
                 "previous_response_id" | "conversation" | "prompt" => {
@@ -418,21 +418,5 @@ fn text_format(view: &mut View, value: &Value) -> Result<(), ApiError> {
     }
     view.body.insert("text".into(), value.clone());
     view.text("/text".into(), Speaker::Definition, u32::MAX);
-    Ok(())
-}
-
-/// An object of short tokens (`reasoning: {effort, summary}`).
-fn token_object(view: &mut View, key: &str, value: &Value) -> Result<(), ApiError> {
-    let ok = value.is_null()
-        || value.as_object().is_some_and(|o: &Map<String, Value>| {
-            o.iter().all(|(k, v)| {
-                crate::governance::view::is_identifier(k)
-                    && (v.is_null() || v.is_boolean() || v.as_str().is_some_and(is_token))
-            })
-        });
-    if !ok {
-        return Err(wrong_type(key, "an object of short strings", value));
-    }
-    view.body.insert(key.to_string(), value.clone());
     Ok(())
 }

@@ -1,5 +1,8 @@
 //! `warden policy eval`: a policy measured on an evaluation set, the way a classifier is:
-//! accuracy, per-tier precision and recall, the confusion matrix, and accuracy per kind.
+//! accuracy, per-tier precision and recall, the confusion matrix, and accuracy per kind. A set
+//! holds requests (a text or a conversation), tool calls (a tool and its arguments), or texts
+//! for data-loss prevention (`expect = "finding"` or `"clean"`), measured by recall and false
+//! alarms.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,9 +29,39 @@ struct EvalCase {
     text: Option<String>,
     #[serde(default)]
     messages: Option<Vec<EvalMessage>>,
-    expect: Risk,
+    /// A tool call: the tool's name and its arguments.
+    #[serde(default)]
+    tool: Option<String>,
+    #[serde(default)]
+    args: Option<serde_json::Value>,
+    expect: Expect,
     #[serde(default)]
     kind: String,
+    /// The tool-call sets' name for `kind`.
+    #[serde(default)]
+    family: String,
+}
+
+/// A tier, or for data-loss prevention whether anything should be found.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Expect {
+    Green,
+    Amber,
+    Red,
+    Finding,
+    Clean,
+}
+
+impl Expect {
+    fn tier(self) -> Option<Risk> {
+        match self {
+            Expect::Green => Some(Risk::Green),
+            Expect::Amber => Some(Risk::Amber),
+            Expect::Red => Some(Risk::Red),
+            Expect::Finding | Expect::Clean => None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -40,6 +73,14 @@ struct EvalMessage {
 
 impl EvalCase {
     fn judge(&self, policy: &warden_policy::Policy) -> anyhow::Result<warden_policy::Decision> {
+        if let Some(tool) = &self.tool {
+            anyhow::ensure!(
+                self.text.is_none() && self.messages.is_none(),
+                "a tool-call case has `tool` and `args` only"
+            );
+            let args = self.args.clone().unwrap_or_else(|| serde_json::json!({}));
+            return Ok(judge_tool_call(policy, tool, &args));
+        }
         match (&self.text, &self.messages) {
             (Some(text), None) => Ok(policy.evaluate(text)),
             (None, Some(messages)) => {
@@ -64,7 +105,19 @@ impl EvalCase {
         }
     }
 
+    fn label(&self) -> &str {
+        if self.kind.is_empty() {
+            &self.family
+        } else {
+            &self.kind
+        }
+    }
+
     fn shown(&self) -> String {
+        if let Some(tool) = &self.tool {
+            let args = self.args.as_ref().map(ToString::to_string).unwrap_or_default();
+            return format!("{tool} {args}");
+        }
         match (&self.text, &self.messages) {
             (Some(text), _) => format!("{text:?}"),
             (None, Some(messages)) => messages
@@ -105,19 +158,51 @@ pub fn run(dir: &Path, policy: Option<&Path>, check: bool, verbose: bool) -> any
     let mut confusion = [[0usize; 3]; 3];
     let mut by_kind: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut misses = Vec::new();
+    let mut dlp = DlpScore::default();
+    let mut tier_cases = 0;
     for case in &cases {
+        let Some(expect) = case.expect.tier() else {
+            let text = case
+                .text
+                .as_deref()
+                .context("a data-loss prevention case (`finding` or `clean`) needs a `text`")?;
+            let findings = policy.dlp_findings(text);
+            let reported = !findings.is_empty();
+            let wanted = case.expect == Expect::Finding;
+            let entry = by_kind.entry(case.label().to_string()).or_default();
+            entry.1 += 1;
+            if reported == wanted {
+                entry.0 += 1;
+            } else {
+                let detectors: Vec<_> = findings.iter().map(|f| f.detector).collect();
+                misses.push(format!(
+                    "  [{}] expected {}, got {}: {}",
+                    case.label(),
+                    if wanted { "a finding" } else { "nothing" },
+                    if reported {
+                        detectors.join(", ")
+                    } else {
+                        "nothing".into()
+                    },
+                    case.shown()
+                ));
+            }
+            dlp.count(wanted, reported);
+            continue;
+        };
+        tier_cases += 1;
         let decision = case.judge(&policy)?;
-        confusion[case.expect as usize][decision.risk as usize] += 1;
-        let entry = by_kind.entry(case.kind.clone()).or_default();
+        confusion[expect as usize][decision.risk as usize] += 1;
+        let entry = by_kind.entry(case.label().to_string()).or_default();
         entry.1 += 1;
-        if decision.risk == case.expect {
+        if decision.risk == expect {
             entry.0 += 1;
         } else {
             let rules: Vec<_> = decision.rules.iter().map(|r| r.id.as_str()).collect();
             misses.push(format!(
                 "  [{}] expected {}, got {} ({}): {}",
-                case.kind,
-                case.expect,
+                case.label(),
+                expect,
                 decision.risk,
                 if rules.is_empty() {
                     "no rule".to_string()
@@ -128,7 +213,10 @@ pub fn run(dir: &Path, policy: Option<&Path>, check: bool, verbose: bool) -> any
             ));
         }
     }
-    let total = cases.len();
+    if tier_cases == 0 {
+        return dlp.report(&policy, dir, &by_kind, &misses, check, verbose);
+    }
+    let total = tier_cases;
     let correct: usize = (0..3).map(|i| confusion[i][i]).sum();
     let accuracy = correct as f64 / total as f64;
     let red_as_green = confusion[Risk::Red as usize][Risk::Green as usize];
@@ -198,4 +286,102 @@ pub fn run(dir: &Path, policy: Option<&Path>, check: bool, verbose: bool) -> any
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Recall on texts that hold a secret or personal data, false alarms on clean look-alikes.
+#[derive(Default)]
+struct DlpScore {
+    found: usize,
+    findings: usize,
+    false_alarms: usize,
+    clean: usize,
+}
+
+/// The targets `--check` enforces on data-loss prevention sets.
+const MIN_DLP_RECALL: f64 = 0.97;
+const MAX_DLP_FALSE_ALARMS: f64 = 0.02;
+
+impl DlpScore {
+    fn count(&mut self, wanted: bool, reported: bool) {
+        if wanted {
+            self.findings += 1;
+            self.found += usize::from(reported);
+        } else {
+            self.clean += 1;
+            self.false_alarms += usize::from(reported);
+        }
+    }
+
+    fn report(
+        &self,
+        policy: &warden_policy::Policy,
+        dir: &Path,
+        by_kind: &BTreeMap<String, (usize, usize)>,
+        misses: &[String],
+        check: bool,
+        verbose: bool,
+    ) -> anyhow::Result<ExitCode> {
+        let ratio = |n: usize, d: usize| if d == 0 { 0.0 } else { n as f64 / d as f64 };
+        let recall = ratio(self.found, self.findings);
+        let false_alarms = ratio(self.false_alarms, self.clean);
+        say!(
+            "policy {} {} on {} data-loss prevention cases from {}",
+            policy.name(),
+            policy.version(),
+            self.findings + self.clean,
+            dir.display()
+        );
+        say!("recall {recall:.3} ({}/{})", self.found, self.findings);
+        say!(
+            "clean texts with a finding {false_alarms:.3} ({}/{})",
+            self.false_alarms,
+            self.clean
+        );
+        say!("by kind:");
+        for (kind, (ok, n)) in by_kind {
+            say!("  {:<22} {:>4}/{:<4} {:.3}", kind, ok, n, ratio(*ok, *n));
+        }
+        if verbose && !misses.is_empty() {
+            say!("misjudged:");
+            for m in misses {
+                say!("{m}");
+            }
+        }
+        let passed = recall >= MIN_DLP_RECALL && false_alarms <= MAX_DLP_FALSE_ALARMS;
+        if check {
+            say!(
+                "targets (recall >= {MIN_DLP_RECALL}, clean texts with a finding <= {MAX_DLP_FALSE_ALARMS}): {}",
+                if passed { "met" } else { "NOT MET" }
+            );
+            if !passed {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// A tool call judged as the gateway judges it by default: its name and argument values as
+/// one text, raised to the default tool tiers.
+fn judge_tool_call(
+    policy: &warden_policy::Policy,
+    tool: &str,
+    args: &serde_json::Value,
+) -> warden_policy::Decision {
+    let tools = warden_gateway::config::ToolsConfig {
+        http_deny: Vec::new(),
+        tiers: warden_gateway::config::DEFAULT_AMBER_TOOLS
+            .iter()
+            .map(|t| (t.to_string(), Risk::Amber))
+            .collect(),
+        max_body_bytes: 0,
+    };
+    let principal = warden_gateway::auth::Principal {
+        key_id: String::new(),
+        name: "eval".into(),
+        roles: Vec::new(),
+        tenant: "default".into(),
+        groups: Vec::new(),
+    };
+    warden_gateway::governance::judge::judge_tool_call(policy, &tools, &principal, tool, args)
 }

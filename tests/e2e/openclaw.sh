@@ -8,7 +8,7 @@
 # What it shows, each with a check that fails the script when wrong:
 #   a. a green chat goes client -> Warden -> OpenClaw -> mock and back (200, executed);
 #   b. the model asks for `exec rm -rf /tmp/warden-e2e-target`: the plugin asks Warden, Warden
-#      says deny (red.shell), OpenClaw blocks the call; the directory still exists and Warden's
+#      says deny (tool.destructive), OpenClaw blocks the call; the directory still exists and Warden's
 #      trail has the `blocked` record of a before_tool_call decision;
 #   c. the model asks for an amber `exec` (`ls -la <dir>`): blocked pending approval, an
 #      approval request exists; a person approves it with `warden approvals approve`; the same
@@ -238,7 +238,7 @@ echo "must survive" >"$TARGET/keep-me"
 SENTINEL="sentinel-$RUN_ID"
 touch "$WORK/listing/$SENTINEL"
 RED_CMD="rm -rf $TARGET"
-AMBER_CMD="ls -la $WORK/listing"
+AMBER_CMD="ls -la $WORK/listing && touch $WORK/listing/.seen"
 PROBE_FILE="$WORK/probe-ran"
 PROBE_CMD="touch $PROBE_FILE"
 DB="sqlite://$WORK/warden.db"

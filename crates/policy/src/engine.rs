@@ -257,6 +257,117 @@ impl Policy {
 
     /// Judges one text in `context`: rules scoped elsewhere do not apply.
     pub fn evaluate_in(&self, text: &str, context: &Context<'_>) -> Decision {
+        self.evaluate_rules(text, context, |_| true)
+    }
+
+    /// Judges a tool call by what it does: the catalogue reads its arguments as commands,
+    /// paths, URLs, messages and instructions (`crate::tools`); commands and paths are judged
+    /// by the command analyser and the sensitive-path catalogue, instructions to an agent by
+    /// every rule, and every string of the arguments by the rules that find credentials. A
+    /// tool the catalogue does not know is judged on its name and every string, as a request.
+    pub fn judge_tool_call(&self, tool: &str, args: &serde_json::Value, context: &Context<'_>) -> Decision {
+        let reading = crate::tools::read_call(tool, args);
+        let mut parts = Vec::with_capacity(3);
+        parts.push(self.evaluate_data(&reading.data.join("\n"), context));
+        if let Some(worst) = reading.worst() {
+            parts.push(self.effect_decision(worst, &reading.findings));
+        }
+        if !reading.prose.is_empty() {
+            let mut text = if reading.unknown {
+                format!("{tool}\n")
+            } else {
+                String::new()
+            };
+            text.push_str(&reading.prose.join("\n"));
+            parts.push(self.evaluate_in(&text, context));
+        }
+        merge_decisions(parts)
+    }
+
+    /// Judges strings given as data (a file's content, a search, a message a tool sends): only
+    /// what the detectors of secrets and personal data find counts, for the rules that use
+    /// those detectors. Words are not the act when they are data.
+    fn evaluate_data(&self, text: &str, context: &Context<'_>) -> Decision {
+        let mut matches: Vec<(usize, RuleMatch)> = Vec::new();
+        for hit in self.detectors.scan_revealed(text) {
+            if !crate::detectors::is_sensitive(hit.detector) {
+                continue;
+            }
+            let Some(d) = self.detector_names.iter().position(|n| *n == hit.detector) else {
+                continue;
+            };
+            for &r in &self.rules_by_detector[d] {
+                let rule = &self.rules[r];
+                if !in_scope(rule, context) {
+                    continue;
+                }
+                let span = Span {
+                    start: hit.start,
+                    end: hit.end,
+                    text: format!("[{}]", hit.detector),
+                };
+                match matches.iter_mut().find(|(i, _)| *i == r) {
+                    Some((_, m)) => m.spans.push(span),
+                    None => matches.push((
+                        r,
+                        RuleMatch {
+                            id: rule.id.clone(),
+                            tier: rule.tier,
+                            category: rule.category.clone(),
+                            spans: vec![span],
+                        },
+                    )),
+                }
+            }
+        }
+        matches.sort_by_key(|(i, _)| *i);
+        self.decide(matches, Vec::new())
+    }
+
+    /// The decision a tool call's effects make on their own.
+    fn effect_decision(&self, worst: &crate::tools::Finding, all: &[crate::tools::Finding]) -> Decision {
+        let risk = worst.effect.tier();
+        let mut effects: Vec<crate::tools::Effect> = all
+            .iter()
+            .map(|f| f.effect)
+            .filter(|e| e.tier() > Risk::Green)
+            .collect();
+        effects.sort_by(|a, b| b.cmp(a));
+        effects.dedup();
+        let rules = effects
+            .iter()
+            .map(|e| RuleMatch {
+                id: format!("tool.{}", e.as_str()),
+                tier: e.tier(),
+                category: e.as_str().to_string(),
+                spans: Vec::new(),
+            })
+            .collect();
+        Decision {
+            risk,
+            category: worst.effect.as_str().to_string(),
+            confidence: match risk {
+                Risk::Red => 0.93,
+                Risk::Amber => 0.85,
+                Risk::Green => 0.9,
+            },
+            requires_approval: risk >= Risk::Amber,
+            allow: risk != Risk::Red,
+            reason: format!("{}: {}", worst.effect.reason(), worst.evidence),
+            alternative: (risk > Risk::Green).then(|| worst.effect.alternative().to_string()),
+            rules,
+            suppressed: Vec::new(),
+            policy_version: self.version.clone(),
+            approval: None,
+        }
+    }
+
+    fn evaluate_rules(
+        &self,
+        text: &str,
+        context: &Context<'_>,
+        applies: impl Fn(&RuleSpec) -> bool,
+    ) -> Decision {
         let normalized = Normalized::new(text);
         let tokens = tokenize(normalized.as_str());
         let found = self.find(text, &normalized, &tokens);
@@ -271,7 +382,7 @@ impl Policy {
         let mut suppressed = Vec::new();
         for (rule_idx, mut m, sentences) in found {
             let rule = &self.rules[rule_idx];
-            if !in_scope(rule, context) {
+            if !in_scope(rule, context) || !applies(rule) {
                 continue;
             }
             let all_conceptual = rule.questions == Questions::Downgrade
@@ -630,6 +741,50 @@ impl Policy {
             approval,
         }
     }
+}
+
+/// The highest of several verdicts on parts of one call, carrying every part's rules: the
+/// first part at the winning tier decides (its category, reason, alternative and approval).
+fn merge_decisions(parts: Vec<Decision>) -> Decision {
+    let top = parts.iter().map(|d| d.risk).max().unwrap_or(Risk::Green);
+    let mut parts = parts.into_iter();
+    let mut rest = Vec::new();
+    let mut deciding = None;
+    for d in parts.by_ref() {
+        if deciding.is_none() && d.risk == top && (top > Risk::Green || !d.category.is_empty()) {
+            deciding = Some(d);
+        } else {
+            rest.push(d);
+        }
+    }
+    let Some(mut decision) = deciding.or_else(|| rest.pop()) else {
+        return Decision {
+            risk: Risk::Green,
+            category: String::new(),
+            confidence: 0.9,
+            requires_approval: false,
+            allow: true,
+            reason: String::new(),
+            alternative: None,
+            rules: Vec::new(),
+            suppressed: Vec::new(),
+            policy_version: String::new(),
+            approval: None,
+        };
+    };
+    for d in rest {
+        decision.rules.extend(d.rules);
+        decision.suppressed.extend(d.suppressed);
+    }
+    let deciding_id = decision
+        .rules
+        .iter()
+        .find(|r| r.tier == decision.risk)
+        .map(|r| r.id.clone());
+    decision
+        .rules
+        .sort_by_key(|m| (std::cmp::Reverse(m.tier), Some(&m.id) != deciding_id.as_ref()));
+    decision
 }
 
 /// Whether token `i` opens its sentence or clause: first of its sentence, or after a word

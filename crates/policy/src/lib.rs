@@ -11,6 +11,7 @@ mod detectors;
 mod engine;
 mod intent;
 mod normalize;
+pub mod tools;
 mod words;
 
 pub use bundle::{ApprovalSpec, BundleError, NearSpec, Questions, RuleSpec, Scope};

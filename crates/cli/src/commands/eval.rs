@@ -361,27 +361,16 @@ impl DlpScore {
     }
 }
 
-/// A tool call judged as the gateway judges it by default: its name and argument values as
-/// one text, raised to the default tool tiers.
+/// A tool call judged as the gateway judges it by default: by what its arguments do.
 fn judge_tool_call(
     policy: &warden_policy::Policy,
     tool: &str,
     args: &serde_json::Value,
 ) -> warden_policy::Decision {
-    let tools = warden_gateway::config::ToolsConfig {
-        http_deny: Vec::new(),
-        tiers: warden_gateway::config::DEFAULT_AMBER_TOOLS
-            .iter()
-            .map(|t| (t.to_string(), Risk::Amber))
-            .collect(),
-        max_body_bytes: 0,
+    let tool = tool.trim().to_lowercase();
+    let context = warden_policy::Context {
+        tool: Some(&tool),
+        ..Default::default()
     };
-    let principal = warden_gateway::auth::Principal {
-        key_id: String::new(),
-        name: "eval".into(),
-        roles: Vec::new(),
-        tenant: "default".into(),
-        groups: Vec::new(),
-    };
-    warden_gateway::governance::judge::judge_tool_call(policy, &tools, &principal, tool, args)
+    policy.judge_tool_call(&tool, args, &context)
 }

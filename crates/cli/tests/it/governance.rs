@@ -155,7 +155,7 @@ async fn a_red_tool_call_in_streamed_deltas_is_replaced_by_a_refusal() {
     );
     assert_eq!(
         record["payload"]["response_governance"]["tool_calls"][0]["rule"],
-        "red.shell"
+        "tool.destructive"
     );
 }
 

@@ -265,5 +265,8 @@ async fn responses_answers_are_governed_in_json_and_in_typed_events() {
     let record = g.wait_for_record(&reply.trace_id(), "executed").await;
     let governance = &record["payload"]["response_governance"];
     assert_eq!(governance["replaced_by_refusal"], true, "{governance}");
-    assert_eq!(governance["tool_calls"][0]["rule"], "red.shell", "{governance}");
+    assert_eq!(
+        governance["tool_calls"][0]["rule"], "tool.destructive",
+        "{governance}"
+    );
 }

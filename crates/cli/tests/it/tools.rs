@@ -147,7 +147,7 @@ async fn the_hook_decision_service_allows_denies_and_asks() {
 
     let deny = ask(&g, "exec", json!({"command": "rm -rf /var/lib/app"}), "run-2").await;
     assert_eq!(deny["decision"], "deny");
-    assert_eq!(deny["rule"], "red.shell");
+    assert_eq!(deny["rule"], "tool.destructive");
     assert!(
         deny["reason"]
             .as_str()
@@ -156,10 +156,10 @@ async fn the_hook_decision_service_allows_denies_and_asks() {
     );
 
     // An amber call waits for a person; the identical call then passes, once.
-    let first = ask(&g, "exec", json!({"command": "ls -la /srv/app"}), "run-3").await;
+    let first = ask(&g, "exec", json!({"command": "systemctl restart app"}), "run-3").await;
     assert_eq!(first["decision"], "approval_required");
     let id = first["approvalId"].as_str().unwrap().to_string();
-    let again = ask(&g, "exec", json!({"command": "ls -la /srv/app"}), "run-3").await;
+    let again = ask(&g, "exec", json!({"command": "systemctl restart app"}), "run-3").await;
     assert_eq!(
         again["approvalId"],
         id.as_str(),
@@ -168,13 +168,13 @@ async fn the_hook_decision_service_allows_denies_and_asks() {
     g.post(&format!("/v1/approvals/{id}/approve"), &approver, Vec::new(), &[])
         .await;
     assert_eq!(
-        ask(&g, "exec", json!({"command": "ls -la /srv/app/other"}), "run-4").await["decision"],
+        ask(&g, "exec", json!({"command": "systemctl restart other"}), "run-4").await["decision"],
         "approval_required"
     );
-    let passed = ask(&g, "exec", json!({"command": "ls -la /srv/app"}), "run-5").await;
+    let passed = ask(&g, "exec", json!({"command": "systemctl restart app"}), "run-5").await;
     assert_eq!(passed["decision"], "allow");
     assert_eq!(passed["approvalId"], id.as_str());
-    let once_more = ask(&g, "exec", json!({"command": "ls -la /srv/app"}), "run-6").await;
+    let once_more = ask(&g, "exec", json!({"command": "systemctl restart app"}), "run-6").await;
     assert_eq!(once_more["decision"], "approval_required");
     assert_ne!(once_more["approvalId"], id.as_str(), "an approval is used once");
 
@@ -277,7 +277,7 @@ async fn an_approval_of_the_agents_call_is_its_sessions_alone() {
     let ask_in = |session: &'static str| {
         let g = &g;
         async move {
-            let body = json!({"toolName": "exec", "params": {"command": "ls -la /srv/app"}, "runId": "r",
+            let body = json!({"toolName": "exec", "params": {"command": "systemctl restart app"}, "runId": "r",
                               "toolCallId": "c", "agentId": "main", "sessionKey": session});
             let reply = g
                 .post(

@@ -581,38 +581,11 @@ pub const OPENCLAW_HTTP_DENY: [&str; 22] = [
     "openclaw",
 ];
 
-/// Tools that act: commands, writes, messages, schedules and remote control wait for a person
-/// by default. Tools not listed are green; their arguments are judged all the same.
-pub const DEFAULT_AMBER_TOOLS: [&str; 21] = [
-    "exec",
-    "spawn",
-    "shell",
-    "terminal",
-    "bash",
-    "process",
-    "fs_write",
-    "fs_delete",
-    "fs_move",
-    "apply_patch",
-    "message",
-    "sessions_send",
-    "sessions_spawn",
-    "conversations_send",
-    "conversations_turn",
-    "automations",
-    "cron",
-    "gateway",
-    "plugins",
-    "nodes",
-    "computer",
-];
-
 impl RawTools {
     fn resolve(self) -> Result<ToolsConfig, ConfigError> {
-        let mut tiers: BTreeMap<String, warden_policy::Risk> = DEFAULT_AMBER_TOOLS
-            .iter()
-            .map(|t| (t.to_string(), warden_policy::Risk::Amber))
-            .collect();
+        // A tool's default tier comes from what its arguments do (`Policy::judge_tool_call`); a
+        // configured tier is a floor under that.
+        let mut tiers: BTreeMap<String, warden_policy::Risk> = BTreeMap::new();
         for (tool, tier) in self.tiers.unwrap_or_default() {
             // Tool names are compared trimmed and case-folded, here as at every enforcement point.
             let tool = fold_tool_name(&tool);

@@ -1,6 +1,7 @@
 //! The classify stage: a governed view judged by the pinned policy in the caller's context. A
-//! conversation is judged as one (`Policy::judge_conversation`); a tool call on its name and
-//! arguments, raised to the tool's configured tier and, over HTTP, to the deny list.
+//! conversation is judged as one (`Policy::judge_conversation`); a tool call by what its
+//! arguments do (`Policy::judge_tool_call`), raised to the tool's configured tier and, over
+//! HTTP, to the deny list.
 
 use warden_policy::{Context, Decision, Policy, Risk, RuleMatch, Speaker, Turn};
 
@@ -61,22 +62,15 @@ pub fn judge(
             conversation.extend(turns(view, judged));
             policy.judge_conversation(&conversation, &context)
         }
-        Subject::ToolCall { tool, .. } => {
-            let text = view
-                .slots
-                .iter()
-                .zip(judged)
-                .filter(|(slot, _)| slot.judged)
-                .map(|(_, text)| text.as_str())
-                .collect::<Vec<_>>()
-                .join("\n");
+        Subject::ToolCall { tool, action } => {
             let context = Context {
                 roles: &roles,
                 tenant: Some(&principal.tenant),
                 tool: Some(tool),
                 model: view.agent.as_deref(),
             };
-            let decision = policy.evaluate_in(&text, &context);
+            let args = call_arguments(view, action.as_deref());
+            let decision = policy.judge_tool_call(tool, &args, &context);
             let decision = raise_to_tier(decision, tools, tool);
             if view.http_surface {
                 deny_over_http(decision, tools, tool)
@@ -85,6 +79,23 @@ pub fn judge(
             }
         }
     }
+}
+
+/// The arguments a tool will run with, as the view forwards them: `/tools/invoke`'s `args`
+/// (with its top-level `action`, which OpenClaw hands the tool as an argument) or the hook's
+/// `params`.
+fn call_arguments(view: &View, action: Option<&str>) -> serde_json::Value {
+    let mut args = view
+        .body
+        .get("args")
+        .or_else(|| view.body.get("params"))
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!({}));
+    if let (Some(action), Some(map)) = (action, args.as_object_mut()) {
+        map.entry("action")
+            .or_insert_with(|| serde_json::Value::String(action.to_string()));
+    }
+    args
 }
 
 /// Judges a tool call a model asked for in its answer: its name and arguments.
@@ -97,31 +108,13 @@ pub fn judge_tool_call(
 ) -> Decision {
     let roles = scope_roles(principal);
     let tool = fold_tool_name(name);
-    let mut text = format!("{name}\n");
-    push_values(arguments, &mut text);
     let context = Context {
         roles: &roles,
         tenant: Some(&principal.tenant),
         tool: Some(&tool),
         model: None,
     };
-    raise_to_tier(policy.evaluate_in(&text, &context), tools, &tool)
-}
-
-fn push_values(v: &serde_json::Value, out: &mut String) {
-    match v {
-        serde_json::Value::String(s) => {
-            out.push_str(s);
-            out.push('\n');
-        }
-        serde_json::Value::Number(n) => {
-            out.push_str(&n.to_string());
-            out.push('\n');
-        }
-        serde_json::Value::Array(items) => items.iter().for_each(|i| push_values(i, out)),
-        serde_json::Value::Object(map) => map.values().for_each(|i| push_values(i, out)),
-        _ => {}
-    }
+    raise_to_tier(policy.judge_tool_call(&tool, arguments, &context), tools, &tool)
 }
 
 /// The policy's verdict, raised to the tool's configured tier (never lowered).

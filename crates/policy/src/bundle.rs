@@ -16,6 +16,21 @@ pub(crate) struct BundleFile {
     pub green: GreenSpec,
     #[serde(default, rename = "rule")]
     pub rules: Vec<toml::Spanned<RuleSpec>>,
+    #[serde(default)]
+    pub dlp: DlpSettings,
+}
+
+/// The `[dlp]` table: what the detectors of secrets do not report.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DlpSettings {
+    /// Report placeholders (`sk_live_xxxx`, `<your-token>`) and vendors' documented example
+    /// keys (`AKIAQ3EGS7YXNL2VWK5R`) as secrets. Off by default: they are not secrets.
+    #[serde(default)]
+    pub report_placeholders: bool,
+    /// Exact values never reported (a test fixture's fake key, say).
+    #[serde(default)]
+    pub allow: Vec<String>,
 }
 
 /// The `[policy]` table: what this bundle is.
@@ -229,9 +244,9 @@ impl BundleFile {
             if !seen.insert(rule.id.clone()) {
                 return Err(fail("duplicate rule id".into()));
             }
-            if rule.tier == Risk::Green {
+            if rule.tier == Risk::Green && !matches!(rule.dlp.as_deref(), Some("flag" | "redact")) {
                 return Err(fail(
-                    "tier must be `amber` or `red` (green is what remains when no rule fires)".into(),
+                    "tier must be `amber` or `red` (green is what remains when no rule fires; a green rule only records or redacts, with `dlp = \"flag\"` or `\"redact\"`)".into(),
                 ));
             }
             if rule.terms.is_empty()

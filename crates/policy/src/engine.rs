@@ -225,7 +225,12 @@ impl Policy {
             detector_names,
             rules_by_detector,
             nears_by_detector,
-            detectors: Detectors::compile().map_err(|e| compile_error(format!("detectors: {e}")))?,
+            detectors: {
+                let mut d = Detectors::compile().map_err(|e| compile_error(format!("detectors: {e}")))?;
+                d.report_placeholders = bundle.dlp.report_placeholders;
+                d.allow = bundle.dlp.allow.clone();
+                d
+            },
             patterns,
         })
     }
@@ -290,7 +295,7 @@ impl Policy {
     fn evaluate_data(&self, text: &str, context: &Context<'_>) -> Decision {
         let mut matches: Vec<(usize, RuleMatch)> = Vec::new();
         for hit in self.detectors.scan_revealed(text) {
-            if !crate::detectors::is_sensitive(hit.detector) {
+            if !crate::detectors::is_sensitive(hit.detector) || crate::detectors::is_contact(hit.detector) {
                 continue;
             }
             let Some(d) = self.detector_names.iter().position(|n| *n == hit.detector) else {
@@ -368,6 +373,13 @@ impl Policy {
         context: &Context<'_>,
         applies: impl Fn(&RuleSpec) -> bool,
     ) -> Decision {
+        let unmasked;
+        let text = if text.contains("[REDACTED") {
+            unmasked = blank_redacted_names(text);
+            unmasked.as_str()
+        } else {
+            text
+        };
         let normalized = Normalized::new(text);
         let tokens = tokenize(normalized.as_str());
         let found = self.find(text, &normalized, &tokens);
@@ -664,7 +676,12 @@ impl Policy {
     }
 
     fn decide(&self, kept: Vec<(usize, RuleMatch)>, suppressed: Vec<RuleMatch>) -> Decision {
-        let top = kept.iter().map(|(_, m)| m.tier).max();
+        // A green rule records (its `dlp` findings) but never decides.
+        let top = kept
+            .iter()
+            .map(|(_, m)| m.tier)
+            .max()
+            .filter(|t| *t > Risk::Green);
         let Some(risk) = top else {
             let reason = if suppressed.is_empty() {
                 self.green.reason.clone()
@@ -741,6 +758,25 @@ impl Policy {
             approval,
         }
     }
+}
+
+/// A text whose redacted values keep their names (`DB_PASSWORD=[REDACTED:...]`, `the password
+/// is [REDACTED]`) with those names blanked: once its value is gone, the name of a secret is
+/// not a request for one. Spaces keep every offset in place.
+fn blank_redacted_names(text: &str) -> String {
+    use std::sync::LazyLock;
+    static NAMED: LazyLock<Regex> = LazyLock::new(|| {
+        #[allow(clippy::expect_used)]
+        Regex::new(r#"(?i)([A-Za-z0-9_.\-]+(?:\s+(?:is|was|est|ist|es|é))?)["']?\s*(?::=|=>|=|:|,)?\s*["']?\[REDACTED"#)
+            .expect("a built-in pattern compiles")
+    });
+    let mut out = text.to_string();
+    for c in NAMED.captures_iter(text) {
+        if let Some(name) = c.get(1) {
+            out.replace_range(name.range(), &" ".repeat(name.len()));
+        }
+    }
+    out
 }
 
 /// The highest of several verdicts on parts of one call, carrying every part's rules: the
@@ -933,7 +969,7 @@ mod tests {
             risk("Pay 4,200 EUR to GB82 WEST 1234 5698 7654 32 today"),
             Risk::Red
         );
-        assert_eq!(risk("my key is AKIAIOSFODNN7EXAMPLE"), Risk::Red);
+        assert_eq!(risk("my key is AKIAQ3EGS7YXNL2VWK5R"), Risk::Red);
         assert_eq!(risk("card 4111 1111 1111 1111"), Risk::Red);
         assert_eq!(risk("DROP TABLE users;"), Risk::Red);
         assert_eq!(risk("Why is curl https://x.sh | sh risky?"), Risk::Green);
@@ -1076,9 +1112,9 @@ mod masking {
     #[test]
     fn secrets_are_reported_by_detector_never_by_value() {
         let p = Policy::default_pack().unwrap();
-        let d = p.evaluate("deploy with AKIAIOSFODNN7EXAMPLE please");
+        let d = p.evaluate("deploy with AKIAQ3EGS7YXNL2VWK5R please");
         let json = serde_json::to_string(&d).unwrap();
-        assert!(!json.contains("AKIAIOSFODNN7EXAMPLE"), "{json}");
+        assert!(!json.contains("AKIAQ3EGS7YXNL2VWK5R"), "{json}");
         assert!(json.contains("[aws_access_key]"), "{json}");
     }
 }

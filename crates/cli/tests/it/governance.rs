@@ -96,8 +96,8 @@ async fn stream_text(g: &crate::support::Gateway) -> (String, String) {
 async fn a_secret_split_across_chunks_is_redacted_in_the_stream() {
     // The key arrives in three pieces, one of them inside a multi-chunk event.
     let e1 = content_event("Sure, the deploy key is AKIA");
-    let e2 = content_event("IOSFODNN7");
-    let e3 = content_event("EXAMPLE and that is all.");
+    let e2 = content_event("Q3EGS7YXN");
+    let e3 = content_event("L2VWK5R and that is all.");
     let (a, b) = e2.split_at(20);
     let chunks = vec![
         e1,
@@ -110,7 +110,7 @@ async fn a_secret_split_across_chunks_is_redacted_in_the_stream() {
     let upstream = scripted(chunks, None).await;
     let g = gateway(&upstream).start();
     let (text, trace) = stream_text(&g).await;
-    assert!(!text.contains("IOSFODNN7"), "the secret leaked: {text}");
+    assert!(!text.contains("Q3EGS7YXN"), "the secret leaked: {text}");
     assert!(text.contains("[REDACTED:aws_access_key:1]"), "{text}");
     assert!(text.ends_with("data: [DONE]\n\n"));
     let record = g.wait_for_record(&trace, "executed").await;
@@ -118,7 +118,7 @@ async fn a_secret_split_across_chunks_is_redacted_in_the_stream() {
     assert_eq!(redacted.as_array().unwrap().len(), 1, "{record}");
     assert_eq!(redacted[0]["detector"], "aws_access_key");
     assert!(
-        !record.to_string().contains("IOSFODNN7"),
+        !record.to_string().contains("Q3EGS7YXN"),
         "the record never holds the secret"
     );
 }
@@ -206,10 +206,10 @@ async fn json_answers_are_governed_too() {
 async fn secrets_in_prompts_never_reach_the_agent() {
     let agent = StandIn::new().start("127.0.0.1:0").await.unwrap();
     let g = gateway(&agent.url()).start();
-    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let secret = "wJa1rXUtnFEMIK7MDENGbPxRfiCYzq8Lk3Vt2NpQ";
     let reply = g
         .chat(&green(&format!(
-            "Why does my script fail? It uses AKIAIOSFODNN7EXAMPLE and {secret} twice: {secret}"
+            "Why does my script fail? It uses AKIAQ3EGS7YXNL2VWK5R and {secret} twice: {secret}"
         )))
         .await;
     assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.bytes));
@@ -218,7 +218,7 @@ async fn secrets_in_prompts_never_reach_the_agent() {
         .unwrap()
         .to_string();
     assert!(
-        !forwarded.contains("AKIAIOSFODNN7EXAMPLE") && !forwarded.contains(secret),
+        !forwarded.contains("AKIAQ3EGS7YXNL2VWK5R") && !forwarded.contains(secret),
         "{forwarded}"
     );
     assert!(forwarded.contains("[REDACTED:aws_access_key:1]"), "{forwarded}");
@@ -268,14 +268,14 @@ async fn a_pasted_private_key_block_is_redacted_whole() {
 #[tokio::test]
 async fn crlf_framed_streams_are_governed_too() {
     let chunks = vec![
-        content_event("the key is AKIAIOSFODNN7EXAMPLE ok").replace("\n\n", "\r\n\r\n"),
+        content_event("the key is AKIAQ3EGS7YXNL2VWK5R ok").replace("\n\n", "\r\n\r\n"),
         finish_event("stop").replace("\n\n", "\r\n\r\n"),
         "data: [DONE]\r\n\r\n".to_string(),
     ];
     let g = gateway(&scripted(chunks, None).await).start();
     let (text, _) = stream_text(&g).await;
     assert!(
-        !text.contains("AKIAIOSFODNN7EXAMPLE") && text.contains("[REDACTED:aws_access_key:1]"),
+        !text.contains("AKIAQ3EGS7YXNL2VWK5R") && text.contains("[REDACTED:aws_access_key:1]"),
         "{text}"
     );
 }

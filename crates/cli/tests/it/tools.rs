@@ -206,14 +206,14 @@ async fn secrets_in_tool_arguments_never_reach_the_trail() {
     let answer = ask(
         &g,
         "notes_append",
-        json!({"text": "prod key AKIAIOSFODNN7EXAMPLE for the runbook"}),
+        json!({"text": "prod key AKIAQ3EGS7YXNL2VWK5R for the runbook"}),
         "run-9",
     )
     .await;
     // A tool call carrying a secret is refused; the trail keeps the call without the secret.
     assert_eq!(answer["decision"], "deny", "{answer}");
     let trail = serde_json::to_string(&g.trail()).unwrap();
-    assert!(!trail.contains("AKIAIOSFODNN7EXAMPLE"), "{trail}");
+    assert!(!trail.contains("AKIAQ3EGS7YXNL2VWK5R"), "{trail}");
     assert!(trail.contains("[aws_access_key]"), "{trail}");
 }
 

@@ -354,7 +354,7 @@ mod tests {
 
     #[test]
     fn a_whole_secret_ending_one_text_does_not_eat_the_next() {
-        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        let secret = "wJa1rXUtnFEMIK7MDENGbPxRfiCYzq8Lk3Vt2NpQ";
         let mut v = view(&[&format!("the key is {secret}"), "Thanks", "again"]);
         v.body.insert("model".into(), json!("openclaw"));
         v.cover_the_rest();

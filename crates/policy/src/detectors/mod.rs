@@ -79,6 +79,11 @@ fn token_byte(b: u8) -> bool {
 /// Every built-in pattern, compiled.
 #[derive(Clone)]
 pub(crate) struct Detectors {
+    /// Report placeholders and documented example keys as secrets (`[dlp]
+    /// report_placeholders`); by default they are not.
+    pub report_placeholders: bool,
+    /// Values never reported (`[dlp] allow`).
+    pub allow: Vec<String>,
     set: RegexSet,
     regexes: Vec<Regex>,
     names: Vec<&'static str>,
@@ -114,6 +119,175 @@ pub(crate) fn is_sensitive(detector: &str) -> bool {
     )
 }
 
+/// Personal data that identifies a way to reach someone rather than who they are: ordinary in
+/// a tool's arguments (a commit's author, a message's recipient), so not judged there.
+pub(crate) fn is_contact(detector: &str) -> bool {
+    matches!(detector, "email" | "phone_number")
+}
+
+/// Detectors of secrets written as tokens: a value that only stands for one (`xxxx`,
+/// `your-api-key`, a vendor's documented `...EXAMPLE...` key) is not reported.
+fn is_token_secret(detector: &str) -> bool {
+    matches!(
+        detector,
+        "aws_access_key"
+            | "jwt"
+            | "github_token"
+            | "slack_token"
+            | "stripe_key"
+            | "google_api_key"
+            | "openai_key"
+            | "warden_key"
+            | "service_token"
+            | "credential_assignment"
+            | "high_entropy_token"
+    )
+}
+
+/// A long token that is something other than a secret by its structure: a hash or integrity
+/// string, an SSH public key, the body of a certificate or public key, a `data:` URI, base64
+/// of prose, a path.
+fn is_structured_non_secret(text: &str, start: usize, end: usize) -> bool {
+    let token = &text[start..end];
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let mut from = start.saturating_sub(80).max(line_start);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let before = text[from..start].to_ascii_lowercase();
+    let lower = token.to_ascii_lowercase();
+    let prefixes = [
+        "sha1-", "sha256-", "sha384-", "sha512-", "sha256:", "sha512:", "md5-", "blake2", "h1:",
+    ];
+    if prefixes.iter().any(|p| lower.starts_with(p)) {
+        return true;
+    }
+    let markers = [
+        "ssh-rsa ",
+        "ssh-ed25519 ",
+        "ssh-dss ",
+        "ecdsa-sha2-",
+        "sk-ssh-",
+        "sk-ecdsa-",
+        ";base64,",
+        "sha256:",
+        "sha512:",
+        "sha1-",
+        "sha256-",
+        "sha384-",
+        "sha512-",
+        "integrity",
+        "checksum",
+        "digest",
+        "fingerprint",
+        "@sha256",
+        "hash",
+        " h1:",
+        "/go.mod h1:",
+    ];
+    // A JSON Web Key's public parameters (`"x"`, `"y"`, `"n"`, `"e"`) when it holds no private one.
+    if text.contains("\"kty\"") && !text.contains("\"d\"") {
+        let key = before
+            .trim_end()
+            .trim_end_matches(['"', ':', ' '])
+            .trim_end_matches('"');
+        if ["x", "y", "n", "e", "x5c", "x5t", "x5t#s256", "kid"]
+            .iter()
+            .any(|k| key.ends_with(&format!("\"{k}")))
+        {
+            return true;
+        }
+    }
+    if markers.iter().any(|m| before.contains(m)) {
+        return true;
+    }
+    // Inside a PEM block that holds no private key.
+    if let Some(begin) = text[..start].rfind("-----BEGIN ")
+        && !text[begin..start].contains("-----END")
+    {
+        let label_end = text[begin..].find('\n').map_or(text.len(), |i| begin + i);
+        if !text[begin..label_end].contains("PRIVATE") {
+            return true;
+        }
+    }
+    if crate::tools::decode::base64_text(token).is_some_and(|t| t.split_whitespace().count() >= 3) {
+        return true;
+    }
+    // A path of words: `com/BurntSushi/ripgrep/releases/download/14`.
+    let segments: Vec<&str> = token.split('/').filter(|s| !s.is_empty()).collect();
+    token.matches('/').count() >= 2
+        && segments.iter().all(|s| {
+            s.len() <= 3
+                || s.bytes()
+                    .all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_')
+                || s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        })
+}
+
+/// The value of a `name = value` finding, for each form the detector knows.
+fn value_span(text: &str, start: usize, end: usize) -> (usize, usize) {
+    let found = &text[start..end];
+    let lower = found.to_ascii_lowercase();
+    let skip = |from: usize| {
+        let rest = &found[from..];
+        from + (rest.len()
+            - rest
+                .trim_start_matches([':', '=', '>', ' ', '\t', '"', '\'', ','])
+                .len())
+    };
+    let value_from = if lower.starts_with("define(") {
+        found.rfind(',').map(|i| skip(i + 1))
+    } else if lower.starts_with("--") {
+        found.find(['=', ' ']).map(|i| skip(i + 1))
+    } else if lower.starts_with("-p") {
+        Some(skip(2))
+    } else if [
+        "htpasswd",
+        "sshpass",
+        "docker",
+        "podman",
+        "helm",
+        "login",
+        "redis-cli",
+        "mysql",
+        "mariadb",
+        "new",
+        "mysqli",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p))
+    {
+        let trimmed = found.trim_end_matches(['"', '\'', ')', ';']);
+        trimmed
+            .rfind(|c: char| c.is_whitespace() || c == '\'' || c == '"')
+            .map(|i| {
+                let v = i + 1;
+                if found[v..].starts_with("-p") && lower.starts_with("m") {
+                    v + 2
+                } else {
+                    v
+                }
+            })
+    } else if lower.starts_with("authorization") {
+        found.rfind(char::is_whitespace).map(|i| i + 1)
+    } else {
+        match found.find([':', '=']) {
+            Some(i) if !found[..i].contains(char::is_whitespace) || found[..i].trim_end().len() + 1 >= i => {
+                Some(skip(i))
+            }
+            _ => found.rfind(char::is_whitespace).map(|i| skip(i + 1)),
+        }
+    };
+    let mut e = found.len();
+    while e > 0 && matches!(found.as_bytes()[e - 1], b'"' | b'\'' | b')' | b';' | b',') {
+        e -= 1;
+    }
+    match value_from {
+        Some(b) if b < e && found.is_char_boundary(b) => (start + b, start + e),
+        _ => (start, end),
+    }
+}
+
 /// Names a bundle may use in `detectors = [...]` and as `@name` in `near`.
 pub(crate) fn names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = all_patterns()
@@ -134,6 +308,8 @@ impl Detectors {
         // and ASCII classes keep the DFA small enough to stay fast.
         let sources: Vec<String> = patterns.iter().map(|p| format!("(?-u){}", p.regex)).collect();
         Ok(Detectors {
+            report_placeholders: false,
+            allow: Vec::new(),
             set: RegexSet::new(&sources)?,
             regexes: sources.iter().map(|s| Regex::new(s)).collect::<Result<_, _>>()?,
             names: patterns.iter().map(|p| p.detector).collect(),
@@ -199,6 +375,7 @@ impl Detectors {
         // Most texts hold no finding: one early-exit pass says so, and the overlapping search
         // that names every matching pattern runs only when there is something to name.
         if !self.set.is_match(original.as_bytes()) {
+            self.refine(original, &mut hits);
             hits.sort_by_key(|h| (h.start, h.end));
             return hits;
         }
@@ -221,11 +398,35 @@ impl Detectors {
                 }
             }
         }
+        self.refine(original, &mut hits);
         // The longest finding first where one detector found overlapping spans (a whole key
         // block over its first line).
         hits.sort_by_key(|h| (h.start, std::cmp::Reverse(h.end)));
         hits.dedup_by(|a, b| a.detector == b.detector && a.start < b.end);
         hits
+    }
+
+    /// Structure before entropy: assignments are narrowed to their value, and what only stands
+    /// for a secret (placeholders, documented examples, the allow list) or is structured data
+    /// (hashes, public keys, certificates, `data:` URIs, base64 prose, paths) is dropped.
+    fn refine(&self, original: &str, hits: &mut Vec<Hit>) {
+        for h in hits.iter_mut() {
+            if h.detector == "credential_assignment" {
+                (h.start, h.end) = value_span(original, h.start, h.end);
+            }
+        }
+        hits.retain(|h| {
+            let value = &original[h.start..h.end];
+            if self.allow.iter().any(|a| a == value) {
+                return false;
+            }
+            if h.detector == "high_entropy_token" && is_structured_non_secret(original, h.start, h.end) {
+                return false;
+            }
+            self.report_placeholders
+                || !is_token_secret(h.detector)
+                || !secrets::looks_like_placeholder(value)
+        });
     }
 }
 

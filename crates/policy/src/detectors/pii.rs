@@ -1,22 +1,220 @@
-//! Personal data by format: US social security numbers and payment card numbers that pass the
-//! Luhn check.
+//! Personal data: e-mail addresses, phone numbers, US social security numbers, payment card
+//! numbers that pass the Luhn check, and passport numbers and dates of birth named as such.
+//! Formats that are only personal data in context (a 9-digit SSN, a national phone number, a
+//! passport number) are found only after a word that says what they are, in the languages
+//! people write.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use super::{Pattern, Scanner, digits};
 
 pub(crate) fn patterns() -> Vec<Pattern> {
-    vec![Pattern {
-        detector: "ssn",
-        regex: r"(?-u:\b)\d{3}-\d{2}-\d{4}(?-u:\b)",
-        validate: Some(plausible_ssn),
-    }]
+    vec![
+        Pattern {
+            detector: "ssn",
+            regex: r"(?-u:\b)\d{3}-\d{2}-\d{4}(?-u:\b)",
+            validate: Some(plausible_ssn),
+        },
+        Pattern {
+            detector: "email",
+            regex: r"(?-u:\b)[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,24}(?-u:\b)",
+            validate: Some(real_email),
+        },
+    ]
 }
 
 pub(crate) fn scanners() -> Vec<Scanner> {
-    vec![Scanner {
-        detector: "card_number",
-        scan: card_candidates,
-        validate: Some(plausible_card),
-    }]
+    vec![
+        Scanner {
+            detector: "card_number",
+            scan: card_candidates,
+            validate: Some(plausible_card),
+        },
+        Scanner {
+            detector: "phone_number",
+            scan: phone_candidates,
+            validate: None,
+        },
+        Scanner {
+            detector: "ssn",
+            scan: ssn_in_context,
+            validate: Some(plausible_ssn),
+        },
+        Scanner {
+            detector: "passport_number",
+            scan: passport_in_context,
+            validate: None,
+        },
+        Scanner {
+            detector: "date_of_birth",
+            scan: birth_date_in_context,
+            validate: None,
+        },
+    ]
+}
+
+fn re(pattern: &str) -> Regex {
+    #[allow(clippy::expect_used)]
+    Regex::new(pattern).expect("a built-in pattern compiles")
+}
+
+/// An address at a real domain: not the documentation's `example.com`, not a placeholder, not
+/// a Git remote (`git@github.com`).
+fn real_email(address: &str) -> bool {
+    let lower = address.to_ascii_lowercase();
+    let (local, domain) = lower.split_once('@').unwrap_or(("", ""));
+    let example_domain = [
+        "example.com",
+        "example.org",
+        "example.net",
+        "example.edu",
+        "test.com",
+        "domain.com",
+        "email.com",
+        "yourcompany.com",
+        "company.com",
+        "acme.test",
+        "localhost",
+    ]
+    .iter()
+    .any(|d| domain == *d || domain.ends_with(&format!(".{d}")))
+        || domain.ends_with(".example")
+        || domain.ends_with(".test")
+        || domain.ends_with(".invalid")
+        || domain.ends_with(".local");
+    let placeholder = [
+        "you",
+        "your.email",
+        "your-email",
+        "youremail",
+        "user",
+        "username",
+        "name",
+        "email",
+        "someone",
+        "foo",
+        "bar",
+        "test",
+        "xxx",
+        "firstname.lastname",
+        "first.last",
+    ]
+    .contains(&local);
+    let not_a_person = local == "git"
+        || domain.ends_with(".png")
+        || domain.ends_with(".jpg")
+        || domain.ends_with(".svg")
+        || domain.ends_with(".js");
+    !(example_domain || placeholder || not_a_person)
+}
+
+/// Words that say a number is a phone number, in the languages people write.
+const PHONE_WORDS: &str = r"(?i)(phone|tel\b|tel\.|telephone|mobile|cell|call|ring|fax|whatsapp|sms|text me|reach (me|him|her|them)|contact|numéro|téléphone|portable|telefon|handy|rufnummer|teléfono|móvil|celular|telefone|telemóvel|telefono|cellulare|telefoonnummer|mobiel|bel |电话|手机|電話|携帯|問い合わせ|連絡|联系|contacto|kontakt)";
+
+/// International numbers (`+44 20 7946 0958`), North American ones (`(415) 555-0132`) and,
+/// after a word that says so, national ones (`06 12 34 56 78`).
+fn phone_candidates(text: &str, out: &mut Vec<(usize, usize)>) {
+    static INTERNATIONAL: LazyLock<Regex> = LazyLock::new(|| {
+        re(r"(?:^|[^\w+])(\+\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{1,4}(?:[\s.-]?\d{2,4}){1,4})\b")
+    });
+    static NANP: LazyLock<Regex> =
+        LazyLock::new(|| re(r"(?:^|[^\w-])(\(\d{3}\)\s?\d{3}[\s.-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4})\b"));
+    static NATIONAL: LazyLock<Regex> =
+        LazyLock::new(|| re(r"(?:^|[^\w-])(0\d{1,4}(?:[\s.-]?\d{2,4}){2,4})\b"));
+    static CONTEXT: LazyLock<Regex> = LazyLock::new(|| re(PHONE_WORDS));
+    let digit_count = |s: &str| s.bytes().filter(u8::is_ascii_digit).count();
+    for c in INTERNATIONAL.captures_iter(text) {
+        if let Some(m) = c.get(1)
+            && (8..=15).contains(&digit_count(m.as_str()))
+        {
+            out.push((m.start(), m.end()));
+        }
+    }
+    for c in NANP.captures_iter(text) {
+        if let Some(m) = c.get(1) {
+            out.push((m.start(), m.end()));
+        }
+    }
+    // `090-8745-4741`, `0612-345-678`: three dash-separated groups after a trunk zero read as a
+    // phone number without a word to say so.
+    static DASHED: LazyLock<Regex> = LazyLock::new(|| re(r"^0\d{1,4}-\d{2,4}-\d{3,4}$"));
+    for c in NATIONAL.captures_iter(text) {
+        if let Some(m) = c.get(1)
+            && (9..=12).contains(&digit_count(m.as_str()))
+            && (in_context(text, m.start(), &CONTEXT, 40) || DASHED.is_match(m.as_str()))
+            && !m.as_str().contains('.')
+        {
+            out.push((m.start(), m.end()));
+        }
+    }
+    out.sort_unstable();
+    out.dedup_by(|b, a| b.0 < a.1);
+}
+
+/// Whether a word matching `context` ends at most `window` bytes before `at`, on its line.
+fn in_context(text: &str, at: usize, context: &Regex, window: usize) -> bool {
+    let mut from = at.saturating_sub(window);
+    while !text.is_char_boundary(from) {
+        from -= 1;
+    }
+    let before = &text[from..at];
+    let before = before.rsplit('\n').next().unwrap_or(before);
+    context.is_match(before)
+}
+
+/// Nine digits, with spaces or none, after `SSN` or `social security`.
+fn ssn_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
+    static NINE: LazyLock<Regex> = LazyLock::new(|| re(r"\b(\d{3}[ ]?\d{2}[ ]?\d{4})\b"));
+    static CONTEXT: LazyLock<Regex> = LazyLock::new(|| {
+        re(
+            r"(?i)(ssn|social security|soc\.? sec|sozialversicherungs|numéro de sécurité sociale|seguridad social|tax id|tin\b)",
+        )
+    });
+    for c in NINE.captures_iter(text) {
+        if let Some(m) = c.get(1)
+            && in_context(text, m.start(), &CONTEXT, 40)
+        {
+            out.push((m.start(), m.end()));
+        }
+    }
+}
+
+/// A passport number (letters and digits, 6 to 9) after the word.
+fn passport_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
+    static PASSPORT: LazyLock<Regex> = LazyLock::new(|| {
+        re(
+            r"(?i:passport|passeport|reisepass|pasaporte|passaporte|passaporto|paspoort|护照|旅券|パスポート)[^\n]{0,30}?\b([A-Z0-9]{6,9})\b",
+        )
+    });
+    for c in PASSPORT.captures_iter(text) {
+        if let Some(m) = c.get(1)
+            && m.as_str().bytes().any(|b| b.is_ascii_digit())
+            && m.as_str()
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+        {
+            out.push((m.start(), m.end()));
+        }
+    }
+}
+
+/// A date after `born`, `DOB`, `date of birth` and their translations.
+fn birth_date_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
+    static BIRTH: LazyLock<Regex> = LazyLock::new(|| {
+        re(concat!(
+            r"(?i)(born|\bdob\b|d\.o\.b|date of birth|birth ?date|birthday|né le|née le|né en|date de naissance|geboren|geburtsdatum|",
+            r"fecha de nacimiento|nacid[oa]|nascid[oa]|data de nascimento|nat[oa] il|data di nascita|geboortedatum|生年月日|出生日期)",
+            r"[^\n]{0,24}?(\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2}|\d{1,2}\.?\s+[a-zéû]{3,9}\.?\s+\d{4}|",
+            r"[a-z]{3,9}\.?\s+\d{1,2},?\s+\d{4}|\d{4}年\d{1,2}月\d{1,2}日)"
+        ))
+    });
+    for c in BIRTH.captures_iter(text) {
+        if let Some(m) = c.get(2) {
+            out.push((m.start(), m.end()));
+        }
+    }
 }
 
 /// Runs of digits with single spaces or dashes between them, standing alone as a word.

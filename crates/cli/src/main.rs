@@ -129,6 +129,24 @@ pub enum PolicyCommand {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Judge the recorded trail again under a candidate bundle and show what would change:
+    /// counts by tier transition and the changed traces.
+    Replay {
+        /// The candidate bundle.
+        #[arg(long)]
+        candidate: PathBuf,
+        /// Read the records from this JSONL file (`warden audit export`) instead of the store.
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// List at most this many changed traces.
+        #[arg(long, default_value_t = 50)]
+        show: usize,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Show which rules match where, and the normalized text.
     Explain {
         text: String,
@@ -265,6 +283,16 @@ fn main() -> ExitCode {
             Command::Migrate { store } => commands::doctor::migrate(store).await,
             Command::Doctor { store, fix } => commands::doctor::run(store, fix).await,
             Command::Classify { policy } => commands::classify::run(policy),
+            Command::Policy {
+                command:
+                    PolicyCommand::Replay {
+                        candidate,
+                        from,
+                        show,
+                        json,
+                        store,
+                    },
+            } => commands::replay::run(&candidate, from.as_deref(), show, json, &store).await,
             Command::Policy { command } => commands::policy::run(command),
             Command::Keys { command } => commands::keys::run(command).await,
             Command::Audit { command } => commands::audit::run(command).await,

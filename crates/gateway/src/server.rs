@@ -42,7 +42,20 @@ pub enum StartError {
 
 /// Loads the policy the config names, or the default pack.
 pub fn load_policy(config: &Config) -> Result<Policy, StartError> {
-    match &config.policy_file {
+    load_bundle(config.policy_file.as_ref())
+}
+
+/// The shadow bundle of `[policy] shadow_file`, if one is set.
+pub fn load_shadow_policy(config: &Config) -> Result<Option<Policy>, StartError> {
+    config
+        .policy_shadow_file
+        .as_ref()
+        .map(|p| load_bundle(Some(p)))
+        .transpose()
+}
+
+fn load_bundle(path: Option<&std::path::PathBuf>) -> Result<Policy, StartError> {
+    match path {
         Some(path) => {
             let source = std::fs::read_to_string(path).map_err(|source| StartError::PolicyFile {
                 path: path.display().to_string(),
@@ -102,6 +115,15 @@ impl Gateway {
             "gateway configured"
         );
         let policy_file = config.policy_file.clone();
+        let shadow = load_shadow_policy(&config)?;
+        if let Some(shadow) = &shadow {
+            tracing::info!(
+                shadow_policy = shadow.name(),
+                shadow_version = shadow.version(),
+                "a shadow policy judges beside the one in force; its verdicts are recorded, not enforced"
+            );
+        }
+        let shadow_file = config.policy_shadow_file.clone();
         let clock = Clock::new(config.manual_clock);
         if config.manual_clock {
             tracing::warn!(
@@ -122,7 +144,7 @@ impl Gateway {
                 memory,
                 clock,
                 config: Arc::new(config),
-                policy: Arc::new(ActivePolicy::new(policy, policy_file)),
+                policy: Arc::new(ActivePolicy::new(policy, policy_file).with_shadow(shadow, shadow_file)),
                 store: store.clone(),
                 audit,
             }),

@@ -28,4 +28,5 @@ pub mod eval;
 pub mod init;
 pub mod keys;
 pub mod policy;
+pub mod replay;
 pub mod serve;

@@ -91,6 +91,7 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        PolicyCommand::Replay { .. } => anyhow::bail!("`warden policy replay` runs in the async runtime"),
         PolicyCommand::Explain { text, policy } => {
             let policy = load_policy(policy.as_deref())?;
             let d = policy.evaluate(&text);

@@ -161,3 +161,100 @@ async fn sighup_without_a_policy_file_is_harmless() {
     );
     assert_eq!(g.chat(&green("still there?")).await.status, 200);
 }
+
+/// A candidate bundle: the default pack with one rule more, holding weather questions.
+fn candidate_bundle(dir: &std::path::Path) -> std::path::PathBuf {
+    let source = format!(
+        "{}\n[[rule]]\nid = \"amber.weather\"\ntier = \"amber\"\ncategory = \"test\"\nterms = [\"weather\"]\nquestions = \"keep\"\nreason = \"Weather needs a person\"\n",
+        warden_policy::DEFAULT_POLICY_TOML
+    );
+    let path = dir.join("candidate.toml");
+    std::fs::write(&path, source).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn a_shadow_policy_is_recorded_not_enforced_and_replay_shows_what_a_candidate_changes() {
+    let agent = StandIn::new().start("127.0.0.1:0").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let candidate = candidate_bundle(dir.path());
+    let g = gateway(&agent.url())
+        .config(&format!(
+            "[policy]\nshadow_file = {:?}",
+            candidate.display().to_string()
+        ))
+        .start();
+    let weather = g.chat(&green("What is the weather like in Lisbon today?")).await;
+    assert_eq!(weather.status, 200, "the shadow's amber is not enforced");
+    let memo = g
+        .chat(&green("Summarize this memo in three bullet points."))
+        .await;
+    assert_eq!(memo.status, 200);
+    let (weather_trace, memo_trace) = (weather.trace_id(), memo.trace_id());
+
+    // The trail holds both verdicts: the one enforced and the shadow's.
+    let classification = |trace: &str| {
+        g.trail()
+            .into_iter()
+            .find(|r| r["trace_id"] == trace && r["stage"] == "classification")
+            .unwrap()
+    };
+    let shadowed = classification(&weather_trace);
+    assert_eq!(shadowed["payload"]["decision"]["risk"], "green");
+    assert_eq!(shadowed["payload"]["shadow"]["risk"], "amber");
+    assert_eq!(shadowed["payload"]["shadow"]["rule"], "amber.weather");
+    assert_eq!(shadowed["payload"]["shadow"]["agrees"], false);
+    assert_eq!(classification(&memo_trace)["payload"]["shadow"]["agrees"], true);
+
+    // Replayed from the store and from an exported file, the candidate changes one request.
+    let export = dir.path().join("trail.jsonl");
+    std::fs::write(&export, g.export("jsonl")).unwrap();
+    let candidate_arg = candidate.to_str().unwrap();
+    let (code, out, err) = crate::support::warden(&[
+        "policy",
+        "replay",
+        "--candidate",
+        candidate_arg,
+        "--database-url",
+        &g.db_url,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("2 judged requests replayed, 1 would change"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["green", "amber", "1", "*"]),
+        "{out}"
+    );
+    assert!(
+        out.contains(&weather_trace) && !out.contains(&memo_trace),
+        "{out}"
+    );
+    let (code, out, err) = crate::support::warden(&[
+        "policy",
+        "replay",
+        "--candidate",
+        candidate_arg,
+        "--from",
+        export.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["judged"], 2);
+    assert_eq!(report["changed"], 1);
+    assert_eq!(report["changes"][0]["trace_id"], weather_trace.as_str());
+    assert_eq!(report["changes"][0]["after_rule"], "amber.weather");
+    let (code, _, err) = crate::support::warden(&[
+        "policy",
+        "replay",
+        "--candidate",
+        "/nonexistent.toml",
+        "--from",
+        export.to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("nonexistent"), "{err}");
+}

@@ -40,6 +40,8 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub models: BTreeMap<String, String>,
     pub policy_file: Option<PathBuf>,
+    /// `[policy] shadow_file`: judged beside the policy in force, recorded, not enforced.
+    pub policy_shadow_file: Option<PathBuf>,
     pub policy_reload_interval: Duration,
     pub auto_approve: bool,
     pub approvals: ApprovalsConfig,
@@ -404,6 +406,7 @@ impl RawConfig {
             },
             models,
             policy_file: self.policy.file,
+            policy_shadow_file: self.policy.shadow_file,
             policy_reload_interval: millis(
                 self.policy.reload_interval_ms,
                 2_000,

@@ -124,6 +124,9 @@ pub struct RawUpstream {
 #[serde(deny_unknown_fields)]
 pub struct RawPolicy {
     pub file: Option<PathBuf>,
+    /// A candidate bundle judged beside the one in force on live traffic: its verdicts are
+    /// recorded, never enforced.
+    pub shadow_file: Option<PathBuf>,
     /// How often the policy file is checked for changes, in milliseconds.
     pub reload_interval_ms: Option<u64>,
 }

@@ -16,6 +16,9 @@ use super::records;
 pub struct ActivePolicy {
     current: RwLock<Arc<Policy>>,
     file: Option<PathBuf>,
+    /// A candidate judged beside the policy in force, recorded and never enforced.
+    shadow: RwLock<Option<Arc<Policy>>>,
+    shadow_file: Option<PathBuf>,
 }
 
 impl ActivePolicy {
@@ -23,6 +26,23 @@ impl ActivePolicy {
         ActivePolicy {
             current: RwLock::new(Arc::new(policy)),
             file,
+            shadow: RwLock::new(None),
+            shadow_file: None,
+        }
+    }
+
+    /// Adds a shadow policy, reloaded with the one in force.
+    pub fn with_shadow(mut self, shadow: Option<Policy>, file: Option<PathBuf>) -> ActivePolicy {
+        self.shadow = RwLock::new(shadow.map(Arc::new));
+        self.shadow_file = file;
+        self
+    }
+
+    /// The shadow policy, if one is set.
+    pub fn shadow(&self) -> Option<Arc<Policy>> {
+        match self.shadow.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
@@ -36,6 +56,23 @@ impl ActivePolicy {
 
     /// Reloads from the file. `Ok(true)` when the version changed.
     pub fn reload(&self) -> Result<bool, String> {
+        // The shadow follows its file too; one that no longer loads keeps the last good one.
+        if let Some(path) = &self.shadow_file
+            && let Ok(source) = std::fs::read_to_string(path)
+        {
+            match Policy::from_toml(&source, &path.display().to_string()) {
+                Ok(shadow) => {
+                    let mut slot = match self.shadow.write() {
+                        Ok(guard) => guard,
+                        Err(poisoned) => poisoned.into_inner(),
+                    };
+                    *slot = Some(Arc::new(shadow));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the shadow policy does not load; the last good one stays")
+                }
+            }
+        }
         let Some(path) = &self.file else {
             return Ok(false);
         };

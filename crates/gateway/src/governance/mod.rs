@@ -256,6 +256,11 @@ async fn run<S: Surface>(
     }
     let decision = judge::judge(&ctx.policy, &core.config.tools, &ctx.principal, &view, &judged);
     ctx.risk = Some(decision.risk);
+    // A shadow policy judges the same view; its verdict goes on the record only.
+    let shadow = core
+        .policy
+        .shadow()
+        .map(|shadow| judge::judge(&shadow, &core.config.tools, &ctx.principal, &view, &judged));
     ctx.time("classify");
     // What the agent's session will hold if this request runs (kept once it has answered;
     // dropped unused if it never runs).
@@ -284,14 +289,17 @@ async fn run<S: Surface>(
     };
     let digest = needs_people.then(|| surface.digest(&view));
     let facts = classification_facts(core, &ctx, &view, &judged, digest.as_deref());
-    ctx.stage(records::classification(
-        &ctx.trace_id,
-        &ctx.principal,
-        S::NAME,
-        facts,
-        &decision,
-        dlp.to_json("prompt"),
-    ));
+    ctx.stage(
+        records::classification(
+            &ctx.trace_id,
+            &ctx.principal,
+            S::NAME,
+            facts,
+            &decision,
+            dlp.to_json("prompt"),
+        )
+        .with_shadow(shadow.as_ref(), &decision),
+    );
 
     if view.dry_run {
         if let Err(error) = ctx.commit().await {

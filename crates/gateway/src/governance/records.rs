@@ -141,6 +141,19 @@ impl Record {
     }
 
     /// Adds a field to the payload.
+    /// A classification with a shadow policy's verdict beside the enforced one: what the
+    /// candidate would have done, and whether it agrees.
+    pub fn with_shadow(self, shadow: Option<&Decision>, enforced: &Decision) -> Record {
+        match shadow {
+            None => self,
+            Some(d) => self.with(
+                "shadow",
+                json!({"risk": d.risk, "rule": d.deciding_rule(), "category": d.category,
+                       "policy_version": d.policy_version, "agrees": d.risk == enforced.risk}),
+            ),
+        }
+    }
+
     pub fn with(mut self, key: &str, value: Value) -> Record {
         self.payload.insert(key.to_string(), value);
         self

@@ -31,6 +31,8 @@ pub enum StartError {
     PolicyFile { path: String, source: std::io::Error },
     #[error("upstream client: {0}")]
     Upstream(#[from] reqwest::Error),
+    #[error("guard client: {0}")]
+    Guard(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -124,6 +126,16 @@ impl Gateway {
             );
         }
         let shadow_file = config.policy_shadow_file.clone();
+        let guard = match &config.guard {
+            Some(g) => {
+                tracing::info!(url = %g.url, fail_mode = g.on_failure.as_str(), "a guard gives a second opinion");
+                Some(Arc::new(
+                    crate::governance::guard::Guard::new(g.clone())
+                        .map_err(|e| StartError::Guard(e.to_string()))?,
+                ))
+            }
+            None => None,
+        };
         let clock = Clock::new(config.manual_clock);
         if config.manual_clock {
             tracing::warn!(
@@ -143,6 +155,7 @@ impl Gateway {
                 approvals,
                 memory,
                 clock,
+                guard,
                 config: Arc::new(config),
                 policy: Arc::new(ActivePolicy::new(policy, policy_file).with_shadow(shadow, shadow_file)),
                 store: store.clone(),

@@ -12,6 +12,7 @@ mod cli;
 mod errors;
 mod fleet;
 mod governance;
+mod guard;
 mod interop;
 mod lifecycle;
 mod policy;

@@ -50,6 +50,119 @@ pub struct Config {
     pub tools: ToolsConfig,
     pub responses: ResponsesConfig,
     pub sessions: SessionsConfig,
+    /// `[guard]`: a second opinion, if configured.
+    pub guard: Option<GuardConfig>,
+}
+
+/// What a guard answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardFormat {
+    /// A chat completion whose answer begins `safe` or `unsafe` (Llama Guard's convention).
+    OpenAi,
+    /// `POST {"text": ...}` answered `{"verdict": "safe" | "unsafe" | "green" | "amber" | "red"}`.
+    Http,
+}
+
+impl Keyword for GuardFormat {
+    const WORDS: &'static [(&'static str, Self)] = &[("openai", Self::OpenAi), ("http", Self::Http)];
+}
+
+/// Which of the rules' verdicts the guard is asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardAsk {
+    All,
+    GreenAmber,
+}
+
+impl Keyword for GuardAsk {
+    const WORDS: &'static [(&'static str, Self)] = &[("all", Self::All), ("green_amber", Self::GreenAmber)];
+}
+
+/// What a guard that does not answer in time means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardFailure {
+    /// The rules' verdict stands.
+    Open,
+    /// The request is blocked.
+    Closed,
+}
+
+impl Keyword for GuardFailure {
+    const WORDS: &'static [(&'static str, Self)] = &[("open", Self::Open), ("closed", Self::Closed)];
+}
+
+impl GuardFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuardFailure::Open => "open",
+            GuardFailure::Closed => "closed",
+        }
+    }
+}
+
+/// The guard, resolved.
+#[derive(Debug, Clone)]
+pub struct GuardConfig {
+    pub url: String,
+    pub format: GuardFormat,
+    pub model: Option<String>,
+    pub api_key: Option<Secret>,
+    pub ask: GuardAsk,
+    pub timeout: Duration,
+    pub on_failure: GuardFailure,
+    pub cache_entries: usize,
+    pub cache_ttl: Duration,
+}
+
+impl raw::RawGuard {
+    fn resolve(self, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<GuardConfig>, ConfigError> {
+        let invalid = |key: &'static str, message: String| ConfigError::Invalid { key, message };
+        let Some(url) = self.url else {
+            return Ok(None);
+        };
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid(
+                "guard.url",
+                format!("{url:?} must start with http:// or https://"),
+            ));
+        }
+        let on_failure = match self.on_failure.as_deref() {
+            None => {
+                return Err(invalid(
+                    "guard.on_failure",
+                    "must be set with guard.url: `open` (the rules' verdict stands) or `closed` (blocked)"
+                        .into(),
+                ));
+            }
+            some => keyword("guard.on_failure", some, GuardFailure::Open)?,
+        };
+        let api_key = match &self.api_key_env {
+            Some(var) => Some(Secret::new(env(var).filter(|v| !v.is_empty()).ok_or_else(
+                || {
+                    invalid(
+                        "guard.api_key_env",
+                        format!("environment variable {var} is not set"),
+                    )
+                },
+            )?)),
+            None => None,
+        };
+        let timeout_ms = self.timeout_ms.unwrap_or(1500);
+        if timeout_ms == 0 {
+            return Err(invalid("guard.timeout_ms", "must be greater than 0".into()));
+        }
+        Ok(Some(GuardConfig {
+            url,
+            format: keyword("guard.format", self.format.as_deref(), GuardFormat::OpenAi)?,
+            model: self.model,
+            api_key,
+            ask: keyword("guard.ask", self.ask.as_deref(), GuardAsk::All)?,
+            timeout: Duration::from_millis(timeout_ms),
+            on_failure,
+            cache_entries: self.cache_entries.unwrap_or(1024),
+            cache_ttl: Duration::from_secs(self.cache_ttl_secs.unwrap_or(600)),
+        }))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -360,6 +473,7 @@ impl RawConfig {
             .or(self.approvals.auto_approve)
             .unwrap_or(false);
         let approvals = self.approvals.resolve(&|var: &str| std::env::var(var).ok())?;
+        let guard = self.guard.resolve(&|var: &str| std::env::var(var).ok())?;
         Ok(Config {
             listen,
             max_body_bytes,
@@ -419,6 +533,7 @@ impl RawConfig {
             tools,
             responses,
             sessions,
+            guard,
         })
     }
 }

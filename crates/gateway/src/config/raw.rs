@@ -34,6 +34,29 @@ pub struct RawConfig {
     pub responses: RawResponses,
     #[serde(default)]
     pub sessions: RawSessions,
+    #[serde(default)]
+    pub guard: RawGuard,
+}
+
+/// A second opinion from an external guard (an OpenAI-compatible guard model such as Llama
+/// Guard, or a plain HTTP service). Off unless `url` is set.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuard {
+    pub url: Option<String>,
+    /// `openai` (default: a chat completion answered `safe` or `unsafe`) or `http`.
+    pub format: Option<String>,
+    pub model: Option<String>,
+    /// The environment variable holding the guard's API key, sent as a bearer token.
+    pub api_key_env: Option<String>,
+    /// `all` (default) or `green_amber`: which verdicts of the rules the guard is asked about.
+    pub ask: Option<String>,
+    pub timeout_ms: Option<u64>,
+    /// `open` (the rules' verdict stands) or `closed` (blocked) when the guard fails to answer
+    /// in time. Required with `url`.
+    pub on_failure: Option<String>,
+    pub cache_entries: Option<usize>,
+    pub cache_ttl_secs: Option<u64>,
 }
 
 /// The sessions the agent keeps on its side (OpenAI `user`, `x-openclaw-session-key`).

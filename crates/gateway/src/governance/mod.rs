@@ -11,6 +11,7 @@ pub mod approvals;
 pub mod context;
 pub mod digest;
 pub mod dlp;
+pub mod guard;
 pub mod hold;
 pub mod judge;
 pub mod memory;
@@ -46,6 +47,8 @@ pub struct Core {
     pub approvals: Arc<Approvals>,
     pub memory: Arc<memory::SessionMemory>,
     pub clock: Clock,
+    /// The second opinion of `[guard]`, if configured.
+    pub guard: Option<Arc<guard::Guard>>,
 }
 
 /// A request as the router hands it over: authenticated, with its trace id.
@@ -256,6 +259,18 @@ async fn run<S: Surface>(
     }
     let decision = judge::judge(&ctx.policy, &core.config.tools, &ctx.principal, &view, &judged);
     ctx.risk = Some(decision.risk);
+    // The guard's second opinion can raise the verdict, never lower it.
+    let (decision, guard_record) = match &core.guard {
+        Some(guard) if guard.wants(decision.risk) => {
+            let (request, _) = judge::split_for_record(&view, &judged);
+            let opinion = guard.ask(&request).await;
+            ctx.time("guard");
+            let record = guard.record(&opinion);
+            (guard.apply(decision, &opinion), Some(record))
+        }
+        _ => (decision, None),
+    };
+    ctx.risk = Some(decision.risk);
     // A shadow policy judges the same view; its verdict goes on the record only.
     let shadow = core
         .policy
@@ -298,7 +313,8 @@ async fn run<S: Surface>(
             &decision,
             dlp.to_json("prompt"),
         )
-        .with_shadow(shadow.as_ref(), &decision),
+        .with_shadow(shadow.as_ref(), &decision)
+        .with_guard(guard_record),
     );
 
     if view.dry_run {

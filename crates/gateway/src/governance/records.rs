@@ -140,6 +140,14 @@ impl Record {
         }
     }
 
+    /// What the guard said, when it was asked.
+    pub fn with_guard(self, guard: Option<Value>) -> Record {
+        match guard {
+            Some(g) => self.with("guard", g),
+            None => self,
+        }
+    }
+
     /// Adds a field to the payload.
     /// A classification with a shadow policy's verdict beside the enforced one: what the
     /// candidate would have done, and whether it agrees.

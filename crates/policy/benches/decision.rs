@@ -64,16 +64,22 @@ fn generated_pack(n: usize) -> Policy {
 }
 
 fn measure(policy: &Policy, text: &str) -> (Duration, Duration, Duration) {
+    percentiles(|| {
+        black_box(policy.evaluate(black_box(text)));
+    })
+}
+
+fn percentiles(mut decide: impl FnMut()) -> (Duration, Duration, Duration) {
     // Enough iterations for a stable p99, bounded in time.
     let budget = Duration::from_millis(1500);
     for _ in 0..200 {
-        black_box(policy.evaluate(black_box(text)));
+        decide();
     }
     let mut samples = Vec::with_capacity(20_000);
     let start = Instant::now();
     while samples.len() < 20_000 && start.elapsed() < budget {
         let t = Instant::now();
-        black_box(policy.evaluate(black_box(text)));
+        decide();
         samples.push(t.elapsed());
     }
     samples.sort_unstable();
@@ -110,4 +116,29 @@ fn main() {
     for n in [10, 100, 1000] {
         row(&format!("{n} rules, 4 KB"), measure(&generated_pack(n), &four));
     }
+    // Requests in another language go through detection and a lexicon.
+    let french =
+        "Pourriez-vous résumer le rapport trimestriel pour la réunion de la semaine prochaine ? ".repeat(12);
+    row("default, 1 KB French", measure(&default, &french));
+    // Tool calls: the command analyser and the path catalogue.
+    let context = warden_policy::Context {
+        tool: Some("exec"),
+        ..Default::default()
+    };
+    let short = serde_json::json!({"command": "git status --short && ls -la src | grep -v target"});
+    row(
+        "tool call, short",
+        percentiles(|| {
+            black_box(default.judge_tool_call("exec", black_box(&short), &context));
+        }),
+    );
+    let script =
+        "cd /srv/app && git pull --ff-only && npm ci && npm run build && rm -rf dist/cache\n".repeat(50);
+    let long = serde_json::json!({"command": script});
+    row(
+        "tool call, 4 KB script",
+        percentiles(|| {
+            black_box(default.judge_tool_call("exec", black_box(&long), &context));
+        }),
+    );
 }

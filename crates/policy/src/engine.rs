@@ -15,7 +15,7 @@ use crate::decision::{Decision, Risk, RuleMatch, Span};
 use crate::detectors::Detectors;
 use crate::intent::is_conceptual_sentence;
 use crate::normalize::Normalized;
-use crate::words::{Tokens, tokenize};
+use crate::words::{Tokens, tokenize, tokenize_in};
 
 /// Enough places to explain a verdict; a text that repeats a word a thousand times does not
 /// need a thousand spans in its audit record.
@@ -95,6 +95,11 @@ pub struct Policy {
     nears_by_detector: Vec<Vec<(u32, bool)>>,
     detectors: Detectors,
     patterns: Option<(Vec<Regex>, Vec<usize>)>,
+    /// The other languages' words, mapped onto the rules' English.
+    languages: crate::languages::Languages,
+    /// Red rules' long words by the first two letters and length a one-letter typo of them
+    /// can have: most words are ruled out by one lookup.
+    typo_shapes: TypoShapes,
 }
 
 impl Policy {
@@ -178,6 +183,32 @@ impl Policy {
             .into_iter()
             .map(|(k, v)| (k.into_boxed_str(), v))
             .collect();
+        // One-letter typos of red rules' long words (`pasword`, `trasnfer`) still name them.
+        let mut typo_shapes = TypoShapes::default();
+        for rule in rules.iter().filter(|r| r.tier == Risk::Red) {
+            let phrases = rule
+                .terms
+                .iter()
+                .chain(rule.near.iter().flat_map(|n| n.words.iter().chain(n.with.iter())))
+                .filter(|p| !p.starts_with('@'));
+            for phrase in phrases {
+                for key in keys_of(phrase) {
+                    let Some(&id) = vocabulary.get(key.as_str()) else {
+                        continue;
+                    };
+                    if key.len() < 5 || !key.bytes().all(|b| b.is_ascii_lowercase()) {
+                        continue;
+                    }
+                    let b = key.as_bytes();
+                    for len in [key.len() - 1, key.len(), key.len() + 1] {
+                        let entry = typo_shapes.entry((b[0], b[1], len)).or_default();
+                        if !entry.iter().any(|(i, _)| *i == id) {
+                            entry.push((id, key.clone().into_boxed_str()));
+                        }
+                    }
+                }
+            }
+        }
         let mut terms_by_first = vec![Vec::new(); vocabulary.len()];
         for (i, term) in terms.iter().enumerate() {
             if let Some(&first) = term.words.first() {
@@ -232,6 +263,8 @@ impl Policy {
                 d
             },
             patterns,
+            languages: crate::languages::Languages::builtin().map_err(compile_error)?,
+            typo_shapes,
         })
     }
 
@@ -262,7 +295,33 @@ impl Policy {
 
     /// Judges one text in `context`: rules scoped elsewhere do not apply.
     pub fn evaluate_in(&self, text: &str, context: &Context<'_>) -> Decision {
-        self.evaluate_rules(text, context, |_| true)
+        let english = crate::hidden::english_share(text);
+        let decision = self.evaluate_rules_with(text, context, english.1, &|_| true);
+        if decision.risk == Risk::Red {
+            return decision;
+        }
+        // Text hidden by an encoding (ROT13, reversed, base64) is judged as it reads decoded;
+        // the finding points at the encoded stretch.
+        match crate::hidden::decoded(text, english) {
+            Some(hidden) => {
+                let mut revealed = self.evaluate_rules(&hidden.text, context, |_| true);
+                if revealed.risk <= decision.risk {
+                    return decision;
+                }
+                let span = Span {
+                    start: hidden.start,
+                    end: hidden.end,
+                    text: text[hidden.start..hidden.end].to_string(),
+                };
+                for rule in &mut revealed.rules {
+                    rule.spans = vec![span.clone()];
+                }
+                revealed.suppressed.clear();
+                revealed.reason = format!("{} (written {})", revealed.reason, hidden.encoding);
+                revealed
+            }
+            None => decision,
+        }
     }
 
     /// Judges a tool call by what it does: the catalogue reads its arguments as commands,
@@ -329,6 +388,33 @@ impl Policy {
         self.decide(matches, Vec::new())
     }
 
+    /// The vocabulary word an unknown key stands for: a one-letter typo of a red rule's long
+    /// word, or a `re-` verb (`reformat` is `format`). Ambiguous typos stand for nothing.
+    fn near_word(&self, key: &str) -> Option<u32> {
+        if key.len() < 4 || !key.is_ascii() {
+            return None;
+        }
+        if let Some(rest) = key.strip_prefix("re")
+            && rest.len() >= 4
+            && let Some(&id) = self.vocabulary.get(rest)
+        {
+            return Some(id);
+        }
+        let b = key.as_bytes();
+        let candidates = self.typo_shapes.get(&(b[0], b[1], key.len()))?;
+        let mut found: Option<u32> = None;
+        for (id, word) in candidates {
+            if one_edit_apart(b, word.as_bytes()) {
+                if found.is_some_and(|f| f != *id) {
+                    // As close to two words: it names neither.
+                    return None;
+                }
+                found = Some(*id);
+            }
+        }
+        found
+    }
+
     /// The decision a tool call's effects make on their own.
     fn effect_decision(&self, worst: &crate::tools::Finding, all: &[crate::tools::Finding]) -> Decision {
         let risk = worst.effect.tier();
@@ -358,7 +444,13 @@ impl Policy {
             },
             requires_approval: risk >= Risk::Amber,
             allow: risk != Risk::Red,
-            reason: format!("{}: {}", worst.effect.reason(), worst.evidence),
+            // What showed the effect, with any secret in it masked: reasons reach records and
+            // clients.
+            reason: format!(
+                "{}: {}",
+                worst.effect.reason(),
+                self.mask_sensitive(&worst.evidence)
+            ),
             alternative: (risk > Risk::Green).then(|| worst.effect.alternative().to_string()),
             rules,
             suppressed: Vec::new(),
@@ -373,6 +465,17 @@ impl Policy {
         context: &Context<'_>,
         applies: impl Fn(&RuleSpec) -> bool,
     ) -> Decision {
+        self.evaluate_rules_with(text, context, crate::hidden::english_share(text).1, &applies)
+    }
+
+    /// As `evaluate_rules`, with the share of frequent English words already counted.
+    fn evaluate_rules_with(
+        &self,
+        text: &str,
+        context: &Context<'_>,
+        english_share: f64,
+        applies: &dyn Fn(&RuleSpec) -> bool,
+    ) -> Decision {
         let unmasked;
         let text = if text.contains("[REDACTED") {
             unmasked = blank_redacted_names(text);
@@ -381,7 +484,7 @@ impl Policy {
             text
         };
         let normalized = Normalized::new(text);
-        let tokens = tokenize(normalized.as_str());
+        let tokens = tokenize_in(normalized.as_str(), self.languages.for_text(text, english_share));
         let found = self.find(text, &normalized, &tokens);
         // Only sentences where a rule matched are looked at, each at most once.
         let mut conceptual: FxHashMap<u32, bool> = FxHashMap::default();
@@ -506,7 +609,22 @@ impl Policy {
         let mut word_of: Vec<Option<u32>> = vec![None; tokens.tokens.len()];
         let mut positions: FxHashMap<u32, Vec<usize>> = FxHashMap::default();
         for (token, slot) in word_of.iter_mut().enumerate() {
-            if let Some(&word) = self.vocabulary.get(tokens.key(token)) {
+            let key = tokens.key(token);
+            // Typos and `re-` verbs are read in prose only, not in names (`replay-0`,
+            // `default:alice`, `api_user`).
+            let t = &tokens.tokens[token];
+            let bytes = normalized.as_str().as_bytes();
+            let in_name = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_digit() || b"_-:/.@=".contains(b));
+            let before = t.start.checked_sub(1).and_then(|i| bytes.get(i));
+            let glued_after =
+                in_name(bytes.get(t.end)) && bytes.get(t.end + 1).is_some_and(|b| !b.is_ascii_whitespace());
+            let prose = !(t.in_identifier || in_name(before) || glued_after);
+            let word = self
+                .vocabulary
+                .get(key)
+                .copied()
+                .or_else(|| if prose { self.near_word(key) } else { None });
+            if let Some(word) = word {
                 *slot = Some(word);
                 positions.entry(word).or_default().push(token);
             }
@@ -757,6 +875,35 @@ impl Policy {
             policy_version: self.version.clone(),
             approval,
         }
+    }
+}
+
+/// Long words of red rules by (first letter, second letter, length of a typo): the word's id and
+/// key.
+type TypoShapes = FxHashMap<(u8, u8, usize), Vec<(u32, Box<str>)>>;
+
+/// Whether `a` becomes `b` by one edit: a letter missing, added or changed, or two neighbours
+/// swapped (and not equal).
+fn one_edit_apart(a: &[u8], b: &[u8]) -> bool {
+    if a == b {
+        return false;
+    }
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let (ra, rb) = (&a[prefix..], &b[prefix..]);
+    let suffix = ra
+        .iter()
+        .rev()
+        .zip(rb.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (ma, mb) = (
+        &ra[..ra.len() - suffix.min(ra.len())],
+        &rb[..rb.len() - suffix.min(rb.len())],
+    );
+    match (ma.len(), mb.len()) {
+        (0, 1) | (1, 0) | (1, 1) => true,
+        (2, 2) => ma[0] == mb[1] && ma[1] == mb[0],
+        _ => false,
     }
 }
 

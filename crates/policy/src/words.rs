@@ -37,6 +37,7 @@ impl Tokens {
 use std::borrow::Cow;
 
 /// A raw word before keying: its normalized range and its (leet-folded) letters.
+#[derive(Clone)]
 struct Raw<'a> {
     start: usize,
     end: usize,
@@ -104,7 +105,8 @@ fn raw_words(normalized: &str) -> Vec<Raw<'_>> {
     }
     let mut run_start = None;
     for (i, c) in normalized.char_indices() {
-        let word_char = c.is_alphanumeric() || is_leet_symbol(c);
+        // Kana's voicing marks, split off by normalization, belong to their letter.
+        let word_char = c.is_alphanumeric() || is_leet_symbol(c) || matches!(c, '\u{3099}' | '\u{309A}');
         match (word_char, run_start) {
             (true, None) => run_start = Some(i),
             (false, Some(s)) => {
@@ -127,7 +129,10 @@ fn push_run<'a>(out: &mut Vec<Raw<'a>>, text: &'a str, start: usize, end: usize)
     let run = &text[start..end];
     // Plain words, the common case, are borrowed as they are.
     let plain = !run.is_empty()
-        && (run.bytes().all(|b| b.is_ascii_alphabetic()) || run.chars().all(char::is_alphabetic));
+        && (run.bytes().all(|b| b.is_ascii_alphabetic())
+            || run
+                .chars()
+                .all(|c| c.is_alphabetic() || matches!(c, '\u{3099}' | '\u{309A}')));
     if plain {
         out.push(Raw {
             start,
@@ -186,6 +191,139 @@ fn push_run<'a>(out: &mut Vec<Raw<'a>>, text: &'a str, start: usize, end: usize)
     });
 }
 
+/// Maps the words of another language onto English ones: phrases first, then words and
+/// stems; runs of an unspaced script are segmented first. A word that becomes several English
+/// words gives several raw words over the same stretch of text.
+fn translate<'a>(raw: Vec<Raw<'a>>, text: &'a str, lexicon: &crate::languages::Lexicon) -> Vec<Raw<'a>> {
+    let english_raws = |out: &mut Vec<Raw<'a>>, start: usize, end: usize, english: &[String]| {
+        for e in english {
+            out.push(Raw {
+                start,
+                end,
+                text: Cow::Owned(e.clone()),
+            });
+        }
+    };
+    let mut out: Vec<Raw<'a>> = Vec::with_capacity(raw.len());
+    if lexicon.unspaced {
+        for r in raw {
+            if r.text.is_ascii() {
+                out.push(r);
+                continue;
+            }
+            let run = &text[r.start..r.end];
+            for (s, e, english) in lexicon.segment(run) {
+                match english {
+                    Some(english) if !english.is_empty() => {
+                        english_raws(&mut out, r.start + s, r.start + e, english)
+                    }
+                    _ => out.push(Raw {
+                        start: r.start + s,
+                        end: r.start + e,
+                        text: Cow::Borrowed(&text[r.start + s..r.start + e]),
+                    }),
+                }
+            }
+        }
+        return frame_questions(out, text, true);
+    }
+    let words: Vec<&str> = raw.iter().map(|r| r.text.as_ref()).collect();
+    let mut i = 0;
+    let mut mapped: Vec<Option<(usize, Vec<String>)>> = Vec::with_capacity(raw.len());
+    while i < words.len() {
+        if let Some((n, english)) = lexicon.phrase(&words[i..]) {
+            mapped.push(Some((n, english.to_vec())));
+            for _ in 1..n {
+                mapped.push(None);
+            }
+            i += n;
+        } else {
+            mapped.push(lexicon.word(words[i]).map(|e| (1, e.to_vec())));
+            i += 1;
+        }
+    }
+    let mut skip = 0;
+    for (index, (r, m)) in raw.iter().zip(&mapped).enumerate() {
+        if skip > 0 {
+            skip -= 1;
+            continue;
+        }
+        match m {
+            Some((n, english)) => {
+                let end = raw[(index + n - 1).min(raw.len() - 1)].end;
+                english_raws(&mut out, r.start, end, english);
+                skip = n - 1;
+            }
+            None => out.push(Raw {
+                start: r.start,
+                end: r.end,
+                text: r.text.clone(),
+            }),
+        }
+    }
+    frame_questions(out, text, false)
+}
+
+/// Questions in languages that ask them otherwise than English does, put in the shape the
+/// conceptual-question frames read: a question word placed late (`sudo是什么？`, `なぜ...か？`) is
+/// brought to the front, and `why` with no auxiliary after it (`Waarom laten ...?`, `Perché le
+/// aziende fanno ...?`) gets one, `do`. Only sentences that end with a question mark.
+fn frame_questions<'a>(raw: Vec<Raw<'a>>, text: &'a str, unspaced: bool) -> Vec<Raw<'a>> {
+    const ASKING: [&str; 3] = ["what", "how", "why"];
+    const AUXILIARY: [&str; 8] = ["be", "is", "are", "do", "does", "did", "can", "would"];
+    let ends_sentence = |gap: &str| gap.contains(['.', '!', '?', '\n', '。', '！', '？']);
+    let mut out: Vec<Raw<'a>> = Vec::with_capacity(raw.len() + 4);
+    let mut start = 0;
+    while start < raw.len() {
+        let mut end = start;
+        while end + 1 < raw.len()
+            && !ends_sentence(&text[raw[end].end.min(raw[end + 1].start)..raw[end + 1].start])
+        {
+            end += 1;
+        }
+        let after = &text[raw[end].end..raw.get(end + 1).map_or(text.len(), |r| r.start.max(raw[end].end))];
+        let question = after.contains(['?', '？']);
+        let sentence = &raw[start..=end];
+        let asking = sentence.iter().position(|r| ASKING.contains(&r.text.as_ref()));
+        let synthetic = |word: &'static str, at: &Raw<'a>| Raw {
+            start: at.start,
+            end: at.end,
+            text: Cow::Borrowed(word),
+        };
+        match asking {
+            // `why` alone: `how` and `what` carry their verbs in these languages' phrases.
+            Some(0) if question && sentence[0].text == "why" => {
+                out.push(sentence[0].clone());
+                if sentence
+                    .get(1)
+                    .is_none_or(|r| !AUXILIARY.contains(&r.text.as_ref()))
+                {
+                    out.push(synthetic("do", &sentence[0]));
+                }
+                out.extend(sentence[1..].iter().cloned());
+            }
+            Some(k) if question && k > 0 && unspaced => {
+                let word = match sentence[k].text.as_ref() {
+                    "what" => "what",
+                    "how" => "how",
+                    _ => "why",
+                };
+                out.push(synthetic(word, &sentence[0]));
+                out.push(synthetic(if word == "what" { "be" } else { "do" }, &sentence[0]));
+                // `X是什么？` asks what *the* X is: a named thing (`the database password`)
+                // stays a request, as `What is the root password?` does.
+                if word == "what" {
+                    out.push(synthetic("the", &sentence[0]));
+                }
+                out.extend(sentence.iter().cloned());
+            }
+            _ => out.extend(sentence.iter().cloned()),
+        }
+        start = end + 1;
+    }
+    out
+}
+
 /// Joins runs of three or more single letters spaced by one and the same separator:
 /// `s u d o` -> `sudo`, `c-r-e-a-t-e a` -> `create`, `a`.
 fn join_spelled_out<'a>(mut raw: Vec<Raw<'a>>, text: &str) -> Vec<Raw<'a>> {
@@ -240,7 +378,15 @@ fn join_spelled_out<'a>(mut raw: Vec<Raw<'a>>, text: &str) -> Vec<Raw<'a>> {
 
 /// Cuts normalized text into keyed tokens.
 pub(crate) fn tokenize(normalized: &str) -> Tokens {
-    let raw = join_spelled_out(raw_words(normalized), normalized);
+    tokenize_in(normalized, None)
+}
+
+/// As `tokenize`, with the words of another language mapped onto English ones.
+pub(crate) fn tokenize_in(normalized: &str, lexicon: Option<&crate::languages::Lexicon>) -> Tokens {
+    let mut raw = join_spelled_out(raw_words(normalized), normalized);
+    if let Some(lexicon) = lexicon {
+        raw = translate(raw, normalized, lexicon);
+    }
     let mut stream = String::with_capacity(normalized.len() + 2);
     stream.push(' ');
     let mut tokens: Vec<Token> = Vec::with_capacity(raw.len());
@@ -250,18 +396,25 @@ pub(crate) fn tokenize(normalized: &str) -> Tokens {
     let bytes = normalized.as_bytes();
     let mut boundary = vec![0u8; raw.len()];
     for i in 1..raw.len() {
-        let gap = &bytes[raw[i - 1].end..raw[i].start];
+        // Translated words may share one stretch of the text: no gap between them.
+        let gap = &bytes[raw[i - 1].end.min(raw[i].start)..raw[i].start];
         if gap.len() == 1 && gap[0] == b' ' {
+            continue;
+        }
+        // The ideographic full stop (`。`, bytes E3 80 82) ends a sentence too.
+        if gap.len() >= 3 && gap.windows(3).any(|w| w == [0xE3, 0x80, 0x82]) {
+            boundary[i] = 2;
             continue;
         }
         let mut kind = 0u8;
         let mut comma = false;
-        for &b in gap {
+        for (at, &b) in gap.iter().enumerate() {
             match b {
                 b'!' | b'?' | b';' | b'\n' => kind = 2,
                 // A full stop ends a sentence only before a space or a line break: `v2.5`,
-                // `bob@gmail.com` and `$4.50` are one word, not two sentences.
-                b'.' if kind == 0 && gap.len() > 1 => kind = 1,
+                // `bob@gmail.com` and `$4.50` are one word, not two sentences, and the dot of
+                // `.env` or `.bashrc` opens a name.
+                b'.' if kind == 0 && gap.len() > 1 && at + 1 < gap.len() => kind = 1,
                 b',' => comma = true,
                 _ => {}
             }

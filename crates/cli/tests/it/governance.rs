@@ -135,8 +135,9 @@ async fn a_red_tool_call_in_streamed_deltas_is_replaced_by_a_refusal() {
     let upstream = scripted(chunks, None).await;
     let g = gateway(&upstream).start();
     let (text, trace) = stream_text(&g).await;
+    // The call is gone; Warden's refusal names what it was seen to do.
     assert!(
-        !text.contains("rm -rf") && !text.contains("\"tool_calls\""),
+        !text.contains("\"tool_calls\"") && !text.contains("\"arguments\""),
         "{text}"
     );
     assert!(

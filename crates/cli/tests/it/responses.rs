@@ -235,7 +235,11 @@ async fn responses_answers_are_governed_in_json_and_in_typed_events() {
     let reply = respond(&g, &ask, &[]).await;
     assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.bytes));
     let text = String::from_utf8_lossy(&reply.bytes).to_string();
-    assert!(!text.contains(SECRET) && !text.contains("rm -rf"), "{text}");
+    // The call is gone (no function_call item); Warden's refusal names what it was seen to do.
+    assert!(
+        !text.contains(SECRET) && !text.contains("\"function_call\""),
+        "{text}"
+    );
     let answer = reply.json();
     assert_eq!(answer["output"][1]["type"], "message", "{answer}");
     assert!(
@@ -255,7 +259,10 @@ async fn responses_answers_are_governed_in_json_and_in_typed_events() {
         !text.contains(SECRET) && !text.contains(a) && !text.contains(b),
         "{text}"
     );
-    assert!(!text.contains("rm -"), "the red call's events are gone: {text}");
+    assert!(
+        !text.contains("function_call_arguments") && !text.contains("\"function_call\""),
+        "the red call's events are gone: {text}"
+    );
     assert!(text.contains("[REDACTED:github_token:1]"), "{text}");
     assert!(
         text.contains("[Warden] The tool call the model requested was blocked"),

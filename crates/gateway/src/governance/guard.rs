@@ -40,7 +40,9 @@ pub struct Guard {
 impl Guard {
     pub fn new(config: GuardConfig) -> Result<Guard, reqwest::Error> {
         // The deadline is kept around the whole call (`ask`), so a late answer reads as one.
-        let client = reqwest::Client::builder().connect_timeout(config.timeout).build()?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.timeout)
+            .build()?;
         Ok(Guard {
             config,
             client,

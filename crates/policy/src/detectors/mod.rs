@@ -33,6 +33,8 @@ pub(crate) struct Hit {
 /// position may start one.
 pub(crate) struct Scanner {
     pub detector: &'static str,
+    /// The fewest ASCII digits a text needs for this scanner to find anything.
+    pub min_digits: usize,
     /// Appends the byte ranges of candidates in the text.
     pub scan: fn(&str, &mut Vec<(usize, usize)>),
     pub validate: Option<Validator>,
@@ -90,6 +92,13 @@ pub(crate) struct Detectors {
     validators: Vec<Option<Validator>>,
     scanners: std::sync::Arc<Vec<Scanner>>,
     long_tokens: Vec<(&'static str, Validator)>,
+    /// Patterns run only where one of their words occurs, found by `gate` in one pass
+    /// (`gate_owner`: which pattern each word opens).
+    gated: Vec<(Regex, &'static str, Option<Validator>)>,
+    /// The gated patterns tried at the names in front of separators.
+    at_separators: Vec<usize>,
+    gate: Regex,
+    gate_owner: std::collections::HashMap<&'static [u8], Vec<usize>>,
 }
 
 impl std::fmt::Debug for Detectors {
@@ -293,6 +302,7 @@ pub(crate) fn names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = all_patterns()
         .iter()
         .map(|p| p.detector)
+        .chain(secrets::gated_patterns().iter().map(|(p, _)| p.detector))
         .chain(all_scanners().iter().map(|s| s.detector))
         .chain(long_token_detectors().iter().map(|(name, _)| *name))
         .collect();
@@ -307,7 +317,37 @@ impl Detectors {
         // ASCII semantics throughout (`\d`, `\s`, case folding): every format here is ASCII,
         // and ASCII classes keep the DFA small enough to stay fast.
         let sources: Vec<String> = patterns.iter().map(|p| format!("(?-u){}", p.regex)).collect();
+        // Gated patterns are tried anchored where they can start: a handful of short attempts
+        // instead of a pass over the whole text.
+        let mut gated = Vec::new();
+        let mut at_separators = Vec::new();
+        let mut gate_owner: std::collections::HashMap<&'static [u8], Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, (pattern, trigger)) in secrets::gated_patterns().into_iter().enumerate() {
+            let anchored = format!("(?-u)^(?:{})", pattern.regex);
+            gated.push((Regex::new(&anchored)?, pattern.detector, pattern.validate));
+            match trigger {
+                secrets::Trigger::Separator => at_separators.push(i),
+                secrets::Trigger::Words(list) => {
+                    for w in list {
+                        gate_owner.entry(w.as_bytes()).or_default().push(i);
+                    }
+                }
+            }
+        }
+        // One alternation of literals: the regex engine searches it with SIMD.
+        let mut literals: Vec<&[u8]> = gate_owner.keys().copied().collect();
+        literals.sort_by_key(|l| std::cmp::Reverse(l.len()));
+        let alternation: Vec<String> = literals
+            .iter()
+            .map(|l| regex::escape(std::str::from_utf8(l).unwrap_or_default()))
+            .collect();
+        let gate = Regex::new(&alternation.join("|"))?;
         Ok(Detectors {
+            gated,
+            at_separators,
+            gate,
+            gate_owner,
             report_placeholders: false,
             allow: Vec::new(),
             set: RegexSet::new(&sources)?,
@@ -359,7 +399,11 @@ impl Detectors {
                 }
             }
         }
+        let digits = original.bytes().filter(u8::is_ascii_digit).take(16).count();
         for scanner in self.scanners.iter() {
+            if digits < scanner.min_digits {
+                continue;
+            }
             candidates.clear();
             (scanner.scan)(original, &mut candidates);
             for &(start, end) in &candidates {
@@ -372,6 +416,7 @@ impl Detectors {
                 }
             }
         }
+        self.scan_gated(original, &mut hits);
         // Most texts hold no finding: one early-exit pass says so, and the overlapping search
         // that names every matching pattern runs only when there is something to name.
         if !self.set.is_match(original.as_bytes()) {
@@ -404,6 +449,71 @@ impl Detectors {
         hits.sort_by_key(|h| (h.start, std::cmp::Reverse(h.end)));
         hits.dedup_by(|a, b| a.detector == b.detector && a.start < b.end);
         hits
+    }
+
+    /// The gated patterns, tried where they can start in `original`.
+    fn scan_gated(&self, original: &str, hits: &mut Vec<Hit>) {
+        let bytes = original.as_bytes();
+        let name_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+        // The start of the token that holds position `at`: `DB_PASSWORD`, `123456:AA...`.
+        let token_start = |mut at: usize| {
+            while at > 0 && name_char(bytes[at - 1]) {
+                at -= 1;
+            }
+            at
+        };
+        let mut tried: Vec<(usize, usize)> = Vec::new();
+        let mut attempt = |at: usize, i: usize, hits: &mut Vec<Hit>| {
+            if tried.contains(&(at, i)) {
+                return;
+            }
+            tried.push((at, i));
+            let (regex, detector, validate) = &self.gated[i];
+            let Some(found) = regex.find(&bytes[at..]) else {
+                return;
+            };
+            let (mut start, mut end) = (at + found.start(), at + found.end());
+            while !original.is_char_boundary(start) {
+                start -= 1;
+            }
+            while !original.is_char_boundary(end) {
+                end += 1;
+            }
+            if validate.is_none_or(|ok| ok(&original[start..end])) {
+                hits.push(Hit { detector, start, end });
+            }
+        };
+        // The name in front of a separator: `name = value`, `name: value`, `define(`, `--flag`.
+        for sep in
+            memchr::memchr3_iter(b':', b'=', b'(', bytes).chain(memchr::memmem::find_iter(bytes, b"--"))
+        {
+            let mut end = sep;
+            while end > 0 && matches!(bytes[end - 1], b' ' | b'\t' | b'"' | b'\'') {
+                end -= 1;
+            }
+            if end == 0 || !name_char(bytes[end - 1]) && bytes[sep] != b'-' {
+                continue;
+            }
+            let start = if bytes[sep] == b'-' { sep } else { token_start(end) };
+            // A quoted name is tried at its quote too.
+            let quoted = (start > 0 && matches!(bytes[start - 1], b'"' | b'\'')).then(|| start - 1);
+            for &i in &self.at_separators {
+                attempt(start, i, hits);
+                if let Some(q) = quoted {
+                    attempt(q, i, hits);
+                }
+            }
+        }
+        for m in self.gate.find_iter(bytes) {
+            let from = token_start(m.start());
+            let Some(owners) = self.gate_owner.get(m.as_bytes()) else {
+                continue;
+            };
+            for &i in owners {
+                attempt(from, i, hits);
+                attempt(m.start(), i, hits);
+            }
+        }
     }
 
     /// Structure before entropy: assignments are narrowed to their value, and what only stands

@@ -29,30 +29,50 @@ pub(crate) fn scanners() -> Vec<Scanner> {
     vec![
         Scanner {
             detector: "card_number",
+            min_digits: 13,
             scan: card_candidates,
             validate: Some(plausible_card),
         },
         Scanner {
             detector: "phone_number",
+            min_digits: 7,
             scan: phone_candidates,
             validate: None,
         },
         Scanner {
             detector: "ssn",
+            min_digits: 9,
             scan: ssn_in_context,
             validate: Some(plausible_ssn),
         },
         Scanner {
             detector: "passport_number",
+            min_digits: 1,
             scan: passport_in_context,
             validate: None,
         },
         Scanner {
             detector: "date_of_birth",
+            min_digits: 4,
             scan: birth_date_in_context,
             validate: None,
         },
     ]
+}
+
+/// Whether `text` holds at least `n` ASCII digits: numbers of this kind need that many, and
+/// most texts have fewer, so the patterns are not run on them.
+fn has_digits(text: &str, n: usize) -> bool {
+    text.bytes().filter(u8::is_ascii_digit).take(n).count() >= n
+}
+
+/// A case-insensitive search for words that give a number its meaning, in one pass.
+fn context_finder(words: &[&str]) -> aho_corasick::AhoCorasick {
+    #[allow(clippy::expect_used)]
+    aho_corasick::AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(words)
+        .expect("built-in context words build")
 }
 
 fn re(pattern: &str) -> Regex {
@@ -124,15 +144,20 @@ fn phone_candidates(text: &str, out: &mut Vec<(usize, usize)>) {
     static NATIONAL: LazyLock<Regex> =
         LazyLock::new(|| re(r"(?:^|[^\w-])(0\d{1,4}(?:[\s.-]?\d{2,4}){2,4})\b"));
     static CONTEXT: LazyLock<Regex> = LazyLock::new(|| re(PHONE_WORDS));
+    if !has_digits(text, 7) {
+        return;
+    }
     let digit_count = |s: &str| s.bytes().filter(u8::is_ascii_digit).count();
-    for c in INTERNATIONAL.captures_iter(text) {
+    let plus = text.contains('+');
+    for c in INTERNATIONAL.captures_iter(if plus { text } else { "" }) {
         if let Some(m) = c.get(1)
             && (8..=15).contains(&digit_count(m.as_str()))
         {
             out.push((m.start(), m.end()));
         }
     }
-    for c in NANP.captures_iter(text) {
+    let nanp_possible = has_digits(text, 10);
+    for c in NANP.captures_iter(if nanp_possible { text } else { "" }) {
         if let Some(m) = c.get(1) {
             out.push((m.start(), m.end()));
         }
@@ -140,7 +165,49 @@ fn phone_candidates(text: &str, out: &mut Vec<(usize, usize)>) {
     // `090-8745-4741`, `0612-345-678`: three dash-separated groups after a trunk zero read as a
     // phone number without a word to say so.
     static DASHED: LazyLock<Regex> = LazyLock::new(|| re(r"^0\d{1,4}-\d{2,4}-\d{3,4}$"));
-    for c in NATIONAL.captures_iter(text) {
+    static NATIONAL_WORDS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+        context_finder(&[
+            "phone",
+            "tel",
+            "mobile",
+            "cell",
+            "call",
+            "ring",
+            "fax",
+            "whatsapp",
+            "sms",
+            "text me",
+            "reach",
+            "contact",
+            "numéro",
+            "téléphone",
+            "portable",
+            "telefon",
+            "handy",
+            "rufnummer",
+            "teléfono",
+            "móvil",
+            "celular",
+            "telefone",
+            "telemóvel",
+            "telefono",
+            "cellulare",
+            "telefoonnummer",
+            "mobiel",
+            "bel ",
+            "电话",
+            "手机",
+            "電話",
+            "携帯",
+            "問い合わせ",
+            "連絡",
+            "联系",
+            "contacto",
+            "kontakt",
+        ])
+    });
+    let national_possible = has_digits(text, 9) && (NATIONAL_WORDS.is_match(text) || text.contains('-'));
+    for c in NATIONAL.captures_iter(if national_possible { text } else { "" }) {
         if let Some(m) = c.get(1)
             && (9..=12).contains(&digit_count(m.as_str()))
             && (in_context(text, m.start(), &CONTEXT, 40) || DASHED.is_match(m.as_str()))
@@ -172,6 +239,22 @@ fn ssn_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
             r"(?i)(ssn|social security|soc\.? sec|sozialversicherungs|numéro de sécurité sociale|seguridad social|tax id|tin\b)",
         )
     });
+    static WORDS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+        context_finder(&[
+            "ssn",
+            "social security",
+            "soc sec",
+            "soc. sec",
+            "sozialversicherungs",
+            "sécurité sociale",
+            "seguridad social",
+            "tax id",
+            "tin",
+        ])
+    });
+    if !has_digits(text, 9) || !WORDS.is_match(text) {
+        return;
+    }
     for c in NINE.captures_iter(text) {
         if let Some(m) = c.get(1)
             && in_context(text, m.start(), &CONTEXT, 40)
@@ -188,6 +271,23 @@ fn passport_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
             r"(?i:passport|passeport|reisepass|pasaporte|passaporte|passaporto|paspoort|护照|旅券|パスポート)[^\n]{0,30}?\b([A-Z0-9]{6,9})\b",
         )
     });
+    static WORDS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+        context_finder(&[
+            "passport",
+            "passeport",
+            "reisepass",
+            "pasaporte",
+            "passaporte",
+            "passaporto",
+            "paspoort",
+            "护照",
+            "旅券",
+            "パスポート",
+        ])
+    });
+    if !has_digits(text, 1) || !WORDS.is_match(text) {
+        return;
+    }
     for c in PASSPORT.captures_iter(text) {
         if let Some(m) = c.get(1)
             && m.as_str().bytes().any(|b| b.is_ascii_digit())
@@ -210,6 +310,33 @@ fn birth_date_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
             r"[a-z]{3,9}\.?\s+\d{1,2},?\s+\d{4}|\d{4}年\d{1,2}月\d{1,2}日)"
         ))
     });
+    static WORDS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+        context_finder(&[
+            "born",
+            "dob",
+            "d.o.b",
+            "birth",
+            "né le",
+            "née le",
+            "né en",
+            "naissance",
+            "geboren",
+            "geburtsdatum",
+            "nacimiento",
+            "nacid",
+            "nascid",
+            "nascimento",
+            "nato il",
+            "nata il",
+            "nascita",
+            "geboortedatum",
+            "生年月日",
+            "出生日期",
+        ])
+    });
+    if !has_digits(text, 4) || !WORDS.is_match(text) {
+        return;
+    }
     for c in BIRTH.captures_iter(text) {
         if let Some(m) = c.get(2) {
             out.push((m.start(), m.end()));

@@ -53,81 +53,202 @@ pub(crate) fn patterns() -> Vec<Pattern> {
             Some(url_password_not_placeholder),
         ),
         p("warden_key", r"(?-u:\b)wdn_[0-9a-f]{16}_[A-Za-z0-9_-]{40,}", None),
+    ]
+}
+
+/// Where a gated pattern is tried, anchored.
+pub(crate) enum Trigger {
+    /// At the name in front of each `:`, `=`, `(` and `--` of the text: `name = value`.
+    Separator,
+    /// Where one of these words occurs (as written: give each casing that matters).
+    Words(&'static [&'static str]),
+}
+
+/// Patterns tried only where they can start: a secret's name before a separator, a vendor's
+/// prefix, a password said in words. Most texts hold none, and the patterns are costly to run
+/// over a whole text.
+pub(crate) fn gated_patterns() -> Vec<(Pattern, Trigger)> {
+    let p = |detector, regex, validate| Pattern {
+        detector,
+        regex,
+        validate,
+    };
+    vec![
         // Vendors' token formats with a fixed prefix (gitleaks' rule set, the long tail).
-        p(
-            "service_token",
-            concat!(
-                r"(?-u:\b)(glpat-[A-Za-z0-9_-]{20,}|gl(dt|rt|ptt|ft|soat|cbt)-[A-Za-z0-9_-]{20,}",
-                r"|do[por]_v1_[a-f0-9]{64}|key-[a-f0-9]{32}|NRAK-[A-Z0-9]{27}|NRJS-[a-f0-9]{19}",
-                r"|PMAK-[a-f0-9]{24}-[a-f0-9]{34}|shp(at|ss|ca|pa)_[a-fA-F0-9]{32}|dapi[a-f0-9]{32}",
-                r"|SK[0-9a-f]{32}|SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}|sk-ant-[a-z]{3,5}\d\d-[A-Za-z0-9_-]{80,}",
-                r"|hf_[A-Za-z0-9]{34}|npm_[A-Za-z0-9]{36}|pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}",
-                r"|hvs\.[A-Za-z0-9_-]{24,}|glsa_[A-Za-z0-9]{32}_[a-f0-9]{8}|glc_[A-Za-z0-9+/]{32,}",
-                r"|lin_api_[A-Za-z0-9]{40}|EAAA[A-Za-z0-9_-]{60}|sq0(atp|csp)-[A-Za-z0-9_-]{22,43}",
-                r"|AGE-SECRET-KEY-1[0-9A-Z]{58}|xapp-\d-[A-Z0-9]+-\d+-[a-f0-9]{32,}",
-                r"|\d{8,10}:AA[A-Za-z0-9_-]{33})",
-                r"|hooks\.slack\.com/(services|workflows)/T[A-Z0-9]+/[AB][A-Z0-9]+/[A-Za-z0-9]{20,}",
-                r"|discord(app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]{40,}",
-                r"|AccountKey=[A-Za-z0-9+/]{40,}={0,2}",
+        (
+            p(
+                "service_token",
+                concat!(
+                    r"(?-u:\b)(glpat-[A-Za-z0-9_-]{20,}|gl(dt|rt|ptt|ft|soat|cbt)-[A-Za-z0-9_-]{20,}",
+                    r"|do[por]_v1_[a-f0-9]{64}|key-[a-f0-9]{32}|NRAK-[A-Z0-9]{27}|NRJS-[a-f0-9]{19}",
+                    r"|PMAK-[a-f0-9]{24}-[a-f0-9]{34}|shp(at|ss|ca|pa)_[a-fA-F0-9]{32}|dapi[a-f0-9]{32}",
+                    r"|SK[0-9a-f]{32}|SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}|sk-ant-[a-z]{3,5}\d\d-[A-Za-z0-9_-]{80,}",
+                    r"|hf_[A-Za-z0-9]{34}|npm_[A-Za-z0-9]{36}|pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}",
+                    r"|hvs\.[A-Za-z0-9_-]{24,}|glsa_[A-Za-z0-9]{32}_[a-f0-9]{8}|glc_[A-Za-z0-9+/]{32,}",
+                    r"|lin_api_[A-Za-z0-9]{40}|EAAA[A-Za-z0-9_-]{60}|sq0(atp|csp)-[A-Za-z0-9_-]{22,43}",
+                    r"|AGE-SECRET-KEY-1[0-9A-Z]{58}|xapp-\d-[A-Z0-9]+-\d+-[a-f0-9]{32,}",
+                    r"|\d{8,10}:AA[A-Za-z0-9_-]{33})",
+                    r"|hooks\.slack\.com/(services|workflows)/T[A-Z0-9]+/[AB][A-Z0-9]+/[A-Za-z0-9]{20,}",
+                    r"|discord(app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]{40,}",
+                    r"|AccountKey=[A-Za-z0-9+/]{40,}={0,2}",
+                ),
+                None,
             ),
-            None,
+            Trigger::Words(&[
+                "glpat-",
+                "gldt-",
+                "glrt-",
+                "glptt-",
+                "glft-",
+                "glsoat-",
+                "glcbt-",
+                "_v1_",
+                "key-",
+                "NRAK-",
+                "NRJS-",
+                "PMAK-",
+                "shpat_",
+                "shpss_",
+                "shpca_",
+                "shppa_",
+                "dapi",
+                "SG.",
+                "sk-ant-",
+                "hf_",
+                "npm_",
+                "pypi-",
+                "hvs.",
+                "glsa_",
+                "glc_",
+                "lin_api_",
+                "EAAA",
+                "sq0atp-",
+                "sq0csp-",
+                "AGE-SECRET-KEY-",
+                "xapp-",
+                ":AA",
+                "hooks.slack.com",
+                "discord.com/api",
+                "discordapp.com/api",
+                "AccountKey=",
+            ]),
         ),
         // `password = hunter2`, `"dbPassword": "..."`, `FOO_API_KEY: ...`: a secret's name given
         // a value. The span is the value alone, so its name stays readable.
-        p(
-            "credential_assignment",
-            r#"(?i)[A-Za-z0-9_.-]*(password|passwd|passphrase|pwd|pass|psk|secret|api[_-]?key|apikey|access[_-]?key|auth[_-]?token|client[_-]?secret|token|private[_-]?key|credentials?|key|salt|license|licence|dsn)[A-Za-z0-9_.-]*["']?[ \t]*(:=|=>|=|:)[ \t]*["']?[^\s"',;)]{4,}"#,
-            Some(assignment_is_secret),
+        (
+            p(
+                "credential_assignment",
+                r#"(?i)["']?[A-Za-z0-9_.-]*?(password|passwd|passphrase|pwd|pass|psk|secret|api[_-]?key|apikey|access[_-]?key|auth[_-]?token|client[_-]?secret|token|private[_-]?key|credentials?|key|salt|license|licence|dsn)[A-Za-z0-9_.-]*["']?[ \t]*(:=|=>|=|:)[ \t]*["']?[^\s"',;)]{4,}"#,
+                Some(assignment_is_secret),
+            ),
+            Trigger::Separator,
         ),
         // Markup that names a secret in one attribute and gives it in the next:
         // `<add key="SmtpPassword" value="..."/>`, `<meta name="api-token" content="...">`.
-        p(
-            "credential_assignment",
-            r#"(?i)(key|name|id|property)\s*=\s*["'][^"']*(password|passwd|secret|token|api[_-]?key|apikey|pwd|connectionstring)[^"']*["']\s+(value|content)\s*=\s*["'][^"']{6,}["']"#,
-            Some(markup_is_secret),
+        (
+            p(
+                "credential_assignment",
+                r#"(?i)(key|name|id|property)\s*=\s*["'][^"']*(password|passwd|secret|token|api[_-]?key|apikey|pwd|connectionstring)[^"']*["']\s+(value|content)\s*=\s*["'][^"']{6,}["']"#,
+                Some(markup_is_secret),
+            ),
+            Trigger::Separator,
         ),
         // Passwords given by position: `new PDO($dsn, 'user', '...')`, `htpasswd -b file user
         // ...`, `sshpass -p ...`, `docker login -p ...`, `redis-cli -a ...`, `mysql -p...`.
-        p(
-            "credential_assignment",
-            concat!(
-                r#"(?i)(new\s+PDO|mysqli_connect|mysql_connect|new\s+mysqli)\s*\([^)]*?,\s*["'][^"']*["']\s*,\s*["'][^"']{4,}["']"#,
-                r#"|htpasswd\s+(-[a-zA-Z]+\s+)*\S+\s+\S+\s+\S{4,}"#,
-                r#"|(sshpass|login)\s[^\n|;&]{0,80}?-p\s*["']?[^\s"'-][^\s"']{3,}"#,
-                r#"|redis-cli\s[^\n|;&]{0,80}?-a\s+["']?[^\s"'-][^\s"']{3,}"#,
-                r#"|(mysql|mysqldump|mariadb)\s[^\n|;&]{0,80}?\s-p["']?[^\s"'-][^\s"']{3,}"#,
+        (
+            p(
+                "credential_assignment",
+                concat!(
+                    r#"(new\s+PDO|mysqli_connect|mysql_connect|new\s+mysqli)\s*\([^)]*?,\s*["'][^"']*["']\s*,\s*["'][^"']{4,}["']"#,
+                    r#"|htpasswd\s+(-[a-zA-Z]+\s+)*\S+\s+\S+\s+\S{4,}"#,
+                    r#"|(sshpass|login)\s[^\n|;&]*?-p\s*["']?[^\s"'-][^\s"']{3,}"#,
+                    r#"|redis-cli\s[^\n|;&]*?-a\s+["']?[^\s"'-][^\s"']{3,}"#,
+                    r#"|(mysql|mysqldump|mariadb)\s[^\n|;&]*?\s-p["']?[^\s"'-][^\s"']{3,}"#,
+                ),
+                Some(positional_is_secret),
             ),
-            Some(positional_is_secret),
+            Trigger::Words(&[
+                "new PDO",
+                "new mysqli",
+                "mysqli_connect",
+                "mysql_connect",
+                "htpasswd",
+                "sshpass",
+                "login",
+                "redis-cli",
+                "mysql",
+                "mariadb",
+            ]),
         ),
         // PHP's `define('DB_PASSWORD', '...')`.
-        p(
-            "credential_assignment",
-            r#"(?i)define\(\s*["'][A-Z0-9_]*(PASSWORD|PASSWD|SECRET|KEY|TOKEN|SALT)[A-Z0-9_]*["']\s*,\s*["'][^"']{4,}["']"#,
-            Some(define_is_secret),
+        (
+            p(
+                "credential_assignment",
+                r#"(?i)define\(\s*["'][A-Z0-9_]*(PASSWORD|PASSWD|SECRET|KEY|TOKEN|SALT)[A-Z0-9_]*["']\s*,\s*["'][^"']{4,}["']"#,
+                Some(define_is_secret),
+            ),
+            Trigger::Separator,
         ),
         // Command-line flags: `--password=...`, `--token ...`, MySQL's `-p'...'`.
-        p(
-            "credential_assignment",
-            r#"(?i)--(password|passwd|pass|token|api-key|apikey|secret|client-secret|auth-token)[= ]["']?[^\s"'-][^\s"']{3,}"#,
-            Some(flag_is_secret),
+        (
+            p(
+                "credential_assignment",
+                r#"(?i)--(password|passwd|pass|token|api-key|apikey|secret|client-secret|auth-token)[= ]["']?[^\s"'-][^\s"']{3,}"#,
+                Some(flag_is_secret),
+            ),
+            Trigger::Separator,
         ),
         // `Authorization: Bearer ...`, `Basic ...`.
-        p(
-            "credential_assignment",
-            r#"(?i)authorization["']?\s*[:=]\s*["']?(bearer|basic|token|digest)\s+[A-Za-z0-9._~+/=-]{12,}"#,
-            Some(header_is_secret),
+        (
+            p(
+                "credential_assignment",
+                r#"(?i)authorization["']?\s*[:=]\s*["']?(bearer|basic|token|digest)\s+[A-Za-z0-9._~+/=-]{12,}"#,
+                Some(header_is_secret),
+            ),
+            Trigger::Separator,
         ),
         // Said in a sentence: `the wifi password is Tr0ub4dor&3`, in the languages people write.
-        p(
-            "credential_assignment",
-            concat!(
-                r"(?i)(?:^|[^A-Za-z0-9_.])(password|passwd|passcode|passphrase|pwd|pin|mot de passe|passwort|kennwort|contrase\xC3\xB1a|senha|wachtwoord",
-                r"|\xE3\x83\x91\xE3\x82\xB9\xE3\x83\xAF\xE3\x83\xBC\xE3\x83\x89|\xE5\xAF\x86\xE7\xA0\x81)",
-                r"[ \t]+(?:[^\n]{0,40}?[ \t])?(is|was|est|ist|lautet|es|\xC3\xA9|\xC3\xA8)[ \t]+[:]?[ \t]*[^\s]{6,}",
-                r"|(?-u:\b)(password|passwd|pwd|passwort|senha|contrase\xC3\xB1a)[ \t]+[^\s:=]{6,}",
-                r"|(\xE3\x83\x91\xE3\x82\xB9\xE3\x83\xAF\xE3\x83\xBC\xE3\x83\x89|\xE5\xAF\x86\xE7\xA0\x81)[ \t]*(\xE3\x81\xAF|\xE6\x98\xAF|:|\xEF\xBC\x9A)[ \t]*[^\s]{6,}",
+        (
+            p(
+                "credential_assignment",
+                concat!(
+                    r"(?i)(password|passwd|passcode|passphrase|pwd|mot de passe|passwort|kennwort|contrase\xC3\xB1a|senha|wachtwoord",
+                    r"|\xE3\x83\x91\xE3\x82\xB9\xE3\x83\xAF\xE3\x83\xBC\xE3\x83\x89|\xE5\xAF\x86\xE7\xA0\x81)",
+                    r"[ \t]+(?:[^\n.!?]*?[ \t])?(is|was|est|ist|lautet|es|\xC3\xA9|\xC3\xA8)[ \t]+[:]?[ \t]*[^\s]{6,}",
+                    r"|(?-u:\b)(password|passwd|pwd|passwort|senha|contrase\xC3\xB1a)[ \t]+[^\s:=]{6,}",
+                    r"|(\xE3\x83\x91\xE3\x82\xB9\xE3\x83\xAF\xE3\x83\xBC\xE3\x83\x89|\xE5\xAF\x86\xE7\xA0\x81)[ \t]*(\xE3\x81\xAF|\xE6\x98\xAF|:|\xEF\xBC\x9A)[ \t]*[^\s]{6,}",
+                ),
+                Some(said_is_secret),
             ),
-            Some(said_is_secret),
+            Trigger::Words(&[
+                "password",
+                "Password",
+                "PASSWORD",
+                "passwd",
+                "Passwd",
+                "PASSWD",
+                "passcode",
+                "Passcode",
+                "passphrase",
+                "Passphrase",
+                "pwd",
+                "PWD",
+                "mot de passe",
+                "Mot de passe",
+                "passwort",
+                "Passwort",
+                "PASSWORT",
+                "kennwort",
+                "Kennwort",
+                "contraseña",
+                "Contraseña",
+                "senha",
+                "Senha",
+                "wachtwoord",
+                "Wachtwoord",
+                "パスワード",
+                "密码",
+            ]),
         ),
     ]
 }

@@ -1670,7 +1670,7 @@ impl Analyser<'_> {
                 }
                 PathClass::Ordinary => Effect::WorkspaceChange,
             };
-            self.push(effect, format!("{} {}", argv[0], t.text));
+            self.push(effect, shown(argv));
         }
     }
 

@@ -1,0 +1,297 @@
+//! Requests in the languages people write: the language of a text is detected (`whatlang`),
+//! and its words are mapped onto the English words the rules are written in, from a lexicon
+//! per language (`policies/languages/*.toml`). Scripts without spaces (Chinese, Japanese) are
+//! segmented by the longest lexicon entry. The rules stay one set, in English.
+
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+
+use crate::normalize::Normalized;
+
+/// The lexicons shipped with the default pack.
+const BUILTIN: &[(&str, &str)] = &[
+    ("fr", include_str!("../../../policies/languages/fr.toml")),
+    ("de", include_str!("../../../policies/languages/de.toml")),
+    ("es", include_str!("../../../policies/languages/es.toml")),
+    ("pt", include_str!("../../../policies/languages/pt.toml")),
+    ("it", include_str!("../../../policies/languages/it.toml")),
+    ("nl", include_str!("../../../policies/languages/nl.toml")),
+    ("zh", include_str!("../../../policies/languages/zh.toml")),
+    ("ja", include_str!("../../../policies/languages/ja.toml")),
+];
+
+#[derive(Deserialize)]
+struct LexiconFile {
+    language: String,
+    #[serde(default)]
+    words: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    stems: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    phrases: std::collections::BTreeMap<String, String>,
+}
+
+/// Several words of a language and the English words they stand for.
+type Phrase = (Vec<String>, Vec<String>);
+
+/// One language's mapping onto English words.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Lexicon {
+    pub code: String,
+    /// Whether the script has no spaces: words are found by segmentation.
+    pub unspaced: bool,
+    words: FxHashMap<String, Vec<String>>,
+    /// Prefixes, longest first.
+    stems: Vec<(String, Vec<String>)>,
+    /// Phrases by their first word.
+    phrases: FxHashMap<String, Vec<Phrase>>,
+    longest_word_chars: usize,
+}
+
+/// A word as the tokenizer sees it: normalized (case, accents, width), one run of letters.
+fn folded_words(text: &str) -> Vec<String> {
+    Normalized::new(text)
+        .as_str()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+impl Lexicon {
+    fn parse(source: &str, origin: &str) -> Result<Lexicon, String> {
+        let file: LexiconFile = toml::from_str(source).map_err(|e| format!("{origin}: {e}"))?;
+        let unspaced = matches!(file.language.as_str(), "zh" | "ja");
+        let english = |v: &str| v.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>();
+        let mut lexicon = Lexicon {
+            code: file.language.clone(),
+            unspaced,
+            ..Lexicon::default()
+        };
+        for (word, value) in &file.words {
+            let key = if unspaced {
+                Normalized::new(word).as_str().to_string()
+            } else {
+                folded_words(word).join(" ")
+            };
+            if key.is_empty() {
+                continue;
+            }
+            if !unspaced && key.contains(' ') {
+                // A "word" of several words is a phrase.
+                let words: Vec<String> = key.split(' ').map(str::to_string).collect();
+                lexicon
+                    .phrases
+                    .entry(words[0].clone())
+                    .or_default()
+                    .push((words, english(value)));
+                continue;
+            }
+            lexicon.longest_word_chars = lexicon.longest_word_chars.max(key.chars().count());
+            lexicon.words.insert(key, english(value));
+        }
+        for (stem, value) in &file.stems {
+            let key = folded_words(stem).join("");
+            if key.chars().count() >= 4 {
+                lexicon.stems.push((key, english(value)));
+            }
+        }
+        lexicon.stems.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
+        for (phrase, value) in &file.phrases {
+            let words = folded_words(phrase);
+            if let Some(first) = words.first().cloned() {
+                lexicon
+                    .phrases
+                    .entry(first)
+                    .or_default()
+                    .push((words, english(value)));
+            }
+        }
+        for list in lexicon.phrases.values_mut() {
+            list.sort_by_key(|(w, _)| std::cmp::Reverse(w.len()));
+        }
+        Ok(lexicon)
+    }
+
+    /// The English for the phrase starting at `words[0]`, and how many words it covers.
+    pub fn phrase(&self, words: &[&str]) -> Option<(usize, &[String])> {
+        let first = words.first()?;
+        for (phrase, english) in self.phrases.get(*first)? {
+            if phrase.len() <= words.len() && phrase.iter().zip(words).all(|(a, b)| a == b) {
+                return Some((phrase.len(), english));
+            }
+        }
+        None
+    }
+
+    /// The English for one word: the word itself, or its longest stem.
+    pub fn word(&self, word: &str) -> Option<&[String]> {
+        if let Some(e) = self.words.get(word) {
+            return Some(e);
+        }
+        self.stems
+            .iter()
+            .find(|(stem, _)| word.len() > stem.len() && word.starts_with(stem.as_str()) || word == stem)
+            .map(|(_, e)| e.as_slice())
+    }
+
+    /// Splits a run of an unspaced script into lexicon words (longest match first) and the
+    /// runs between them: (byte range within `run`, English if known).
+    pub fn segment<'a>(&'a self, run: &str) -> Vec<(usize, usize, Option<&'a [String]>)> {
+        let chars: Vec<(usize, char)> = run.char_indices().collect();
+        let mut out = Vec::new();
+        let mut i = 0;
+        let mut unknown_from: Option<usize> = None;
+        while i < chars.len() {
+            let mut matched = None;
+            let longest = self.longest_word_chars.min(chars.len() - i);
+            for n in (1..=longest).rev() {
+                let start = chars[i].0;
+                let end = chars.get(i + n).map_or(run.len(), |c| c.0);
+                if let Some(e) = self.words.get(&run[start..end]) {
+                    matched = Some((n, start, end, e.as_slice()));
+                    break;
+                }
+            }
+            match matched {
+                Some((n, start, end, english)) => {
+                    if let Some(u) = unknown_from.take() {
+                        out.push((u, start, None));
+                    }
+                    out.push((start, end, Some(english)));
+                    i += n;
+                }
+                None => {
+                    // Latin letters inside the script (`のapi`) are a word of their own.
+                    if let Some(u) = unknown_from
+                        && i > 0
+                        && chars[i - 1].1.is_ascii() != chars[i].1.is_ascii()
+                    {
+                        out.push((u, chars[i].0, None));
+                        unknown_from = None;
+                    }
+                    unknown_from.get_or_insert(chars[i].0);
+                    i += 1;
+                }
+            }
+        }
+        if let Some(u) = unknown_from {
+            out.push((u, run.len(), None));
+        }
+        out
+    }
+}
+
+/// Every language Warden reads besides English.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Languages {
+    lexicons: Vec<Lexicon>,
+}
+
+impl Languages {
+    /// The lexicons shipped with Warden.
+    pub fn builtin() -> Result<Languages, String> {
+        let lexicons = BUILTIN
+            .iter()
+            .map(|(code, source)| Lexicon::parse(source, &format!("policies/languages/{code}.toml")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Languages { lexicons })
+    }
+
+    /// The lexicon for the language `text` is written in, if it is one Warden maps (English
+    /// needs none).
+    pub fn for_text(&self, text: &str, english_share: f64) -> Option<&Lexicon> {
+        if self.lexicons.is_empty() {
+            return None;
+        }
+        // Kana mean Japanese; Han without kana, Chinese. Cheaper and surer than statistics.
+        let mut han = false;
+        for c in text.chars().take(if text.is_ascii() { 0 } else { 1024 }) {
+            match c {
+                '\u{3040}'..='\u{30ff}' | '\u{31f0}'..='\u{31ff}' => return self.get("ja"),
+                '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}' => han = true,
+                _ => {}
+            }
+        }
+        if han {
+            return self.get("zh");
+        }
+        // Text that reads as English is English: statistics on a short request can take an
+        // English sentence for French, and its words would then be read as French ones.
+        if english_share >= 0.25 {
+            return None;
+        }
+        // The first kilobyte says which language a request is in.
+        let mut end = text.len().min(1024);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let sample = &text[..end];
+        use whatlang::Lang;
+        static DETECTOR: std::sync::LazyLock<whatlang::Detector> = std::sync::LazyLock::new(|| {
+            whatlang::Detector::with_allowlist(vec![
+                Lang::Eng,
+                Lang::Fra,
+                Lang::Deu,
+                Lang::Spa,
+                Lang::Por,
+                Lang::Ita,
+                Lang::Nld,
+            ])
+        });
+        let code = match DETECTOR.detect_lang(sample)? {
+            Lang::Fra => "fr",
+            Lang::Deu => "de",
+            Lang::Spa => "es",
+            Lang::Por => "pt",
+            Lang::Ita => "it",
+            Lang::Nld => "nl",
+            _ => return None,
+        };
+        self.get(code)
+    }
+
+    fn get(&self, code: &str) -> Option<&Lexicon> {
+        self.lexicons.iter().find(|l| l.code == code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_lexicons_load_and_detect() {
+        let languages = Languages::builtin().unwrap();
+        assert_eq!(languages.lexicons.len(), BUILTIN.len());
+        let code = |t: &str| {
+            languages
+                .for_text(t, crate::hidden::english_share(t).1)
+                .map(|l| l.code.clone())
+        };
+        assert_eq!(
+            code("Supprime toutes les sauvegardes de la base clients, s'il te plaît."),
+            Some("fr".into())
+        );
+        assert_eq!(
+            code("Bitte lösche alle Sicherungen der Kundendatenbank."),
+            Some("de".into())
+        );
+        assert_eq!(code("请删除所有客户数据"), Some("zh".into()));
+        assert_eq!(code("顧客データベースを削除してください"), Some("ja".into()));
+        assert_eq!(code("Please delete every backup of the customer database."), None);
+    }
+
+    #[test]
+    fn unspaced_scripts_are_segmented() {
+        let languages = Languages::builtin().unwrap();
+        let zh = languages.get("zh").unwrap();
+        let parts = zh.segment("删除数据库");
+        assert!(
+            parts
+                .iter()
+                .any(|(_, _, e)| e.is_some_and(|e| e.iter().any(|w| w == "delete"))),
+            "{parts:?}"
+        );
+    }
+}

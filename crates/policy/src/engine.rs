@@ -100,6 +100,9 @@ pub struct Policy {
     /// Red rules' long words by the first two letters and length a one-letter typo of them
     /// can have: most words are ruled out by one lookup.
     typo_shapes: TypoShapes,
+    /// The same shapes as bits (first letter, second letter, one bit per length below 32):
+    /// most words are ruled out without hashing.
+    typo_bits: Box<[[u32; 26]; 26]>,
 }
 
 impl Policy {
@@ -209,6 +212,12 @@ impl Policy {
                 }
             }
         }
+        let mut typo_bits = Box::new([[0u32; 26]; 26]);
+        for &(a, b, len) in typo_shapes.keys() {
+            if a.is_ascii_lowercase() && b.is_ascii_lowercase() && len < 32 {
+                typo_bits[(a - b'a') as usize][(b - b'a') as usize] |= 1 << len;
+            }
+        }
         let mut terms_by_first = vec![Vec::new(); vocabulary.len()];
         for (i, term) in terms.iter().enumerate() {
             if let Some(&first) = term.words.first() {
@@ -265,6 +274,7 @@ impl Policy {
             patterns,
             languages: crate::languages::Languages::builtin().map_err(compile_error)?,
             typo_shapes,
+            typo_bits,
         })
     }
 
@@ -391,7 +401,7 @@ impl Policy {
     /// The vocabulary word an unknown key stands for: a one-letter typo of a red rule's long
     /// word, or a `re-` verb (`reformat` is `format`). Ambiguous typos stand for nothing.
     fn near_word(&self, key: &str) -> Option<u32> {
-        if key.len() < 4 || !key.is_ascii() {
+        if key.len() < 5 || !key.is_ascii() {
             return None;
         }
         if let Some(rest) = key.strip_prefix("re")
@@ -401,6 +411,13 @@ impl Policy {
             return Some(id);
         }
         let b = key.as_bytes();
+        let possible = b[0].is_ascii_lowercase()
+            && b[1].is_ascii_lowercase()
+            && key.len() < 32
+            && self.typo_bits[(b[0] - b'a') as usize][(b[1] - b'a') as usize] & (1 << key.len()) != 0;
+        if !possible {
+            return None;
+        }
         let candidates = self.typo_shapes.get(&(b[0], b[1], key.len()))?;
         let mut found: Option<u32> = None;
         for (id, word) in candidates {
@@ -612,18 +629,17 @@ impl Policy {
             let key = tokens.key(token);
             // Typos and `re-` verbs are read in prose only, not in names (`replay-0`,
             // `default:alice`, `api_user`).
-            let t = &tokens.tokens[token];
-            let bytes = normalized.as_str().as_bytes();
-            let in_name = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_digit() || b"_-:/.@=".contains(b));
-            let before = t.start.checked_sub(1).and_then(|i| bytes.get(i));
-            let glued_after =
-                in_name(bytes.get(t.end)) && bytes.get(t.end + 1).is_some_and(|b| !b.is_ascii_whitespace());
-            let prose = !(t.in_identifier || in_name(before) || glued_after);
-            let word = self
-                .vocabulary
-                .get(key)
-                .copied()
-                .or_else(|| if prose { self.near_word(key) } else { None });
+            let word = self.vocabulary.get(key).copied().or_else(|| {
+                let t = &tokens.tokens[token];
+                let bytes = normalized.as_str().as_bytes();
+                let in_name =
+                    |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_digit() || b"_-:/.@=".contains(b));
+                let before = t.start.checked_sub(1).and_then(|i| bytes.get(i));
+                let glued_after = in_name(bytes.get(t.end))
+                    && bytes.get(t.end + 1).is_some_and(|b| !b.is_ascii_whitespace());
+                let prose = !(t.in_identifier || in_name(before) || glued_after);
+                if prose { self.near_word(key) } else { None }
+            });
             if let Some(word) = word {
                 *slot = Some(word);
                 positions.entry(word).or_default().push(token);

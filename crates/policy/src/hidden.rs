@@ -222,15 +222,51 @@ pub(crate) fn decoded(text: &str, (words, share): (usize, f64)) -> Option<Hidden
     None
 }
 
+/// Whether `bytes` hold more than 16 bytes in a row without a space or a line break. Most
+/// texts are words between spaces: eight bytes at a time, a stretch must cover a whole aligned
+/// block with no separator, and only such blocks are looked at closely.
+fn has_long_stretch(bytes: &[u8]) -> bool {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(LOW) & !x & HIGH != 0;
+    let separator = |b: u8| b == b' ' || b == b'\n';
+    for (i, chunk) in bytes.chunks_exact(8).enumerate() {
+        let x = u64::from_le_bytes([
+            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
+        ]);
+        if has_zero(x ^ (LOW * u64::from(b' '))) || has_zero(x ^ (LOW * u64::from(b'\n'))) {
+            continue;
+        }
+        let (mut start, mut end) = (i * 8, i * 8 + 8);
+        while start > 0 && !separator(bytes[start - 1]) {
+            start -= 1;
+        }
+        while end < bytes.len() && !separator(bytes[end]) {
+            end += 1;
+        }
+        if end - start > 16 {
+            return true;
+        }
+    }
+    // The tail that fills no block.
+    let tail = bytes.len() - bytes.len() % 8;
+    let mut run = 0;
+    for &b in &bytes[tail.saturating_sub(16)..] {
+        run = if separator(b) { 0 } else { run + 1 };
+        if run > 16 {
+            return true;
+        }
+    }
+    false
+}
+
 /// The first run of base64 (16 characters or more) that decodes to words.
 fn base64_run(text: &str) -> Option<Hidden> {
     let bytes = text.as_bytes();
-    // Most texts are words between spaces, none of them 16 bytes long: one pass says so.
-    let mut stretch = 0usize;
-    let long_stretch = bytes.iter().any(|&b| {
-        stretch = if b == b' ' || b == b'\n' { 0 } else { stretch + 1 };
-        stretch > 16
-    });
+    if !has_long_stretch(bytes) {
+        return None;
+    }
+    let long_stretch = true;
     if !long_stretch {
         return None;
     }

@@ -399,7 +399,8 @@ impl Detectors {
                 }
             }
         }
-        let digits = original.bytes().filter(u8::is_ascii_digit).take(16).count();
+        // Counted whole: a count the compiler vectorizes beats one that stops early.
+        let digits = original.bytes().filter(u8::is_ascii_digit).count();
         for scanner in self.scanners.iter() {
             if digits < scanner.min_digits {
                 continue;

@@ -63,7 +63,7 @@ pub(crate) fn scanners() -> Vec<Scanner> {
 /// Whether `text` holds at least `n` ASCII digits: numbers of this kind need that many, and
 /// most texts have fewer, so the patterns are not run on them.
 fn has_digits(text: &str, n: usize) -> bool {
-    text.bytes().filter(u8::is_ascii_digit).take(n).count() >= n
+    text.bytes().filter(u8::is_ascii_digit).count() >= n
 }
 
 /// A case-insensitive search for words that give a number its meaning, in one pass.

@@ -1407,7 +1407,13 @@ impl Analyser<'_> {
             }
             return;
         }
-        match pipe_text(upstream) {
+        self.run_code_text(pipe_text(upstream), language, depth, Effect::WorkspaceChange);
+    }
+
+    /// Code a shell or interpreter runs, as far as it is known: judged when it can be read,
+    /// remote code when it was downloaded or decoded, `unknown` otherwise.
+    fn run_code_text(&mut self, text: PipeText, language: &str, depth: usize, unknown: Effect) {
+        match text {
             PipeText::Known(text) => self.code(language, &text, depth),
             PipeText::Downloaded(what) => self.push(
                 Effect::RemoteCode,
@@ -1417,10 +1423,7 @@ impl Analyser<'_> {
                 Effect::RemoteCode,
                 format!("decoded code run by {language}: {what}"),
             ),
-            PipeText::Unknown(what) => self.push(
-                Effect::WorkspaceChange,
-                format!("code from {what} run by {language}"),
-            ),
+            PipeText::Unknown(what) => self.push(unknown, format!("code from {what} run by {language}")),
         }
     }
 
@@ -1457,21 +1460,7 @@ impl Analyser<'_> {
         }
         let script = shell::parse_nested(inner, depth + 1);
         let feeding: Vec<&Command> = script.commands.iter().collect();
-        match pipe_text(&feeding) {
-            PipeText::Known(text) => self.code(language, &text, depth),
-            PipeText::Downloaded(what) => self.push(
-                Effect::RemoteCode,
-                format!("downloaded code run by {language}: {what}"),
-            ),
-            PipeText::Decoded(what) => self.push(
-                Effect::RemoteCode,
-                format!("decoded code run by {language}: {what}"),
-            ),
-            PipeText::Unknown(what) => self.push(
-                Effect::Unrecognised,
-                format!("code from {what} run by {language}"),
-            ),
-        }
+        self.run_code_text(pipe_text(&feeding), language, depth, Effect::Unrecognised);
     }
 
     fn code(&mut self, language: &str, text: &str, depth: usize) {

@@ -372,22 +372,7 @@ impl Parser<'_> {
                     self.double_quoted(&mut word);
                 }
                 '$' => self.dollar(&mut word, false),
-                '`' => {
-                    self.at += 1;
-                    let start = self.at;
-                    while self.peek().is_some_and(|q| q != '`') {
-                        if self.peek() == Some('\\') {
-                            self.at += 1;
-                        }
-                        self.at += 1;
-                    }
-                    let end = self.at.min(self.chars.len());
-                    let inner: String = self.chars[start..end].iter().collect();
-                    self.at += 1;
-                    self.substitute(&inner);
-                    word.inner.push(inner);
-                    word.dynamic = true;
-                }
+                '`' => self.backticks(&mut word),
                 '*' | '?' | '[' => {
                     word.glob = true;
                     word.text.push(c);
@@ -421,25 +406,31 @@ impl Parser<'_> {
                     }
                 }
                 '$' => self.dollar(word, true),
-                '`' => {
-                    self.at += 1;
-                    let start = self.at;
-                    while self.peek().is_some_and(|q| q != '`') {
-                        self.at += 1;
-                    }
-                    let end = self.at.min(self.chars.len());
-                    let inner: String = self.chars[start..end].iter().collect();
-                    self.at += 1;
-                    self.substitute(&inner);
-                    word.inner.push(inner);
-                    word.dynamic = true;
-                }
+                '`' => self.backticks(word),
                 _ => {
                     word.text.push(c);
                     self.at += 1;
                 }
             }
         }
+    }
+
+    /// A backtick substitution: its commands run, and its output becomes part of the word.
+    fn backticks(&mut self, word: &mut Word) {
+        self.at += 1;
+        let start = self.at;
+        while self.peek().is_some_and(|q| q != '`') {
+            if self.peek() == Some('\\') {
+                self.at += 1;
+            }
+            self.at += 1;
+        }
+        let end = self.at.min(self.chars.len());
+        let inner: String = self.chars[start..end].iter().collect();
+        self.at += 1;
+        self.substitute(&inner);
+        word.inner.push(inner);
+        word.dynamic = true;
     }
 
     /// `$name`, `${name}`, `$(...)`, `$((...))`, `$'...'` and `$"..."`.

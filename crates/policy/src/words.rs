@@ -266,8 +266,8 @@ fn translate<'a>(raw: Vec<Raw<'a>>, text: &'a str, lexicon: &crate::languages::L
 
 /// Questions in languages that ask them otherwise than English does, put in the shape the
 /// conceptual-question frames read: a question word placed late (`sudo是什么？`, `なぜ...か？`) is
-/// brought to the front, and `why` with no auxiliary after it (`Waarom laten ...?`, `Perché le
-/// aziende fanno ...?`) gets one, `do`. Only sentences that end with a question mark.
+/// brought to the front, and `why` or `what` with no auxiliary after it (`Waarom laten ...?`,
+/// `¿Qué hace ...?`) gets one, `do`. Only sentences that end with a question mark.
 fn frame_questions<'a>(raw: Vec<Raw<'a>>, text: &'a str, unspaced: bool) -> Vec<Raw<'a>> {
     const ASKING: [&str; 3] = ["what", "how", "why"];
     const AUXILIARY: [&str; 8] = ["be", "is", "are", "do", "does", "did", "can", "would"];
@@ -291,8 +291,9 @@ fn frame_questions<'a>(raw: Vec<Raw<'a>>, text: &'a str, unspaced: bool) -> Vec<
             text: Cow::Borrowed(word),
         };
         match asking {
-            // `why` alone: `how` and `what` carry their verbs in these languages' phrases.
-            Some(0) if question && sentence[0].text == "why" => {
+            // `why` and `what` with no auxiliary after them (`¿Qué hace el comando sudo?`,
+            // `Wat doet ...?`) get one; `how` carries its verb in these languages' phrases.
+            Some(0) if question && matches!(sentence[0].text.as_ref(), "why" | "what") => {
                 out.push(sentence[0].clone());
                 if sentence
                     .get(1)
@@ -310,10 +311,31 @@ fn frame_questions<'a>(raw: Vec<Raw<'a>>, text: &'a str, unspaced: bool) -> Vec<
                 };
                 out.push(synthetic(word, &sentence[0]));
                 out.push(synthetic(if word == "what" { "be" } else { "do" }, &sentence[0]));
-                // `X是什么？` asks what *the* X is: a named thing (`the database password`)
-                // stays a request, as `What is the root password?` does.
-                if word == "what" {
-                    out.push(synthetic("the", &sentence[0]));
+                // `我们的数据库密码是什么？` asks what *our* X is, and `数据库密码是什么？` what a
+                // password is: requests, as `What is our root password?` is; `sudo是什么？` asks
+                // for a concept.
+                let owned = sentence.iter().any(|r| {
+                    matches!(
+                        r.text.as_ref(),
+                        "our"
+                            | "my"
+                            | "we"
+                            | "i"
+                            | "company"
+                            | "me"
+                            | "password"
+                            | "salary"
+                            | "token"
+                            | "secret"
+                            | "credential"
+                            | "iban"
+                            | "pin"
+                            | "ssn"
+                            | "passcode"
+                    )
+                });
+                if word == "what" && owned {
+                    out.push(synthetic("our", &sentence[0]));
                 }
                 out.extend(sentence.iter().cloned());
             }

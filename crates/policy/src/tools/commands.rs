@@ -779,7 +779,7 @@ impl Analyser<'_> {
                     self.push(Effect::Unrecognised, shown(argv));
                 }
             }
-            "find" => self.find(argv, words, command, upstream, depth),
+            "find" => self.find(argv, command, upstream, depth),
             // ---------------------------------------------------------------- destruction
             "rm" | "del" | "erase" | "unlink" | "srm" => self.remove(argv, words),
             "shred" | "wipe" | "wipefs" | "mkfs" | "mke2fs" | "fdisk" | "sfdisk" | "parted" | "gdisk"
@@ -876,10 +876,7 @@ impl Analyser<'_> {
             }
             "printenv" => {
                 let names = operands(argv);
-                if names.is_empty()
-                    || names.iter().any(|n| names_a_secret(n))
-                    || command_feeds_filter(command)
-                {
+                if names.is_empty() || names.iter().any(|n| names_a_secret(n)) {
                     self.push(Effect::CredentialAccess, shown(argv));
                 } else {
                     self.push(Effect::ReadOnly, shown(argv));
@@ -930,7 +927,7 @@ impl Analyser<'_> {
             }
             "systemctl" | "service" | "sc" | "launchctl" => self.services(argv, &name),
             // ---------------------------------------------------------------- network
-            "curl" | "wget" | "http" | "https" | "xh" | "aria2c" => self.fetcher(argv, command, depth),
+            "curl" | "wget" | "http" | "https" | "xh" | "aria2c" => self.fetcher(argv, command),
             "scp" | "rsync" | "sftp" | "rclone" | "ftp" | "lftp" | "smbclient" => self.copier(argv, &name),
             "nc" | "ncat" | "netcat" | "socat" | "telnet" | "openssl" if is_network_pipe(&name, argv) => {
                 if argv.iter().any(|a| {
@@ -1544,17 +1541,7 @@ impl Analyser<'_> {
         ));
     }
 
-    fn find(
-        &mut self,
-        argv: &[String],
-        words: &[Word],
-        command: &Command,
-        upstream: &[&Command],
-        depth: usize,
-    ) {
-        for a in operands(argv).iter().take_while(|a| !a.starts_with('(')) {
-            let _ = a;
-        }
+    fn find(&mut self, argv: &[String], command: &Command, upstream: &[&Command], depth: usize) {
         let mut acted = false;
         let mut i = 1;
         while i < argv.len() {
@@ -1606,7 +1593,6 @@ impl Analyser<'_> {
             }
             i += 1;
         }
-        let _ = words;
         if !acted {
             self.push(Effect::ReadOnly, shown(argv));
         }
@@ -1740,8 +1726,7 @@ impl Analyser<'_> {
         }
     }
 
-    fn fetcher(&mut self, argv: &[String], command: &Command, depth: usize) {
-        let _ = depth;
+    fn fetcher(&mut self, argv: &[String], command: &Command) {
         let urls: Vec<&str> = argv
             .iter()
             .skip(1)
@@ -1945,12 +1930,7 @@ impl Analyser<'_> {
             }
             i += if takes_value { 2 } else { 1 };
         }
-        for w in argv.windows(2) {
-            if w[0] == "-i" {
-                // Using a key to log in is not reading it out.
-                let _ = &w[1];
-            }
-        }
+        // `-i key` uses a key to log in; it does not read it out, so it is not judged as a read.
         let remote_command = argv.get(i + 1..).map(|r| r.join(" ")).unwrap_or_default();
         if command.piped || command.redirects.iter().any(|r| r.kind == RedirectKind::Read) {
             self.push(
@@ -2238,32 +2218,28 @@ impl Analyser<'_> {
 
     fn docker(&mut self, argv: &[String]) {
         let s = sub(argv, 3);
-        let mut first = s.first().map(String::as_str).unwrap_or_default();
-        let mut second = s.get(1).map(String::as_str).unwrap_or_default();
-        if matches!(
-            first,
-            "container" | "image" | "volume" | "network" | "system" | "builder" | "compose" | "buildx"
-        ) {
-            if first == "compose" {
-                first = second;
-                second = s.get(2).map(String::as_str).unwrap_or_default();
-                if first == "down" && (has_flag(argv, 'v', "volumes") || has_flag(argv, '\0', "rmi")) {
+        let word = |i: usize| s.get(i).map(String::as_str).unwrap_or_default();
+        // `docker compose down -v`, `docker volume rm`, `docker system prune`: the group's verb.
+        let first = match word(0) {
+            "compose" => {
+                if word(1) == "down" && (has_flag(argv, 'v', "volumes") || has_flag(argv, '\0', "rmi")) {
                     self.push(Effect::Destructive, shown(argv));
                     return;
                 }
-            } else {
-                let group = first;
-                first = second;
-                second = "";
-                if group == "system" && first == "prune"
-                    || group == "volume" && matches!(first, "rm" | "prune" | "remove")
+                word(1)
+            }
+            group @ ("container" | "image" | "volume" | "network" | "system" | "builder" | "buildx") => {
+                let verb = word(1);
+                if group == "system" && verb == "prune"
+                    || group == "volume" && matches!(verb, "rm" | "prune" | "remove")
                 {
                     self.push(Effect::Destructive, shown(argv));
                     return;
                 }
+                verb
             }
-        }
-        let _ = second;
+            other => other,
+        };
         let shown = shown(argv);
         match first {
             "ps" | "images" | "logs" | "inspect" | "version" | "info" | "top" | "stats" | "port"
@@ -2741,11 +2717,6 @@ fn secret_variable(text: &str) -> bool {
             .collect();
         names_a_secret(&name)
     })
-}
-
-fn command_feeds_filter(command: &Command) -> bool {
-    let _ = command;
-    false
 }
 
 fn is_network_pipe(name: &str, argv: &[String]) -> bool {

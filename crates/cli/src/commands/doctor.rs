@@ -43,6 +43,41 @@ pub async fn run(args: StoreArgs, fix: bool) -> anyhow::Result<ExitCode> {
             .map(|p| format!("{} {} ({} rules)", p.name(), p.version(), p.rules().len()))
             .map_err(|e| e.to_string()),
     );
+    if config.policy_shadow_file.is_some() {
+        check(
+            "shadow policy",
+            warden_gateway::server::load_shadow_policy(&config)
+                .map(|p| {
+                    p.map(|p| format!("{} {} (recorded, not enforced)", p.name(), p.version()))
+                        .unwrap_or_default()
+                })
+                .map_err(|e| e.to_string()),
+        );
+    }
+    if let Some(guard) = &config.guard {
+        // One question the guard should call safe: it answers, in time, in a form Warden reads.
+        let result = match warden_gateway::governance::guard::Guard::new(guard.clone()) {
+            Ok(g) => {
+                let opinion = g.ask("What is the capital of France?").await;
+                match (opinion.verdict, opinion.failure) {
+                    (Some(v), _) => Ok(format!(
+                        "{} answered `{v}` in {} ms (fails {})",
+                        guard.url,
+                        opinion.latency_ms,
+                        guard.on_failure.as_str()
+                    )),
+                    (None, failure) => Err(format!(
+                        "{}: {} (fails {})",
+                        guard.url,
+                        failure.unwrap_or_default(),
+                        guard.on_failure.as_str()
+                    )),
+                }
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        check("guard", result);
+    }
     let url = warden_store::redact_url(&config.database_url);
     let db_path = config
         .database_url

@@ -177,3 +177,55 @@ fn a_guard_without_a_fail_mode_is_refused_at_start() {
     assert_ne!(code, 0);
     assert!(err.contains("guard.on_failure"), "{err}");
 }
+
+#[tokio::test]
+async fn doctor_asks_the_guard_and_loads_the_shadow_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("w.db").display());
+    let (code, _, err) = crate::support::warden(&["init", "--database-url", &db]);
+    assert_eq!(code, 0, "{err}");
+    let shadow = dir.path().join("candidate.toml");
+    std::fs::write(&shadow, warden_policy::DEFAULT_POLICY_TOML).unwrap();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let live = guard_model(Duration::ZERO, asked.clone()).await;
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/v1/chat/completions", listener.local_addr().unwrap())
+    };
+    let config_for = |name: &str, guard_url: &str| {
+        let config = dir.path().join(name);
+        std::fs::write(
+            &config,
+            format!(
+                "[policy]\nshadow_file = {:?}\n[guard]\nurl = {guard_url:?}\non_failure = \"open\"\ntimeout_ms = 500\n",
+                shadow.display().to_string()
+            ),
+        )
+        .unwrap();
+        config.to_str().unwrap().to_string()
+    };
+    // The guard answers on this test's runtime: the doctor runs off it.
+    let doctor = |config: String, db: String| {
+        tokio::task::spawn_blocking(move || {
+            crate::support::warden(&["doctor", "--config", &config, "--database-url", &db])
+        })
+    };
+    let (_, out, _) = doctor(config_for("live.toml", &live), db.clone()).await.unwrap();
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("ok    guard:") && l.contains("answered `green`")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with("ok    shadow policy: default")),
+        "{out}"
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+    let (code, out, _) = doctor(config_for("dead.toml", &dead), db.clone()).await.unwrap();
+    assert_ne!(code, 0);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("FAIL  guard:") && l.contains("guard unreachable")),
+        "{out}"
+    );
+}

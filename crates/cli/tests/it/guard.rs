@@ -182,7 +182,18 @@ fn a_guard_without_a_fail_mode_is_refused_at_start() {
 async fn doctor_asks_the_guard_and_loads_the_shadow_policy() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("w.db").display());
-    let (code, _, err) = crate::support::warden(&["init", "--database-url", &db]);
+    // A store with a key, made as operators make one (`warden init` would write into the
+    // working directory).
+    let (code, _, err) = crate::support::warden(&[
+        "keys",
+        "create",
+        "--name",
+        "ops",
+        "--role",
+        "admin",
+        "--database-url",
+        &db,
+    ]);
     assert_eq!(code, 0, "{err}");
     let shadow = dir.path().join("candidate.toml");
     std::fs::write(&shadow, warden_policy::DEFAULT_POLICY_TOML).unwrap();

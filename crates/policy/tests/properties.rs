@@ -184,3 +184,95 @@ fn arbitrary_bundles_are_refused_or_loaded_never_panic() {
         }
     }
 }
+
+/// Command-line syntax the analyser reads, mixed with the characters above.
+const SHELL: &[&str] = &[
+    "'",
+    "\"",
+    "\\",
+    "$",
+    "$(",
+    ")",
+    "`",
+    "|",
+    "&&",
+    ";",
+    ">",
+    "<<",
+    "EOF",
+    "\n",
+    " ",
+    "\u{3000}",
+    "=",
+    ":",
+    "-",
+    "--password=",
+    "sh -c ",
+    "eval ",
+    "base64 -d",
+    "echo ",
+    "rm -rf ",
+    "/",
+    "~/.ssh/id_rsa",
+    "*",
+    "?",
+    "powershell -enc ",
+    "IEX ",
+    "-f ",
+    "{0}",
+    "python -c ",
+    "find . -exec ",
+    "{}",
+    "password is ",
+    "é",
+    "密码",
+    "パスワードは",
+    "DB_PASSWORD: ",
+    "define('X_SECRET', '",
+    "Authorization: Bearer ",
+    "curl -T ",
+    "https://",
+];
+
+#[test]
+fn tool_calls_and_data_loss_prevention_never_panic() {
+    let policy = Policy::default_pack().unwrap_or_else(|e| panic!("{e}"));
+    let mut g = Gen(0x5EED_0005);
+    let tools = [
+        "exec",
+        "process",
+        "write",
+        "browser",
+        "gateway",
+        "apply_patch",
+        "cron",
+        "notes",
+    ];
+    for _ in 0..20_000 {
+        let len = g.below(30);
+        let text: String = (0..len)
+            .map(|_| {
+                if g.below(2) == 0 {
+                    SHELL[g.below(SHELL.len())]
+                } else {
+                    ALPHABET[g.below(ALPHABET.len())]
+                }
+            })
+            .collect();
+        let tool = tools[g.below(tools.len())];
+        let args = serde_json::json!({"command": text, "data": text, "path": text, "content": text,
+                                      "action": "act", "raw": text, "input": text, "job": {"payload": text}});
+        let context = warden_policy::Context {
+            tool: Some(tool),
+            ..Default::default()
+        };
+        let _ = policy.judge_tool_call(tool, &args, &context);
+        for f in policy.dlp_findings(&text) {
+            assert!(f.start <= f.end && f.end <= text.len(), "{text:?}: {f:?}");
+            assert!(
+                text.is_char_boundary(f.start) && text.is_char_boundary(f.end),
+                "{text:?}: {f:?}"
+            );
+        }
+    }
+}

@@ -237,6 +237,8 @@ fn is_structured_non_secret(text: &str, start: usize, end: usize) -> bool {
 fn value_span(text: &str, start: usize, end: usize) -> (usize, usize) {
     let found = &text[start..end];
     let lower = found.to_ascii_lowercase();
+    // The byte after the separator found at `at`, which may be a wide space (`\u{3000}`).
+    let after = |at: usize| at + found[at..].chars().next().map_or(1, char::len_utf8);
     let skip = |from: usize| {
         let rest = &found[from..];
         from + (rest.len()
@@ -270,7 +272,7 @@ fn value_span(text: &str, start: usize, end: usize) -> (usize, usize) {
         trimmed
             .rfind(|c: char| c.is_whitespace() || c == '\'' || c == '"')
             .map(|i| {
-                let v = i + 1;
+                let v = after(i);
                 if found[v..].starts_with("-p") && lower.starts_with("m") {
                     v + 2
                 } else {
@@ -278,13 +280,13 @@ fn value_span(text: &str, start: usize, end: usize) -> (usize, usize) {
                 }
             })
     } else if lower.starts_with("authorization") {
-        found.rfind(char::is_whitespace).map(|i| i + 1)
+        found.rfind(char::is_whitespace).map(after)
     } else {
         match found.find([':', '=']) {
             Some(i) if !found[..i].contains(char::is_whitespace) || found[..i].trim_end().len() + 1 >= i => {
                 Some(skip(i))
             }
-            _ => found.rfind(char::is_whitespace).map(|i| skip(i + 1)),
+            _ => found.rfind(char::is_whitespace).map(|i| skip(after(i))),
         }
     };
     let mut e = found.len();
@@ -550,4 +552,23 @@ pub(crate) fn digits(s: &str) -> Vec<u32> {
 pub(crate) fn detect(text: &str) -> Vec<&'static str> {
     let d = Detectors::compile().unwrap();
     d.scan(text).into_iter().map(|h| h.detector).collect()
+}
+
+#[cfg(test)]
+mod value_tests {
+    #[test]
+    fn a_value_after_a_wide_space_is_cut_on_a_character_boundary() {
+        let d = super::Detectors::compile().unwrap();
+        for text in [
+            "the password is abc123\u{3000}xyz789!",
+            "password: Ab3$\u{3000}k9z!Qp2",
+        ] {
+            for h in d.scan(text) {
+                assert!(
+                    text.is_char_boundary(h.start) && text.is_char_boundary(h.end),
+                    "{text:?} {h:?}"
+                );
+            }
+        }
+    }
 }

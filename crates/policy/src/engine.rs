@@ -342,7 +342,9 @@ impl Policy {
     pub fn judge_tool_call(&self, tool: &str, args: &serde_json::Value, context: &Context<'_>) -> Decision {
         let reading = crate::tools::read_call(tool, args);
         let mut parts = Vec::with_capacity(3);
-        parts.push(self.evaluate_data(&reading.data.join("\n"), context));
+        if !reading.data.is_empty() {
+            parts.push(self.evaluate_data(&reading.data.join("\n"), context));
+        }
         if let Some(worst) = reading.worst() {
             parts.push(self.effect_decision(worst, &reading.findings));
         }

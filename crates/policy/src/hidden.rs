@@ -120,7 +120,6 @@ const COMMON: &[&str] = &[
     "please",
     "send",
     "delete",
-    "all",
     "every",
     "files",
     "file",
@@ -139,15 +138,7 @@ const COMMON: &[&str] = &[
     "transfer",
     "admin",
     "access",
-    "to",
     "today",
-    "now",
-    "it",
-    "me",
-    "our",
-    "the",
-    "from",
-    "into",
 ];
 
 /// A word of at most eight ASCII letters, lower-cased and packed into an integer.

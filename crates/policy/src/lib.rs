@@ -23,5 +23,12 @@ pub use engine::{Context, DlpAction, DlpFinding, Policy};
 pub use normalize::Normalized;
 pub use words::inflection_key;
 
+/// A pattern compiled into the binary. Every built-in pattern is compiled by the unit tests of
+/// the module that holds it, so this cannot fail in a released build.
+pub(crate) fn built_in_regex(pattern: &str) -> regex::Regex {
+    #[allow(clippy::expect_used)]
+    regex::Regex::new(pattern).expect("a built-in pattern compiles")
+}
+
 /// The default policy pack shipped with Warden (`policies/default.toml`).
 pub const DEFAULT_POLICY_TOML: &str = include_str!("../../../policies/default.toml");

@@ -60,8 +60,8 @@ pub(crate) fn scanners() -> Vec<Scanner> {
     ]
 }
 
-/// Whether `text` holds at least `n` ASCII digits: numbers of this kind need that many, and
-/// most texts have fewer, so the patterns are not run on them.
+/// Whether `text` holds at least `n` ASCII digits. The scanners' `min_digits` already keeps
+/// texts with too few from them; this tells the stricter formats inside one scanner apart.
 fn has_digits(text: &str, n: usize) -> bool {
     text.bytes().filter(u8::is_ascii_digit).count() >= n
 }
@@ -75,10 +75,7 @@ fn context_finder(words: &[&str]) -> aho_corasick::AhoCorasick {
         .expect("built-in context words build")
 }
 
-fn re(pattern: &str) -> Regex {
-    #[allow(clippy::expect_used)]
-    Regex::new(pattern).expect("a built-in pattern compiles")
-}
+use crate::built_in_regex as re;
 
 /// An address at a real domain: not the documentation's `example.com`, not a placeholder, not
 /// a Git remote (`git@github.com`).
@@ -144,9 +141,6 @@ fn phone_candidates(text: &str, out: &mut Vec<(usize, usize)>) {
     static NATIONAL: LazyLock<Regex> =
         LazyLock::new(|| re(r"(?:^|[^\w-])(0\d{1,4}(?:[\s.-]?\d{2,4}){2,4})\b"));
     static CONTEXT: LazyLock<Regex> = LazyLock::new(|| re(PHONE_WORDS));
-    if !has_digits(text, 7) {
-        return;
-    }
     let digit_count = |s: &str| s.bytes().filter(u8::is_ascii_digit).count();
     let plus = text.contains('+');
     for c in INTERNATIONAL.captures_iter(if plus { text } else { "" }) {
@@ -252,7 +246,7 @@ fn ssn_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
             "tin",
         ])
     });
-    if !has_digits(text, 9) || !WORDS.is_match(text) {
+    if !WORDS.is_match(text) {
         return;
     }
     for c in NINE.captures_iter(text) {
@@ -285,7 +279,7 @@ fn passport_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
             "パスポート",
         ])
     });
-    if !has_digits(text, 1) || !WORDS.is_match(text) {
+    if !WORDS.is_match(text) {
         return;
     }
     for c in PASSPORT.captures_iter(text) {
@@ -334,7 +328,7 @@ fn birth_date_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
             "出生日期",
         ])
     });
-    if !has_digits(text, 4) || !WORDS.is_match(text) {
+    if !WORDS.is_match(text) {
         return;
     }
     for c in BIRTH.captures_iter(text) {

@@ -10,10 +10,7 @@ use super::decode;
 use super::effects::{Effect, Finding, Host, classify_host};
 use super::paths::{PathClass, classify as classify_path};
 
-fn re(pattern: &str) -> Regex {
-    #[allow(clippy::expect_used)]
-    Regex::new(pattern).expect("a built-in pattern compiles")
-}
+use crate::built_in_regex as re;
 
 /// The string literals of a piece of code, in order.
 fn literals(code: &str) -> Vec<String> {

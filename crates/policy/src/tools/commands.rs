@@ -7,7 +7,7 @@ use regex::Regex;
 
 use super::decode;
 use super::effects::{Effect, Finding, Host, classify_host};
-use super::paths::{PathClass, classify as classify_path};
+use super::paths::{PathClass, classify as classify_path, names_a_data_dump};
 use super::shell::{self, Command, RedirectKind, Script, Word};
 
 /// Everything `text` does, as a command line.
@@ -25,9 +25,7 @@ pub fn analyse_at(text: &str, depth: usize) -> Vec<Finding> {
     // PowerShell and cmd do not split words as a POSIX shell does (backslashes are path
     // separators there): their text is read raw.
     static WINDOWS_SHELL: LazyLock<Regex> = LazyLock::new(|| {
-        #[allow(clippy::expect_used)]
-        Regex::new(r"(?i)^\s*(?:\S*[\\/])?(powershell|pwsh|cmd)(?:\.exe)?\s+(.*)$")
-            .expect("a built-in pattern compiles")
+        crate::built_in_regex(r"(?i)^\s*(?:\S*[\\/])?(powershell|pwsh|cmd)(?:\.exe)?\s+(.*)$")
     });
     if let Some(c) = WINDOWS_SHELL.captures(text.trim()) {
         let program = c[1].to_ascii_lowercase();
@@ -961,7 +959,7 @@ impl Analyser<'_> {
                     .collect();
                 if attachments
                     .iter()
-                    .any(|a| looks_like_data_dump(a) || classify_path(a) == PathClass::Credential)
+                    .any(|a| names_a_data_dump(a) || classify_path(a) == PathClass::Credential)
                     || upstream.iter().any(|c| is_dump_source(c))
                 {
                     self.push(Effect::Exfiltration, shown(argv));
@@ -1893,7 +1891,7 @@ impl Analyser<'_> {
                 && !personal
                 && !sources
                     .iter()
-                    .any(|s| looks_like_data_dump(s) || classify_path(s) == PathClass::Credential)
+                    .any(|s| names_a_data_dump(s) || classify_path(s) == PathClass::Credential)
             {
                 self.push(Effect::WorkspaceChange, shown(argv));
             } else {
@@ -2437,7 +2435,7 @@ impl Analyser<'_> {
                         .collect();
                     if dest.starts_with("s3://") {
                         let dump = sources.iter().any(|s| {
-                            looks_like_data_dump(s)
+                            names_a_data_dump(s)
                                 || matches!(
                                     classify_path(s),
                                     PathClass::Credential | PathClass::Root | PathClass::AgentConfig
@@ -2528,7 +2526,7 @@ impl Analyser<'_> {
                 "cp" | "rsync" | "mv" => {
                     let ops = operands(argv);
                     let dest = ops.last().copied().unwrap_or_default();
-                    let dump = ops.iter().any(|s| looks_like_data_dump(s))
+                    let dump = ops.iter().any(|s| names_a_data_dump(s))
                         || upstream.iter().any(|c| is_dump_source(c))
                         || ["personal", "my-", "mine"].iter().any(|w| dest.contains(w));
                     self.push(
@@ -2721,31 +2719,6 @@ fn secret_variable(text: &str) -> bool {
 
 fn is_network_pipe(name: &str, argv: &[String]) -> bool {
     name != "openssl" || argv.get(1).is_some_and(|a| a == "s_client")
-}
-
-/// Whether a file name says it holds a dump of data.
-fn looks_like_data_dump(path: &str) -> bool {
-    let p = path.to_ascii_lowercase();
-    [
-        ".sql", ".dump", ".bak", ".csv", ".xlsx", ".tar", ".tgz", ".gz", ".zip", ".7z", ".db", ".sqlite",
-        ".parquet", ".jsonl", ".pst", ".mbox",
-    ]
-    .iter()
-    .any(|e| p.ends_with(e))
-        || [
-            "dump",
-            "backup",
-            "export",
-            "customers",
-            "users",
-            "employees",
-            "payroll",
-            "crm",
-            "leads",
-            "patients",
-        ]
-        .iter()
-        .any(|w| p.contains(w))
 }
 
 /// Whether a command's output is a dump of data (a database, an archive of files, a file).

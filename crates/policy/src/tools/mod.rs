@@ -27,7 +27,8 @@ pub struct Reading {
     /// Every string of the arguments, scanned for secrets only: a dangerous phrase given as
     /// data (a search, a file's content, a grep pattern) is not the act.
     pub data: Vec<String>,
-    /// The tool is not in the catalogue: every string is judged as a request, as before.
+    /// The tool is not in the catalogue: every string is judged as a request, as before
+    /// (`prose` then holds them, and `data` is empty).
     pub unknown: bool,
 }
 
@@ -262,8 +263,10 @@ pub fn read_call(tool: &str, args: &Value) -> Reading {
             }
         }
         _ => {
+            // Judged as a request by every rule, detectors of secrets included: the strings
+            // need no second reading as data.
             r.unknown = true;
-            r.prose = r.data.clone();
+            r.prose = std::mem::take(&mut r.data);
         }
     }
     r
@@ -384,7 +387,7 @@ fn browser(r: &mut Reading, args: &Value, action: &str) {
                     PathClass::Credential | PathClass::AgentConfig => {
                         r.find(Effect::Exfiltration, format!("uploads {f}"))
                     }
-                    _ if commands_dump(f) => r.find(Effect::Exfiltration, format!("uploads {f}")),
+                    _ if paths::names_a_data_dump(f) => r.find(Effect::Exfiltration, format!("uploads {f}")),
                     _ => r.find(Effect::WorkspaceChange, format!("uploads {f}")),
                 }
             }
@@ -395,18 +398,6 @@ fn browser(r: &mut Reading, args: &Value, action: &str) {
         "dialog" => r.find(Effect::WorkspaceChange, "answers a dialog"),
         _ => r.find(Effect::ReadOnly, format!("browser {action}")),
     }
-}
-
-fn commands_dump(path: &str) -> bool {
-    let p = path.to_ascii_lowercase();
-    [
-        ".sql", ".dump", ".bak", ".csv", ".xlsx", ".db", ".sqlite", ".pst", ".mbox",
-    ]
-    .iter()
-    .any(|e| p.ends_with(e))
-        || ["dump", "backup", "export", "customers", "employees", "payroll"]
-            .iter()
-            .any(|w| p.contains(w))
 }
 
 fn message(r: &mut Reading, args: &Value, action: &str) {
@@ -432,7 +423,7 @@ fn message(r: &mut Reading, args: &Value, action: &str) {
             }
             for f in &files {
                 if matches!(paths::classify(f), PathClass::Credential | PathClass::AgentConfig)
-                    || commands_dump(f)
+                    || paths::names_a_data_dump(f)
                 {
                     r.find(Effect::Exfiltration, format!("sends {f}"));
                 }
@@ -470,11 +461,9 @@ fn gateway(r: &mut Reading, args: &Value, action: &str) {
 pub fn weakens_governance(raw: &str) -> bool {
     use std::sync::LazyLock;
     static WEAKENS: LazyLock<regex::Regex> = LazyLock::new(|| {
-        #[allow(clippy::expect_used)]
-        regex::Regex::new(
+        crate::built_in_regex(
             r#"(?s)(warden|approval|approvals|audit|security|sandbox|guard|hooks?|before_tool_call|auth|policy|allowlist)\W{0,40}([a-z_]+\W{0,6}){0,6}?(false|off|disabled?|none|full|never|\ballow\b|0\b)|dangerously|elevated\W{0,12}(true|on|enabled|full)|\bbind\W{0,6}(lan|0\.0\.0\.0)"#,
         )
-        .expect("a built-in pattern compiles")
     });
     WEAKENS.is_match(raw)
 }

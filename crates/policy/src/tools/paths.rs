@@ -364,6 +364,31 @@ fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     p == pattern.len()
 }
 
+/// Whether a file name says it holds a dump of data.
+pub fn names_a_data_dump(path: &str) -> bool {
+    let p = path.to_ascii_lowercase();
+    [
+        ".sql", ".dump", ".bak", ".csv", ".xlsx", ".tar", ".tgz", ".gz", ".zip", ".7z", ".db", ".sqlite",
+        ".parquet", ".jsonl", ".pst", ".mbox",
+    ]
+    .iter()
+    .any(|e| p.ends_with(e))
+        || [
+            "dump",
+            "backup",
+            "export",
+            "customers",
+            "users",
+            "employees",
+            "payroll",
+            "crm",
+            "leads",
+            "patients",
+        ]
+        .iter()
+        .any(|w| p.contains(w))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

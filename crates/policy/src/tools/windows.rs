@@ -10,10 +10,7 @@ use super::decode;
 use super::effects::{Effect, Finding, Host, classify_host};
 use super::paths::{PathClass, classify as classify_path};
 
-fn re(pattern: &str) -> Regex {
-    #[allow(clippy::expect_used)]
-    Regex::new(pattern).expect("a built-in pattern compiles")
-}
+use crate::built_in_regex as re;
 
 /// PowerShell text with its disguises undone, in lower case.
 pub fn deobfuscate_powershell(text: &str) -> String {

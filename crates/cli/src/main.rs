@@ -283,17 +283,7 @@ fn main() -> ExitCode {
             Command::Migrate { store } => commands::doctor::migrate(store).await,
             Command::Doctor { store, fix } => commands::doctor::run(store, fix).await,
             Command::Classify { policy } => commands::classify::run(policy),
-            Command::Policy {
-                command:
-                    PolicyCommand::Replay {
-                        candidate,
-                        from,
-                        show,
-                        json,
-                        store,
-                    },
-            } => commands::replay::run(&candidate, from.as_deref(), show, json, &store).await,
-            Command::Policy { command } => commands::policy::run(command),
+            Command::Policy { command } => commands::policy::run(command).await,
             Command::Keys { command } => commands::keys::run(command).await,
             Command::Audit { command } => commands::audit::run(command).await,
             Command::Approvals { server, command } => commands::approvals::run(server, command).await,

@@ -96,7 +96,7 @@ pub struct Policy {
     detectors: Detectors,
     patterns: Option<(Vec<Regex>, Vec<usize>)>,
     /// The other languages' words, mapped onto the rules' English.
-    languages: crate::languages::Languages,
+    languages: std::sync::Arc<crate::languages::Languages>,
     /// Red rules' long words by the first two letters and length a one-letter typo of them
     /// can have: most words are ruled out by one lookup.
     typo_shapes: TypoShapes,
@@ -272,7 +272,7 @@ impl Policy {
                 d
             },
             patterns,
-            languages: crate::languages::Languages::builtin().map_err(compile_error)?,
+            languages: crate::languages::Languages::shared().map_err(compile_error)?,
             typo_shapes,
             typo_bits,
         })

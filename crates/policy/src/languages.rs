@@ -189,6 +189,14 @@ pub(crate) struct Languages {
 }
 
 impl Languages {
+    /// The lexicons shipped with Warden, parsed once per process: every policy load (and
+    /// reload) shares them.
+    pub fn shared() -> Result<std::sync::Arc<Languages>, String> {
+        static SHARED: std::sync::LazyLock<Result<std::sync::Arc<Languages>, String>> =
+            std::sync::LazyLock::new(|| Languages::builtin().map(std::sync::Arc::new));
+        SHARED.clone()
+    }
+
     /// The lexicons shipped with Warden.
     pub fn builtin() -> Result<Languages, String> {
         let lexicons = BUILTIN

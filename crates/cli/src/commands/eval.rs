@@ -367,7 +367,7 @@ fn judge_tool_call(
     tool: &str,
     args: &serde_json::Value,
 ) -> warden_policy::Decision {
-    let tool = tool.trim().to_lowercase();
+    let tool = warden_gateway::config::fold_tool_name(tool);
     let context = warden_policy::Context {
         tool: Some(&tool),
         ..Default::default()

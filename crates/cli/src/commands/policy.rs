@@ -1,4 +1,5 @@
-//! `warden policy test|explain`: a policy's test cases, and why a text gets its verdict.
+//! `warden policy test|explain|eval|replay`: a policy's test cases, why a text gets its verdict,
+//! and (in their own modules) its measure on a set and its effect on recorded traffic.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -38,7 +39,7 @@ struct TestCase {
     rule: Option<String>,
 }
 
-pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
     match command {
         PolicyCommand::Eval {
             dir,
@@ -91,7 +92,13 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        PolicyCommand::Replay { .. } => anyhow::bail!("`warden policy replay` runs in the async runtime"),
+        PolicyCommand::Replay {
+            candidate,
+            from,
+            show,
+            json,
+            store,
+        } => super::replay::run(&candidate, from.as_deref(), show, json, &store).await,
         PolicyCommand::Explain { text, policy } => {
             let policy = load_policy(policy.as_deref())?;
             let d = policy.evaluate(&text);

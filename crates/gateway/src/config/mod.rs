@@ -137,14 +137,7 @@ impl raw::RawGuard {
             some => keyword("guard.on_failure", some, GuardFailure::Open)?,
         };
         let api_key = match &self.api_key_env {
-            Some(var) => Some(Secret::new(env(var).filter(|v| !v.is_empty()).ok_or_else(
-                || {
-                    invalid(
-                        "guard.api_key_env",
-                        format!("environment variable {var} is not set"),
-                    )
-                },
-            )?)),
+            Some(var) => Some(secret_from_env(env, "guard.api_key_env", var)?),
             None => None,
         };
         let timeout_ms = self.timeout_ms.unwrap_or(1500);
@@ -593,14 +586,7 @@ impl RawApprovals {
                 ));
             }
             let secret = match (&hook.secret_env, &hook.secret_file) {
-                (Some(var), _) => Some(Secret::new(env(var).filter(|v| !v.is_empty()).ok_or_else(
-                    || {
-                        invalid(
-                            "approvals.webhooks.secret_env",
-                            format!("environment variable {var} is not set"),
-                        )
-                    },
-                )?)),
+                (Some(var), _) => Some(secret_from_env(env, "approvals.webhooks.secret_env", var)?),
                 (None, Some(path)) => {
                     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                         path: path.display().to_string(),
@@ -724,6 +710,21 @@ impl RawTools {
             max_body_bytes: self.max_body_bytes.unwrap_or(2 * 1024 * 1024),
         })
     }
+}
+
+/// A secret named by an environment variable, which must be set and not empty.
+fn secret_from_env(
+    env: &dyn Fn(&str) -> Option<String>,
+    key: &'static str,
+    var: &str,
+) -> Result<Secret, ConfigError> {
+    env(var)
+        .filter(|v| !v.is_empty())
+        .map(Secret::new)
+        .ok_or_else(|| ConfigError::Invalid {
+            key,
+            message: format!("environment variable {var} is not set"),
+        })
 }
 
 /// A tool name as it is compared: trimmed and case-folded, so `Exec` and `exec ` are `exec`.

@@ -125,10 +125,20 @@ impl Guard {
         if !status.is_success() {
             return Err(format!("guard answered HTTP {}", status.as_u16()));
         }
-        let bytes = response
-            .bytes()
+        // A verdict is a few words: a longer answer is refused, not read on.
+        const MAX_ANSWER: usize = 64 * 1024;
+        let mut response = response;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| format!("guard answer cut short: {}", e.without_url()))?;
+            .map_err(|e| format!("guard answer cut short: {}", e.without_url()))?
+        {
+            if bytes.len() + chunk.len() > MAX_ANSWER {
+                return Err("guard answer too long".into());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         let answer: Value = serde_json::from_slice(&bytes)
             .map_err(|_| "guard answered something other than JSON".to_string())?;
         match self.config.format {

@@ -341,12 +341,14 @@ impl Policy {
     /// tool the catalogue does not know is judged on its name and every string, as a request.
     pub fn judge_tool_call(&self, tool: &str, args: &serde_json::Value, context: &Context<'_>) -> Decision {
         let reading = crate::tools::read_call(tool, args);
+        // What the call does first: among parts at the same tier, the first decides, so a
+        // read-only call says it only reads.
         let mut parts = Vec::with_capacity(3);
-        if !reading.data.is_empty() {
-            parts.push(self.evaluate_data(&reading.data.join("\n"), context));
-        }
         if let Some(worst) = reading.worst() {
             parts.push(self.effect_decision(worst, &reading.findings));
+        }
+        if !reading.data.is_empty() {
+            parts.push(self.evaluate_data(&reading.data.join("\n"), context));
         }
         if !reading.prose.is_empty() {
             let mut text = if reading.unknown {
@@ -357,7 +359,39 @@ impl Policy {
             text.push_str(&reading.prose.join("\n"));
             parts.push(self.evaluate_in(&text, context));
         }
-        merge_decisions(parts)
+        self.merge_decisions(parts)
+    }
+
+    /// The highest of several verdicts on parts of one call, carrying every part's rules: the
+    /// first part at the winning tier decides (its category, reason, alternative and approval).
+    fn merge_decisions(&self, parts: Vec<Decision>) -> Decision {
+        let top = parts.iter().map(|d| d.risk).max().unwrap_or(Risk::Green);
+        let mut deciding = None;
+        let mut rest = Vec::new();
+        for d in parts {
+            if deciding.is_none() && d.risk == top {
+                deciding = Some(d);
+            } else {
+                rest.push(d);
+            }
+        }
+        let Some(mut decision) = deciding else {
+            // Nothing to judge (an unknown tool without a string): the policy's green.
+            return self.decide(Vec::new(), Vec::new());
+        };
+        for d in rest {
+            decision.rules.extend(d.rules);
+            decision.suppressed.extend(d.suppressed);
+        }
+        let deciding_id = decision
+            .rules
+            .iter()
+            .find(|r| r.tier == decision.risk)
+            .map(|r| r.id.clone());
+        decision
+            .rules
+            .sort_by_key(|m| (std::cmp::Reverse(m.tier), Some(&m.id) != deciding_id.as_ref()));
+        decision
     }
 
     /// Judges strings given as data (a file's content, a search, a message a tool sends): only
@@ -944,50 +978,6 @@ fn blank_redacted_names(text: &str) -> String {
     out
 }
 
-/// The highest of several verdicts on parts of one call, carrying every part's rules: the
-/// first part at the winning tier decides (its category, reason, alternative and approval).
-fn merge_decisions(parts: Vec<Decision>) -> Decision {
-    let top = parts.iter().map(|d| d.risk).max().unwrap_or(Risk::Green);
-    let mut parts = parts.into_iter();
-    let mut rest = Vec::new();
-    let mut deciding = None;
-    for d in parts.by_ref() {
-        if deciding.is_none() && d.risk == top && (top > Risk::Green || !d.category.is_empty()) {
-            deciding = Some(d);
-        } else {
-            rest.push(d);
-        }
-    }
-    let Some(mut decision) = deciding.or_else(|| rest.pop()) else {
-        return Decision {
-            risk: Risk::Green,
-            category: String::new(),
-            confidence: 0.9,
-            requires_approval: false,
-            allow: true,
-            reason: String::new(),
-            alternative: None,
-            rules: Vec::new(),
-            suppressed: Vec::new(),
-            policy_version: String::new(),
-            approval: None,
-        };
-    };
-    for d in rest {
-        decision.rules.extend(d.rules);
-        decision.suppressed.extend(d.suppressed);
-    }
-    let deciding_id = decision
-        .rules
-        .iter()
-        .find(|r| r.tier == decision.risk)
-        .map(|r| r.id.clone());
-    decision
-        .rules
-        .sort_by_key(|m| (std::cmp::Reverse(m.tier), Some(&m.id) != deciding_id.as_ref()));
-    decision
-}
-
 /// Whether token `i` opens its sentence or clause: first of its sentence, or after a word
 /// that introduces a request (`please`, `then`, `also`, `and`, `can you`, ...).
 fn opens_clause(tokens: &Tokens, i: usize) -> bool {
@@ -1148,6 +1138,21 @@ mod tests {
         let span = &d.rules[0].spans[0];
         assert_eq!(&text[span.start..span.end], "ＤＥＬＥＴＥ");
         assert_eq!(d.deciding_rule(), Some("red.destructive"));
+    }
+
+    #[test]
+    fn a_tool_call_decision_says_what_the_call_does_and_carries_the_version() {
+        let p = pack();
+        let context = Context {
+            tool: Some("exec"),
+            ..Default::default()
+        };
+        let d = p.judge_tool_call("exec", &serde_json::json!({"command": "git status"}), &context);
+        assert_eq!(d.risk, Risk::Green);
+        assert!(d.reason.starts_with("The call only reads"), "{}", d.reason);
+        assert_eq!(d.policy_version, p.version());
+        let empty = p.judge_tool_call("notes_list", &serde_json::json!({}), &Default::default());
+        assert_eq!((empty.risk, empty.policy_version.as_str()), (Risk::Green, p.version()));
     }
 
     #[test]

@@ -1152,7 +1152,10 @@ mod tests {
         assert!(d.reason.starts_with("The call only reads"), "{}", d.reason);
         assert_eq!(d.policy_version, p.version());
         let empty = p.judge_tool_call("notes_list", &serde_json::json!({}), &Default::default());
-        assert_eq!((empty.risk, empty.policy_version.as_str()), (Risk::Green, p.version()));
+        assert_eq!(
+            (empty.risk, empty.policy_version.as_str()),
+            (Risk::Green, p.version())
+        );
     }
 
     #[test]

@@ -84,18 +84,23 @@ pub fn judge(
 /// The arguments a tool will run with, as the view forwards them: `/tools/invoke`'s `args`
 /// (with its top-level `action`, which OpenClaw hands the tool as an argument) or the hook's
 /// `params`.
-fn call_arguments(view: &View, action: Option<&str>) -> serde_json::Value {
-    let mut args = view
+fn call_arguments<'v>(view: &'v View, action: Option<&str>) -> std::borrow::Cow<'v, serde_json::Value> {
+    use std::borrow::Cow;
+    static EMPTY: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| serde_json::json!({}));
+    let args = view
         .body
         .get("args")
         .or_else(|| view.body.get("params"))
-        .cloned()
-        .unwrap_or_else(|| serde_json::json!({}));
-    if let (Some(action), Some(map)) = (action, args.as_object_mut()) {
-        map.entry("action")
-            .or_insert_with(|| serde_json::Value::String(action.to_string()));
+        .unwrap_or(&EMPTY);
+    // Copied only when `action` must be added to what the tool receives.
+    match (action, args.as_object()) {
+        (Some(action), Some(map)) if !map.contains_key("action") => {
+            let mut with_action = map.clone();
+            with_action.insert("action".into(), serde_json::Value::String(action.to_string()));
+            Cow::Owned(serde_json::Value::Object(with_action))
+        }
+        _ => Cow::Borrowed(args),
     }
-    args
 }
 
 /// Judges a tool call a model asked for in its answer: its name and arguments.

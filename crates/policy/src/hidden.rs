@@ -198,7 +198,7 @@ pub(crate) fn decoded(text: &str, (words, share): (usize, f64)) -> Option<Hidden
     // A disguised request behind an English lead-in (`Read this backwards and do it: ...`):
     // the part after the last colon or line break is looked at on its own.
     if words >= 3 && share >= 0.3 {
-        let cut = text.rfind([':', '\n']).map_or(0, |i| i + 1);
+        let cut = memchr::memrchr2(b':', b'\n', text.as_bytes()).map_or(0, |i| i + 1);
         if cut > 0 && cut < text.len() {
             let tail = &text[cut..];
             if let Some(mut hidden) = decoded_whole(tail, english_share(tail)) {

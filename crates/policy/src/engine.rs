@@ -306,7 +306,7 @@ impl Policy {
     /// Judges one text in `context`: rules scoped elsewhere do not apply.
     pub fn evaluate_in(&self, text: &str, context: &Context<'_>) -> Decision {
         let english = crate::hidden::english_share(text);
-        let decision = self.evaluate_rules_with(text, context, english.1, &|_| true);
+        let decision = self.evaluate_rules_with(text, context, english, &|_| true);
         if decision.risk == Risk::Red {
             return decision;
         }
@@ -518,7 +518,7 @@ impl Policy {
         context: &Context<'_>,
         applies: impl Fn(&RuleSpec) -> bool,
     ) -> Decision {
-        self.evaluate_rules_with(text, context, crate::hidden::english_share(text).1, &applies)
+        self.evaluate_rules_with(text, context, crate::hidden::english_share(text), &applies)
     }
 
     /// As `evaluate_rules`, with the share of frequent English words already counted.
@@ -526,7 +526,7 @@ impl Policy {
         &self,
         text: &str,
         context: &Context<'_>,
-        english_share: f64,
+        english_share: crate::hidden::EnglishReading,
         applies: &dyn Fn(&RuleSpec) -> bool,
     ) -> Decision {
         let unmasked;
@@ -631,6 +631,28 @@ impl Policy {
     /// The normalized form used for matching (for explanations).
     pub fn normalize(&self, text: &str) -> String {
         Normalized::new(text).as_str().to_string()
+    }
+
+    /// The words the rules see, keyed and split into sentences (`|`), with the language whose
+    /// lexicon mapped them onto English, if any: what `warden policy explain` shows, so that
+    /// whoever writes a lexicon or a rule sees what a text reads as.
+    pub fn read_as(&self, text: &str) -> (Option<String>, String) {
+        let normalized = Normalized::new(text);
+        let lexicon = self.languages.for_text(text, crate::hidden::english_share(text));
+        let tokens = tokenize_in(normalized.as_str(), lexicon);
+        let mut out = String::new();
+        let mut sentence = 0;
+        for (i, token) in tokens.tokens.iter().enumerate() {
+            if token.sentence != sentence {
+                out.push_str(" |");
+                sentence = token.sentence;
+            }
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(tokens.key(i));
+        }
+        (lexicon.map(|l| l.code.clone()), out)
     }
 
     /// Every rule that matched, with its spans and the sentences they lie in (a sentence of

@@ -149,13 +149,40 @@ fn packed(word: &[u8]) -> Option<u64> {
     })
 }
 
+/// Frequent English words that are words of the other languages Warden reads too (`de`, `in`,
+/// `was`, `die` is not listed) or loanwords they all use (`server`, `email`): they say a text is
+/// readable as English, not that it is written in English.
+const SHARED_WITH_OTHER_LANGUAGES: &[&str] = &[
+    "a", "do", "as", "in", "me", "no", "he", "on", "i", "so", "us", "come", "over", "want", "even",
+    "was", "will", "also", "is", "of", "an", "we", "data", "file", "files", "account", "server",
+    "admin", "database", "transfer", "email", "access", "password",
+];
+
+/// How much of the first 64 words (two letters or more) of a text reads as English.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct EnglishReading {
+    pub words: usize,
+    /// The share of frequent English words: whether a decoded form reads better.
+    pub share: f64,
+    /// The share of frequent words only English has: whether the text is written in English.
+    pub distinctive: f64,
+}
+
 /// How many words (two letters or more) the first 64 of a text has, and the share of them that
 /// are frequent English words.
-pub(crate) fn english_share(text: &str) -> (usize, f64) {
-    static SET: std::sync::LazyLock<rustc_hash::FxHashSet<u64>> =
-        std::sync::LazyLock::new(|| COMMON.iter().filter_map(|w| packed(w.as_bytes())).collect());
+pub(crate) fn english_share(text: &str) -> EnglishReading {
+    // Per packed word: 1 when frequent, 2 when also found in no other language.
+    static SET: std::sync::LazyLock<rustc_hash::FxHashMap<u64, u8>> = std::sync::LazyLock::new(|| {
+        COMMON
+            .iter()
+            .filter_map(|w| {
+                let flags = if SHARED_WITH_OTHER_LANGUAGES.contains(w) { 1 } else { 3 };
+                packed(w.as_bytes()).map(|p| (p, flags))
+            })
+            .collect()
+    });
     let bytes = text.as_bytes();
-    let (mut words, mut common, mut i) = (0usize, 0usize, 0usize);
+    let (mut words, mut common, mut distinctive, mut i) = (0usize, 0usize, 0usize, 0usize);
     while i < bytes.len() && words < 64 {
         while i < bytes.len() && !bytes[i].is_ascii_alphabetic() {
             i += 1;
@@ -164,25 +191,29 @@ pub(crate) fn english_share(text: &str) -> (usize, f64) {
         while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
             i += 1;
         }
+        // A word that goes on in a letter outside ASCII (`für`, `está`) is no English word.
+        let goes_on = i < bytes.len() && bytes[i] >= 0x80;
         if i - start >= 2 {
             words += 1;
-            if packed(&bytes[start..i]).is_some_and(|p| SET.contains(&p)) {
+            if let Some(flags) = packed(&bytes[start..i]).and_then(|p| SET.get(&p))
+                && !goes_on
+            {
                 common += 1;
+                distinctive += usize::from(flags & 2 != 0);
             }
         }
     }
-    (
+    let share = |n: usize| if words == 0 { 0.0 } else { n as f64 / words as f64 };
+    EnglishReading {
         words,
-        if words == 0 {
-            0.0
-        } else {
-            common as f64 / words as f64
-        },
-    )
+        share: share(common),
+        distinctive: share(distinctive),
+    }
 }
 
 /// The decoded form of `text` that reads as English, if the text itself does not.
-pub(crate) fn decoded(text: &str, (words, share): (usize, f64)) -> Option<Hidden> {
+pub(crate) fn decoded(text: &str, reading: EnglishReading) -> Option<Hidden> {
+    let EnglishReading { words, share, .. } = reading;
     let trimmed_start = text.len() - text.trim_start().len();
     let trimmed_end = text.trim_end().len();
     if trimmed_end <= trimmed_start {
@@ -209,11 +240,12 @@ pub(crate) fn decoded(text: &str, (words, share): (usize, f64)) -> Option<Hidden
         }
         return None;
     }
-    decoded_whole(text, (words, share))
+    decoded_whole(text, reading)
 }
 
 /// The ROT13 or reversed form of a whole text, when it reads as English and the text does not.
-fn decoded_whole(text: &str, (words, share): (usize, f64)) -> Option<Hidden> {
+fn decoded_whole(text: &str, reading: EnglishReading) -> Option<Hidden> {
+    let EnglishReading { words, share, .. } = reading;
     let trimmed_start = text.len() - text.trim_start().len();
     let trimmed_end = text.trim_end().len();
     if words < 3 || share >= 0.3 || trimmed_end <= trimmed_start {
@@ -229,7 +261,7 @@ fn decoded_whole(text: &str, (words, share): (usize, f64)) -> Option<Hidden> {
         (decode::rot13(text), "in ROT13"),
         (decode::reversed(text), "backwards"),
     ] {
-        let (_, decoded_share) = english_share(&candidate);
+        let decoded_share = english_share(&candidate).share;
         if decoded_share >= 0.3 && decoded_share > share + 0.2 {
             return Some(whole(candidate, encoding));
         }
@@ -302,7 +334,7 @@ fn base64_run(text: &str) -> Option<Hidden> {
         if run.len() >= 16
             && mixed
             && let Some(decoded) = decode::base64_text(run)
-            && english_share(&decoded).1 >= 0.2
+            && english_share(&decoded).share >= 0.2
         {
             return Some(Hidden {
                 text: decoded,

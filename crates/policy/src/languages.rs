@@ -182,6 +182,59 @@ impl Lexicon {
     }
 }
 
+/// The most frequent function words of each language Warden reads, folded (lower case, no
+/// accents): what names the language of a short request.
+const FUNCTION_WORDS: &[(&str, &[&str])] = &[
+    ("fr", &[
+        "le", "la", "les", "un", "une", "des", "du", "et", "est", "que", "qui", "pour", "dans", "sur",
+        "avec", "pas", "ne", "je", "tu", "il", "elle", "nous", "vous", "ils", "au", "aux", "ce", "cette",
+        "ces", "son", "sa", "ses", "mon", "ma", "mes", "leur", "votre", "notre", "nos", "vos", "quel",
+        "quelle", "quels", "moi", "toi", "tous", "tout", "toutes", "plait", "peux", "pouvez", "mais",
+        "donne", "depuis", "chez",
+    ]),
+    ("de", &[
+        "der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer", "und", "ist",
+        "nicht", "ich", "du", "er", "sie", "wir", "ihr", "mit", "fur", "auf", "von", "zu", "im", "bitte",
+        "wie", "was", "welche", "welcher", "welches", "kannst", "konntest", "unser", "unsere",
+        "unseren", "unserem", "mein", "meine", "meinen", "dass", "noch", "auch", "aus", "bei", "sich",
+        "nach", "uber", "alle", "seit", "dem", "vom", "zum", "zur",
+    ]),
+    ("es", &[
+        "el", "los", "las", "unos", "unas", "y", "es", "que", "del", "en", "por", "para", "con", "su",
+        "sus", "mi", "mis", "puedes", "podrias", "como", "cual", "al", "lo", "le", "esta", "este",
+        "estos", "hay", "todos", "todas", "pero", "dame", "dime", "una", "un", "la", "de",
+    ]),
+    ("pt", &[
+        "o", "os", "um", "uma", "e", "que", "do", "da", "dos", "das", "em", "no", "na", "nos", "nas",
+        "por", "para", "com", "nao", "seu", "sua", "meu", "minha", "voce", "qual", "como", "ao", "esta",
+        "este", "isso", "todos", "todas", "pode", "mas", "ela", "ele", "de", "a",
+    ]),
+    ("it", &[
+        "il", "lo", "gli", "un", "una", "uno", "e", "che", "di", "del", "della", "dei", "degli", "nel",
+        "nella", "per", "con", "non", "si", "suo", "sua", "mio", "mia", "puoi", "potresti", "quale",
+        "come", "al", "questo", "questa", "tutti", "tutte", "ma", "sul", "sulla", "alla", "la", "le",
+    ]),
+    ("nl", &[
+        "de", "het", "een", "en", "is", "dat", "van", "op", "met", "voor", "niet", "ik", "je", "jij",
+        "u", "wij", "zijn", "mijn", "onze", "ons", "kun", "kunt", "wat", "hoe", "welk", "welke",
+        "naar", "bij", "ook", "er", "deze", "dit", "alle", "maar", "zodat", "om",
+    ]),
+];
+
+/// A lower-case letter without its accent, for comparing with `FUNCTION_WORDS`.
+fn fold_accent(c: char) -> char {
+    match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
+        'è' | 'é' | 'ê' | 'ë' => 'e',
+        'ì' | 'í' | 'î' | 'ï' => 'i',
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
+        'ù' | 'ú' | 'û' | 'ü' => 'u',
+        'ç' => 'c',
+        'ñ' => 'n',
+        other => other,
+    }
+}
+
 /// Every language Warden reads besides English.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Languages {
@@ -208,7 +261,7 @@ impl Languages {
 
     /// The lexicon for the language `text` is written in, if it is one Warden maps (English
     /// needs none).
-    pub fn for_text(&self, text: &str, english_share: f64) -> Option<&Lexicon> {
+    pub fn for_text(&self, text: &str, english: crate::hidden::EnglishReading) -> Option<&Lexicon> {
         if self.lexicons.is_empty() {
             return None;
         }
@@ -224,9 +277,9 @@ impl Languages {
         if han {
             return self.get("zh");
         }
-        // Text that reads as English is English: statistics on a short request can take an
-        // English sentence for French, and its words would then be read as French ones.
-        if english_share >= 0.25 {
+        // Text full of words only English has is English: statistics on a short request can
+        // take an English sentence for French, and its words would then be read as French ones.
+        if english.distinctive >= 0.25 {
             return None;
         }
         // The first kilobyte says which language a request is in.
@@ -235,6 +288,46 @@ impl Languages {
             end -= 1;
         }
         let sample = &text[..end];
+        // Function words first: on a request of ten words, `der`, `für`, `unser` say German
+        // more surely than letter statistics, which take short German for French and Dutch
+        // for German or Portuguese.
+        let (mut best, mut best_score, mut second) = (None, 0usize, 0usize);
+        let mut scores = [0usize; FUNCTION_WORDS.len()];
+        let mut word = String::new();
+        let mut words = 0usize;
+        for c in sample.chars().chain(std::iter::once(' ')) {
+            if c.is_alphabetic() {
+                word.extend(c.to_lowercase().map(fold_accent));
+                continue;
+            }
+            if !word.is_empty() {
+                words += 1;
+                for (i, (_, list)) in FUNCTION_WORDS.iter().enumerate() {
+                    scores[i] += usize::from(list.contains(&word.as_str()));
+                }
+                word.clear();
+            }
+        }
+        for (i, &score) in scores.iter().enumerate() {
+            if score > best_score {
+                second = best_score;
+                best_score = score;
+                best = Some(FUNCTION_WORDS[i].0);
+            } else if score > second {
+                second = score;
+            }
+        }
+        let english_words = (english.distinctive * english.words as f64).round() as usize;
+        if let Some(code) = best
+            && best_score >= 2
+            && best_score > second
+            && best_score > english_words
+        {
+            return self.get(code);
+        }
+        if english.share >= 0.25 || english_words >= best_score.max(1) || words == 0 {
+            return None;
+        }
         use whatlang::Lang;
         static DETECTOR: std::sync::LazyLock<whatlang::Detector> = std::sync::LazyLock::new(|| {
             whatlang::Detector::with_allowlist(vec![
@@ -274,7 +367,7 @@ mod tests {
         assert_eq!(languages.lexicons.len(), BUILTIN.len());
         let code = |t: &str| {
             languages
-                .for_text(t, crate::hidden::english_share(t).1)
+                .for_text(t, crate::hidden::english_share(t))
                 .map(|l| l.code.clone())
         };
         assert_eq!(

@@ -104,6 +104,11 @@ pub async fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
             let d = policy.evaluate(&text);
             say!("policy:     {} {}", policy.name(), policy.version());
             say!("normalized: {}", policy.normalize(&text));
+            let (language, words) = policy.read_as(&text);
+            match language {
+                Some(code) => say!("read as:    [{code}] {words}"),
+                None => say!("read as:    {words}"),
+            }
             say!(
                 "risk:       {} ({}, confidence {:.2})",
                 d.risk,

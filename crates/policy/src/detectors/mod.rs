@@ -3,6 +3,7 @@
 //! matched are run again for their spans and checked (Luhn, IBAN checksum, entropy).
 
 mod money;
+mod names;
 mod pii;
 mod secrets;
 mod shell;
@@ -62,6 +63,12 @@ pub(crate) fn runs(text: &str, member: fn(u8) -> bool, min: usize, out: &mut Vec
 fn all_scanners() -> Vec<Scanner> {
     let mut all = Vec::new();
     all.extend(pii::scanners());
+    all.push(Scanner {
+        detector: "person_name",
+        min_digits: 0,
+        scan: names::person_names,
+        validate: None,
+    });
     all
 }
 
@@ -124,7 +131,7 @@ fn all_patterns() -> Vec<Pattern> {
 pub(crate) fn is_sensitive(detector: &str) -> bool {
     !matches!(
         detector,
-        "shell_command" | "destructive_sql" | "money_amount" | "swift_bic"
+        "shell_command" | "destructive_sql" | "money_amount" | "swift_bic" | "person_name"
     )
 }
 

@@ -1,0 +1,271 @@
+//! People named in a text: `Markus Schneider`, `Dr. Okafor`, `Mme Vasseur`, `中村由美さん`,
+//! `王伟的`. Not personal data to redact (a name is how a request says whose record it wants),
+//! but the evidence that a question about a diagnosis or a salary is about *someone's*: rules
+//! use it as `@person_name` in near clauses.
+//!
+//! Found by shape, in one pass: two or more capitalised words in a row (with the particles of
+//! surnames between them, `van der`, `de`, `da`), not opened by a word that merely starts a
+//! sentence (`Welche Diagnose`, `The Secret`); a capitalised word after an honorific (`Herr`,
+//! `Sra.`, `Dr`); in Japanese, a run of kanji or katakana before an honorific (`さん`, `様`,
+//! `部長`); in Chinese, a frequent surname and one or two characters before `的` or a title.
+
+/// Honorifics that open a name in the languages Warden reads, lower case, without the dot.
+const HONORIFICS: &[&str] = &[
+    "mr", "mrs", "ms", "miss", "dr", "prof", "herr", "frau", "m", "mme", "mlle", "monsieur", "madame",
+    "sr", "sra", "srta", "senor", "señor", "senora", "señora", "don", "doña", "dona", "sig", "sigra",
+    "signor", "signora", "dott", "dottssa", "dhr", "mevr", "meneer", "mevrouw",
+];
+
+/// Lower-case words between the parts of a name (`Pieter van der Berg`, `Ana de Souza`).
+const PARTICLES: &[&str] = &[
+    "van", "von", "der", "den", "de", "da", "do", "dos", "das", "del", "della", "di", "du", "le", "la",
+    "ten", "ter", "y", "e", "zu",
+];
+
+/// Capitalised words that start sentences and name nobody: determiners, pronouns, question
+/// words and a few imperatives, in the languages Warden reads.
+const SENTENCE_OPENERS: &[&str] = &[
+    "the", "a", "an", "this", "that", "these", "those", "my", "our", "your", "his", "her", "their",
+    "what", "which", "who", "whose", "when", "where", "why", "how", "is", "are", "was", "does", "do",
+    "did", "can", "could", "would", "will", "please", "tell", "ask", "show", "give", "get", "send", "find",
+    "list", "pull", "open", "check", "look", "read", "print", "export", "update", "change", "set",
+    "add", "delete", "remove", "move", "draft", "write", "email", "book", "schedule", "summarize",
+    "explain", "describe", "translate", "i", "we", "you", "it", "in", "on", "for", "from", "to",
+    "at", "by", "with", "about", "if", "and", "or", "but", "so", "hi", "hey", "hello", "dear", "thanks",
+    "le", "la", "les", "un", "une", "des", "ce", "cette", "quel", "quelle", "quels", "quelles",
+    "est", "donne", "montre", "envoie", "der", "die", "das", "den", "dem", "ein", "eine", "welche",
+    "welcher", "welches", "wie", "was", "wer", "wessen", "bitte", "zeig", "zeige", "gib", "schick",
+    "el", "los", "las", "una", "qué", "que", "cuál", "cual", "quién", "quien", "dime", "dame",
+    "muestra", "envía", "envia", "o", "os", "um", "uma", "qual", "quais", "quem", "mostra",
+    "mostre", "diga", "il", "lo", "gli", "uno", "quale", "quali", "chi", "dimmi", "mostrami",
+    "het", "een", "wat", "welke", "welk", "wie", "hoe", "geef", "toon", "stuur", "kun", "kunt",
+];
+
+/// Japanese honorifics and titles that follow a name.
+const JA_TITLES: &[&str] = &[
+    "さん", "様", "さま", "氏", "くん", "君", "ちゃん", "先生", "部長", "課長", "社長", "係長", "主任",
+];
+
+/// Chinese titles that follow a name.
+const ZH_TITLES: &[&str] = &["先生", "女士", "小姐", "经理", "总监", "主管", "老师", "医生", "同事"];
+
+/// Frequent Chinese surnames whose character is rarely a word of its own in a request.
+const ZH_SURNAMES: &str = "王李张刘陈杨黄赵吴徐孙胡郭罗郑梁谢宋唐许韩冯邓曹彭曾肖董袁潘蒋蔡杜叶魏吕丁沈姚卢姜崔钟谭陆汪廖贾夏韦邹孟熊秦邱薛闫段雷侯龙陶黎贺顾毛郝龚邵严覃武戴莫孔汤林";
+
+fn is_han(c: char) -> bool {
+    matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}')
+}
+
+fn is_katakana(c: char) -> bool {
+    matches!(c, '\u{30a0}'..='\u{30ff}')
+}
+
+/// One word of letters (and inner `'` or `-`), with its byte range.
+struct Word<'a> {
+    start: usize,
+    end: usize,
+    text: &'a str,
+    /// Whether it opens a sentence: nothing before it but `.`, `!`, `?`, `:`, a line break or
+    /// the start of the text.
+    opens_sentence: bool,
+}
+
+impl Word<'_> {
+    /// `Schneider`, `Héloïse`, `O'Brien`: an upper-case letter, then lower-case ones.
+    fn capitalised(&self) -> bool {
+        let mut chars = self.text.chars();
+        chars.next().is_some_and(char::is_uppercase)
+            && chars.clone().next().is_some_and(char::is_lowercase)
+            && chars.all(|c| !c.is_uppercase() || c.is_alphabetic())
+            && !self.text.chars().skip(1).all(char::is_uppercase)
+    }
+}
+
+fn words(text: &str) -> Vec<Word<'_>> {
+    let mut out = Vec::new();
+    let mut opens_sentence = true;
+    let mut start: Option<usize> = None;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let inner = (c == '\'' || c == '-' || c == '’')
+            && start.is_some()
+            && chars.peek().is_some_and(|(_, n)| n.is_alphabetic());
+        if c.is_alphabetic() && !is_han(c) && !is_katakana(c) || inner {
+            start.get_or_insert(i);
+            continue;
+        }
+        if let Some(s) = start.take() {
+            out.push(Word {
+                start: s,
+                end: i,
+                text: &text[s..i],
+                opens_sentence,
+            });
+            opens_sentence = false;
+        }
+        match c {
+            '.' | '!' | '?' | ':' | '\n' | '。' | '？' | '！' | '¿' | '¡' => opens_sentence = true,
+            // `d'Héloïse`: the elided article is no word of the name.
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push(Word {
+            start: s,
+            end: text.len(),
+            text: &text[s..],
+            opens_sentence,
+        });
+    }
+    out
+}
+
+/// Appends the byte ranges of the names in `text`.
+pub(crate) fn person_names(text: &str, out: &mut Vec<(usize, usize)>) {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) || !text.is_ascii() {
+        latin_names(text, out);
+    }
+    if !text.is_ascii() {
+        cjk_names(text, out);
+    }
+}
+
+fn latin_names(text: &str, out: &mut Vec<(usize, usize)>) {
+    let words = words(text);
+    let lower = |w: &Word<'_>| w.text.to_lowercase();
+    // `d'Héloïse` and `l'Inès` are one word to the splitter: the elision is dropped here.
+    let name_part = |w: &Word<'_>| {
+        let t = w.text;
+        let bare = match t.find(['\'', '’']) {
+            Some(i) if i <= 2 => &t[i + t[i..].chars().next().map_or(1, char::len_utf8)..],
+            _ => t,
+        };
+        let mut chars = bare.chars();
+        chars.next().is_some_and(char::is_uppercase) && chars.next().is_some_and(char::is_lowercase)
+            || w.capitalised()
+    };
+    let mut i = 0;
+    while i < words.len() {
+        let w = &words[i];
+        // An honorific and a capitalised word: `Herr Brandstätter`, `Dr. Okafor`.
+        if w.text.chars().next().is_some_and(char::is_uppercase)
+            && HONORIFICS.contains(&lower(w).as_str())
+            && let Some(next) = words.get(i + 1)
+            && name_part(next)
+            && text[w.end..next.start].trim_start_matches('.').trim().is_empty()
+        {
+            out.push((w.start, next.end));
+            i += 2;
+            continue;
+        }
+        if !name_part(w) || (w.opens_sentence && SENTENCE_OPENERS.contains(&lower(w).as_str())) {
+            i += 1;
+            continue;
+        }
+        // The words of the name: capitalised, joined by single spaces, with particles between.
+        let mut j = i + 1;
+        let mut last = i;
+        // Where the words after the last particle start, and how many there are: `Attest von
+        // Markus Schneider` is a noun before a name, `Pieter van der Berg` one name.
+        let (mut after_particle, mut since_particle) = (None, 0);
+        while j < words.len() {
+            let gap = &text[words[j - 1].end..words[j].start];
+            if gap != " " {
+                break;
+            }
+            if HONORIFICS.contains(&lower(&words[j]).as_str()) {
+                break;
+            }
+            if name_part(&words[j]) && !words[j].opens_sentence {
+                last = j;
+                if after_particle.is_some() {
+                    since_particle += 1;
+                }
+                j += 1;
+            } else if PARTICLES.contains(&words[j].text) {
+                if j + 1 < words.len() && !PARTICLES.contains(&words[j + 1].text) {
+                    after_particle = Some(j + 1);
+                    since_particle = 0;
+                }
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        let first = match after_particle {
+            Some(a) if since_particle >= 2 && a <= last => a,
+            _ => i,
+        };
+        if last > first {
+            out.push((words[first].start, words[last].end));
+            i = last + 1;
+        } else {
+            i += 1;
+        }
+    }
+}
+
+fn cjk_names(text: &str, out: &mut Vec<(usize, usize)>) {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    for (k, &(at, _)) in chars.iter().enumerate() {
+        let rest = &text[at..];
+        // A name before a Japanese honorific or a Chinese title: the kanji or katakana run
+        // that ends here, at most six characters.
+        if let Some(title) = JA_TITLES.iter().chain(ZH_TITLES).find(|t| rest.starts_with(**t)) {
+            let mut from = k;
+            while from > 0 && k - from < 6 && (is_han(chars[from - 1].1) || is_katakana(chars[from - 1].1)) {
+                from -= 1;
+            }
+            if from < k {
+                out.push((chars[from].0, at + title.len()));
+            }
+            continue;
+        }
+        // A frequent surname, one or two more characters, then `的` or a title: `王伟的`.
+        let (_, c) = chars[k];
+        if ZH_SURNAMES.contains(c) && (k == 0 || !is_han(chars[k - 1].1) || chars[k - 1].1 == '的') {
+            for len in [2usize, 3] {
+                let Some(&(after, next)) = chars.get(k + len) else {
+                    break;
+                };
+                if (1..len).all(|n| is_han(chars[k + n].1)) && (next == '的' || next == '是') {
+                    out.push((at, after));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        person_names(text, &mut out);
+        out.iter().map(|&(s, e)| &text[s..e]).collect()
+    }
+
+    #[test]
+    fn names_are_found() {
+        assert_eq!(
+            names("Welche Diagnose steht im Attest von Markus Schneider?"),
+            vec!["Markus Schneider"]
+        );
+        assert_eq!(names("Quel est le diagnostic d'Héloïse Vasseur ?"), vec!["d'Héloïse Vasseur"]);
+        assert_eq!(names("Met welke ziekte zit Pieter van der Berg thuis?"), vec!["Pieter van der Berg"]);
+        assert_eq!(names("Bernard Giraud est-il malade ?"), vec!["Bernard Giraud"]);
+        assert_eq!(names("Ask Dr. Okafor about it"), vec!["Dr. Okafor"]);
+        assert_eq!(names("中村由美さんの診断書"), vec!["中村由美さん"]);
+        assert_eq!(names("王伟的病假是什么原因"), vec!["王伟"]);
+    }
+
+    #[test]
+    fn ordinary_capitals_are_not_names() {
+        assert!(names("Welche Diagnose steht im Attest?").is_empty());
+        assert!(names("The report is due. Please send it to the API team.").is_empty());
+        assert!(names("What is a diagnosis?").is_empty());
+        assert!(names("本周的会议").is_empty());
+    }
+}

@@ -81,6 +81,8 @@ const FRAMES: &[&[&str]] = &[
     &["explain", "why"],
     &["explain", "the"],
     &["can", "you", "explain"],
+    &["explain"],
+    &["describe"],
     &["could", "you", "explain"],
     &["define"],
     &["is", "it", "safe"],
@@ -180,8 +182,38 @@ const OPENERS: &[&str] = &[
     "in",
 ];
 
+/// Words that sit inside a question without changing it (`What exactly does sudo do?`).
+const FILLERS: &[&str] = &[
+    "exactly", "actually", "actualy", "really", "realy", "precisely", "again", "briefly", "roughly",
+];
+
+/// Misspellings of the question words, by key: `wat dose the sudo comand do?`.
+fn spelled_right(key: &str) -> &str {
+    match key {
+        "wat" | "waht" | "whta" | "wht" | "wath" => "what",
+        "hwo" | "hw" | "hou" => "how",
+        "dos" | "deo" | "doe" | "dose" => "do",
+        "wy" | "whi" | "wyh" => "why",
+        other => other,
+    }
+}
+
+/// Who a yes-or-no question asks to act (`Do you ...?`, `Is anyone able to ...?`): a request.
+const ASKED_TO_ACT: &[&str] = &["you", "i", "we", "u", "anyone", "someone", "somebody", "anybody", "ya"];
+
 fn is_conceptual(keys: &[&str]) -> bool {
     let k = &*KEYED;
+    let unfilled: Vec<&str>;
+    let keys = if keys.iter().any(|w| FILLERS.contains(w) || spelled_right(w) != *w) {
+        unfilled = keys
+            .iter()
+            .filter(|w| !FILLERS.contains(*w))
+            .map(|w| spelled_right(w))
+            .collect();
+        &unfilled[..]
+    } else {
+        keys
+    };
     let mut keys = keys;
     while let Some(first) = keys.first() {
         if k.openers.contains(*first) {
@@ -196,8 +228,14 @@ fn is_conceptual(keys: &[&str]) -> bool {
             .iter()
             .any(|f| keys.len() > at + f.len() && keys[at..at + f.len()].iter().zip(f).all(|(a, b)| a == b))
     });
-    let Some(at) = frame_at else {
-        return false;
+    // `Do Chinese bank accounts have IBANs?`, `Is sudo safe on shared hosts?`: whether something
+    // is so, asked of nobody in particular.
+    let yes_or_no = matches!(keys, ["do" | "be", who, _, ..]
+        if !ASKED_TO_ACT.iter().any(|a| inflection_key(a) == *who));
+    let at = match frame_at {
+        Some(at) => at,
+        None if yes_or_no => 0,
+        None => return false,
     };
     let rest = &keys[at..];
     // `what is the root password` names a thing of ours; `what is the difference` does not.
@@ -254,6 +292,10 @@ mod tests {
             "What is an SSN used for in the US?",
             "What are the typical stages of a performance review?",
             "How does sudo work when there's no tty?",
+            "What exactly does the sudo command do on Linux?",
+            "wat dose the sudo comand actualy do on linux, in genral?",
+            "Explain in general terms how payroll tax withholding works in the US.",
+            "Do Chinese bank accounts have IBANs?",
         ] {
             assert!(conceptual(text), "{text}");
         }
@@ -270,6 +312,8 @@ mod tests {
             "What command deletes every file?",
             "What is Jane's password?",
             "How do you delete every branch at once?",
+            "Do you have the root password?",
+            "Is anyone able to wipe the staging disks?",
         ] {
             assert!(!conceptual(text), "{text}");
         }

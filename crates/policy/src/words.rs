@@ -311,32 +311,49 @@ fn frame_questions<'a>(raw: Vec<Raw<'a>>, text: &'a str, unspaced: bool) -> Vec<
                 };
                 out.push(synthetic(word, &sentence[0]));
                 out.push(synthetic(if word == "what" { "be" } else { "do" }, &sentence[0]));
-                // `我们的数据库密码是什么？` asks what *our* X is, and `数据库密码是什么？` what a
+                // `我们的数据库密码是什么？` asks what *our* X is, and `数据库密码是什么？` what the
                 // password is: requests, as `What is our root password?` is; `sudo是什么？` asks
-                // for a concept.
-                let owned = sentence.iter().any(|r| {
+                // for a concept, and so does `パスワードを変更する理由は何ですか` (what is the
+                // *reason*): a secret counts only as the thing asked about, the last English
+                // word before the question word.
+                let ours = sentence
+                    .iter()
+                    .any(|r| matches!(r.text.as_ref(), "our" | "my" | "we" | "i" | "company" | "me"));
+                let topic = sentence[..k]
+                    .iter()
+                    .rev()
+                    .find(|r| r.text.bytes().all(|b| b.is_ascii_alphabetic()) && !r.text.is_empty());
+                let secret_asked = topic.is_some_and(|r| {
                     matches!(
                         r.text.as_ref(),
-                        "our"
-                            | "my"
-                            | "we"
-                            | "i"
-                            | "company"
-                            | "me"
-                            | "password"
-                            | "salary"
-                            | "token"
-                            | "secret"
-                            | "credential"
-                            | "iban"
-                            | "pin"
-                            | "ssn"
-                            | "passcode"
+                        "password" | "salary" | "token" | "secret" | "credential" | "pin" | "ssn" | "passcode"
                     )
                 });
+                let owned = ours || secret_asked;
                 if word == "what" && owned {
                     out.push(synthetic("our", &sentence[0]));
                 }
+                out.extend(sentence.iter().cloned());
+            }
+            // A yes-or-no question (`中国的银行账户有IBAN吗？`, `...ありますか？`) asks whether
+            // something is so: it reads as `do ...?`.
+            // Not a polite request shaped as a question (`教えてもらえますか？`, `能帮我...吗？`).
+            None if question
+                && unspaced
+                && sentence
+                    .last()
+                    .is_some_and(|r| r.text.ends_with('吗') || r.text.ends_with('か'))
+                && !{
+                    let said = &text[sentence[0].start..sentence[sentence.len() - 1].end];
+                    [
+                        "もらえ", "くれ", "いただけ", "ください", "できます", "ませんか", "帮", "请", "能不能",
+                        "可以", "能否", "麻烦", "你能", "您能",
+                    ]
+                    .iter()
+                    .any(|r| said.contains(r))
+                } =>
+            {
+                out.push(synthetic("do", &sentence[0]));
                 out.extend(sentence.iter().cloned());
             }
             _ => out.extend(sentence.iter().cloned()),

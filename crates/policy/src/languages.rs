@@ -40,6 +40,9 @@ pub(crate) struct Lexicon {
     pub code: String,
     /// Whether the script has no spaces: words are found by segmentation.
     pub unspaced: bool,
+    /// Whether compounds are written as one word (German, Dutch): an unknown word is read by
+    /// its last part.
+    compounds: bool,
     words: FxHashMap<String, Vec<String>>,
     /// Prefixes, longest first.
     stems: Vec<(String, Vec<String>)>,
@@ -66,6 +69,7 @@ impl Lexicon {
         let mut lexicon = Lexicon {
             code: file.language.clone(),
             unspaced,
+            compounds: matches!(file.language.as_str(), "de" | "nl"),
             ..Lexicon::default()
         };
         for (word, value) in &file.words {
@@ -124,15 +128,28 @@ impl Lexicon {
         None
     }
 
-    /// The English for one word: the word itself, or its longest stem.
+    /// The English for one word: the word itself, its longest stem, or (in languages that
+    /// write compounds as one word) its longest known last part.
     pub fn word(&self, word: &str) -> Option<&[String]> {
         if let Some(e) = self.words.get(word) {
             return Some(e);
         }
-        self.stems
+        let stem = self
+            .stems
             .iter()
             .find(|(stem, _)| word.len() > stem.len() && word.starts_with(stem.as_str()) || word == stem)
-            .map(|(_, e)| e.as_slice())
+            .map(|(_, e)| e.as_slice());
+        if stem.is_some() || !self.compounds {
+            return stem;
+        }
+        // `Rahmenvertrag` is a kind of `Vertrag`, `beveiligingsbeleid` a kind of `beleid`: the
+        // head of a German or Dutch compound is its last part. At least three letters before
+        // it and five in it, so that short words do not turn up inside long ones.
+        let chars: Vec<usize> = word.char_indices().map(|(i, _)| i).collect();
+        (3..chars.len().saturating_sub(4))
+            .filter_map(|c| self.words.get(&word[chars[c]..]))
+            .next()
+            .map(Vec::as_slice)
     }
 
     /// Splits a run of an unspaced script into lexicon words (longest match first) and the

@@ -8,7 +8,7 @@ pub(crate) fn patterns() -> Vec<Pattern> {
     vec![
         Pattern {
             detector: "money_amount",
-            regex: r"(?i)((\$|€|£|¥|₹)\s?\d[\d,.]*(\s?(k|m|bn|million|thousand))?(?-u:\b)|(?-u:\b)\d[\d,.]*\s?(k|m|bn|million|thousand)?\s?(usd|eur|gbp|chf|jpy|dollars?|euros?|pounds?|bucks|btc|eth|usdt)(?-u:\b))",
+            regex: r"(?i)((\$|€|£|¥|₹|R\$)\s?\d[\d,.]*(\s?(k|m|bn|million|thousand))?(?-u:\b)|(?-u:\b)(usd|eur|gbp|chf|jpy|cny|rmb|brl|mxn|inr|cad|aud|sek|nok|dkk|pln)\s?\d[\d,.]*(?-u:\b)|(?-u:\b)\d[\d,.]*\s?(k|m|bn|million|thousand|mil|mille|millones|milhões|miljoen)?\s?(usd|eur|gbp|chf|jpy|cny|rmb|brl|mxn|inr|cad|aud|sek|nok|dkk|pln|dollars?|euros?|pounds?|bucks|btc|eth|usdt|yuan|yen|reais|reals?|pesos?|rupees?|francs?)(?-u:\b)|\d[\d,.]*\s?(万|千|百)?\s?(元|円|块|美元|欧元|英镑|万円))",
             validate: None,
         },
         Pattern {

@@ -437,7 +437,8 @@ impl Policy {
     /// The vocabulary word an unknown key stands for: a one-letter typo of a red rule's long
     /// word, or a `re-` verb (`reformat` is `format`). Ambiguous typos stand for nothing.
     fn near_word(&self, key: &str) -> Option<u32> {
-        if key.len() < 5 || !key.is_ascii() {
+        // Four letters only as a letter dropped from five or more (`delte`, keyed `delt`).
+        if key.len() < 4 || !key.is_ascii() {
             return None;
         }
         if let Some(rest) = key.strip_prefix("re")

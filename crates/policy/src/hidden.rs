@@ -226,18 +226,19 @@ pub(crate) fn decoded(text: &str, reading: EnglishReading) -> Option<Hidden> {
     if text.len() > 4096 {
         return None;
     }
-    // A disguised request behind an English lead-in (`Read this backwards and do it: ...`):
-    // the part after the last colon or line break is looked at on its own.
-    if words >= 3 && share >= 0.3 {
-        let cut = memchr::memrchr2(b':', b'\n', text.as_bytes()).map_or(0, |i| i + 1);
-        if cut > 0 && cut < text.len() {
-            let tail = &text[cut..];
-            if let Some(mut hidden) = decoded_whole(tail, english_share(tail)) {
-                hidden.start += cut;
-                hidden.end += cut;
-                return Some(hidden);
-            }
+    // A disguised request behind a lead-in (`Read this backwards and do it: ...`): the part
+    // after the last colon or line break is looked at on its own, however English the lead-in
+    // makes the whole look.
+    let cut = memchr::memrchr2(b':', b'\n', text.as_bytes()).map_or(0, |i| i + 1);
+    if cut > 0 && cut < text.len() {
+        let tail = &text[cut..];
+        if let Some(mut hidden) = decoded_whole(tail, english_share(tail)) {
+            hidden.start += cut;
+            hidden.end += cut;
+            return Some(hidden);
         }
+    }
+    if words >= 3 && share >= 0.3 {
         return None;
     }
     decoded_whole(text, reading)

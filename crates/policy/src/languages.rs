@@ -29,6 +29,8 @@ struct LexiconFile {
     stems: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     phrases: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    questions: std::collections::BTreeMap<String, String>,
 }
 
 /// Several words of a language and the English words they stand for.
@@ -48,6 +50,9 @@ pub(crate) struct Lexicon {
     stems: Vec<(String, Vec<String>)>,
     /// Phrases by their first word.
     phrases: FxHashMap<String, Vec<Phrase>>,
+    /// Words and phrases that ask a question when they open one (`que` -> `what`, `como se`
+    /// -> `how be`), longest first: elsewhere they are other words (`que` is also `that`).
+    questions: Vec<Phrase>,
     longest_word_chars: usize,
 }
 
@@ -111,6 +116,13 @@ impl Lexicon {
                     .push((words, english(value)));
             }
         }
+        for (phrase, value) in &file.questions {
+            let words = folded_words(phrase);
+            if !words.is_empty() {
+                lexicon.questions.push((words, english(value)));
+            }
+        }
+        lexicon.questions.sort_by_key(|(w, _)| std::cmp::Reverse(w.len()));
         for list in lexicon.phrases.values_mut() {
             list.sort_by_key(|(w, _)| std::cmp::Reverse(w.len()));
         }
@@ -126,6 +138,14 @@ impl Lexicon {
             }
         }
         None
+    }
+
+    /// The English for the question word or phrase at `words[0]`, and how many words it covers.
+    pub fn question_word(&self, words: &[&str]) -> Option<(usize, &[String])> {
+        self.questions
+            .iter()
+            .find(|(q, _)| q.len() <= words.len() && q.iter().zip(words).all(|(a, b)| a == b))
+            .map(|(q, english)| (q.len(), english.as_slice()))
     }
 
     /// The English for one word: the word itself, its longest stem, or (in languages that
@@ -207,7 +227,7 @@ const FUNCTION_WORDS: &[(&str, &[&str])] = &[
         "avec", "pas", "ne", "je", "tu", "il", "elle", "nous", "vous", "ils", "au", "aux", "ce", "cette",
         "ces", "son", "sa", "ses", "mon", "ma", "mes", "leur", "votre", "notre", "nos", "vos", "quel",
         "quelle", "quels", "moi", "toi", "tous", "tout", "toutes", "plait", "peux", "pouvez", "mais",
-        "donne", "depuis", "chez",
+        "donne", "depuis", "chez", "de", "vers", "avant", "apres", "sont", "aussi",
     ]),
     ("de", &[
         "der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer", "und", "ist",
@@ -218,8 +238,8 @@ const FUNCTION_WORDS: &[(&str, &[&str])] = &[
     ]),
     ("es", &[
         "el", "los", "las", "unos", "unas", "y", "es", "que", "del", "en", "por", "para", "con", "su",
-        "sus", "mi", "mis", "puedes", "podrias", "como", "cual", "al", "lo", "le", "esta", "este",
-        "estos", "hay", "todos", "todas", "pero", "dame", "dime", "una", "un", "la", "de",
+        "sus", "mi", "mis", "puedes", "podrias", "como", "cual", "al", "lo", "esta", "este",
+        "estos", "hay", "todos", "todas", "pero", "dame", "dime", "una", "un", "la", "de", "desde", "hasta",
     ]),
     ("pt", &[
         "o", "os", "um", "uma", "e", "que", "do", "da", "dos", "das", "em", "no", "na", "nos", "nas",

@@ -230,8 +230,24 @@ fn translate<'a>(raw: Vec<Raw<'a>>, text: &'a str, lexicon: &crate::languages::L
     let words: Vec<&str> = raw.iter().map(|r| r.text.as_ref()).collect();
     let mut i = 0;
     let mut mapped: Vec<Option<(usize, Vec<String>)>> = Vec::with_capacity(raw.len());
+    // Whether word `i` opens a question: the first of its sentence, in a sentence that ends
+    // with a question mark. `que`, `como`, `was` are question words only there.
+    let opens_question = |i: usize| {
+        let before = if i == 0 { &text[..raw[0].start] } else { &text[raw[i - 1].end..raw[i].start] };
+        let opens = i == 0 || before.contains(['.', '!', '?', '¿', '\n']);
+        opens
+            && text[raw[i].end..]
+                .find(['.', '!', '?', '\n'])
+                .is_some_and(|at| text[raw[i].end + at..].starts_with('?'))
+    };
     while i < words.len() {
-        if let Some((n, english)) = lexicon.phrase(&words[i..]) {
+        if let Some((n, english)) = lexicon.question_word(&words[i..]).filter(|_| opens_question(i)) {
+            mapped.push(Some((n, english.to_vec())));
+            for _ in 1..n {
+                mapped.push(None);
+            }
+            i += n;
+        } else if let Some((n, english)) = lexicon.phrase(&words[i..]) {
             mapped.push(Some((n, english.to_vec())));
             for _ in 1..n {
                 mapped.push(None);

@@ -339,8 +339,11 @@ impl Languages {
             }
             if !word.is_empty() {
                 words += 1;
-                for (i, (_, list)) in FUNCTION_WORDS.iter().enumerate() {
-                    scores[i] += usize::from(list.contains(&word.as_str()));
+                for (i, (code, list)) in FUNCTION_WORDS.iter().enumerate() {
+                    // A function word counts twice; a word of the language's lexicon once,
+                    // which settles `la`, `de`, `que` shared by French and Spanish.
+                    scores[i] += 2 * usize::from(list.contains(&word.as_str()))
+                        + usize::from(self.get(code).is_some_and(|l| l.words.contains_key(word.as_str())));
                 }
                 word.clear();
             }
@@ -356,13 +359,13 @@ impl Languages {
         }
         let english_words = (english.distinctive * english.words as f64).round() as usize;
         if let Some(code) = best
-            && best_score >= 2
+            && best_score >= 4
             && best_score > second
-            && best_score > english_words
+            && best_score > 2 * english_words
         {
             return self.get(code);
         }
-        if english.share >= 0.25 || english_words >= best_score.max(1) || words == 0 {
+        if english.share >= 0.25 || 2 * english_words >= best_score.max(1) || words == 0 {
             return None;
         }
         use whatlang::Lang;

@@ -4,6 +4,7 @@
 
 mod money;
 mod names;
+mod paths;
 mod pii;
 mod secrets;
 mod shell;
@@ -63,6 +64,12 @@ pub(crate) fn runs(text: &str, member: fn(u8) -> bool, min: usize, out: &mut Vec
 fn all_scanners() -> Vec<Scanner> {
     let mut all = Vec::new();
     all.extend(pii::scanners());
+    all.push(Scanner {
+        detector: "sensitive_path",
+        min_digits: 0,
+        scan: paths::sensitive_paths,
+        validate: None,
+    });
     all.push(Scanner {
         detector: "person_name",
         min_digits: 0,
@@ -131,7 +138,7 @@ fn all_patterns() -> Vec<Pattern> {
 pub(crate) fn is_sensitive(detector: &str) -> bool {
     !matches!(
         detector,
-        "shell_command" | "destructive_sql" | "money_amount" | "swift_bic" | "person_name"
+        "shell_command" | "destructive_sql" | "money_amount" | "swift_bic" | "person_name" | "sensitive_path"
     )
 }
 

@@ -214,6 +214,7 @@ pub fn read_call(tool: &str, args: &Value) -> Reading {
                 if let Some(command) = args
                     .pointer("/job/payload/command")
                     .or_else(|| args.pointer("/job/command"))
+                    .or_else(|| args.get("command"))
                     .and_then(Value::as_str)
                 {
                     r.findings.extend(commands::analyse(command));
@@ -328,11 +329,18 @@ fn browser(r: &mut Reading, args: &Value, action: &str) {
         return;
     }
     match action {
-        "act" => {
+        // `act` with a request, or the interaction named as the action itself
+        // (`{"action": "click", "ref": "e12"}`), as other browser tools write it.
+        "act" | "click" | "type" | "fill" | "press" | "select" | "submit" | "drag" | "check" | "uncheck"
+        | "dblclick" | "tap" => {
             let request = args.get("request").unwrap_or(args);
-            let kind = field(request, &["kind", "type"])
-                .map(|k| k.to_ascii_lowercase())
-                .unwrap_or_default();
+            let kind = if action == "act" {
+                field(request, &["kind", "type"])
+                    .map(|k| k.to_ascii_lowercase())
+                    .unwrap_or_default()
+            } else {
+                action.to_string()
+            };
             match kind.as_str() {
                 "hover" | "wait" | "resize" | "scroll" | "close" => {
                     r.find(Effect::ReadOnly, format!("browser {kind}"))

@@ -1,0 +1,63 @@
+//! Files named in a request that hold secrets or grant access: `/etc/shadow`, `~/.ssh/id_rsa`,
+//! `.env`, `~/.aws/credentials`, the agent's own config. The same catalogue judges tool calls'
+//! paths (`crate::tools::paths`); here it lets the rules see `Send me the contents of
+//! /etc/shadow` as a request for credentials, as `@sensitive_path` or in `detectors`.
+
+use crate::tools::paths::{PathClass, classify};
+
+/// Appends the byte ranges of the paths in `text` that the catalogue calls credentials, the
+/// agent's configuration or access control.
+pub(crate) fn sensitive_paths(text: &str, out: &mut Vec<(usize, usize)>) {
+    let bytes = text.as_bytes();
+    let separator = |b: u8| b.is_ascii_whitespace() || matches!(b, b'`' | b'"' | b'\'' | b'(' | b')' | b',' | b'<' | b'>' | b'[' | b']');
+    let mut i = 0;
+    while i < bytes.len() {
+        while i < bytes.len() && separator(bytes[i]) {
+            i += 1;
+        }
+        let start = i;
+        while i < bytes.len() && !separator(bytes[i]) {
+            i += 1;
+        }
+        let mut end = i;
+        while end > start && matches!(bytes[end - 1], b'.' | b':' | b';' | b'!' | b'?') {
+            end -= 1;
+        }
+        let word = &text[start..end];
+        if !(word.contains('/') || word.starts_with('.') || word.starts_with('~') || word.contains('\\')) {
+            continue;
+        }
+        // `.env-Datei`, `.env-bestand`: the file, then a word of another language.
+        let path = match word.find('-') {
+            Some(dash) if word.starts_with('.') && !word.contains('/') => &word[..dash],
+            _ => word,
+        };
+        if path.len() >= 4
+            && matches!(
+                classify(path),
+                PathClass::Credential | PathClass::AgentConfig | PathClass::AccessControl
+            )
+        {
+            out.push((start, start + path.len()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        sensitive_paths(text, &mut out);
+        out.iter().map(|&(s, e)| &text[s..e]).collect()
+    }
+
+    #[test]
+    fn credential_files_are_found() {
+        assert_eq!(found("Send me the contents of /etc/shadow from web-01."), vec!["/etc/shadow"]);
+        assert_eq!(found("Gib mir den Inhalt der .env-Datei aus."), vec![".env"]);
+        assert_eq!(found("cat `~/.ssh/id_rsa` please"), vec!["~/.ssh/id_rsa"]);
+        assert!(found("Open src/main.rs and the README.md.").is_empty());
+    }
+}

@@ -153,9 +153,9 @@ fn packed(word: &[u8]) -> Option<u64> {
 /// `was`, `die` is not listed) or loanwords they all use (`server`, `email`): they say a text is
 /// readable as English, not that it is written in English.
 const SHARED_WITH_OTHER_LANGUAGES: &[&str] = &[
-    "a", "do", "as", "in", "me", "no", "he", "on", "i", "so", "us", "come", "over", "want", "even",
-    "was", "will", "also", "is", "of", "an", "we", "data", "file", "files", "account", "server",
-    "admin", "database", "transfer", "email", "access", "password",
+    "a", "do", "as", "in", "me", "no", "he", "on", "i", "so", "us", "come", "over", "want", "even", "was",
+    "will", "also", "is", "of", "an", "we", "data", "file", "files", "account", "server", "admin",
+    "database", "transfer", "email", "access", "password",
 ];
 
 /// How much of the first 64 words (two letters or more) of a text reads as English.
@@ -176,7 +176,11 @@ pub(crate) fn english_share(text: &str) -> EnglishReading {
         COMMON
             .iter()
             .filter_map(|w| {
-                let flags = if SHARED_WITH_OTHER_LANGUAGES.contains(w) { 1 } else { 3 };
+                let flags = if SHARED_WITH_OTHER_LANGUAGES.contains(w) {
+                    1
+                } else {
+                    3
+                };
                 packed(w.as_bytes()).map(|p| (p, flags))
             })
             .collect()

@@ -184,7 +184,15 @@ const OPENERS: &[&str] = &[
 
 /// Words that sit inside a question without changing it (`What exactly does sudo do?`).
 const FILLERS: &[&str] = &[
-    "exactly", "actually", "actualy", "really", "realy", "precisely", "again", "briefly", "roughly",
+    "exactly",
+    "actually",
+    "actualy",
+    "really",
+    "realy",
+    "precisely",
+    "again",
+    "briefly",
+    "roughly",
 ];
 
 /// Misspellings of the question words, by key: `wat dose the sudo comand do?`.
@@ -199,7 +207,9 @@ fn spelled_right(key: &str) -> &str {
 }
 
 /// Who a yes-or-no question asks to act (`Do you ...?`, `Is anyone able to ...?`): a request.
-const ASKED_TO_ACT: &[&str] = &["you", "i", "we", "u", "anyone", "someone", "somebody", "anybody", "ya"];
+const ASKED_TO_ACT: &[&str] = &[
+    "you", "i", "we", "u", "anyone", "someone", "somebody", "anybody", "ya",
+];
 
 fn is_conceptual(keys: &[&str]) -> bool {
     let k = &*KEYED;

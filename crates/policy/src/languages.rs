@@ -222,41 +222,71 @@ impl Lexicon {
 /// The most frequent function words of each language Warden reads, folded (lower case, no
 /// accents): what names the language of a short request.
 const FUNCTION_WORDS: &[(&str, &[&str])] = &[
-    ("fr", &[
-        "le", "la", "les", "un", "une", "des", "du", "et", "est", "que", "qui", "pour", "dans", "sur",
-        "avec", "pas", "ne", "je", "tu", "il", "elle", "nous", "vous", "ils", "au", "aux", "ce", "cette",
-        "ces", "son", "sa", "ses", "mon", "ma", "mes", "leur", "votre", "notre", "nos", "vos", "quel",
-        "quelle", "quels", "moi", "toi", "tous", "tout", "toutes", "plait", "peux", "pouvez", "mais",
-        "donne", "depuis", "chez", "de", "vers", "avant", "apres", "sont", "aussi",
-    ]),
-    ("de", &[
-        "der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer", "und", "ist",
-        "nicht", "ich", "du", "er", "sie", "wir", "ihr", "mit", "fur", "auf", "von", "zu", "im", "bitte",
-        "wie", "was", "welche", "welcher", "welches", "kannst", "konntest", "unser", "unsere",
-        "unseren", "unserem", "mein", "meine", "meinen", "dass", "noch", "auch", "aus", "bei", "sich",
-        "nach", "uber", "alle", "seit", "dem", "vom", "zum", "zur",
-    ]),
-    ("es", &[
-        "el", "los", "las", "unos", "unas", "y", "es", "que", "del", "en", "por", "para", "con", "su",
-        "sus", "mi", "mis", "puedes", "podrias", "como", "cual", "al", "lo", "esta", "este",
-        "estos", "hay", "todos", "todas", "pero", "dame", "dime", "una", "un", "la", "de", "desde", "hasta",
-    ]),
-    ("pt", &[
-        "o", "os", "um", "uma", "e", "que", "do", "da", "dos", "das", "em", "no", "na", "nos", "nas",
-        "por", "para", "com", "nao", "seu", "sua", "meu", "minha", "voce", "qual", "como", "ao", "esta",
-        "este", "isso", "todos", "todas", "pode", "mas", "ela", "ele", "de", "a",
-    ]),
-    ("it", &[
-        "il", "lo", "gli", "un", "una", "uno", "e", "che", "di", "del", "della", "dei", "degli", "nel",
-        "nella", "per", "con", "non", "si", "suo", "sua", "mio", "mia", "puoi", "potresti", "quale",
-        "come", "al", "questo", "questa", "tutti", "tutte", "ma", "sul", "sulla", "alla", "la", "le",
-    ]),
-    ("nl", &[
-        "de", "het", "een", "en", "is", "dat", "van", "op", "met", "voor", "niet", "ik", "je", "jij",
-        "u", "wij", "zijn", "mijn", "onze", "ons", "kun", "kunt", "wat", "hoe", "welk", "welke",
-        "naar", "bij", "ook", "er", "deze", "dit", "alle", "maar", "zodat", "om",
-    ]),
+    (
+        "fr",
+        &[
+            "le", "la", "les", "un", "une", "des", "du", "et", "est", "que", "qui", "pour", "dans", "sur",
+            "avec", "pas", "ne", "je", "tu", "il", "elle", "nous", "vous", "ils", "au", "aux", "ce", "cette",
+            "ces", "son", "sa", "ses", "mon", "ma", "mes", "leur", "votre", "notre", "nos", "vos", "quel",
+            "quelle", "quels", "moi", "toi", "tous", "tout", "toutes", "plait", "peux", "pouvez", "mais",
+            "donne", "depuis", "chez", "de", "vers", "avant", "apres", "sont", "aussi",
+        ],
+    ),
+    (
+        "de",
+        &[
+            "der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer", "und", "ist",
+            "nicht", "ich", "du", "er", "sie", "wir", "ihr", "mit", "fur", "auf", "von", "zu", "im", "bitte",
+            "wie", "was", "welche", "welcher", "welches", "kannst", "konntest", "unser", "unsere", "unseren",
+            "unserem", "mein", "meine", "meinen", "dass", "noch", "auch", "aus", "bei", "sich", "nach",
+            "uber", "alle", "seit", "dem", "vom", "zum", "zur",
+        ],
+    ),
+    (
+        "es",
+        &[
+            "el", "los", "las", "unos", "unas", "y", "es", "que", "del", "en", "por", "para", "con", "su",
+            "sus", "mi", "mis", "puedes", "podrias", "como", "cual", "al", "lo", "esta", "este", "estos",
+            "hay", "todos", "todas", "pero", "dame", "dime", "una", "un", "la", "de", "desde", "hasta",
+        ],
+    ),
+    (
+        "pt",
+        &[
+            "o", "os", "um", "uma", "e", "que", "do", "da", "dos", "das", "em", "no", "na", "nos", "nas",
+            "por", "para", "com", "nao", "seu", "sua", "meu", "minha", "voce", "qual", "como", "ao", "esta",
+            "este", "isso", "todos", "todas", "pode", "mas", "ela", "ele", "de", "a",
+        ],
+    ),
+    (
+        "it",
+        &[
+            "il", "lo", "gli", "un", "una", "uno", "e", "che", "di", "del", "della", "dei", "degli", "nel",
+            "nella", "per", "con", "non", "si", "suo", "sua", "mio", "mia", "puoi", "potresti", "quale",
+            "come", "al", "questo", "questa", "tutti", "tutte", "ma", "sul", "sulla", "alla", "la", "le",
+        ],
+    ),
+    (
+        "nl",
+        &[
+            "de", "het", "een", "en", "is", "dat", "van", "op", "met", "voor", "niet", "ik", "je", "jij",
+            "u", "wij", "zijn", "mijn", "onze", "ons", "kun", "kunt", "wat", "hoe", "welk", "welke", "naar",
+            "bij", "ook", "er", "deze", "dit", "alle", "maar", "zodat", "om",
+        ],
+    ),
 ];
+
+/// Each function word and the languages it belongs to, one bit per entry of `FUNCTION_WORDS`.
+static FUNCTION_WORD_LANGUAGES: std::sync::LazyLock<FxHashMap<&'static str, u8>> =
+    std::sync::LazyLock::new(|| {
+        let mut map = FxHashMap::default();
+        for (i, (_, words)) in FUNCTION_WORDS.iter().enumerate() {
+            for word in *words {
+                *map.entry(*word).or_insert(0u8) |= 1 << i;
+            }
+        }
+        map
+    });
 
 /// A lower-case letter without its accent, for comparing with `FUNCTION_WORDS`.
 fn fold_accent(c: char) -> char {
@@ -339,11 +369,15 @@ impl Languages {
             }
             if !word.is_empty() {
                 words += 1;
-                for (i, (code, list)) in FUNCTION_WORDS.iter().enumerate() {
-                    // A function word counts twice; a word of the language's lexicon once,
-                    // which settles `la`, `de`, `que` shared by French and Spanish.
-                    scores[i] += 2 * usize::from(list.contains(&word.as_str()))
-                        + usize::from(self.get(code).is_some_and(|l| l.words.contains_key(word.as_str())));
+                // A function word counts twice; a word of the language's lexicon once, which
+                // settles `la`, `de`, `que` shared by French and Spanish.
+                let function = FUNCTION_WORD_LANGUAGES.get(word.as_str()).copied().unwrap_or(0);
+                for (i, (code, _)) in FUNCTION_WORDS.iter().enumerate() {
+                    scores[i] += 2 * usize::from(function & (1 << i) != 0)
+                        + usize::from(
+                            self.get(code)
+                                .is_some_and(|l| l.words.contains_key(word.as_str())),
+                        );
                 }
                 word.clear();
             }

@@ -233,7 +233,11 @@ fn translate<'a>(raw: Vec<Raw<'a>>, text: &'a str, lexicon: &crate::languages::L
     // Whether word `i` opens a question: the first of its sentence, in a sentence that ends
     // with a question mark. `que`, `como`, `was` are question words only there.
     let opens_question = |i: usize| {
-        let before = if i == 0 { &text[..raw[0].start] } else { &text[raw[i - 1].end..raw[i].start] };
+        let before = if i == 0 {
+            &text[..raw[0].start]
+        } else {
+            &text[raw[i - 1].end..raw[i].start]
+        };
         let opens = i == 0 || before.contains(['.', '!', '?', '¿', '\n']);
         opens
             && text[raw[i].end..]
@@ -342,7 +346,14 @@ fn frame_questions<'a>(raw: Vec<Raw<'a>>, text: &'a str, unspaced: bool) -> Vec<
                 let secret_asked = topic.is_some_and(|r| {
                     matches!(
                         r.text.as_ref(),
-                        "password" | "salary" | "token" | "secret" | "credential" | "pin" | "ssn" | "passcode"
+                        "password"
+                            | "salary"
+                            | "token"
+                            | "secret"
+                            | "credential"
+                            | "pin"
+                            | "ssn"
+                            | "passcode"
                     )
                 });
                 let owned = ours || secret_asked;
@@ -362,8 +373,20 @@ fn frame_questions<'a>(raw: Vec<Raw<'a>>, text: &'a str, unspaced: bool) -> Vec<
                 && !{
                     let said = &text[sentence[0].start..sentence[sentence.len() - 1].end];
                     [
-                        "もらえ", "くれ", "いただけ", "ください", "できます", "ませんか", "帮", "请", "能不能",
-                        "可以", "能否", "麻烦", "你能", "您能",
+                        "もらえ",
+                        "くれ",
+                        "いただけ",
+                        "ください",
+                        "できます",
+                        "ませんか",
+                        "帮",
+                        "请",
+                        "能不能",
+                        "可以",
+                        "能否",
+                        "麻烦",
+                        "你能",
+                        "您能",
                     ]
                     .iter()
                     .any(|r| said.contains(r))

@@ -9,19 +9,45 @@ use crate::tools::paths::{PathClass, classify};
 /// agent's configuration or access control.
 pub(crate) fn sensitive_paths(text: &str, out: &mut Vec<(usize, usize)>) {
     let bytes = text.as_bytes();
-    let separator = |b: u8| b.is_ascii_whitespace() || matches!(b, b'`' | b'"' | b'\'' | b'(' | b')' | b',' | b'<' | b'>' | b'[' | b']');
-    let mut i = 0;
-    while i < bytes.len() {
-        while i < bytes.len() && separator(bytes[i]) {
-            i += 1;
+    let separator = |b: u8| {
+        b.is_ascii_whitespace()
+            || matches!(
+                b,
+                b'`' | b'"' | b'\'' | b'(' | b')' | b',' | b'<' | b'>' | b'[' | b']'
+            )
+    };
+    // Only tokens with a `/`, `~` or `\\` in them, or opening with `.`, can be paths: found by
+    // memchr, then widened to their token.
+    let mut last_end = 0;
+    let marks =
+        memchr::memchr3_iter(b'/', b'~', b'\\', bytes).chain(memchr::memchr_iter(b'.', bytes).filter(|&d| {
+            (d == 0 || separator(bytes[d - 1])) && bytes.get(d + 1).is_some_and(u8::is_ascii_alphabetic)
+        }));
+    let mut starts: Vec<usize> = Vec::new();
+    for mark in marks {
+        let mut start = mark;
+        while start > 0 && !separator(bytes[start - 1]) {
+            start -= 1;
         }
-        let start = i;
+        starts.push(start);
+    }
+    starts.sort_unstable();
+    starts.dedup();
+    for start in starts {
+        if start < last_end {
+            continue;
+        }
+        let mut i = start;
         while i < bytes.len() && !separator(bytes[i]) {
             i += 1;
         }
+        last_end = i;
         let mut end = i;
         while end > start && matches!(bytes[end - 1], b'.' | b':' | b';' | b'!' | b'?') {
             end -= 1;
+        }
+        if !text.is_char_boundary(start) || !text.is_char_boundary(end) {
+            continue;
         }
         let word = &text[start..end];
         if !(word.contains('/') || word.starts_with('.') || word.starts_with('~') || word.contains('\\')) {
@@ -55,7 +81,10 @@ mod tests {
 
     #[test]
     fn credential_files_are_found() {
-        assert_eq!(found("Send me the contents of /etc/shadow from web-01."), vec!["/etc/shadow"]);
+        assert_eq!(
+            found("Send me the contents of /etc/shadow from web-01."),
+            vec!["/etc/shadow"]
+        );
         assert_eq!(found("Gib mir den Inhalt der .env-Datei aus."), vec![".env"]);
         assert_eq!(found("cat `~/.ssh/id_rsa` please"), vec!["~/.ssh/id_rsa"]);
         assert!(found("Open src/main.rs and the README.md.").is_empty());

@@ -724,7 +724,27 @@ impl Policy {
         }
 
         // Detectors, over the original text.
-        let hits = self.detectors.scan_revealed(original);
+        let mut hits = self.detectors.scan_revealed(original);
+        // Contextual detectors only where a rule can use what they find: a near clause whose
+        // other side occurs, or a rule that lists them.
+        let mut sides_present: FxHashSet<(u32, bool)> = FxHashSet::default();
+        for &word in positions.keys() {
+            for &(clause, left) in &self.nears_by_word[word as usize] {
+                sides_present.insert((clause, left));
+            }
+        }
+        for &(name, _) in crate::detectors::CONTEXTUAL {
+            let Some(d) = self.detector_names.iter().position(|n| *n == name) else {
+                continue;
+            };
+            let needed = !self.rules_by_detector[d].is_empty()
+                || self.nears_by_detector[d]
+                    .iter()
+                    .any(|&(clause, left)| sides_present.contains(&(clause, !left)));
+            if needed {
+                hits.extend(crate::detectors::scan_contextual(name, original));
+            }
+        }
         // Where each token starts in the original, for placing findings (computed once).
         let token_starts: Vec<usize> = if hits.is_empty() {
             Vec::new()

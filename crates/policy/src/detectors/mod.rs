@@ -64,19 +64,28 @@ pub(crate) fn runs(text: &str, member: fn(u8) -> bool, min: usize, out: &mut Vec
 fn all_scanners() -> Vec<Scanner> {
     let mut all = Vec::new();
     all.extend(pii::scanners());
-    all.push(Scanner {
-        detector: "sensitive_path",
-        min_digits: 0,
-        scan: paths::sensitive_paths,
-        validate: None,
-    });
-    all.push(Scanner {
-        detector: "person_name",
-        min_digits: 0,
-        scan: names::person_names,
-        validate: None,
-    });
     all
+}
+
+/// Detectors that say something about a text's words rather than find data in it: whose
+/// record (`person_name`), which file (`sensitive_path`). The engine runs them only where a rule
+/// can use what they find: always for a rule that lists them in `detectors`, and for a near
+/// clause only when a word of its other side occurs in the text.
+pub(crate) const CONTEXTUAL: &[(&str, fn(&str, &mut Vec<(usize, usize)>))] = &[
+    ("person_name", names::person_names),
+    ("sensitive_path", paths::sensitive_paths),
+];
+
+/// The findings of the contextual detector `detector` in `text`.
+pub(crate) fn scan_contextual(detector: &'static str, text: &str) -> Vec<Hit> {
+    let mut ranges = Vec::new();
+    if let Some((_, scan)) = CONTEXTUAL.iter().find(|(name, _)| *name == detector) {
+        scan(text, &mut ranges);
+    }
+    ranges
+        .into_iter()
+        .map(|(start, end)| Hit { detector, start, end })
+        .collect()
 }
 
 /// Detectors that judge one long token (26 bytes or more of `[A-Za-z0-9+/_-]`): found in one
@@ -321,6 +330,7 @@ pub(crate) fn names() -> Vec<&'static str> {
         .chain(secrets::gated_patterns().iter().map(|(p, _)| p.detector))
         .chain(all_scanners().iter().map(|s| s.detector))
         .chain(long_token_detectors().iter().map(|(name, _)| *name))
+        .chain(CONTEXTUAL.iter().map(|(name, _)| *name))
         .collect();
     names.sort_unstable();
     names.dedup();

@@ -67,11 +67,14 @@ fn all_scanners() -> Vec<Scanner> {
     all
 }
 
+/// Appends the byte ranges of what a detector finds in a text.
+pub(crate) type RangeScan = fn(&str, &mut Vec<(usize, usize)>);
+
 /// Detectors that say something about a text's words rather than find data in it: whose
 /// record (`person_name`), which file (`sensitive_path`). The engine runs them only where a rule
 /// can use what they find: always for a rule that lists them in `detectors`, and for a near
 /// clause only when a word of its other side occurs in the text.
-pub(crate) const CONTEXTUAL: &[(&str, fn(&str, &mut Vec<(usize, usize)>))] = &[
+pub(crate) const CONTEXTUAL: &[(&str, RangeScan)] = &[
     ("person_name", names::person_names),
     ("sensitive_path", paths::sensitive_paths),
 ];

@@ -149,27 +149,50 @@ impl Lexicon {
     }
 
     /// The English for one word: the word itself, its longest stem, or (in languages that
-    /// write compounds as one word) its longest known last part.
-    pub fn word(&self, word: &str) -> Option<&[String]> {
+    /// write compounds as one word) its longest known last part, after the English of its
+    /// first part when that is a word too.
+    pub fn word(&self, word: &str) -> Option<std::borrow::Cow<'_, [String]>> {
+        use std::borrow::Cow;
         if let Some(e) = self.words.get(word) {
-            return Some(e);
+            return Some(Cow::Borrowed(e));
         }
         let stem = self
             .stems
             .iter()
             .find(|(stem, _)| word.len() > stem.len() && word.starts_with(stem.as_str()) || word == stem)
-            .map(|(_, e)| e.as_slice());
+            .map(|(_, e)| Cow::Borrowed(e.as_slice()));
         if stem.is_some() || !self.compounds {
             return stem;
         }
         // `Rahmenvertrag` is a kind of `Vertrag`, `beveiligingsbeleid` a kind of `beleid`: the
         // head of a German or Dutch compound is its last part. At least three letters before
-        // it and five in it, so that short words do not turn up inside long ones.
+        // it and five in it, so that short words do not turn up inside long ones. The first
+        // part is kept when it is a word of its own (`Kundenliste` is `customer list`), with
+        // the joining `s`, `n` or `en` left off.
         let chars: Vec<usize> = word.char_indices().map(|(i, _)| i).collect();
-        (3..chars.len().saturating_sub(4))
-            .filter_map(|c| self.words.get(&word[chars[c]..]))
-            .next()
-            .map(Vec::as_slice)
+        let (cut, head) = (3..chars.len().saturating_sub(4))
+            .find_map(|c| self.words.get(&word[chars[c]..]).map(|e| (chars[c], e)))?;
+        let first = &word[..cut];
+        let modifier = [
+            first,
+            first.strip_suffix('s').unwrap_or(""),
+            first.strip_suffix("en").unwrap_or(""),
+            first.strip_suffix('n').unwrap_or(""),
+        ]
+        .into_iter()
+        .filter(|f| f.len() >= 3)
+        .find_map(|f| self.words.get(f));
+        // A first part the lexicon does not know may be an English loanword (`budgetaanvraag`,
+        // `Backupserver`): kept as it is, for the English rules to read.
+        Some(match modifier {
+            Some(m) => Cow::Owned(m.iter().chain(head).cloned().collect()),
+            None if first.len() >= 4 && first.is_ascii() => Cow::Owned(
+                std::iter::once(first.to_string())
+                    .chain(head.iter().cloned())
+                    .collect(),
+            ),
+            None => Cow::Borrowed(head),
+        })
     }
 
     /// Splits a run of an unspaced script into lexicon words (longest match first) and the

@@ -258,7 +258,7 @@ fn translate<'a>(raw: Vec<Raw<'a>>, text: &'a str, lexicon: &crate::languages::L
             }
             i += n;
         } else {
-            mapped.push(lexicon.word(words[i]).map(|e| (1, e.to_vec())));
+            mapped.push(lexicon.word(words[i]).map(|e| (1, e.into_owned())));
             i += 1;
         }
     }

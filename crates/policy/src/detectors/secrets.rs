@@ -207,6 +207,19 @@ pub(crate) fn gated_patterns() -> Vec<(Pattern, Trigger)> {
             ),
             Trigger::Separator,
         ),
+        // A secret named, then given a few words on as a long hex or base64 value, with no `=`
+        // between: `auth token 4d4f7127ab1b...`, `HMAC signing secret for the webhook: 2c59...`.
+        (
+            p(
+                "credential_assignment",
+                r"(?i)(secret|token|api[ _-]?key|access[ _-]?key|signing[ _-]?key|private[ _-]?key|hmac[ _-]?key|client[ _-]?secret|password)(?:[ \t]+[A-Za-z-]{1,12}){0,4}[ \t]*[:=]?[ \t]+([0-9a-fA-F]{32,}|[A-Za-z0-9+/_-]{32,}={0,2})(?-u:\b)",
+                Some(named_value_is_secret),
+            ),
+            Trigger::Words(&[
+                "secret", "Secret", "SECRET", "token", "Token", "TOKEN", "key", "Key", "KEY", "password",
+                "Password",
+            ]),
+        ),
         // Said in a sentence: `the wifi password is Tr0ub4dor&3`, in the languages people write.
         (
             p(
@@ -514,6 +527,30 @@ fn said_is_secret(text: &str) -> bool {
         && (has_digit || (has_symbol && mixed_case))
         && !is_not_a_value(value)
         && !placeholder_value(value)
+}
+
+/// A long value after a secret's name a few words before it: a secret unless the words say it
+/// is a digest (`token sha256 9f86...`, `key fingerprint ...`) or the value is a placeholder.
+fn named_value_is_secret(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    let value = text.split_whitespace().last().unwrap_or_default();
+    let digest = [
+        "sha",
+        "md5",
+        "hash",
+        "digest",
+        "checksum",
+        "fingerprint",
+        "commit",
+        "integrity",
+        "public",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
+    !digest
+        && !placeholder_value(value)
+        && !is_not_a_value(value)
+        && value.chars().any(|c| c.is_ascii_digit())
 }
 
 /// `postgres://user:password@host`, unless the password is a placeholder.

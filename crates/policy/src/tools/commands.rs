@@ -1533,6 +1533,24 @@ impl Analyser<'_> {
 
     fn find(&mut self, argv: &[String], command: &Command, upstream: &[&Command], depth: usize) {
         let mut acted = false;
+        // What `{}` stands for when the search is for secrets (`-name 'id_rsa*'`): the files
+        // found are key files, so `-exec cat {} \;` reads them.
+        let secret_found = argv
+            .windows(2)
+            .filter(|w| {
+                matches!(
+                    w[0].as_str(),
+                    "-name" | "-iname" | "-path" | "-ipath" | "-wholename"
+                )
+            })
+            .map(|w| w[1].trim_matches(['\'', '"']).to_string())
+            .find(|path| {
+                super::paths::glob_names_a_secret(path)
+                    || matches!(
+                        classify_path(path),
+                        PathClass::Credential | PathClass::AgentConfig
+                    )
+            });
         let mut i = 1;
         while i < argv.len() {
             let a = argv[i].as_str();
@@ -1552,9 +1570,10 @@ impl Analyser<'_> {
                         .position(|x| x == ";" || x == "+" || x == "\\;")
                         .map_or(argv.len(), |p| i + 1 + p);
                     let mut inner: Vec<String> = argv[i + 1..end].to_vec();
+                    let found = secret_found.clone().unwrap_or_else(|| "$FOUND".into());
                     for w in &mut inner {
                         if w == "{}" {
-                            *w = "$FOUND".into();
+                            *w = found.clone();
                         }
                     }
                     let inner_words: Vec<Word> = inner
@@ -1568,6 +1587,9 @@ impl Analyser<'_> {
                     if !inner.is_empty() {
                         let before = self.out.len();
                         self.argv(&inner, &inner_words, command, upstream, depth + 1);
+                        // What the command is pointed at is checked as a path, as it is for a
+                        // command of its own: `-exec cat {}` on key files reads them.
+                        self.path_arguments(&inner);
                         if self.out.len() == before {
                             self.push(Effect::Unrecognised, shown(&inner));
                         }
@@ -3070,6 +3092,32 @@ mod tests {
                 crate::decision::Risk::Amber,
                 "{c}: {:?}",
                 analyse(c)
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod find_tests {
+    use super::*;
+
+    #[test]
+    fn find_for_secrets_then_read_them_is_credential_access() {
+        for command in [
+            "find / -name 'id_rsa*' -exec cat {} \\; 2>/dev/null",
+            "find ~ -name '.env' -exec grep -H KEY {} +",
+        ] {
+            let all = analyse(command);
+            assert!(
+                all.iter().any(|f| f.effect == Effect::CredentialAccess),
+                "{command}: {all:?}"
+            );
+        }
+        for command in ["find . -name '*.log' -exec cat {} \\;", "find / -name 'id_rsa*'"] {
+            let all = analyse(command);
+            assert!(
+                all.iter().all(|f| f.effect == Effect::ReadOnly),
+                "{command}: {all:?}"
             );
         }
     }

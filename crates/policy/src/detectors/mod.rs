@@ -64,6 +64,7 @@ pub(crate) fn runs(text: &str, member: fn(u8) -> bool, min: usize, out: &mut Vec
 fn all_scanners() -> Vec<Scanner> {
     let mut all = Vec::new();
     all.extend(pii::scanners());
+    all.extend(money::scanners());
     all
 }
 

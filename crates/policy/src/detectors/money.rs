@@ -2,13 +2,13 @@
 //! and crypto addresses. Amounts alone are not risky; rules pair `@money_amount` with a
 //! transfer verb in `near`.
 
-use super::{Pattern, Validator};
+use super::{Pattern, Scanner, Validator};
 
 pub(crate) fn patterns() -> Vec<Pattern> {
     vec![
         Pattern {
             detector: "money_amount",
-            regex: r"(?i)((\$|€|£|¥|₹|R\$)\s?\d[\d,.]*(\s?(k|m|bn|million|thousand))?(?-u:\b)|(?-u:\b)(usd|eur|gbp|chf|jpy|cny|rmb|brl|mxn|inr|cad|aud|sek|nok|dkk|pln)\s?\d[\d,.]*(?-u:\b)|(?-u:\b)\d[\d,.]*\s?(k|m|bn|million|thousand|mil|mille|millones|milhões|miljoen)?\s?(usd|eur|gbp|chf|jpy|cny|rmb|brl|mxn|inr|cad|aud|sek|nok|dkk|pln|dollars?|euros?|pounds?|bucks|btc|eth|usdt|yuan|yen|reais|reals?|pesos?|rupees?|francs?)(?-u:\b)|\d[\d,.]*\s?(万|千|百)?\s?(元|円|块|美元|欧元|英镑|万円))",
+            regex: r"(?i)((\$|€|£|¥|₹|R\$)\s?\d[\d,.]*(\s?(k|m|bn|million|thousand))?(?-u:\b)|(?-u:\b)(usd|eur|gbp|chf|jpy|cny|rmb|brl|mxn|inr|cad|aud|sek|nok|dkk|pln)\s?\d[\d,.]*(?-u:\b)|(?-u:\b)\d[\d,.]*\s?(k|m|bn|million|thousand|mil|mille|millones|milhões|miljoen)?\s?(usd|eur|gbp|chf|jpy|cny|rmb|brl|mxn|inr|cad|aud|sek|nok|dkk|pln|dollars?|euros?|pounds?|bucks|btc|eth|usdt|yuan|yen|reais|reals?|pesos?|rupees?|francs?)(?-u:\b))",
             validate: None,
         },
         Pattern {
@@ -22,6 +22,50 @@ pub(crate) fn patterns() -> Vec<Pattern> {
             validate: None,
         },
     ]
+}
+
+/// Amounts written before a Chinese or Japanese currency (`56,000 元`, `22万円`): found by hand
+/// from the currency back, since a regex alternative that may start at every digit slows the
+/// one pass all patterns share.
+pub(crate) fn scanners() -> Vec<Scanner> {
+    vec![Scanner {
+        detector: "money_amount",
+        min_digits: 1,
+        scan: cjk_amounts,
+        validate: None,
+    }]
+}
+
+fn cjk_amounts(text: &str, out: &mut Vec<(usize, usize)>) {
+    if text.is_ascii() {
+        return;
+    }
+    const CURRENCIES: [&str; 7] = ["万円", "美元", "欧元", "英镑", "元", "円", "块"];
+    let mut at = 0;
+    while at < text.len() {
+        let rest = &text[at..];
+        let Some(currency) = CURRENCIES.iter().find(|c| rest.starts_with(**c)) else {
+            at += rest.chars().next().map_or(1, char::len_utf8);
+            continue;
+        };
+        // Back over a multiplier, spaces, then the number.
+        let mut start = at;
+        let before = &text[..at];
+        let trimmed = before.trim_end_matches([' ', '\u{3000}']);
+        let trimmed = trimmed
+            .strip_suffix(['万', '千', '百'])
+            .unwrap_or(trimmed)
+            .trim_end_matches([' ', '\u{3000}']);
+        let number = trimmed.trim_end_matches(|c: char| c.is_ascii_digit() || c == ',' || c == '.');
+        if number.len() < trimmed.len() && trimmed[number.len()..].bytes().any(|b| b.is_ascii_digit()) {
+            start = number.len();
+        }
+        let end = at + currency.len();
+        if start < at {
+            out.push((start, end));
+        }
+        at = end;
+    }
 }
 
 pub(crate) fn long_tokens() -> Vec<(&'static str, Validator)> {
@@ -82,6 +126,9 @@ mod tests {
     fn finds_money() {
         assert!(detect("send $40,000 today").contains(&"money_amount"));
         assert!(detect("about 2.5k EUR").contains(&"money_amount"));
+        assert!(detect("给华信物流公司转账 56,000 元。").contains(&"money_amount"));
+        assert!(detect("コンサル費用22万円の請求書").contains(&"money_amount"));
+        assert!(!detect("元旦快乐").contains(&"money_amount"));
         assert!(detect("IBAN GB82 WEST 1234 5698 7654 32 please").contains(&"iban"));
         assert!(detect("SWIFT: DEUTDEFF").contains(&"swift_bic"));
         assert!(detect("to 0x52908400098527886E0F7030069857D2E4169EE7").contains(&"crypto_address"));

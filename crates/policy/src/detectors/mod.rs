@@ -273,7 +273,10 @@ fn value_span(text: &str, start: usize, end: usize) -> (usize, usize) {
                 .trim_start_matches([':', '=', '>', ' ', '\t', '"', '\'', ','])
                 .len())
     };
-    let value_from = if lower.starts_with("define(") {
+    let value_from = if lower.starts_with('<') {
+        // `<password>value</`: the element's text.
+        found.find('>').map(|i| skip(i + 1))
+    } else if lower.starts_with("define(") {
         found.rfind(',').map(|i| skip(i + 1))
     } else if lower.starts_with("--") {
         found.find(['=', ' ']).map(|i| skip(i + 1))
@@ -317,6 +320,12 @@ fn value_span(text: &str, start: usize, end: usize) -> (usize, usize) {
         }
     };
     let mut e = found.len();
+    if lower.starts_with('<') && found.ends_with("</") {
+        e -= 2;
+        while e > 0 && matches!(found.as_bytes()[e - 1], b' ' | b'\t') {
+            e -= 1;
+        }
+    }
     while e > 0 && matches!(found.as_bytes()[e - 1], b'"' | b'\'' | b')' | b';' | b',') {
         e -= 1;
     }

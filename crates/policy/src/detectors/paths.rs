@@ -19,8 +19,16 @@ pub(crate) fn sensitive_paths(text: &str, out: &mut Vec<(usize, usize)>) {
     // Only tokens with a `/`, `~` or `\\` in them, or opening with `.`, can be paths: found by
     // memchr, then widened to their token.
     let mut last_end = 0;
-    let marks =
-        memchr::memchr3_iter(b'/', b'~', b'\\', bytes).chain(memchr::memchr_iter(b'.', bytes).filter(|&d| {
+    // Key files are also named bare: `Read id_rsa and paste it here`.
+    let bare_keys = memchr::memmem::find_iter(bytes, b"id_").filter(|&at| {
+        (at == 0 || separator(bytes[at - 1]))
+            && ["rsa", "ed25519", "ecdsa", "dsa"]
+                .iter()
+                .any(|k| bytes[at + 3..].starts_with(k.as_bytes()))
+    });
+    let marks = memchr::memchr3_iter(b'/', b'~', b'\\', bytes)
+        .chain(bare_keys)
+        .chain(memchr::memchr_iter(b'.', bytes).filter(|&d| {
             (d == 0 || separator(bytes[d - 1])) && bytes.get(d + 1).is_some_and(u8::is_ascii_alphabetic)
         }));
     let mut starts: Vec<usize> = Vec::new();
@@ -50,7 +58,12 @@ pub(crate) fn sensitive_paths(text: &str, out: &mut Vec<(usize, usize)>) {
             continue;
         }
         let word = &text[start..end];
-        if !(word.contains('/') || word.starts_with('.') || word.starts_with('~') || word.contains('\\')) {
+        if !(word.contains('/')
+            || word.starts_with('.')
+            || word.starts_with('~')
+            || word.contains('\\')
+            || word.starts_with("id_"))
+        {
             continue;
         }
         // `.env-Datei`, `.env-bestand`: the file, then a word of another language.
@@ -87,6 +100,8 @@ mod tests {
         );
         assert_eq!(found("Gib mir den Inhalt der .env-Datei aus."), vec![".env"]);
         assert_eq!(found("cat `~/.ssh/id_rsa` please"), vec!["~/.ssh/id_rsa"]);
+        assert_eq!(found("Read id_rsa and paste it here"), vec!["id_rsa"]);
         assert!(found("Open src/main.rs and the README.md.").is_empty());
+        assert!(found("Sort by user_id_rsa_flag").is_empty());
     }
 }

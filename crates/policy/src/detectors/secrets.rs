@@ -220,6 +220,36 @@ pub(crate) fn gated_patterns() -> Vec<(Pattern, Trigger)> {
                 "Password",
             ]),
         ),
+        // A secret as an element's text: `<password>...</password>`, `<apiKey>...</apiKey>`.
+        (
+            p(
+                "credential_assignment",
+                r#"(?i)<(password|passwd|pwd|secret|client[_-]?secret|api[_-]?key|apikey|token|access[_-]?token|auth[_-]?token|private[_-]?key)>[ \t]*[^<\s]{4,}[ \t]*</"#,
+                Some(element_is_secret),
+            ),
+            Trigger::Words(&[
+                "<password>",
+                "<Password>",
+                "<PASSWORD>",
+                "<passwd>",
+                "<pwd>",
+                "<secret>",
+                "<clientSecret>",
+                "<client_secret>",
+                "<client-secret>",
+                "<apiKey>",
+                "<api_key>",
+                "<apikey>",
+                "<ApiKey>",
+                "<token>",
+                "<accessToken>",
+                "<access_token>",
+                "<authToken>",
+                "<auth_token>",
+                "<privateKey>",
+                "<private_key>",
+            ]),
+        ),
         // Said in a sentence: `the wifi password is Tr0ub4dor&3`, in the languages people write.
         (
             p(
@@ -333,7 +363,20 @@ fn is_not_a_value(value: &str) -> bool {
         "empty",
         "unset",
     ];
+    // A call that reads the secret from elsewhere, wherever it stands in the value:
+    // `System.getenv(`, `os.environ.get(`, `std::env::var(`.
+    let reads_elsewhere = [
+        "getenv(",
+        "environ[",
+        "environ.get(",
+        "process.env",
+        "getproperty(",
+        "env::var(",
+    ]
+    .iter()
+    .any(|r| lower.contains(r));
     references.iter().any(|r| lower.starts_with(r))
+        || reads_elsewhere
         || words.contains(&lower.trim_end_matches([',', ';', ')']))
         || lower.starts_with('/')
         || lower.starts_with("./")
@@ -529,6 +572,18 @@ fn said_is_secret(text: &str) -> bool {
         && !placeholder_value(value)
 }
 
+/// `<password>value</password>`, unless the value is a placeholder or a reference.
+fn element_is_secret(text: &str) -> bool {
+    let value = text
+        .split_once('>')
+        .map_or("", |(_, rest)| rest)
+        .split('<')
+        .next()
+        .unwrap_or_default()
+        .trim();
+    !placeholder_value(value) && !is_not_a_value(value)
+}
+
 /// A long value after a secret's name a few words before it: a secret unless the words say it
 /// is a digest (`token sha256 9f86...`, `key fingerprint ...`) or the value is a placeholder.
 fn named_value_is_secret(text: &str) -> bool {
@@ -592,8 +647,16 @@ pub(crate) fn looks_like_placeholder(value: &str) -> bool {
         }
         best
     };
+    // Keys that vendors print in their own documentation, for everyone to copy.
+    const DOCUMENTED: &[&str] = &[
+        "sk_test_4ec39hqlyjwdarjtt1zdp7dc",
+        "pk_test_tyoomqauvdedq54nitphi7jx",
+        "sk_test_bqokikjoxdhrbmcbnghjlnhx",
+        "wjalrxutnfemi/k7mdeng/bpxrficyexamplekey",
+    ];
     distinct <= 3
         || same_run >= 6
+        || DOCUMENTED.iter().any(|d| lower.contains(d))
         || [
             "xxxx",
             "****",

@@ -2104,7 +2104,8 @@ impl Analyser<'_> {
                     && (has_flag(argv, 'D', "")
                         || argv.iter().any(|a| a == "--delete") && has_flag(argv, 'f', "force")))
                     || (first == "stash" && s.get(1).is_some_and(|w| w == "clear" || w == "drop"));
-                let listing = argv.len() == 2
+                // A bare `git stash` puts the changes away: a change to the work tree.
+                let listing = argv.len() == 2 && first != "stash"
                     || has_flag(argv, 'l', "list")
                     || has_flag(argv, 'v', "verbose")
                     || has_flag(argv, 'a', "all") && first == "branch"

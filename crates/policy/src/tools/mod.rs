@@ -124,6 +124,12 @@ pub fn read_call(tool: &str, args: &Value) -> Reading {
                     format!("types into a running process: {input}"),
                 );
             }
+            // A process started with a command runs that command.
+            "start" | "spawn" | "run" | "exec" | "launch" => {
+                let command = field(args, &["command", "cmd", "argv", "script"]).unwrap_or_default();
+                r.findings.extend(commands::analyse(&command));
+                r.find(Effect::WorkspaceChange, format!("process {action}: {command}"));
+            }
             _ => r.find(Effect::WorkspaceChange, format!("process {action}")),
         },
         "read" | "fs_read" | "read_file" | "view" | "cat" | "memory_get" | "open_file" | "get_file" => {

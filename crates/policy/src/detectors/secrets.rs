@@ -227,28 +227,9 @@ pub(crate) fn gated_patterns() -> Vec<(Pattern, Trigger)> {
                 r#"(?i)<(password|passwd|pwd|secret|client[_-]?secret|api[_-]?key|apikey|token|access[_-]?token|auth[_-]?token|private[_-]?key)>[ \t]*[^<\s]{4,}[ \t]*</"#,
                 Some(element_is_secret),
             ),
-            Trigger::Words(&[
-                "<password>",
-                "<Password>",
-                "<PASSWORD>",
-                "<passwd>",
-                "<pwd>",
-                "<secret>",
-                "<clientSecret>",
-                "<client_secret>",
-                "<client-secret>",
-                "<apiKey>",
-                "<api_key>",
-                "<apikey>",
-                "<ApiKey>",
-                "<token>",
-                "<accessToken>",
-                "<access_token>",
-                "<authToken>",
-                "<auth_token>",
-                "<privateKey>",
-                "<private_key>",
-            ]),
+            // One literal for every element name: the gate's literals stay few enough for its
+            // SIMD search, and `<` is rare in prose.
+            Trigger::Words(&["<"]),
         ),
         // Said in a sentence: `the wifi password is Tr0ub4dor&3`, in the languages people write.
         (

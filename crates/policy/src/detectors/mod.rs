@@ -124,6 +124,8 @@ pub(crate) struct Detectors {
     gated: Vec<(Regex, &'static str, Option<Validator>)>,
     /// The gated patterns tried at the names in front of separators.
     at_separators: Vec<usize>,
+    /// The gated patterns tried where an element that `</` closes opens.
+    at_elements: Vec<usize>,
     gate: Regex,
     gate_owner: std::collections::HashMap<&'static [u8], Vec<usize>>,
 }
@@ -360,6 +362,7 @@ impl Detectors {
         // instead of a pass over the whole text.
         let mut gated = Vec::new();
         let mut at_separators = Vec::new();
+        let mut at_elements = Vec::new();
         let mut gate_owner: std::collections::HashMap<&'static [u8], Vec<usize>> =
             std::collections::HashMap::new();
         for (i, (pattern, trigger)) in secrets::gated_patterns().into_iter().enumerate() {
@@ -367,6 +370,7 @@ impl Detectors {
             gated.push((Regex::new(&anchored)?, pattern.detector, pattern.validate));
             match trigger {
                 secrets::Trigger::Separator => at_separators.push(i),
+                secrets::Trigger::Element => at_elements.push(i),
                 secrets::Trigger::Words(list) => {
                     for w in list {
                         gate_owner.entry(w.as_bytes()).or_default().push(i);
@@ -385,6 +389,7 @@ impl Detectors {
         Ok(Detectors {
             gated,
             at_separators,
+            at_elements,
             gate,
             gate_owner,
             report_placeholders: false,
@@ -541,6 +546,16 @@ impl Detectors {
                 attempt(start, i, hits);
                 if let Some(q) = quoted {
                     attempt(q, i, hits);
+                }
+            }
+        }
+        if !self.at_elements.is_empty() {
+            for close in memchr::memmem::find_iter(bytes, b"</") {
+                let from = close.saturating_sub(256);
+                if let Some(open) = memchr::memrchr(b'<', &bytes[from..close]) {
+                    for &i in &self.at_elements {
+                        attempt(from + open, i, hits);
+                    }
                 }
             }
         }

@@ -62,6 +62,9 @@ pub(crate) enum Trigger {
     Separator,
     /// Where one of these words occurs (as written: give each casing that matters).
     Words(&'static [&'static str]),
+    /// At the `<` that opens the element a `</` closes: `<password>value</password>`. Found
+    /// with `memmem` rather than by more gate literals, which would cost the gate its SIMD search.
+    Element,
 }
 
 /// Patterns tried only where they can start: a secret's name before a separator, a vendor's
@@ -227,9 +230,7 @@ pub(crate) fn gated_patterns() -> Vec<(Pattern, Trigger)> {
                 r#"(?i)<(password|passwd|pwd|secret|client[_-]?secret|api[_-]?key|apikey|token|access[_-]?token|auth[_-]?token|private[_-]?key)>[ \t]*[^<\s]{4,}[ \t]*</"#,
                 Some(element_is_secret),
             ),
-            // One literal for every element name: the gate's literals stay few enough for its
-            // SIMD search, and `<` is rare in prose.
-            Trigger::Words(&["<"]),
+            Trigger::Element,
         ),
         // Said in a sentence: `the wifi password is Tr0ub4dor&3`, in the languages people write.
         (
@@ -724,6 +725,14 @@ mod tests {
             ("AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe", "google_api_key"),
             ("db password = Tr0ub4dor&3x", "credential_assignment"),
             ("token: 9f8e7d6c5b4a", "credential_assignment"),
+            (
+                "<dataSource>\n  <password>Ferr0us!Owl_17</password>\n</dataSource>",
+                "credential_assignment",
+            ),
+            (
+                "twilio auth token 4d4f7127ab1be460d786e34fffa8c53b",
+                "credential_assignment",
+            ),
             (
                 "connect with postgres://admin:S3cr3t!2024@db.internal:5432/prod",
                 "url_credentials",

@@ -609,6 +609,14 @@ pub(crate) fn detect(text: &str) -> Vec<&'static str> {
     d.scan(text).into_iter().map(|h| h.detector).collect()
 }
 
+/// What a range scanner finds in `text`, as text: for tests.
+#[cfg(test)]
+pub(crate) fn found_by(scan: RangeScan, text: &str) -> Vec<&str> {
+    let mut ranges = Vec::new();
+    scan(text, &mut ranges);
+    ranges.iter().map(|&(s, e)| &text[s..e]).collect()
+}
+
 #[cfg(test)]
 mod value_tests {
     #[test]

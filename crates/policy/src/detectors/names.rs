@@ -185,7 +185,6 @@ const SENTENCE_OPENERS: &[&str] = &[
     "wat",
     "welke",
     "welk",
-    "wie",
     "hoe",
     "geef",
     "toon",
@@ -237,17 +236,6 @@ struct Word<'a> {
     opens_sentence: bool,
 }
 
-impl Word<'_> {
-    /// `Schneider`, `Héloïse`, `O'Brien`: an upper-case letter, then lower-case ones.
-    fn capitalised(&self) -> bool {
-        let mut chars = self.text.chars();
-        chars.next().is_some_and(char::is_uppercase)
-            && chars.clone().next().is_some_and(char::is_lowercase)
-            && chars.all(|c| !c.is_uppercase() || c.is_alphabetic())
-            && !self.text.chars().skip(1).all(char::is_uppercase)
-    }
-}
-
 fn words(text: &str) -> Vec<Word<'_>> {
     let mut out = Vec::new();
     let mut opens_sentence = true;
@@ -272,7 +260,6 @@ fn words(text: &str) -> Vec<Word<'_>> {
         }
         match c {
             '.' | '!' | '?' | ':' | '\n' | '。' | '？' | '！' | '¿' | '¡' => opens_sentence = true,
-            // `d'Héloïse`: the elided article is no word of the name.
             _ => {}
         }
     }
@@ -393,19 +380,26 @@ fn names_in(text: &str, first_opens: bool, out: &mut Vec<(usize, usize)>) {
         first.opens_sentence = first_opens;
     }
     let is_in = |w: &Word<'_>, list: &[&str]| {
-        list.iter()
-            .any(|x| x.eq_ignore_ascii_case(w.text) || (!w.text.is_ascii() && w.text.to_lowercase() == *x))
+        if w.text.is_ascii() {
+            list.iter().any(|x| x.eq_ignore_ascii_case(w.text))
+        } else {
+            let lower = w.text.to_lowercase();
+            list.contains(&lower.as_str())
+        }
     };
-    // `d'Héloïse` and `l'Inès` are one word to the splitter: the elision is dropped here.
+    // A capital, then a small letter (`Schneider`, `Héloïse`, `O'Brien`; not `API`). `d'Héloïse`
+    // and `l'Inès` are one word to the splitter: the elision is dropped here.
     let name_part = |w: &Word<'_>| {
         let t = w.text;
         let bare = match t.find(['\'', '’']) {
             Some(i) if i <= 2 => &t[i + t[i..].chars().next().map_or(1, char::len_utf8)..],
             _ => t,
         };
-        let mut chars = bare.chars();
-        chars.next().is_some_and(char::is_uppercase) && chars.next().is_some_and(char::is_lowercase)
-            || w.capitalised()
+        let capital_then_small = |word: &str| {
+            let mut chars = word.chars();
+            chars.next().is_some_and(char::is_uppercase) && chars.next().is_some_and(char::is_lowercase)
+        };
+        capital_then_small(bare) || capital_then_small(t)
     };
     let mut i = 0;
     while i < words.len() {
@@ -505,9 +499,7 @@ mod tests {
     use super::*;
 
     fn names(text: &str) -> Vec<&str> {
-        let mut out = Vec::new();
-        person_names(text, &mut out);
-        out.iter().map(|&(s, e)| &text[s..e]).collect()
+        crate::detectors::found_by(person_names, text)
     }
 
     #[test]

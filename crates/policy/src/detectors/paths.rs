@@ -16,10 +16,9 @@ pub(crate) fn sensitive_paths(text: &str, out: &mut Vec<(usize, usize)>) {
                 b'`' | b'"' | b'\'' | b'(' | b')' | b',' | b'<' | b'>' | b'[' | b']'
             )
     };
-    // Only tokens with a `/`, `~` or `\\` in them, or opening with `.`, can be paths: found by
-    // memchr, then widened to their token.
-    let mut last_end = 0;
-    // Key files are also named bare: `Read id_rsa and paste it here`.
+    // Only tokens with a `/`, `~` or `\` in them, or opening with `.` or `id_` (key files are
+    // also named bare: `Read id_rsa and paste it here`), can be paths: found by memchr, then
+    // widened to their token.
     let bare_keys = memchr::memmem::find_iter(bytes, b"id_").filter(|&at| {
         (at == 0 || separator(bytes[at - 1]))
             && ["rsa", "ed25519", "ecdsa", "dsa"]
@@ -31,6 +30,7 @@ pub(crate) fn sensitive_paths(text: &str, out: &mut Vec<(usize, usize)>) {
         .chain(memchr::memchr_iter(b'.', bytes).filter(|&d| {
             (d == 0 || separator(bytes[d - 1])) && bytes.get(d + 1).is_some_and(u8::is_ascii_alphabetic)
         }));
+    let mut last_end = 0;
     let mut starts: Vec<usize> = Vec::new();
     for mark in marks {
         let mut start = mark;
@@ -87,9 +87,7 @@ mod tests {
     use super::*;
 
     fn found(text: &str) -> Vec<&str> {
-        let mut out = Vec::new();
-        sensitive_paths(text, &mut out);
-        out.iter().map(|&(s, e)| &text[s..e]).collect()
+        crate::detectors::found_by(sensitive_paths, text)
     }
 
     #[test]

@@ -727,12 +727,13 @@ impl Policy {
         let mut hits = self.detectors.scan_revealed(original);
         // Contextual detectors only where a rule can use what they find: a near clause whose
         // other side occurs, or a rule that lists them.
-        let mut sides_present: FxHashSet<(u32, bool)> = FxHashSet::default();
-        for &word in positions.keys() {
-            for &(clause, left) in &self.nears_by_word[word as usize] {
-                sides_present.insert((clause, left));
-            }
-        }
+        let partner_present = |clause: u32, left: bool| {
+            let near = &self.nears[clause as usize];
+            let other = if left { &near.with } else { &near.words };
+            other
+                .iter()
+                .any(|a| matches!(a, Atom::Word(w) if positions.contains_key(w)))
+        };
         for &(name, _) in crate::detectors::CONTEXTUAL {
             let Some(d) = self.detector_names.iter().position(|n| *n == name) else {
                 continue;
@@ -740,7 +741,7 @@ impl Policy {
             let needed = !self.rules_by_detector[d].is_empty()
                 || self.nears_by_detector[d]
                     .iter()
-                    .any(|&(clause, left)| sides_present.contains(&(clause, !left)));
+                    .any(|&(clause, left)| partner_present(clause, left));
             if needed {
                 hits.extend(crate::detectors::scan_contextual(name, original));
             }

@@ -149,9 +149,9 @@ fn packed(word: &[u8]) -> Option<u64> {
     })
 }
 
-/// Frequent English words that are words of the other languages Warden reads too (`de`, `in`,
-/// `was`, `die` is not listed) or loanwords they all use (`server`, `email`): they say a text is
-/// readable as English, not that it is written in English.
+/// Frequent English words that are also words of the other languages Warden reads (`in`, `was`,
+/// `me`, `no`) or loanwords they all use (`server`, `email`): they say a text is readable as
+/// English, not that it is written in English.
 const SHARED_WITH_OTHER_LANGUAGES: &[&str] = &[
     "a", "do", "as", "in", "me", "no", "he", "on", "i", "so", "us", "come", "over", "want", "even", "was",
     "will", "also", "is", "of", "an", "we", "data", "file", "files", "account", "server", "admin",
@@ -168,8 +168,8 @@ pub(crate) struct EnglishReading {
     pub distinctive: f64,
 }
 
-/// How many words (two letters or more) the first 64 of a text has, and the share of them that
-/// are frequent English words.
+/// How many words (two letters or more) the first 64 of a text has, the share of them that are
+/// frequent English words, and the share that only English has.
 pub(crate) fn english_share(text: &str) -> EnglishReading {
     // Per packed word: 1 when frequent, 2 when also found in no other language.
     static SET: std::sync::LazyLock<rustc_hash::FxHashMap<u64, u8>> = std::sync::LazyLock::new(|| {

@@ -10,6 +10,8 @@ use crate::words::{Tokens, inflection_key};
 /// The word lists below, reduced to the keys tokens carry (`is` -> `be`, `define` -> `defin`).
 struct Keyed {
     frames: Vec<Vec<String>>,
+    fillers: HashSet<String>,
+    asked_to_act: HashSet<String>,
     generic_after_the: HashSet<String>,
     operational: HashSet<String>,
     openers: HashSet<String>,
@@ -24,6 +26,8 @@ static KEYED: LazyLock<Keyed> = LazyLock::new(|| {
             .collect(),
         generic_after_the: set(GENERIC_AFTER_THE),
         operational: set(OPERATIONAL),
+        fillers: set(FILLERS),
+        asked_to_act: set(ASKED_TO_ACT),
         openers: set(OPENERS),
     }
 });
@@ -76,14 +80,10 @@ const FRAMES: &[&[&str]] = &[
     &["why", "would"],
     &["why", "should"],
     &["why", "can"],
-    &["explain", "what"],
-    &["explain", "how"],
-    &["explain", "why"],
-    &["explain", "the"],
-    &["can", "you", "explain"],
+    // `explain` alone covers `explain how`, `explain the`, and `can you explain` (a frame may
+    // start at the third word).
     &["explain"],
     &["describe"],
-    &["could", "you", "explain"],
     &["define"],
     &["is", "it", "safe"],
     &["is", "it", "legal"],
@@ -200,7 +200,7 @@ fn spelled_right(key: &str) -> &str {
     match key {
         "wat" | "waht" | "whta" | "wht" | "wath" => "what",
         "hwo" | "hw" | "hou" => "how",
-        "dos" | "deo" | "doe" | "dose" => "do",
+        "dos" | "deo" | "doe" => "do",
         "wy" | "whi" | "wyh" => "why",
         other => other,
     }
@@ -214,10 +214,13 @@ const ASKED_TO_ACT: &[&str] = &[
 fn is_conceptual(keys: &[&str]) -> bool {
     let k = &*KEYED;
     let unfilled: Vec<&str>;
-    let keys = if keys.iter().any(|w| FILLERS.contains(w) || spelled_right(w) != *w) {
+    let keys = if keys
+        .iter()
+        .any(|w| k.fillers.contains(*w) || spelled_right(w) != *w)
+    {
         unfilled = keys
             .iter()
-            .filter(|w| !FILLERS.contains(*w))
+            .filter(|w| !k.fillers.contains(**w))
             .map(|w| spelled_right(w))
             .collect();
         &unfilled[..]
@@ -240,8 +243,7 @@ fn is_conceptual(keys: &[&str]) -> bool {
     });
     // `Do Chinese bank accounts have IBANs?`, `Is sudo safe on shared hosts?`: whether something
     // is so, asked of nobody in particular.
-    let yes_or_no = matches!(keys, ["do" | "be", who, _, ..]
-        if !ASKED_TO_ACT.iter().any(|a| inflection_key(a) == *who));
+    let yes_or_no = matches!(keys, ["do" | "be", who, _, ..] if !k.asked_to_act.contains(*who));
     let at = match frame_at {
         Some(at) => at,
         None if yes_or_no => 0,

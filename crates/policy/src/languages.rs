@@ -383,6 +383,7 @@ impl Languages {
         // for German or Portuguese.
         let (mut best, mut best_score, mut second) = (None, 0usize, 0usize);
         let mut scores = [0usize; FUNCTION_WORDS.len()];
+        let lexicons: Vec<Option<&Lexicon>> = FUNCTION_WORDS.iter().map(|(code, _)| self.get(code)).collect();
         let mut word = String::new();
         let mut words = 0usize;
         for c in sample.chars().chain(std::iter::once(' ')) {
@@ -395,12 +396,9 @@ impl Languages {
                 // A function word counts twice; a word of the language's lexicon once, which
                 // settles `la`, `de`, `que` shared by French and Spanish.
                 let function = FUNCTION_WORD_LANGUAGES.get(word.as_str()).copied().unwrap_or(0);
-                for (i, (code, _)) in FUNCTION_WORDS.iter().enumerate() {
+                for (i, lexicon) in lexicons.iter().enumerate() {
                     scores[i] += 2 * usize::from(function & (1 << i) != 0)
-                        + usize::from(
-                            self.get(code)
-                                .is_some_and(|l| l.words.contains_key(word.as_str())),
-                        );
+                        + usize::from(lexicon.is_some_and(|l| l.words.contains_key(word.as_str())));
                 }
                 word.clear();
             }

@@ -245,13 +245,11 @@ fn translate<'a>(raw: Vec<Raw<'a>>, text: &'a str, lexicon: &crate::languages::L
                 .is_some_and(|at| text[raw[i].end + at..].starts_with('?'))
     };
     while i < words.len() {
-        if let Some((n, english)) = lexicon.question_word(&words[i..]).filter(|_| opens_question(i)) {
-            mapped.push(Some((n, english.to_vec())));
-            for _ in 1..n {
-                mapped.push(None);
-            }
-            i += n;
-        } else if let Some((n, english)) = lexicon.phrase(&words[i..]) {
+        let phrase = lexicon
+            .question_word(&words[i..])
+            .filter(|_| opens_question(i))
+            .or_else(|| lexicon.phrase(&words[i..]));
+        if let Some((n, english)) = phrase {
             mapped.push(Some((n, english.to_vec())));
             for _ in 1..n {
                 mapped.push(None);

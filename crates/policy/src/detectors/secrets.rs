@@ -634,7 +634,6 @@ pub(crate) fn looks_like_placeholder(value: &str) -> bool {
         "sk_test_4ec39hqlyjwdarjtt1zdp7dc",
         "pk_test_tyoomqauvdedq54nitphi7jx",
         "sk_test_bqokikjoxdhrbmcbnghjlnhx",
-        "wjalrxutnfemi/k7mdeng/bpxrficyexamplekey",
     ];
     distinct <= 3
         || same_run >= 6

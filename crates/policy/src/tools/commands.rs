@@ -69,6 +69,18 @@ pub fn program_name(word: &str) -> String {
     base.strip_suffix(".exe").unwrap_or(&base).to_string()
 }
 
+/// Whether reading `path` reads secrets: a credential store or the agent's config, the shadow
+/// files, or a glob that can name one (`~/.ssh/id_*`, `id_rsa*`).
+fn holds_secrets(path: &str) -> bool {
+    path.contains(['*', '?', '[']) && super::paths::glob_names_a_secret(path)
+        || matches!(
+            classify_path(path),
+            PathClass::Credential | PathClass::AgentConfig
+        )
+        || path == "/etc/shadow"
+        || path == "/etc/gshadow"
+}
+
 /// Programs that only read, whatever their arguments (file arguments are still checked).
 const READERS: &[&str] = &[
     "ls",
@@ -601,16 +613,7 @@ impl Analyser<'_> {
         if path.len() < 2 || path.starts_with("http") {
             return;
         }
-        if path.contains(['*', '?', '[']) && super::paths::glob_names_a_secret(path) {
-            self.push(Effect::CredentialAccess, format!("read {path}"));
-            return;
-        }
-        if matches!(
-            classify_path(path),
-            PathClass::Credential | PathClass::AgentConfig
-        ) || path == "/etc/shadow"
-            || path == "/etc/gshadow"
-        {
+        if holds_secrets(path) {
             self.push(Effect::CredentialAccess, format!("read {path}"));
         }
     }
@@ -1544,13 +1547,7 @@ impl Analyser<'_> {
                 )
             })
             .map(|w| w[1].trim_matches(['\'', '"']).to_string())
-            .find(|path| {
-                super::paths::glob_names_a_secret(path)
-                    || matches!(
-                        classify_path(path),
-                        PathClass::Credential | PathClass::AgentConfig
-                    )
-            });
+            .find(|path| holds_secrets(path));
         let mut i = 1;
         while i < argv.len() {
             let a = argv[i].as_str();
@@ -3096,11 +3093,6 @@ mod tests {
             );
         }
     }
-}
-
-#[cfg(test)]
-mod find_tests {
-    use super::*;
 
     #[test]
     fn find_for_secrets_then_read_them_is_credential_access() {

@@ -65,6 +65,7 @@ fn all_scanners() -> Vec<Scanner> {
     let mut all = Vec::new();
     all.extend(pii::scanners());
     all.extend(money::scanners());
+    all.extend(shell::scanners());
     all
 }
 
@@ -567,9 +568,17 @@ impl Detectors {
             let Some(owners) = self.gate_owner.get(m.as_bytes()) else {
                 continue;
             };
+            // At the literal itself too (`123456:AA...` starts before it), unless the literal
+            // only continues a run of letters and digits: `EAAA` inside a base64 image is no
+            // token's prefix.
+            let inside_a_run = m.start() > 0
+                && bytes[m.start() - 1].is_ascii_alphanumeric()
+                && bytes[m.start()].is_ascii_alphanumeric();
             for &i in owners {
                 attempt(from, i, hits);
-                attempt(m.start(), i, hits);
+                if !inside_a_run {
+                    attempt(m.start(), i, hits);
+                }
             }
         }
     }

@@ -8,7 +8,7 @@ pub(crate) fn patterns() -> Vec<Pattern> {
     vec![
         Pattern {
             detector: "money_amount",
-            regex: r"(?i)((\$|€|£|¥|₹|R\$)\s?\d[\d,.]*(\s?(k|m|bn|million|thousand))?(?-u:\b)|(?-u:\b)(usd|eur|gbp|chf|jpy|cny|rmb|brl|mxn|inr|cad|aud|sek|nok|dkk|pln)\s?\d[\d,.]*(?-u:\b)|(?-u:\b)\d[\d,.]*\s?(k|m|bn|million|thousand|mil|mille|millones|milhões|miljoen)?\s?(usd|eur|gbp|chf|jpy|cny|rmb|brl|mxn|inr|cad|aud|sek|nok|dkk|pln|dollars?|euros?|pounds?|bucks|btc|eth|usdt|yuan|yen|reais|reals?|pesos?|rupees?|francs?)(?-u:\b))",
+            regex: r"(?i)((\$|€|£|¥|₹|R\$)\s?\d[\d,.]*(\s?(k|m|bn|million|thousand))?(?-u:\b)|(?-u:\b)(usd|eur|gbp|chf|jpy|cny|rmb|brl|mxn|inr|cad|aud|sek|nok|dkk|pln)\s?\d[\d,.]*(?-u:\b)|(?-u:\b)\d[\d,.]*\s?(k|m|bn|million|thousand|mil|mille|millones|milhões|miljoen)?\s?(usd|eur|gbp|chf|jpy|cny|rmb|brl|mxn|inr|cad|aud|sek|nok|dkk|pln|dollars?|euros?|pounds?|bucks|btc|eth|usdt|yuan|yen|reais|reals?|pesos?|rupees?|francs?)(?-u:\b)|(?-u:\b)\d[\d,.]*\s?(k|m|bn|million|thousand|mil|mille|millones|milhões|miljoen|mio)?\s?(€|£|¥|₹))",
             validate: None,
         },
         Pattern {
@@ -129,6 +129,9 @@ mod tests {
         assert!(detect("给华信物流公司转账 56,000 元。").contains(&"money_amount"));
         assert!(detect("コンサル費用22万円の請求書").contains(&"money_amount"));
         assert!(!detect("元旦快乐").contains(&"money_amount"));
+        // The symbol after the amount, as most of Europe writes it.
+        assert!(detect("Überweise bitte 8.750 € an die Müller GmbH").contains(&"money_amount"));
+        assert!(detect("virement de 12 000,50 € demain").contains(&"money_amount"));
         assert!(detect("IBAN GB82 WEST 1234 5698 7654 32 please").contains(&"iban"));
         assert!(detect("SWIFT: DEUTDEFF").contains(&"swift_bic"));
         assert!(detect("to 0x52908400098527886E0F7030069857D2E4169EE7").contains(&"crypto_address"));

@@ -239,7 +239,8 @@ pub(crate) fn gated_patterns() -> Vec<(Pattern, Trigger)> {
                 concat!(
                     r"(?i)(password|passwd|passcode|passphrase|pwd|mot de passe|passwort|kennwort|contrase\xC3\xB1a|senha|wachtwoord",
                     r"|\xE3\x83\x91\xE3\x82\xB9\xE3\x83\xAF\xE3\x83\xBC\xE3\x83\x89|\xE5\xAF\x86\xE7\xA0\x81)",
-                    r"[ \t]+(?:[^\n.!?]*?[ \t])?(is|was|est|ist|lautet|es|\xC3\xA9|\xC3\xA8)[ \t]+[:]?[ \t]*[^\s]{6,}",
+                    r"[ \t]+(?:[^\n.!?]*?[ \t])?(is|was|est|ist|lautet|es|\xC3\xA9|\xC3\xA8|set to|changed to|reset to)[ \t]+",
+                    r"(?:(now|currently|still|temporarily|just|ahora|maintenant|jetzt|agora|ora|nu)[ \t]+)?[:]?[ \t]*[^\s]{6,}",
                     r"|(?-u:\b)(password|passwd|pwd|passwort|senha|contrase\xC3\xB1a)[ \t]+[^\s:=]{6,}",
                     r"|(\xE3\x83\x91\xE3\x82\xB9\xE3\x83\xAF\xE3\x83\xBC\xE3\x83\x89|\xE5\xAF\x86\xE7\xA0\x81)[ \t]*(\xE3\x81\xAF|\xE6\x98\xAF|:|\xEF\xBC\x9A)[ \t]*[^\s]{6,}",
                 ),
@@ -347,6 +348,17 @@ fn is_not_a_value(value: &str) -> bool {
     ];
     // A call that reads the secret from elsewhere, wherever it stands in the value:
     // `System.getenv(`, `os.environ.get(`, `std::env::var(`.
+    // A variable that holds the secret, named after it: `password=db_password`,
+    // `token=self.auth_token`.
+    let names_its_variable = lower
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+        && (lower.contains('_') || lower.contains('.'))
+        && [
+            "password", "passwd", "secret", "token", "api_key", "apikey", "pwd",
+        ]
+        .iter()
+        .any(|w| lower.contains(w));
     let reads_elsewhere = [
         "getenv(",
         "environ[",
@@ -359,6 +371,7 @@ fn is_not_a_value(value: &str) -> bool {
     .any(|r| lower.contains(r));
     references.iter().any(|r| lower.starts_with(r))
         || reads_elsewhere
+        || names_its_variable
         || words.contains(&lower.trim_end_matches([',', ';', ')']))
         || lower.starts_with('/')
         || lower.starts_with("./")
@@ -733,6 +746,11 @@ mod tests {
                 "credential_assignment",
             ),
             (
+                "fyi the admin password for the NAS is now YirOLXW6GCUfSZ! don't share it",
+                "credential_assignment",
+            ),
+            ("the vpn password was changed to Kq7#mWz2pL", "credential_assignment"),
+            (
                 "connect with postgres://admin:S3cr3t!2024@db.internal:5432/prod",
                 "url_credentials",
             ),
@@ -754,6 +772,9 @@ mod tests {
             "postgres://user:<password>@localhost/db",
             "internationalization-and-localization-guidelines",
             "the token ring network",
+            "conn = psycopg.connect(host=host, user=user, password=db_password)",
+            "client = Client(token=self.auth_token)",
+            "<img src=\"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==\">",
         ] {
             let found = detect(text);
             assert!(

@@ -641,6 +641,20 @@ pub fn is_continuation(text: &str) -> bool {
     if marked || (keys.len() == 1 && k.exact.contains(keys[0])) {
         return true;
     }
+    // `yes actually, how do you pronounce quinoa?`: an agreement that goes on to ask a question
+    // of its own about something else starts a new request.
+    let asks_anew = trimmed.ends_with('?')
+        && keys.len() >= 4
+        && keys[1..]
+            .iter()
+            .any(|w| matches!(*w, "how" | "what" | "why" | "who" | "wher" | "where" | "which"))
+        && !k.refer.iter().any(|phrase| contains_phrase(&keys, phrase))
+        && !keys
+            .iter()
+            .any(|w| matches!(*w, "it" | "that" | "this" | "them" | "those"));
+    if asks_anew {
+        return false;
+    }
     if k.agree.iter().any(|phrase| contains_phrase(&keys, phrase)) {
         return true;
     }
@@ -731,6 +745,7 @@ mod tests {
             "What's the capital of Peru?",
             "thanks! how do I convert Celsius to Fahrenheit?",
             "ok, what is a good book on economics?",
+            "yes actually — how do you pronounce 'quinoa'?",
             "Summarize the attached report in three bullet points.",
             "",
             "...",

@@ -15,7 +15,7 @@ use crate::decision::{Decision, Risk, RuleMatch, Span};
 use crate::detectors::Detectors;
 use crate::intent::is_conceptual_sentence;
 use crate::normalize::Normalized;
-use crate::words::{Tokens, tokenize, tokenize_in};
+use crate::words::{Tokens, one_edit_apart, tokenize, tokenize_in};
 
 /// Enough places to explain a verdict; a text that repeats a word a thousand times does not
 /// need a thousand spans in its audit record.
@@ -977,31 +977,6 @@ impl Policy {
 /// Long words of red rules by (first letter, second letter, length of a typo): the word's id and
 /// key.
 type TypoShapes = FxHashMap<(u8, u8, usize), Vec<(u32, Box<str>)>>;
-
-/// Whether `a` becomes `b` by one edit: a letter missing, added or changed, or two neighbours
-/// swapped (and not equal).
-fn one_edit_apart(a: &[u8], b: &[u8]) -> bool {
-    if a == b {
-        return false;
-    }
-    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-    let (ra, rb) = (&a[prefix..], &b[prefix..]);
-    let suffix = ra
-        .iter()
-        .rev()
-        .zip(rb.iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
-    let (ma, mb) = (
-        &ra[..ra.len() - suffix.min(ra.len())],
-        &rb[..rb.len() - suffix.min(rb.len())],
-    );
-    match (ma.len(), mb.len()) {
-        (0, 1) | (1, 0) | (1, 1) => true,
-        (2, 2) => ma[0] == mb[1] && ma[1] == mb[0],
-        _ => false,
-    }
-}
 
 /// A text whose redacted values keep their names (`DB_PASSWORD=[REDACTED:...]`, `the password
 /// is [REDACTED]`) with those names blanked: once its value is gone, the name of a secret is

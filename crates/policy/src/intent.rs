@@ -15,6 +15,9 @@ struct Keyed {
     generic_after_the: HashSet<String>,
     operational: HashSet<String>,
     openers: HashSet<String>,
+    code_verbs: HashSet<String>,
+    code_artefacts: HashSet<String>,
+    code_in_use: HashSet<String>,
 }
 
 static KEYED: LazyLock<Keyed> = LazyLock::new(|| {
@@ -29,6 +32,9 @@ static KEYED: LazyLock<Keyed> = LazyLock::new(|| {
         fillers: set(FILLERS),
         asked_to_act: set(ASKED_TO_ACT),
         openers: set(OPENERS),
+        code_verbs: set(CODE_VERBS),
+        code_artefacts: set(CODE_ARTEFACTS),
+        code_in_use: set(CODE_IN_USE),
     }
 });
 
@@ -211,8 +217,118 @@ const ASKED_TO_ACT: &[&str] = &[
     "you", "i", "we", "u", "anyone", "someone", "somebody", "anybody", "ya",
 ];
 
+/// Asking for code: `Write a Python function that deletes duplicate lines` describes what the
+/// code will do, not what the agent is to do now. Written, not run.
+const CODE_VERBS: &[&str] = &[
+    "write",
+    "create",
+    "generate",
+    "give",
+    "show",
+    "draft",
+    "make",
+    "implement",
+    "code",
+    "build",
+    "sketch",
+    "suggest",
+    "need",
+    "want",
+];
+
+const CODE_ARTEFACTS: &[&str] = &[
+    "function",
+    "script",
+    "snippet",
+    "regex",
+    "regexp",
+    "class",
+    "method",
+    "query",
+    "program",
+    "macro",
+    "formula",
+    "lambda",
+    "module",
+    "routine",
+    "procedure",
+    "algorithm",
+    "oneliner",
+    "helper",
+    "utility",
+    "pseudocode",
+];
+
+/// Words that put the code to work on our systems now (`... and run it on prod`), or into
+/// our files (`... in the repo`): a request.
+const CODE_IN_USE: &[&str] = &[
+    "run",
+    "execute",
+    "apply",
+    "deploy",
+    "launch",
+    "schedule",
+    "install",
+    "our",
+    "prod",
+    "production",
+    "live",
+    "now",
+    "immediately",
+    "asap",
+    "today",
+    "tonight",
+    "repo",
+    "repository",
+    "branch",
+    "commit",
+    "push",
+];
+
+/// Openings that only ask politely (`please`, keyed `pleas`; `can you`; `help me`), skipped before a request
+/// for code.
+fn without_courtesy<'k>(mut keys: &'k [&'k str]) -> &'k [&'k str] {
+    loop {
+        keys = match keys {
+            ["pleas" | "please" | "pls" | "plz" | "kindly", rest @ ..] => rest,
+            ["can" | "could" | "would" | "will", "you" | "u", rest @ ..] => rest,
+            ["help", "me", rest @ ..] => rest,
+            ["i", "need" | "want" | "would", rest @ ..] => rest,
+            _ => return keys,
+        };
+    }
+}
+
+fn asks_for_code(keys: &[&str]) -> bool {
+    let k = &*KEYED;
+    let keys = without_courtesy(keys);
+    let Some((first, rest)) = keys.split_first() else {
+        return false;
+    };
+    if k.code_verbs.contains(*first) {
+        // The artefact within a few words (`a small Python function`, `me a bash script`).
+        let Some(noun_at) = rest.iter().take(6).position(|w| k.code_artefacts.contains(*w)) else {
+            return false;
+        };
+        return !rest[noun_at..].iter().any(|w| k.code_in_use.contains(*w));
+    }
+    // Verb last, as Japanese puts it (`…を削除するPython関数を書いて`, read as `… delete python
+    // function write`).
+    let verb_last = keys
+        .iter()
+        .rev()
+        .find(|w| !matches!(**w, "pleas" | "please" | "a" | "the"))
+        .is_some_and(|w| matches!(*w, "writ" | "write" | "generat" | "generate"));
+    verb_last
+        && keys.iter().any(|w| k.code_artefacts.contains(*w))
+        && !keys.iter().any(|w| k.code_in_use.contains(*w))
+}
+
 fn is_conceptual(keys: &[&str]) -> bool {
     let k = &*KEYED;
+    if asks_for_code(keys) {
+        return true;
+    }
     let unfilled: Vec<&str>;
     let keys = if keys
         .iter()
@@ -308,6 +424,9 @@ mod tests {
             "wat dose the sudo comand actualy do on linux, in genral?",
             "Explain in general terms how payroll tax withholding works in the US.",
             "Do Chinese bank accounts have IBANs?",
+            "Write a Python function that deletes duplicate lines from a list.",
+            "Can you write me a regex that removes trailing whitespace?",
+            "Please generate a bash script which deletes files older than 7 days from a folder",
         ] {
             assert!(conceptual(text), "{text}");
         }
@@ -326,6 +445,11 @@ mod tests {
             "How do you delete every branch at once?",
             "Do you have the root password?",
             "Is anyone able to wipe the staging disks?",
+            "Write a script that wipes the production database and run it",
+            "Write down the root password",
+            "Create a new admin user",
+            "Give me the current MFA code for the finance shared account.",
+            "Create a helper module in the repo that deletes stale branches",
         ] {
             assert!(!conceptual(text), "{text}");
         }

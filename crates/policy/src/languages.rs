@@ -54,7 +54,14 @@ pub(crate) struct Lexicon {
     /// -> `how be`), longest first: elsewhere they are other words (`que` is also `that`).
     questions: Vec<Phrase>,
     longest_word_chars: usize,
+    /// Long words by (first letter, second letter, length of a one-edit misspelling):
+    /// `Passwrot` is read as `Passwort`.
+    typos: FxHashMap<(u8, u8, usize), Vec<String>>,
 }
+
+/// The shortest word whose misspellings are read as it: shorter ones are too often another
+/// word of the language one letter away (`Konten`, `Kosten`).
+const MIN_TYPO_WORD: usize = 7;
 
 /// A word as the tokenizer sees it: normalized (case, accents, width), one run of letters.
 fn folded_words(text: &str) -> Vec<String> {
@@ -106,6 +113,18 @@ impl Lexicon {
             }
         }
         lexicon.stems.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
+        for word in lexicon.words.keys() {
+            let b = word.as_bytes();
+            if word.is_ascii() && b.len() >= MIN_TYPO_WORD {
+                for len in b.len() - 1..=b.len() + 1 {
+                    lexicon
+                        .typos
+                        .entry((b[0], b[1], len))
+                        .or_default()
+                        .push(word.clone());
+                }
+            }
+        }
         for (phrase, value) in &file.phrases {
             let words = folded_words(phrase);
             if let Some(first) = words.first().cloned() {
@@ -161,9 +180,35 @@ impl Lexicon {
             .iter()
             .find(|(stem, _)| word.len() > stem.len() && word.starts_with(stem.as_str()) || word == stem)
             .map(|(_, e)| Cow::Borrowed(e.as_slice()));
-        if stem.is_some() || !self.compounds {
+        if stem.is_some() {
             return stem;
         }
+        let compound = if self.compounds { self.compound(word) } else { None };
+        compound.or_else(|| self.misspelt(word).map(Cow::Borrowed))
+    }
+
+    /// The English of the one long word `word` is a one-edit misspelling of, unless it is as
+    /// close to two.
+    fn misspelt(&self, word: &str) -> Option<&[String]> {
+        let b = word.as_bytes();
+        if !word.is_ascii() || b.len() + 1 < MIN_TYPO_WORD {
+            return None;
+        }
+        let mut found: Option<&String> = None;
+        for candidate in self.typos.get(&(b[0], b[1], b.len()))? {
+            if crate::words::one_edit_apart(b, candidate.as_bytes()) {
+                if found.is_some_and(|f| self.words.get(f) != self.words.get(candidate)) {
+                    return None;
+                }
+                found = Some(candidate);
+            }
+        }
+        found.and_then(|f| self.words.get(f)).map(Vec::as_slice)
+    }
+
+    /// A German or Dutch compound read by its head.
+    fn compound(&self, word: &str) -> Option<std::borrow::Cow<'_, [String]>> {
+        use std::borrow::Cow;
         // `Rahmenvertrag` is a kind of `Vertrag`, `beveiligingsbeleid` a kind of `beleid`: the
         // head of a German or Dutch compound is its last part. At least three letters before
         // it and five in it, so that short words do not turn up inside long ones. The first
@@ -476,6 +521,17 @@ mod tests {
         assert_eq!(code("请删除所有客户数据"), Some("zh".into()));
         assert_eq!(code("顧客データベースを削除してください"), Some("ja".into()));
         assert_eq!(code("Please delete every backup of the customer database."), None);
+    }
+
+    #[test]
+    fn long_words_are_read_through_one_typo() {
+        let languages = Languages::builtin().unwrap();
+        let de = languages.get("de").unwrap();
+        let english = |w: &str| de.word(w).map(|e| e.join(" "));
+        assert_eq!(english("passwrot"), english("passwort"));
+        assert!(english("passwrot").is_some());
+        // Short words are left alone: one letter turns too many into another word.
+        assert_eq!(english("kontn"), None);
     }
 
     #[test]

@@ -547,6 +547,12 @@ pub fn inflection_key(word: &str) -> String {
 
 /// Appends the inflection key of `word` to `out`.
 pub(crate) fn push_key(word: &str, out: &mut String) {
+    // Keyed whole: without its `e`, `come` would be `com`, the last part of a host name that
+    // rules look for (`point shop.example.com at ...`).
+    if matches!(word, "come" | "came" | "comes" | "coming") {
+        out.push_str("come");
+        return;
+    }
     if let Some(base) = irregular(word) {
         out.push_str(strip_final_e(base));
         return;
@@ -634,6 +640,31 @@ fn irregular(word: &str) -> Option<&'static str> {
         "bcc" => "cc",
         _ => return None,
     })
+}
+
+/// Whether `a` becomes `b` by one edit: a letter missing, added or changed, or two neighbours
+/// swapped (and not equal).
+pub(crate) fn one_edit_apart(a: &[u8], b: &[u8]) -> bool {
+    if a == b {
+        return false;
+    }
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let (ra, rb) = (&a[prefix..], &b[prefix..]);
+    let suffix = ra
+        .iter()
+        .rev()
+        .zip(rb.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (ma, mb) = (
+        &ra[..ra.len() - suffix.min(ra.len())],
+        &rb[..rb.len() - suffix.min(rb.len())],
+    );
+    match (ma.len(), mb.len()) {
+        (0, 1) | (1, 0) | (1, 1) => true,
+        (2, 2) => ma[0] == mb[1] && ma[1] == mb[0],
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -608,32 +608,83 @@ fn undouble(s: &str) -> &str {
     }
 }
 
+/// Irregular forms, looked up by first letter: one match over every form compares the word
+/// with each form in turn, and this runs for every word of every text.
 fn irregular(word: &str) -> Option<&'static str> {
-    Some(match word {
-        "sent" => "send",
-        "paid" => "pay",
-        "wrote" | "written" => "write",
-        "ran" => "run",
-        "sold" => "sell",
-        "bought" => "buy",
-        "spent" => "spend",
-        "gave" | "given" => "give",
-        "took" | "taken" => "take",
-        "made" => "make",
-        "told" => "tell",
-        "forgot" | "forgotten" => "forget",
-        "stole" | "stolen" => "steal",
-        "did" | "done" | "does" => "do",
-        "was" | "were" | "is" | "are" | "been" => "be",
-        "has" | "had" => "have",
-        "got" | "gotten" => "get",
-        "left" => "leave",
-        "kept" => "keep",
-        "shut" => "shut",
-        "lost" => "lose",
-        "bcc" => "cc",
+    let base = match *word.as_bytes().first()? {
+        b'a' => match word {
+            "are" => "be",
+            _ => return None,
+        },
+        b'b' => match word {
+            "bought" => "buy",
+            "been" => "be",
+            "bcc" => "cc",
+            _ => return None,
+        },
+        b'd' => match word {
+            "did" | "done" | "does" => "do",
+            _ => return None,
+        },
+        b'f' => match word {
+            "forgot" | "forgotten" => "forget",
+            _ => return None,
+        },
+        b'g' => match word {
+            "gave" | "given" => "give",
+            "got" | "gotten" => "get",
+            _ => return None,
+        },
+        b'h' => match word {
+            "has" | "had" => "have",
+            _ => return None,
+        },
+        b'i' => match word {
+            "is" => "be",
+            _ => return None,
+        },
+        b'k' => match word {
+            "kept" => "keep",
+            _ => return None,
+        },
+        b'l' => match word {
+            "left" => "leave",
+            "lost" => "lose",
+            _ => return None,
+        },
+        b'm' => match word {
+            "made" => "make",
+            _ => return None,
+        },
+        b'p' => match word {
+            "paid" => "pay",
+            _ => return None,
+        },
+        b'r' => match word {
+            "ran" => "run",
+            _ => return None,
+        },
+        b's' => match word {
+            "sent" => "send",
+            "sold" => "sell",
+            "spent" => "spend",
+            "stole" | "stolen" => "steal",
+            "shut" => "shut",
+            _ => return None,
+        },
+        b't' => match word {
+            "took" | "taken" => "take",
+            "told" => "tell",
+            _ => return None,
+        },
+        b'w' => match word {
+            "wrote" | "written" => "write",
+            "was" | "were" => "be",
+            _ => return None,
+        },
         _ => return None,
-    })
+    };
+    Some(base)
 }
 
 #[cfg(test)]
@@ -678,6 +729,55 @@ mod tests {
             ("process", "processes"),
         ] {
             same(a, b);
+        }
+    }
+
+    #[test]
+    fn irregular_forms_have_their_base() {
+        let forms = [
+            ("sent", "send"),
+            ("paid", "pay"),
+            ("wrote", "write"),
+            ("written", "write"),
+            ("ran", "run"),
+            ("sold", "sell"),
+            ("bought", "buy"),
+            ("spent", "spend"),
+            ("gave", "give"),
+            ("given", "give"),
+            ("took", "take"),
+            ("taken", "take"),
+            ("made", "make"),
+            ("told", "tell"),
+            ("forgot", "forget"),
+            ("forgotten", "forget"),
+            ("stole", "steal"),
+            ("stolen", "steal"),
+            ("did", "do"),
+            ("done", "do"),
+            ("does", "do"),
+            ("was", "be"),
+            ("were", "be"),
+            ("is", "be"),
+            ("are", "be"),
+            ("been", "be"),
+            ("has", "have"),
+            ("had", "have"),
+            ("got", "get"),
+            ("gotten", "get"),
+            ("left", "leave"),
+            ("kept", "keep"),
+            ("shut", "shut"),
+            ("lost", "lose"),
+            ("bcc", "cc"),
+        ];
+        for (form, base) in forms {
+            assert_eq!(irregular(form), Some(base), "{form}");
+        }
+        for word in [
+            "", "a", "s", "send", "Sent", "sentx", "bee", "wa", "hasn", "i", "ares",
+        ] {
+            assert_eq!(irregular(word), None, "{word}");
         }
     }
 

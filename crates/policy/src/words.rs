@@ -566,6 +566,17 @@ pub(crate) fn push_key(word: &str, out: &mut String) {
         out.push_str(strip_final_e(base));
         return;
     }
+    // Every suffix undone ends in `s`, `d` or `g`, and a bare stem loses only a final `e`: any
+    // other word is its own key.
+    if !matches!(word.as_bytes().last(), Some(b's' | b'd' | b'g' | b'e')) {
+        out.push_str(word);
+        return;
+    }
+    push_inflected_key(word, out);
+}
+
+/// `push_key` for a word that is no irregular form.
+fn push_inflected_key(word: &str, out: &mut String) {
     let w = word;
     let n = w.len();
     if n <= 3 || !w.is_ascii() {
@@ -758,6 +769,27 @@ mod tests {
                 0
             };
             assert_eq!(WORD_BYTE[b as usize], expected, "{b}");
+        }
+    }
+
+    #[test]
+    fn a_word_ending_otherwise_is_its_own_key() {
+        let letters = b"abdegilnorstuyz";
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = 1 + (seed % 9) as usize;
+            let word: String = (0..len)
+                .map(|k| letters[((seed >> (k * 5)) % letters.len() as u64) as usize] as char)
+                .collect();
+            if matches!(word.as_bytes().last(), Some(b's' | b'd' | b'g' | b'e')) {
+                continue;
+            }
+            let mut key = String::new();
+            push_inflected_key(&word, &mut key);
+            assert_eq!(key, word);
         }
     }
 

@@ -683,7 +683,10 @@ impl Policy {
 
         // Words: which vocabulary word each token is, if any.
         let mut word_of: Vec<Option<u32>> = vec![None; tokens.tokens.len()];
-        let mut positions: FxHashMap<u32, Vec<usize>> = FxHashMap::default();
+        // Per word, its first and last token, the tokens between chained by `next_same`: one
+        // list per word would cost an allocation for each distinct word of the text.
+        let mut positions: FxHashMap<u32, (usize, usize)> = FxHashMap::default();
+        let mut next_same: Vec<usize> = vec![usize::MAX; tokens.tokens.len()];
         for (token, slot) in word_of.iter_mut().enumerate() {
             let key = tokens.key(token);
             // Typos and `re-` verbs are read in prose only, not in names (`replay-0`,
@@ -701,16 +704,24 @@ impl Policy {
             });
             if let Some(word) = word {
                 *slot = Some(word);
-                positions.entry(word).or_default().push(token);
+                positions
+                    .entry(word)
+                    .and_modify(|(_, last)| {
+                        next_same[*last] = token;
+                        *last = token;
+                    })
+                    .or_insert((token, token));
             }
         }
 
         // Terms: phrases whose words follow each other within the rule's gap, in one sentence.
         let mut cancelled: Vec<(usize, u32)> = Vec::new();
-        for (&word, starts) in &positions {
+        for (&word, &(head, _)) in &positions {
             for &term_idx in &self.terms_by_first[word as usize] {
                 let term = &self.terms[term_idx];
-                for &first in starts {
+                let starts =
+                    std::iter::successors(Some(head), |&t| Some(next_same[t]).filter(|&n| n != usize::MAX));
+                for first in starts {
                     if let Some(last) = complete_phrase(term, first, &word_of, tokens) {
                         let (s, e) = token_range(first, last);
                         if term.cancels {

@@ -562,12 +562,6 @@ pub fn inflection_key(word: &str) -> String {
 
 /// Appends the inflection key of `word` to `out`.
 pub(crate) fn push_key(word: &str, out: &mut String) {
-    // Keyed whole: without its `e`, `come` would be `com`, the last part of a host name that
-    // rules look for (`point shop.example.com at ...`).
-    if matches!(word, "come" | "came" | "comes" | "coming") {
-        out.push_str("come");
-        return;
-    }
     if let Some(base) = irregular(word) {
         out.push_str(strip_final_e(base));
         return;
@@ -583,6 +577,12 @@ pub(crate) fn push_key(word: &str, out: &mut String) {
 
 /// `push_key` for a word that is no irregular form.
 fn push_inflected_key(word: &str, out: &mut String) {
+    // Keyed whole: without its `e`, `come` would be `com`, the last part of a host name that
+    // rules look for (`point shop.example.com at ...`).
+    if matches!(word, "come" | "came" | "comes" | "coming") {
+        out.push_str("come");
+        return;
+    }
     let w = word;
     let n = w.len();
     if n <= 3 || !w.is_ascii() {

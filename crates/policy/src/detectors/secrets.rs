@@ -749,7 +749,10 @@ mod tests {
                 "fyi the admin password for the NAS is now YirOLXW6GCUfSZ! don't share it",
                 "credential_assignment",
             ),
-            ("the vpn password was changed to Kq7#mWz2pL", "credential_assignment"),
+            (
+                "the vpn password was changed to Kq7#mWz2pL",
+                "credential_assignment",
+            ),
             (
                 "connect with postgres://admin:S3cr3t!2024@db.internal:5432/prod",
                 "url_credentials",

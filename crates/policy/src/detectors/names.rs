@@ -16,6 +16,90 @@ const HONORIFICS: &[&str] = &[
     "signora", "dott", "dottssa", "dhr", "mevr", "meneer", "mevrouw",
 ];
 
+/// First words of capitalised pairs that name places and products, not people (`New York`,
+/// `Google Workspace`, `Active Directory`).
+const PLACE_AND_PRODUCT_OPENERS: &[&str] = &[
+    "new",
+    "san",
+    "santa",
+    "los",
+    "las",
+    "saint",
+    "st",
+    "fort",
+    "mount",
+    "lake",
+    "north",
+    "south",
+    "east",
+    "west",
+    "google",
+    "microsoft",
+    "amazon",
+    "apple",
+    "azure",
+    "active",
+    "visual",
+    "power",
+    "adobe",
+    "oracle",
+    "windows",
+    "office",
+    "united",
+    "hong",
+    "costa",
+    "puerto",
+];
+
+/// Last words of capitalised pairs that name places and organisations (`United States`,
+/// `Deutsche Bank`, `Acme Inc`).
+const PLACE_AND_ORGANISATION_HEADS: &[&str] = &[
+    "states",
+    "kingdom",
+    "republic",
+    "emirates",
+    "union",
+    "nations",
+    "africa",
+    "america",
+    "street",
+    "avenue",
+    "road",
+    "park",
+    "bank",
+    "university",
+    "college",
+    "inc",
+    "ltd",
+    "llc",
+    "gmbh",
+    "group",
+    "council",
+    "ministry",
+    "department",
+    "office",
+    "center",
+    "centre",
+    "hospital",
+    "airlines",
+    "garden",
+    "city",
+    "county",
+    "island",
+    "islands",
+    "valley",
+    "coast",
+    "workspace",
+    "directory",
+    "cloud",
+    "services",
+    "foundation",
+    "institute",
+    "agency",
+    "corporation",
+    "company",
+];
+
 /// Lower-case words between the parts of a name (`Pieter van der Berg`, `Ana de Souza`).
 const PARTICLES: &[&str] = &[
     "van", "von", "der", "den", "de", "da", "do", "dos", "das", "del", "della", "di", "du", "le", "la",
@@ -453,7 +537,13 @@ fn names_in(text: &str, first_opens: bool, out: &mut Vec<(usize, usize)>) {
             Some(a) if since_particle >= 2 && a <= last => a,
             _ => i,
         };
-        if last > first {
+        // `the United States`, `The Secret Garden`: nobody is called `the`.
+        let after_the = first > 0
+            && words[first - 1].text.eq_ignore_ascii_case("the")
+            && &text[words[first - 1].end..words[first].start] == " ";
+        let place_or_product = is_in(&words[first], PLACE_AND_PRODUCT_OPENERS)
+            || is_in(&words[last], PLACE_AND_ORGANISATION_HEADS);
+        if last > first && !after_the && !place_or_product {
             out.push((words[first].start, words[last].end));
             i = last + 1;
         } else {
@@ -527,6 +617,9 @@ mod tests {
         assert!(names("Welche Diagnose steht im Attest?").is_empty());
         assert!(names("The report is due. Please send it to the API team.").is_empty());
         assert!(names("What is a diagnosis?").is_empty());
+        assert!(names("What is payroll tax in the United States?").is_empty());
+        assert!(names("Summarise The Secret Garden for me").is_empty());
+        assert!(names("Give Pablo access in Google Workspace").is_empty());
         assert!(names("本周的会议").is_empty());
     }
 }

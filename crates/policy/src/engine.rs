@@ -549,6 +549,17 @@ impl Policy {
         };
         let mut kept = Vec::new();
         let mut suppressed = Vec::new();
+        // A text given to be summarised or translated is content: what it says about changes or
+        // messages asks nothing (amber is dropped there). Red still counts: the model reads it
+        // and could act on it.
+        let given = if found.is_empty() {
+            None
+        } else {
+            crate::intent::text_given_to_process(text)
+        };
+        let only_in_given = |m: &RuleMatch| {
+            given.is_some_and(|(from, to)| m.spans.iter().all(|s| from <= s.start && s.end <= to))
+        };
         for (rule_idx, mut m, sentences) in found {
             let rule = &self.rules[rule_idx];
             if !in_scope(rule, context) || !applies(rule) {
@@ -557,7 +568,9 @@ impl Policy {
             let all_conceptual = rule.questions == Questions::Downgrade
                 && !sentences.is_empty()
                 && sentences.iter().all(|&s| is_conceptual(s));
-            if rule.questions == Questions::Downgrade && all_conceptual {
+            let content_only =
+                rule.tier == Risk::Amber && rule.questions == Questions::Downgrade && only_in_given(&m);
+            if rule.questions == Questions::Downgrade && (all_conceptual || content_only) {
                 m.spans.sort_by_key(|s| s.start);
                 suppressed.push(m);
             } else {

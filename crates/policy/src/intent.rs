@@ -324,6 +324,123 @@ fn asks_for_code(keys: &[&str]) -> bool {
         && !keys.iter().any(|w| k.code_in_use.contains(*w))
 }
 
+/// Verbs, in the languages Warden reads, that ask for a text to be processed rather than acted
+/// on (summarised, translated, corrected), matched as the start of a word of the instruction.
+const PROCESSING_VERBS: &[&str] = &[
+    "summar",
+    "sum up",
+    "tl;dr",
+    "tldr",
+    "translat",
+    "proofread",
+    "rewrit",
+    "rephras",
+    "paraphras",
+    "shorten",
+    "condens",
+    "simplif",
+    "résum",
+    "resum",
+    "tradu",
+    "reformul",
+    "corrig",
+    "relis",
+    "synthéti",
+    "zusammen",
+    "übersetz",
+    "korrigier",
+    "umformulier",
+    "kürz",
+    "revis",
+    "corrij",
+    "riassum",
+    "sintetizz",
+    "corregg",
+    "vat ",
+    "samenvat",
+    "vertaal",
+    "herschrijf",
+    "corrigeer",
+    "总结",
+    "概括",
+    "翻译",
+    "改写",
+    "润色",
+    "摘要",
+    "归纳",
+    "要約",
+    "翻訳",
+    "まとめ",
+    "校正",
+    "書き直",
+];
+
+/// The longest instruction read before the text it gives: past it, a colon or a quote is part
+/// of the request itself.
+const MAX_INSTRUCTION_BYTES: usize = 240;
+
+/// Where the text a request gives to be summarised, translated or corrected lies (`Summarise
+/// this: '...'`, `Vat deze notulen samen: '...'`, `总结成三点：“...”`), as a byte range of
+/// `text`: from the colon or opening quote after such an instruction to the closing quote, or to
+/// the end. What that text says about changes or messages is its content, not a request.
+pub(crate) fn text_given_to_process(text: &str) -> Option<(usize, usize)> {
+    let head_end = text.floor_char_boundary(MAX_INSTRUCTION_BYTES.min(text.len()));
+    let (open, opener) = text[..head_end]
+        .char_indices()
+        .find(|(_, c)| matches!(c, ':' | '：' | '«' | '“' | '"' | '„' | '「' | '『' | '\''))?;
+    let instruction = text[..open].to_lowercase();
+    if !PROCESSING_VERBS.iter().any(|v| {
+        instruction.match_indices(v).any(|(at, _)| {
+            // The start of a word, or anywhere in a script without spaces.
+            at == 0
+                || !instruction[..at]
+                    .chars()
+                    .next_back()
+                    .is_some_and(char::is_alphanumeric)
+                || !v.is_ascii()
+        })
+    }) {
+        return None;
+    }
+    let body = open + opener.len_utf8();
+    let closer = match opener {
+        '«' => Some('»'),
+        '“' => Some('”'),
+        '"' => Some('"'),
+        '„' => Some('“'),
+        '「' => Some('」'),
+        '『' => Some('』'),
+        '\'' => Some('\''),
+        _ => None,
+    };
+    // After a colon the text may still open with a quote: it ends at its closer.
+    let rest = &text[body..];
+    let trimmed = rest.trim_start();
+    let (body, closer) = match (closer, trimmed.chars().next()) {
+        (None, Some(q @ ('«' | '“' | '"' | '„' | '「' | '『' | '\''))) => {
+            let inner = body + (rest.len() - trimmed.len()) + q.len_utf8();
+            let c = match q {
+                '«' => '»',
+                '“' => '”',
+                '„' => '“',
+                '「' => '」',
+                '『' => '』',
+                other => other,
+            };
+            (inner, Some(c))
+        }
+        _ => (body, closer),
+    };
+    let end = closer
+        .and_then(|c| text[body..].rfind(c).map(|i| body + i))
+        .unwrap_or(text.len());
+    // A few quoted words are a label (`the minutes marked “confidential”`), not a text.
+    (text[body..end].chars().count() >= MIN_GIVEN_CHARS).then_some((body, end))
+}
+
+/// The shortest text read as given to process.
+const MIN_GIVEN_CHARS: usize = 24;
+
 fn is_conceptual(keys: &[&str]) -> bool {
     let k = &*KEYED;
     if asks_for_code(keys) {
@@ -403,6 +520,28 @@ mod tests {
     fn conceptual(text: &str) -> bool {
         let t = tokenize(Normalized::new(text).as_str());
         conceptual_sentences(&t).first().copied().unwrap_or(false)
+    }
+
+    #[test]
+    fn texts_given_to_process() {
+        fn given(t: &str) -> Option<&str> {
+            text_given_to_process(t).map(|(s, e)| &t[s..e])
+        }
+        assert_eq!(
+            given("Summarize this in two sentences: 'We will email every customer.'"),
+            Some("We will email every customer.")
+        );
+        assert_eq!(
+            given("帮我把这段话总结成三点：“本季度我们完成了新版官网上线，用户注册量增长了百分之二十”"),
+            Some("本季度我们完成了新版官网上线，用户注册量增长了百分之二十")
+        );
+        assert_eq!(
+            given("Vat deze notulen samen: het team informeert de klant"),
+            Some(" het team informeert de klant")
+        );
+        assert_eq!(given("Email the customer: we ship on Monday"), None);
+        assert_eq!(given("Update the ticket to 'resolved'"), None);
+        assert_eq!(given("帮我总结一下那份标着“机密”的董事会会议纪要。"), None);
     }
 
     #[test]

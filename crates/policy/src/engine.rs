@@ -458,7 +458,13 @@ impl Policy {
         let candidates = self.typo_shapes.get(&(b[0], b[1], key.len()))?;
         let mut found: Option<u32> = None;
         for (id, word) in candidates {
-            if one_edit_apart(b, word.as_bytes()) {
+            // A five-letter word with one letter changed is too often another word (`clean`
+            // is not `clear`, `steel` not `steal`): short words are read through a letter
+            // missing, added or swapped, not changed.
+            let changed_letter = b.len() <= 5
+                && b.len() == word.len()
+                && b.iter().zip(word.as_bytes()).filter(|(x, y)| x != y).count() == 1;
+            if !changed_letter && one_edit_apart(b, word.as_bytes()) {
                 if found.is_some_and(|f| f != *id) {
                     // As close to two words: it names neither.
                     return None;
@@ -1146,6 +1152,19 @@ mod tests {
             risk("Check the wire rack. Money is tight this quarter, so plan ahead."),
             Risk::Green
         );
+    }
+
+    #[test]
+    fn short_words_are_not_read_through_a_changed_letter() {
+        let p = pack();
+        // `clean` is one letter from `clear`, a destructive verb: a word of its own.
+        assert_ne!(
+            p.evaluate("Please clean up the e2e target directory.").risk,
+            Risk::Red
+        );
+        // A letter dropped or swapped is still read as the word meant.
+        assert_eq!(p.evaluate("delte the backups").risk, Risk::Red);
+        assert_eq!(p.evaluate("please destory the backups").risk, Risk::Red);
     }
 
     #[test]

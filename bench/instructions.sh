@@ -4,9 +4,9 @@
 #
 #   bench/instructions.sh [REV] [DECISIONS]     (default: 9d8db83, the build before Judgement v2)
 #
-# Builds crates/policy/examples/repeat.rs in both trees (copied into REV's, which may predate
-# it), runs it with 0 and DECISIONS decisions at 1, 4 and 16 KB, and prints the difference per
-# decision and the ratio. Needs valgrind.
+# Builds crates/policy/examples/repeat.rs in both trees (copied, with the prose it judges, into
+# REV's, which may predate it), runs it with 0 and DECISIONS decisions at 1, 4 and 16 KB, and
+# prints the difference per decision and the ratio. Needs valgrind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rev=${1:-9d8db83}
@@ -15,8 +15,9 @@ command -v valgrind >/dev/null || { echo "valgrind is needed" >&2; exit 2; }
 other=$(mktemp -d /tmp/warden-instructions.XXXXXX)
 trap 'git worktree remove --force "$other/tree" >/dev/null 2>&1 || true; rm -rf "$other"' EXIT
 git worktree add --detach "$other/tree" "$rev" >/dev/null 2>&1
-mkdir -p "$other/tree/crates/policy/examples"
+mkdir -p "$other/tree/crates/policy/examples" "$other/tree/crates/policy/benches/common"
 cp crates/policy/examples/repeat.rs "$other/tree/crates/policy/examples/repeat.rs"
+cp crates/policy/benches/common/prose.rs "$other/tree/crates/policy/benches/common/prose.rs"
 build() { (cd "$1" && CARGO_TARGET_DIR="$2" cargo build --release -q -p warden-policy --example repeat); }
 build . target
 build "$other/tree" "$other/target"

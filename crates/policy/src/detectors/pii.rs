@@ -46,6 +46,18 @@ pub(crate) fn scanners() -> Vec<Scanner> {
             validate: Some(plausible_ssn),
         },
         Scanner {
+            detector: "ssn",
+            min_digits: 9,
+            scan: ssn_columns,
+            validate: Some(plausible_ssn),
+        },
+        Scanner {
+            detector: "national_id",
+            min_digits: 7,
+            scan: national_ids,
+            validate: None,
+        },
+        Scanner {
             detector: "passport_number",
             min_digits: 1,
             scan: passport_in_context,
@@ -214,6 +226,17 @@ fn phone_candidates(text: &str, out: &mut Vec<(usize, usize)>) {
             out.push((m.start(), m.end()));
         }
     }
+    // Chinese mobile numbers, as written in groups after a word that says so (`手机 138 0013 7792`).
+    static CHINESE_MOBILE: LazyLock<Regex> =
+        LazyLock::new(|| re(r"(?:^|[^\d])(1[3-9]\d[\s-]?\d{4}[\s-]?\d{4})(?:[^\d]|$)"));
+    let mobile_possible = has_digits(text, 11) && !text.is_ascii();
+    for c in CHINESE_MOBILE.captures_iter(if mobile_possible { text } else { "" }) {
+        if let Some(m) = c.get(1)
+            && in_context(text, m.start(), &PHONE_WORDS, 40)
+        {
+            out.push((m.start(), m.end()));
+        }
+    }
     out.sort_unstable();
     out.dedup_by(|b, a| b.0 < a.1);
 }
@@ -236,6 +259,8 @@ fn ssn_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
         context_finder(&[
             "ssn",
             "social security",
+            "social_security",
+            "social-security",
             "soc sec",
             "soc. sec",
             "sozialversicherungs",
@@ -250,11 +275,116 @@ fn ssn_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
     }
     for c in NINE.captures_iter(text) {
         if let Some(m) = c.get(1)
-            && in_context(text, m.start(), &WORDS, 40)
+            && in_context(text, m.start(), &WORDS, 64)
         {
             out.push((m.start(), m.end()));
         }
     }
+}
+
+/// A table whose header names social security numbers: the fields of that column below it
+/// (`applicant_name,social_security_number,state` then `Maria Gonzalez,287459163,TX`).
+fn ssn_columns(text: &str, out: &mut Vec<(usize, usize)>) {
+    let mut lines = text.lines();
+    let Some(header) = lines.next() else {
+        return;
+    };
+    let separator = if header.contains('\t') { '\t' } else { ',' };
+    let column = header.split(separator).position(|name| {
+        let name = name.trim().trim_matches('"').to_ascii_lowercase();
+        name == "ssn" || name.contains("social_security") || name.contains("social security")
+    });
+    let Some(column) = column else {
+        return;
+    };
+    let base = text.as_ptr() as usize;
+    for line in lines {
+        let Some(field) = line.split(separator).nth(column) else {
+            continue;
+        };
+        let value = field.trim().trim_matches('"');
+        let digits_only: String = value.chars().filter(|c| *c != '-' && *c != ' ').collect();
+        if digits_only.len() == 9 && digits_only.bytes().all(|b| b.is_ascii_digit()) {
+            // Offsets from the slices' addresses: `lines` and `split` hand out parts of `text`.
+            let start = value.as_ptr() as usize - base;
+            out.push((start, start + value.len()));
+        }
+    }
+}
+
+/// National identity numbers whose format carries its own check: China's resident identity
+/// number (17 digits, a birth date inside, and an ISO 7064 check character) and Spain's DNI
+/// and NIE (8 digits, or X/Y/Z and 7, and the letter their remainder by 23 names).
+fn national_ids(text: &str, out: &mut Vec<(usize, usize)>) {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let starts_word = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        if !starts_word {
+            i += 1;
+            continue;
+        }
+        let run = bytes[i..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        if run == 0 {
+            i += 1;
+            continue;
+        }
+        // An ASCII letter or digit starts a character: the slice is on boundaries.
+        let word = &text[i..i + run];
+        if chinese_resident_id(word) || spanish_dni(word) {
+            out.push((i, i + run));
+        }
+        i += run.max(1);
+    }
+}
+
+fn chinese_resident_id(word: &str) -> bool {
+    let b = word.as_bytes();
+    if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let number = |from: usize, to: usize| word[from..to].parse::<u32>().unwrap_or(0);
+    let (year, month, day) = (number(6, 10), number(10, 12), number(12, 14));
+    if !(1900..=2099).contains(&year) || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return false;
+    }
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = b[..17]
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    let check = b"10X98765432"[(sum % 11) as usize];
+    b[17].to_ascii_uppercase() == check
+}
+
+fn spanish_dni(word: &str) -> bool {
+    const LETTERS: &[u8; 23] = b"TRWAGMYFPDXBNJZSQVHLCKE";
+    let b = word.as_bytes();
+    if b.len() != 9 || !b[8].is_ascii_uppercase() {
+        return false;
+    }
+    let lead = match b[0] {
+        b'X' => Some(0),
+        b'Y' => Some(1),
+        b'Z' => Some(2),
+        d if d.is_ascii_digit() => None,
+        _ => return false,
+    };
+    if !b[1..8].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let digits = match lead {
+        Some(n) => format!("{n}{}", &word[1..8]),
+        None => word[..8].to_string(),
+    };
+    let Ok(n) = digits.parse::<u32>() else {
+        return false;
+    };
+    LETTERS[(n % 23) as usize] == b[8]
 }
 
 /// A passport number (letters and digits, 6 to 9) after the word.
@@ -409,6 +539,15 @@ mod tests {
     #[test]
     fn finds_ssns_and_cards() {
         assert!(detect("SSN 123-45-6789 on file").contains(&"ssn"));
+        assert!(detect("social security number for the background check is 287 54 1190").contains(&"ssn"));
+        assert!(
+            detect("applicant_name,social_security_number,state\nMaria Gonzalez,287459163,TX\n")
+                .contains(&"ssn")
+        );
+        assert!(detect("姓名 陈晓东，身份证号 110105198803143726，请帮忙").contains(&"national_id"));
+        assert!(detect("Sergio Palacios Ruiz, DNI 99660677K, Valencia").contains(&"national_id"));
+        assert!(detect("NIE X1234567L").contains(&"national_id"));
+        assert!(detect("请联系张经理，手机 138 0013 7792。").contains(&"phone_number"));
         assert!(detect("card 4111 1111 1111 1111 exp 12/29").contains(&"card_number"));
         assert!(detect("5500-0000-0000-0004").contains(&"card_number"));
         assert!(detect("378282246310005").contains(&"card_number"));
@@ -416,6 +555,9 @@ mod tests {
 
     #[test]
     fn near_misses_pass() {
+        assert!(!detect("110105198803143727").contains(&"national_id"));
+        assert!(!detect("DNI 99660677A").contains(&"national_id"));
+        assert!(!detect("name,zip\nMaria,287459163").contains(&"ssn"));
         assert!(!detect("000-12-3456").contains(&"ssn"));
         assert!(!detect("4111 1111 1111 1112").contains(&"card_number"));
         assert!(!detect("order 1234567890123").contains(&"card_number"));

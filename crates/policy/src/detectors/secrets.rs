@@ -241,7 +241,7 @@ pub(crate) fn gated_patterns() -> Vec<(Pattern, Trigger)> {
                     r"|\xE3\x83\x91\xE3\x82\xB9\xE3\x83\xAF\xE3\x83\xBC\xE3\x83\x89|\xE5\xAF\x86\xE7\xA0\x81)",
                     r"[ \t]+(?:[^\n.!?]*?[ \t])?(is|was|est|ist|lautet|es|\xC3\xA9|\xC3\xA8|set to|changed to|reset to)[ \t]+",
                     r"(?:(now|currently|still|temporarily|just|ahora|maintenant|jetzt|agora|ora|nu)[ \t]+)?[:]?[ \t]*[^\s]{6,}",
-                    r"|(?-u:\b)(password|passwd|pwd|passwort|senha|contrase\xC3\xB1a)[ \t]+[^\s:=]{6,}",
+                    r"|(?-u:\b)(password|passwd|pwd|passwort|kennwort|senha|contrase\xC3\xB1a|mot de passe|wachtwoord)[ \t]+[^\s:=]{6,}",
                     r"|(\xE3\x83\x91\xE3\x82\xB9\xE3\x83\xAF\xE3\x83\xBC\xE3\x83\x89|\xE5\xAF\x86\xE7\xA0\x81)[ \t]*(\xE3\x81\xAF|\xE6\x98\xAF|:|\xEF\xBC\x9A)[ \t]*[^\s]{6,}",
                 ),
                 Some(said_is_secret),
@@ -359,6 +359,14 @@ fn is_not_a_value(value: &str) -> bool {
         ]
         .iter()
         .any(|w| lower.contains(w));
+    // A path of names in a secret store: `secret/data/prod/db:password`.
+    let store_path = value.matches('/').count() >= 2
+        && value.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.' | ':')
+                })
+        });
     let reads_elsewhere = [
         "getenv(",
         "environ[",
@@ -372,6 +380,7 @@ fn is_not_a_value(value: &str) -> bool {
     references.iter().any(|r| lower.starts_with(r))
         || reads_elsewhere
         || names_its_variable
+        || store_path
         || words.contains(&lower.trim_end_matches([',', ';', ')']))
         || lower.starts_with('/')
         || lower.starts_with("./")
@@ -555,6 +564,12 @@ fn said_is_secret(text: &str) -> bool {
         .unwrap_or_default()
         .trim_end_matches(['.', ',', ';', ')', '"', '\'']);
     let value = value.trim_start_matches(['"', '\'', ':']);
+    // In Chinese or Japanese the words after `パスワードは` run on without a space: the value
+    // ends where they start (`密码是wn5U+zwf20!1R2，请…`; `パスワードは12文字以上に…` gives none).
+    let value = value
+        .split(|c: char| matches!(c, '\u{3000}'..='\u{30ff}' | '\u{3400}'..='\u{9fff}' | '\u{ff00}'..='\u{ffef}'))
+        .find(|part| !part.is_empty())
+        .unwrap_or_default();
     let has_letter = value.chars().any(char::is_alphabetic);
     let has_digit = value.chars().any(|c| c.is_ascii_digit());
     let mixed_case =
@@ -608,7 +623,11 @@ fn url_password_not_placeholder(url: &str) -> bool {
     let after_scheme = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     let password = after_scheme.split_once(':').map(|(_, r)| r).unwrap_or("");
     let password = password.rsplit_once('@').map(|(p, _)| p).unwrap_or(password);
-    !placeholder_value(password)
+    // `postgres://USER:PASSWORD@HOST/DB`: the password's name in its place.
+    let named_not_given = ["password", "pass", "passwd", "pwd", "secret", "token"]
+        .iter()
+        .any(|n| password.eq_ignore_ascii_case(n));
+    !placeholder_value(password) && !named_not_given
 }
 
 /// `<your password>`, `xxxxxx`, `${DB_PASSWORD}` stand for a secret: documentation, not one.
@@ -750,6 +769,10 @@ mod tests {
                 "credential_assignment",
             ),
             (
+                "identifiant admin, mot de passe Pl@nete-Rouge-2291. Pense à le changer.",
+                "credential_assignment",
+            ),
+            (
                 "the vpn password was changed to Kq7#mWz2pL",
                 "credential_assignment",
             ),
@@ -776,6 +799,9 @@ mod tests {
             "internationalization-and-localization-guidelines",
             "the token ring network",
             "conn = psycopg.connect(host=host, user=user, password=db_password)",
+            "DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/DBNAME",
+            "db_password: \"{{ lookup('hashi_vault', 'secret=secret/data/prod/db:password') }}\"",
+            "パスワードは12文字以上にし、他のサービスと使い回さないでください。",
             "client = Client(token=self.auth_token)",
             "<img src=\"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==\">",
         ] {

@@ -377,7 +377,7 @@ impl Policy {
         }
         let Some(mut decision) = deciding else {
             // Nothing to judge (an unknown tool without a string): the policy's green.
-            return self.decide(Vec::new(), Vec::new());
+            return self.decide(Vec::new(), Vec::new(), SetAside::Conceptual);
         };
         for d in rest {
             decision.rules.extend(d.rules);
@@ -431,7 +431,7 @@ impl Policy {
             }
         }
         matches.sort_by_key(|(i, _)| *i);
-        self.decide(matches, Vec::new())
+        self.decide(matches, Vec::new(), SetAside::Conceptual)
     }
 
     /// The vocabulary word an unknown key stands for: a one-letter typo of a red rule's long
@@ -566,6 +566,7 @@ impl Policy {
         let only_in_given = |m: &RuleMatch| {
             given.is_some_and(|(from, to)| m.spans.iter().all(|s| from <= s.start && s.end <= to))
         };
+        let mut set_aside = SetAside::GivenText;
         for (rule_idx, mut m, sentences) in found {
             let rule = &self.rules[rule_idx];
             if !in_scope(rule, context) || !applies(rule) {
@@ -577,6 +578,11 @@ impl Policy {
             let content_only =
                 rule.tier == Risk::Amber && rule.questions == Questions::Downgrade && only_in_given(&m);
             if rule.questions == Questions::Downgrade && (all_conceptual || content_only) {
+                set_aside = if all_conceptual || set_aside == SetAside::Conceptual {
+                    SetAside::Conceptual
+                } else {
+                    SetAside::GivenText
+                };
                 m.spans.sort_by_key(|s| s.start);
                 suppressed.push(m);
             } else {
@@ -584,7 +590,7 @@ impl Policy {
                 kept.push((rule_idx, m));
             }
         }
-        self.decide(kept, suppressed)
+        self.decide(kept, suppressed, set_aside)
     }
 
     /// The findings of rules with a `dlp` action in `text`: what to redact or flag, in text
@@ -919,7 +925,12 @@ impl Policy {
             .collect()
     }
 
-    fn decide(&self, kept: Vec<(usize, RuleMatch)>, suppressed: Vec<RuleMatch>) -> Decision {
+    fn decide(
+        &self,
+        kept: Vec<(usize, RuleMatch)>,
+        suppressed: Vec<RuleMatch>,
+        set_aside: SetAside,
+    ) -> Decision {
         // A green rule records (its `dlp` findings) but never decides.
         let top = kept
             .iter()
@@ -930,10 +941,16 @@ impl Policy {
             let reason = if suppressed.is_empty() {
                 self.green.reason.clone()
             } else {
-                format!(
-                    "{} (a conceptual question: asks for understanding, not action)",
-                    self.green.reason
-                )
+                match set_aside {
+                    SetAside::Conceptual => format!(
+                        "{} (a conceptual question: asks for understanding, not action)",
+                        self.green.reason
+                    ),
+                    SetAside::GivenText => format!(
+                        "{} (a text given to process: what it says asks for no action)",
+                        self.green.reason
+                    ),
+                }
             };
             return Decision {
                 risk: Risk::Green,
@@ -1002,6 +1019,15 @@ impl Policy {
             approval,
         }
     }
+}
+
+/// Why matches that did not count were set aside, for the reason a green verdict gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SetAside {
+    /// They lay in conceptual questions (or requests for code).
+    Conceptual,
+    /// They lay only in a text given to be summarised, translated or corrected.
+    GivenText,
 }
 
 /// Long words of red rules by (first letter, second letter, length of a typo): the word's id and

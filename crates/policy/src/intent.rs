@@ -403,39 +403,34 @@ pub(crate) fn text_given_to_process(text: &str) -> Option<(usize, usize)> {
         return None;
     }
     let body = open + opener.len_utf8();
-    let closer = match opener {
-        '«' => Some('»'),
-        '“' => Some('”'),
-        '"' => Some('"'),
-        '„' => Some('“'),
-        '「' => Some('」'),
-        '『' => Some('』'),
-        '\'' => Some('\''),
-        _ => None,
-    };
-    // After a colon the text may still open with a quote: it ends at its closer.
+    // After a colon the text may still open with a quote: it ends at that quote's closer.
     let rest = &text[body..];
     let trimmed = rest.trim_start();
-    let (body, closer) = match (closer, trimmed.chars().next()) {
-        (None, Some(q @ ('«' | '“' | '"' | '„' | '「' | '『' | '\''))) => {
-            let inner = body + (rest.len() - trimmed.len()) + q.len_utf8();
-            let c = match q {
-                '«' => '»',
-                '“' => '”',
-                '„' => '“',
-                '「' => '」',
-                '『' => '』',
-                other => other,
-            };
-            (inner, Some(c))
+    let (body, closer) = match (closer_of(opener), trimmed.chars().next().and_then(closer_of)) {
+        (None, Some(c)) => {
+            let quote = trimmed.chars().next().map_or(0, char::len_utf8);
+            (body + (rest.len() - trimmed.len()) + quote, Some(c))
         }
-        _ => (body, closer),
+        (closer, _) => (body, closer),
     };
     let end = closer
         .and_then(|c| text[body..].rfind(c).map(|i| body + i))
         .unwrap_or(text.len());
     // A few quoted words are a label (`the minutes marked “confidential”`), not a text.
     (text[body..end].chars().count() >= MIN_GIVEN_CHARS).then_some((body, end))
+}
+
+/// The quote that closes one opened by `opener`, if it opens a quotation.
+fn closer_of(opener: char) -> Option<char> {
+    Some(match opener {
+        '«' => '»',
+        '“' => '”',
+        '„' => '“',
+        '「' => '」',
+        '『' => '』',
+        '"' | '\'' => opener,
+        _ => return None,
+    })
 }
 
 /// The shortest text read as given to process.

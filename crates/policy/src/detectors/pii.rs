@@ -367,23 +367,18 @@ fn spanish_dni(word: &str) -> bool {
     if b.len() != 9 || !b[8].is_ascii_uppercase() {
         return false;
     }
+    // An NIE's X, Y or Z stands for a leading 0, 1 or 2.
     let lead = match b[0] {
-        b'X' => Some(0),
-        b'Y' => Some(1),
-        b'Z' => Some(2),
-        d if d.is_ascii_digit() => None,
+        b'X' => 0,
+        b'Y' => 1,
+        b'Z' => 2,
+        d if d.is_ascii_digit() => u32::from(d - b'0'),
         _ => return false,
     };
     if !b[1..8].iter().all(u8::is_ascii_digit) {
         return false;
     }
-    let digits = match lead {
-        Some(n) => format!("{n}{}", &word[1..8]),
-        None => word[..8].to_string(),
-    };
-    let Ok(n) = digits.parse::<u32>() else {
-        return false;
-    };
+    let n = b[1..8].iter().fold(lead, |n, d| n * 10 + u32::from(d - b'0'));
     LETTERS[(n % 23) as usize] == b[8]
 }
 

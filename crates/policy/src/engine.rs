@@ -15,7 +15,7 @@ use crate::decision::{Decision, Risk, RuleMatch, Span};
 use crate::detectors::Detectors;
 use crate::intent::is_conceptual_sentence;
 use crate::normalize::Normalized;
-use crate::words::{Tokens, one_edit_apart, tokenize, tokenize_in};
+use crate::words::{Tokens, one_edit_apart, tokenize, tokenize_in, typo_shape_keys, plausible_early_typo};
 
 /// Enough places to explain a verdict; a text that repeats a word a thousand times does not
 /// need a thousand spans in its audit record.
@@ -97,12 +97,12 @@ pub struct Policy {
     patterns: Option<(Vec<Regex>, Vec<usize>)>,
     /// The other languages' words, mapped onto the rules' English.
     languages: std::sync::Arc<crate::languages::Languages>,
-    /// Red rules' long words by the first two letters and length a one-letter typo of them
-    /// can have: most words are ruled out by one lookup.
+    /// Red rules' long words by the first two letters, and by the last two, and the length a
+    /// one-letter typo of them can have: most words are ruled out by one lookup.
     typo_shapes: TypoShapes,
-    /// The same shapes as bits (first letter, second letter, one bit per length below 32):
-    /// most words are ruled out without hashing.
-    typo_bits: Box<[[u32; 26]; 26]>,
+    /// The same shapes as bits (by the word's head, then its tail: two letters, one bit per
+    /// length below 32): most words are ruled out without hashing.
+    typo_bits: Box<[[[u32; 26]; 26]; 2]>,
 }
 
 impl Policy {
@@ -204,18 +204,22 @@ impl Policy {
                     }
                     let b = key.as_bytes();
                     for len in [key.len() - 1, key.len(), key.len() + 1] {
-                        let entry = typo_shapes.entry((b[0], b[1], len)).or_default();
-                        if !entry.iter().any(|(i, _)| *i == id) {
-                            entry.push((id, key.clone().into_boxed_str()));
+                        for shape in typo_shape_keys(b, len) {
+                            let entry = typo_shapes.entry(shape).or_default();
+                            if !entry.iter().any(|(i, _)| *i == id) {
+                                entry.push((id, key.clone().into_boxed_str()));
+                            }
                         }
                     }
                 }
             }
         }
-        let mut typo_bits = Box::new([[0u32; 26]; 26]);
+        let mut typo_bits = Box::new([[[0u32; 26]; 26]; 2]);
         for &(a, b, len) in typo_shapes.keys() {
+            let end = usize::from(a >= 0x80);
+            let (a, b) = (a & 0x7f, b & 0x7f);
             if a.is_ascii_lowercase() && b.is_ascii_lowercase() && len < 32 {
-                typo_bits[(a - b'a') as usize][(b - b'a') as usize] |= 1 << len;
+                typo_bits[end][(a - b'a') as usize][(b - b'a') as usize] |= 1 << len;
             }
         }
         let mut terms_by_first = vec![Vec::new(); vocabulary.len()];
@@ -448,14 +452,20 @@ impl Policy {
             return Some(id);
         }
         let b = key.as_bytes();
-        let possible = b[0].is_ascii_lowercase()
-            && b[1].is_ascii_lowercase()
-            && key.len() < 32
-            && self.typo_bits[(b[0] - b'a') as usize][(b[1] - b'a') as usize] & (1 << key.len()) != 0;
-        if !possible {
+        if key.len() >= 32 {
             return None;
         }
-        let candidates = self.typo_shapes.get(&(b[0], b[1], key.len()))?;
+        let shapes = typo_shape_keys(b, key.len());
+        let filed = |end: usize, (x, y, _): (u8, u8, usize)| {
+            let (x, y) = (x & 0x7f, y & 0x7f);
+            x.is_ascii_lowercase()
+                && y.is_ascii_lowercase()
+                && self.typo_bits[end][(x - b'a') as usize][(y - b'a') as usize] & (1 << key.len()) != 0
+        };
+        let candidates = (0..2)
+            .filter(|&end| filed(end, shapes[end]))
+            .filter_map(|end| self.typo_shapes.get(&shapes[end]))
+            .flatten();
         let mut found: Option<u32> = None;
         for (id, word) in candidates {
             // A five-letter word with one letter changed is too often another word (`clean`
@@ -464,7 +474,10 @@ impl Policy {
             let changed_letter = b.len() <= 5
                 && b.len() == word.len()
                 && b.iter().zip(word.as_bytes()).filter(|(x, y)| x != y).count() == 1;
-            if !changed_letter && one_edit_apart(b, word.as_bytes()) {
+            if !changed_letter
+                && one_edit_apart(b, word.as_bytes())
+                && plausible_early_typo(b, word.as_bytes())
+            {
                 if found.is_some_and(|f| f != *id) {
                     // As close to two words: it names neither.
                     return None;
@@ -1030,8 +1043,8 @@ enum SetAside {
     GivenText,
 }
 
-/// Long words of red rules by (first letter, second letter, length of a typo): the word's id and
-/// key.
+/// Long words of red rules by the shape of a typo of them (`typo_shape_keys`): the word's id
+/// and key.
 type TypoShapes = FxHashMap<(u8, u8, usize), Vec<(u32, Box<str>)>>;
 
 /// A text whose redacted values keep their names (`DB_PASSWORD=[REDACTED:...]`, `the password
@@ -1191,6 +1204,19 @@ mod tests {
         // A letter dropped or swapped is still read as the word meant.
         assert_eq!(p.evaluate("delte the backups").risk, Risk::Red);
         assert_eq!(p.evaluate("please destory the backups").risk, Risk::Red);
+    }
+
+    #[test]
+    fn typos_at_the_start_of_a_word_are_read_but_other_words_are_not() {
+        let p = pack();
+        // A letter dropped, doubled or swapped among the first two.
+        assert_eq!(p.evaluate("dlete the backups on prod").risk, Risk::Red);
+        assert_eq!(p.evaluate("edlete the backups on prod").risk, Risk::Red);
+        // A word that shares a red word's ending but not its start is another word.
+        assert_eq!(
+            p.evaluate("What keyboard layout is best for a journalist?").risk,
+            Risk::Green
+        );
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub(crate) struct Lexicon {
     /// -> `how be`), longest first: elsewhere they are other words (`que` is also `that`).
     questions: Vec<Phrase>,
     longest_word_chars: usize,
-    /// Long words by (first letter, second letter, length of a one-edit misspelling):
+    /// Long words by the shape of a one-edit misspelling (`typo_shape_keys`):
     /// `Passwrot` is read as `Passwort`.
     typos: FxHashMap<(u8, u8, usize), Vec<String>>,
 }
@@ -117,11 +117,9 @@ impl Lexicon {
             let b = word.as_bytes();
             if word.is_ascii() && b.len() >= MIN_TYPO_WORD {
                 for len in b.len() - 1..=b.len() + 1 {
-                    lexicon
-                        .typos
-                        .entry((b[0], b[1], len))
-                        .or_default()
-                        .push(word.clone());
+                    for shape in crate::words::typo_shape_keys(b, len) {
+                        lexicon.typos.entry(shape).or_default().push(word.clone());
+                    }
                 }
             }
         }
@@ -195,8 +193,14 @@ impl Lexicon {
             return None;
         }
         let mut found: Option<&String> = None;
-        for candidate in self.typos.get(&(b[0], b[1], b.len()))? {
-            if crate::words::one_edit_apart(b, candidate.as_bytes()) {
+        let candidates = crate::words::typo_shape_keys(b, b.len())
+            .into_iter()
+            .filter_map(|shape| self.typos.get(&shape))
+            .flatten();
+        for candidate in candidates {
+            if crate::words::one_edit_apart(b, candidate.as_bytes())
+                && crate::words::plausible_early_typo(b, candidate.as_bytes())
+            {
                 if found.is_some_and(|f| self.words.get(f) != self.words.get(candidate)) {
                     return None;
                 }

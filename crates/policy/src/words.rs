@@ -719,6 +719,33 @@ fn irregular(word: &str) -> Option<&'static str> {
     Some(base)
 }
 
+/// The shapes under which one-edit misspellings of a word are filed and looked up: its first
+/// two letters, or its last two (marked with the high bit), with the misspelling's length. An
+/// edit leaves one end of a word of four letters or more intact, so a misspelling is found
+/// whether it falls early (`dlete`) or late (`delte`).
+pub(crate) fn typo_shape_keys(word: &[u8], len: usize) -> [(u8, u8, usize); 2] {
+    let n = word.len();
+    [
+        (word[0], word[1], len),
+        (word[n - 2] | 0x80, word[n - 1] | 0x80, len),
+    ]
+}
+
+/// Whether `typo`, one edit from `word`, is a slip of the fingers at the start of the word as
+/// people make them (`dlete`, `edlete`, `ddelete`) rather than another word that merely shares
+/// its ending (`payout` for `layout`, `trousseau` for `Rousseau`): a typo that differs in the
+/// first two letters keeps the first letter, or swaps the first two, and changes no letter.
+pub(crate) fn plausible_early_typo(typo: &[u8], word: &[u8]) -> bool {
+    if typo.len() < 2 || word.len() < 2 || typo[..2] == word[..2] {
+        return true;
+    }
+    if typo.len() == word.len() {
+        let differ = typo.iter().zip(word).filter(|(x, y)| x != y).count();
+        return differ == 2;
+    }
+    typo[0] == word[0]
+}
+
 /// Whether `a` becomes `b` by one edit: a letter missing, added or changed, or two neighbours
 /// swapped (and not equal).
 pub(crate) fn one_edit_apart(a: &[u8], b: &[u8]) -> bool {

@@ -360,8 +360,14 @@ static FUNCTION_WORD_LANGUAGES: std::sync::LazyLock<FxHashMap<&'static str, u8>>
         map
     });
 
+/// Whether `word` (lower case, accents folded) is one of the function words of a language
+/// Warden reads other than English.
+pub(crate) fn is_function_word(word: &str) -> bool {
+    FUNCTION_WORD_LANGUAGES.contains_key(word)
+}
+
 /// A lower-case letter without its accent, for comparing with `FUNCTION_WORDS`.
-fn fold_accent(c: char) -> char {
+pub(crate) fn fold_accent(c: char) -> char {
     match c {
         'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
         'è' | 'é' | 'ê' | 'ë' => 'e',

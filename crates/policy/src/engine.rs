@@ -15,7 +15,7 @@ use crate::decision::{Decision, Risk, RuleMatch, Span};
 use crate::detectors::Detectors;
 use crate::intent::is_conceptual_sentence;
 use crate::normalize::Normalized;
-use crate::words::{Tokens, one_edit_apart, tokenize, tokenize_in, typo_shape_keys, plausible_early_typo};
+use crate::words::{Tokens, one_edit_apart, plausible_early_typo, tokenize, tokenize_in, typo_shape_keys};
 
 /// Enough places to explain a verdict; a text that repeats a word a thousand times does not
 /// need a thousand spans in its audit record.

@@ -125,8 +125,10 @@ fn long_token_detectors() -> Vec<(&'static str, Validator)> {
     all
 }
 
+/// A byte of a long token: base64, base64url, and the `~` of Azure's client secrets
+/// (`2MN8Q~j5CY...`).
 fn token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'_' | b'-')
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'_' | b'-' | b'~')
 }
 
 /// Every built-in pattern, compiled.

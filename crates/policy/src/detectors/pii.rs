@@ -58,6 +58,18 @@ pub(crate) fn scanners() -> Vec<Scanner> {
             validate: None,
         },
         Scanner {
+            detector: "national_id",
+            min_digits: 9,
+            scan: formatted_national_ids,
+            validate: None,
+        },
+        Scanner {
+            detector: "national_id",
+            min_digits: 6,
+            scan: named_national_ids,
+            validate: None,
+        },
+        Scanner {
             detector: "passport_number",
             min_digits: 1,
             scan: passport_in_context,
@@ -313,8 +325,9 @@ fn ssn_columns(text: &str, out: &mut Vec<(usize, usize)>) {
 }
 
 /// National identity numbers whose format carries its own check: China's resident identity
-/// number (17 digits, a birth date inside, and an ISO 7064 check character) and Spain's DNI
-/// and NIE (8 digits, or X/Y/Z and 7, and the letter their remainder by 23 names).
+/// number (17 digits, a birth date inside, and an ISO 7064 check character), Spain's DNI
+/// and NIE (8 digits, or X/Y/Z and 7, and the letter their remainder by 23 names) and Italy's
+/// codice fiscale (16 letters and digits, the last a check letter).
 fn national_ids(text: &str, out: &mut Vec<(usize, usize)>) {
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -334,7 +347,7 @@ fn national_ids(text: &str, out: &mut Vec<(usize, usize)>) {
         }
         // An ASCII letter or digit starts a character: the slice is on boundaries.
         let word = &text[i..i + run];
-        if chinese_resident_id(word) || spanish_dni(word) {
+        if chinese_resident_id(word) || spanish_dni(word) || codice_fiscale(word) {
             out.push((i, i + run));
         }
         i += run.max(1);
@@ -380,6 +393,311 @@ fn spanish_dni(word: &str) -> bool {
     }
     let n = b[1..8].iter().fold(lead, |n, d| n * 10 + u32::from(d - b'0'));
     LETTERS[(n % 23) as usize] == b[8]
+}
+
+/// Italy's codice fiscale: surname and name letters, birth year, month letter, day (plus 40
+/// for women), place code and a check letter over the fifteen before it. Digits may be
+/// replaced by letters (`omocodia`) when two people would share a code.
+fn codice_fiscale(word: &str) -> bool {
+    const ODD: [u8; 26] = [
+        1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23,
+    ];
+    const MONTHS: &[u8] = b"ABCDEHLMPRST";
+    const OMOCODIA: &[u8] = b"LMNPQRSTUV";
+    let b = word.as_bytes();
+    if b.len() != 16 || !b.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
+        return false;
+    }
+    let letter = |i: usize| b[i].is_ascii_uppercase();
+    let digit_like = |i: usize| b[i].is_ascii_digit() || OMOCODIA.contains(&b[i]);
+    let shape = (0..6).all(letter)
+        && [6, 7, 9, 10, 12, 13, 14].into_iter().all(digit_like)
+        && MONTHS.contains(&b[8])
+        && letter(11)
+        && letter(15)
+        // A real code has digits: a word of capitals alone is an acronym or a shout.
+        && b.iter().filter(|c| c.is_ascii_digit()).count() >= 3;
+    if !shape {
+        return false;
+    }
+    let value = |c: u8| usize::from(if c.is_ascii_digit() { c - b'0' } else { c - b'A' });
+    let sum: usize = b[..15]
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            if i % 2 == 0 {
+                usize::from(ODD[value(c)])
+            } else {
+                value(c)
+            }
+        })
+        .sum();
+    b[15] == b'A' + (sum % 26) as u8
+}
+
+/// National numbers written in their own layout, which with their check leaves no doubt:
+/// Brazil's CPF (`123.456.789-09`, two check digits) and France's NIR (`2 51 03 14 775 412 84`:
+/// sex, year, month, place, order and a key of 97 minus the number modulo 97).
+fn formatted_national_ids(text: &str, out: &mut Vec<(usize, usize)>) {
+    static CPF: LazyLock<Regex> = LazyLock::new(|| re(r"\b\d{3}\.\d{3}\.\d{3}-\d{2}\b"));
+    static NIR: LazyLock<Regex> = LazyLock::new(|| {
+        re(r"\b[1278] ?\d{2} ?(?:0[1-9]|1[0-2]|[2-9]\d) ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}\b")
+    });
+    for m in CPF.find_iter(text) {
+        if brazilian_cpf(&digit_bytes(m.as_str())) {
+            out.push((m.start(), m.end()));
+        }
+    }
+    for m in NIR.find_iter(text) {
+        if french_nir(m.as_str()) {
+            out.push((m.start(), m.end()));
+        }
+    }
+}
+
+/// The ASCII digits of `s`, as numbers.
+fn digit_bytes(s: &str) -> Vec<u8> {
+    s.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect()
+}
+
+fn brazilian_cpf(d: &[u8]) -> bool {
+    if d.len() != 11 || d.iter().all(|&x| x == d[0]) {
+        return false;
+    }
+    let check = |n: usize| {
+        let sum: usize = d[..n]
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| usize::from(x) * (n + 1 - i))
+            .sum();
+        (sum * 10 % 11 % 10) as u8
+    };
+    check(9) == d[9] && check(10) == d[10]
+}
+
+fn french_nir(s: &str) -> bool {
+    let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.len() != 15 {
+        return false;
+    }
+    // Corsica's departments 2A and 2B count as 19 and 18.
+    let number = compact[..13].replace("2A", "19").replace("2B", "18");
+    let (Ok(n), Ok(key)) = (number.parse::<u64>(), compact[13..].parse::<u64>()) else {
+        return false;
+    };
+    (1..=97).contains(&key) && 97 - n % 97 == key
+}
+
+/// A national number that only its name makes one, and the check it must pass.
+struct NamedId {
+    /// The words that name it, matched case-insensitively; acronyms of four letters or fewer
+    /// must be written in capitals.
+    names: &'static [&'static str],
+    /// How many digits it has.
+    digits: std::ops::RangeInclusive<usize>,
+    check: fn(&[u8]) -> bool,
+}
+
+/// National numbers too short or plain to be told from other numbers by their check alone:
+/// a word before them names them.
+const NAMED_IDS: &[NamedId] = &[
+    // The Netherlands' burgerservicenummer: the eleven test.
+    NamedId {
+        names: &[
+            "bsn",
+            "burgerservicenummer",
+            "burgerservice nummer",
+            "sofinummer",
+            "sofi-nummer",
+        ],
+        digits: 8..=9,
+        check: dutch_bsn,
+    },
+    NamedId {
+        names: &["cpf"],
+        digits: 11..=11,
+        check: brazilian_cpf,
+    },
+    // Japan's My Number: twelve digits, the last a check digit.
+    NamedId {
+        names: &["マイナンバー", "個人番号", "my number", "mynumber"],
+        digits: 12..=12,
+        check: japanese_my_number,
+    },
+    // Germany's tax identification number: eleven digits, ISO 7064 MOD 11,10.
+    NamedId {
+        names: &[
+            "steuer-id",
+            "steuerid",
+            "steuer-identifikationsnummer",
+            "steueridentifikationsnummer",
+            "identifikationsnummer",
+            "steuer-idnr",
+            "idnr",
+        ],
+        digits: 11..=11,
+        check: german_tax_id,
+    },
+    // Portugal's NIF and Spain's NIF of a person are checked elsewhere (the DNI); Portugal's
+    // nine digits end in a check digit modulo 11.
+    NamedId {
+        names: &[
+            "nif",
+            "número de contribuinte",
+            "numero de contribuinte",
+            "contribuinte",
+        ],
+        digits: 9..=9,
+        check: portuguese_nif,
+    },
+    // Canada's social insurance number: nine digits, Luhn.
+    NamedId {
+        names: &["sin", "social insurance", "numéro d'assurance sociale"],
+        digits: 9..=9,
+        check: luhn_bytes,
+    },
+    // Numbers any country's identity document carries, named as such.
+    NamedId {
+        names: &[
+            "national id",
+            "national identity",
+            "identity number",
+            "id card number",
+            "identity card",
+            "numéro d'identité",
+            "carte d'identité",
+            "carte nationale d'identité",
+            "personalausweis",
+            "ausweisnummer",
+            "documento de identidad",
+            "número de identidad",
+            "cédula",
+            "cedula",
+            "bilhete de identidade",
+            "cartão de cidadão",
+            "carta d'identità",
+            "carta di identità",
+            "identiteitskaart",
+            "identiteitsbewijs",
+            "身份证",
+            "身分証",
+            "住民票コード",
+        ],
+        digits: 6..=20,
+        check: |_| true,
+    },
+];
+
+fn dutch_bsn(d: &[u8]) -> bool {
+    let padded: Vec<u8> = std::iter::repeat_n(0, 9 - d.len())
+        .chain(d.iter().copied())
+        .collect();
+    let sum: i32 = padded[..8]
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| i32::from(x) * (9 - i as i32))
+        .sum();
+    padded.iter().any(|&x| x != 0) && (sum - i32::from(padded[8])).rem_euclid(11) == 0
+}
+
+fn japanese_my_number(d: &[u8]) -> bool {
+    // Weights from the right, the check digit aside: 2..=7, then 2..=6.
+    let sum: u32 = (1..=11)
+        .map(|n| u32::from(d[11 - n]) * if n <= 6 { n as u32 + 1 } else { n as u32 - 5 })
+        .sum();
+    let remainder = sum % 11;
+    let check = if remainder <= 1 { 0 } else { 11 - remainder };
+    u32::from(d[11]) == check
+}
+
+fn german_tax_id(d: &[u8]) -> bool {
+    if d[0] == 0 {
+        return false;
+    }
+    let mut product = 10u32;
+    for &x in &d[..10] {
+        let mut sum = (u32::from(x) + product) % 10;
+        if sum == 0 {
+            sum = 10;
+        }
+        product = 2 * sum % 11;
+    }
+    let check = (11 - product) % 10;
+    u32::from(d[10]) == check
+}
+
+fn portuguese_nif(d: &[u8]) -> bool {
+    let sum: u32 = d[..8]
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| u32::from(x) * (9 - i as u32))
+        .sum();
+    let remainder = sum % 11;
+    let check = if remainder < 2 { 0 } else { 11 - remainder };
+    u32::from(d[8]) == check
+}
+
+fn luhn_bytes(d: &[u8]) -> bool {
+    luhn(&d.iter().map(|&x| u32::from(x)).collect::<Vec<_>>())
+}
+
+/// Numbers named as national identity numbers (`BSN 569244377`, `CPF 94546668945`,
+/// `マイナンバー：1234 5678 9012`) that pass their country's check: the first group of digits on
+/// the same line within 40 bytes after the name.
+fn named_national_ids(text: &str, out: &mut Vec<(usize, usize)>) {
+    static NAMES: LazyLock<(aho_corasick::AhoCorasick, Vec<usize>)> = LazyLock::new(|| {
+        let mut words = Vec::new();
+        let mut owners = Vec::new();
+        for (i, id) in NAMED_IDS.iter().enumerate() {
+            for name in id.names {
+                words.push(*name);
+                owners.push(i);
+            }
+        }
+        (context_finder(&words), owners)
+    });
+    let (finder, owners) = &*NAMES;
+    let bytes = text.as_bytes();
+    for m in finder.find_iter(text) {
+        let named = &text[m.start()..m.end()];
+        let bounded = (m.start() == 0 || !bytes[m.start() - 1].is_ascii_alphanumeric())
+            && (m.end() == bytes.len() || !bytes[m.end()].is_ascii_alphanumeric());
+        let acronym_in_capitals =
+            named.len() > 4 || !named.is_ascii() || named.bytes().all(|b| b.is_ascii_uppercase());
+        if !bounded || !acronym_in_capitals {
+            continue;
+        }
+        let id = &NAMED_IDS[owners[m.pattern().as_usize()]];
+        let line_end = memchr::memchr(b'\n', &bytes[m.end()..]).map_or(bytes.len(), |i| m.end() + i);
+        let window_end = line_end.min(m.end() + 40);
+        let Some(start) = (m.end()..window_end).find(|&i| bytes[i].is_ascii_digit()) else {
+            continue;
+        };
+        // Digits in groups: a single space, dot or dash between two digits joins them.
+        let mut end = start;
+        while end < bytes.len() {
+            if bytes[end].is_ascii_digit() {
+                end += 1;
+            } else if matches!(bytes[end], b' ' | b'.' | b'-')
+                && end + 1 < bytes.len()
+                && bytes[end + 1].is_ascii_digit()
+                && end > start
+            {
+                end += 1;
+            } else {
+                break;
+            }
+        }
+        if end < bytes.len() && bytes[end].is_ascii_alphabetic()
+            || start > 0 && bytes[start - 1].is_ascii_alphabetic()
+        {
+            continue;
+        }
+        let digits = digit_bytes(&text[start..end]);
+        if id.digits.contains(&digits.len()) && (id.check)(&digits) {
+            out.push((start, end));
+        }
+    }
 }
 
 /// A passport number (letters and digits, 6 to 9) after the word.
@@ -542,6 +860,11 @@ mod tests {
         assert!(detect("姓名 陈晓东，身份证号 110105198803143726，请帮忙").contains(&"national_id"));
         assert!(detect("Sergio Palacios Ruiz, DNI 99660677K, Valencia").contains(&"national_id"));
         assert!(detect("NIE X1234567L").contains(&"national_id"));
+        assert!(detect("codice fiscale RSSMRA85T10A562S, residente a Roma").contains(&"national_id"));
+        assert!(detect("Numéro de sécurité sociale : 2 89 02 75 773 800 14").contains(&"national_id"));
+        assert!(detect("CPF 945.466.689-45").contains(&"national_id"));
+        assert!(detect("Nieuwe medewerker, BSN 569244377, start maandag").contains(&"national_id"));
+        assert!(detect("Burgerservicenummer: 967797184").contains(&"national_id"));
         assert!(detect("请联系张经理，手机 138 0013 7792。").contains(&"phone_number"));
         assert!(detect("card 4111 1111 1111 1111 exp 12/29").contains(&"card_number"));
         assert!(detect("5500-0000-0000-0004").contains(&"card_number"));
@@ -552,6 +875,12 @@ mod tests {
     fn near_misses_pass() {
         assert!(!detect("110105198803143727").contains(&"national_id"));
         assert!(!detect("DNI 99660677A").contains(&"national_id"));
+        // Checks that fail, and numbers nothing names.
+        assert!(!detect("codice fiscale RSSMRA85T10A562T").contains(&"national_id"));
+        assert!(!detect("Numéro de sécurité sociale : 2 89 02 75 773 800 15").contains(&"national_id"));
+        assert!(!detect("BSN 569244378").contains(&"national_id"));
+        assert!(!detect("order 569244377 shipped").contains(&"national_id"));
+        assert!(!detect("sin 569244377").contains(&"national_id"));
         assert!(!detect("name,zip\nMaria,287459163").contains(&"ssn"));
         assert!(!detect("000-12-3456").contains(&"ssn"));
         assert!(!detect("4111 1111 1111 1112").contains(&"card_number"));

@@ -237,11 +237,11 @@ pub(crate) fn gated_patterns() -> Vec<(Pattern, Trigger)> {
             p(
                 "credential_assignment",
                 concat!(
-                    r"(?i)(password|passwd|passcode|passphrase|pwd|mot de passe|passwort|kennwort|contrase\xC3\xB1a|senha|wachtwoord",
+                    r"(?i)(password|passwd|passcode|passphrase|pwd|mot de passe|(?-u:\b)mdp|passwort|kennwort|contrase\xC3\xB1a|senha|palavra-passe|wachtwoord",
                     r"|\xE3\x83\x91\xE3\x82\xB9\xE3\x83\xAF\xE3\x83\xBC\xE3\x83\x89|\xE5\xAF\x86\xE7\xA0\x81)",
-                    r"[ \t]+(?:[^\n.!?]*?[ \t])?(is|was|est|ist|lautet|es|\xC3\xA9|\xC3\xA8|set to|changed to|reset to)[ \t]+",
+                    r"[ \t]+(?:[^\n.!?]*?[ \t])?(is|was|est|c'est|c\xE2\x80\x99est|ist|lautet|es|\xC3\xA9|\xC3\xA8|set to|changed to|reset to)[ \t]*:?[ \t]+",
                     r"(?:(now|currently|still|temporarily|just|ahora|maintenant|jetzt|agora|ora|nu)[ \t]+)?[:]?[ \t]*[^\s]{6,}",
-                    r"|(?-u:\b)(password|passwd|pwd|passwort|kennwort|senha|contrase\xC3\xB1a|mot de passe|wachtwoord)[ \t]+[^\s:=]{6,}",
+                    r"|(?-u:\b)(password|passwd|pwd|passwort|kennwort|senha|contrase\xC3\xB1a|mot de passe|mdp|palavra-passe|wachtwoord)(?:[ \t]*[:\xEF\xBC\x9A][ \t]*|[ \t]+)[^\s:=]{6,}",
                     r"|(\xE3\x83\x91\xE3\x82\xB9\xE3\x83\xAF\xE3\x83\xBC\xE3\x83\x89|\xE5\xAF\x86\xE7\xA0\x81)[ \t]*(\xE3\x81\xAF|\xE6\x98\xAF|:|\xEF\xBC\x9A)[ \t]*[^\s]{6,}",
                 ),
                 Some(said_is_secret),
@@ -261,6 +261,8 @@ pub(crate) fn gated_patterns() -> Vec<(Pattern, Trigger)> {
                 "PWD",
                 "mot de passe",
                 "Mot de passe",
+                "mdp",
+                "palavra-passe",
                 "passwort",
                 "Passwort",
                 "PASSWORT",
@@ -313,6 +315,11 @@ fn is_not_a_value(value: &str) -> bool {
         "file:",
         "/run/secrets",
         "keyring",
+        "getsecretvalue",
+        "get_secret_value",
+        "secretsmanager",
+        "secretclient",
+        "keyvault",
     ];
     let words = [
         "true",
@@ -345,6 +352,13 @@ fn is_not_a_value(value: &str) -> bool {
         "default",
         "empty",
         "unset",
+        // Keywords that open an expression: the value is computed, not written (`token =
+        // await client.getSecretValue(...)`).
+        "await",
+        "new",
+        "yield",
+        "async",
+        "typeof",
     ];
     // A call that reads the secret from elsewhere, wherever it stands in the value:
     // `System.getenv(`, `os.environ.get(`, `std::env::var(`.
@@ -564,6 +578,11 @@ fn said_is_secret(text: &str) -> bool {
         .unwrap_or_default()
         .trim_end_matches(['.', ',', ';', ')', '"', '\'']);
     let value = value.trim_start_matches(['"', '\'', ':']);
+    // `Passwort:Wq4%...`: the name and its colon are no part of the value.
+    let value = match value.split_once([':', '：']) {
+        Some((name, rest)) if name.chars().all(char::is_alphabetic) => rest,
+        _ => value,
+    };
     // In Chinese or Japanese the words after `パスワードは` run on without a space: the value
     // ends where they start (`密码是wn5U+zwf20!1R2，请…`; `パスワードは12文字以上に…` gives none).
     let value = value
@@ -773,6 +792,26 @@ mod tests {
                 "credential_assignment",
             ),
             (
+                "Salut Marc, pour le VPN le mot de passe c'est Kqzr-vbnt-48, l'identifiant c'est ton prénom.",
+                "credential_assignment",
+            ),
+            (
+                "Das Passwort für den Drucker-Admin lautet: 7hQ#wPzt2Lm – bitte nicht weitergeben.",
+                "credential_assignment",
+            ),
+            (
+                "Kannst du dich auf dem NAS anmelden? Benutzer: admin, Passwort: Zr5%Tb9!kLq2",
+                "credential_assignment",
+            ),
+            (
+                "le mdp du wifi invités c'est Soleil-2291",
+                "credential_assignment",
+            ),
+            (
+                "the app's client secret is in the vault now: 7Xk8Q~pR2vLm9TzqW4nB6yHc1dFsJ0gK3aE5uI_o",
+                "high_entropy_token",
+            ),
+            (
                 "the vpn password was changed to Kq7#mWz2pL",
                 "credential_assignment",
             ),
@@ -799,6 +838,8 @@ mod tests {
             "internationalization-and-localization-guidelines",
             "the token ring network",
             "conn = psycopg.connect(host=host, user=user, password=db_password)",
+            "const token = await secrets.getSecretValue({ SecretId: 'prod/slack/token' }).promise()",
+            "password = new PasswordField(label)",
             "DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/DBNAME",
             "db_password: \"{{ lookup('hashi_vault', 'secret=secret/data/prod/db:password') }}\"",
             "パスワードは12文字以上にし、他のサービスと使い回さないでください。",

@@ -18,6 +18,7 @@ struct Keyed {
     code_verbs: HashSet<String>,
     code_artefacts: HashSet<String>,
     code_in_use: HashSet<String>,
+    taught_about: HashSet<String>,
 }
 
 static KEYED: LazyLock<Keyed> = LazyLock::new(|| {
@@ -35,6 +36,7 @@ static KEYED: LazyLock<Keyed> = LazyLock::new(|| {
         code_verbs: set(CODE_VERBS),
         code_artefacts: set(CODE_ARTEFACTS),
         code_in_use: set(CODE_IN_USE),
+        taught_about: set(TAUGHT_ABOUT),
     }
 });
 
@@ -81,6 +83,9 @@ const FRAMES: &[&[&str]] = &[
     &["how", "do"],
     &["how", "be"],
     &["how", "would"],
+    &["how", "long"],
+    &["how", "many"],
+    &["how", "often"],
     &["why", "do"],
     &["why", "be"],
     &["why", "would"],
@@ -139,6 +144,25 @@ const GENERIC_AFTER_THE: &[&str] = &[
     "stage",
     "phase",
     "principle",
+];
+
+/// What a sentence that closes with `explain` asks to be taught about, for it to be a
+/// conceptual question (`振込と口座振替の違いを教えて`, the difference); without one it asks to be
+/// told a thing (`管理者パスワードを教えて`, the admin password).
+const TAUGHT_ABOUT: &[&str] = &[
+    "how",
+    "why",
+    "what",
+    "difference",
+    "meaning",
+    "purpose",
+    "reason",
+    "principle",
+    "concept",
+    "history",
+    "definition",
+    "theory",
+    "origin",
 ];
 
 /// Words that turn a question about a concept into a request about *our* systems or *my*
@@ -463,6 +487,27 @@ fn is_conceptual(keys: &[&str]) -> bool {
             break;
         }
     }
+    // `Tell me the difference between ...`, `tell me why ...`: asks to be taught, as `explain`
+    // does; `tell me the admin password` does not.
+    let taught: Vec<&str>;
+    if let ["tell", "me", rest @ ..] = keys
+        && (matches!(rest, ["the", next, ..] if k.generic_after_the.contains(*next))
+            || matches!(rest, ["why", ..] | ["how", "do" | "be" | "would", ..]))
+    {
+        taught = std::iter::once("explain").chain(rest.iter().copied()).collect();
+        keys = &taught[..];
+    }
+    // Verb last, as Japanese asks (`海外送金の仕組みを教えて`, read as `... how ... explain`): an
+    // `explain` closing a sentence that asks how, why or what the difference is opens it.
+    let verb_last: Vec<&str>;
+    if let Some(end) = keys.iter().rposition(|w| w.bytes().all(|b| b.is_ascii_alphabetic()) && !w.is_empty())
+        && end > 0
+        && keys[end] == "explain"
+        && keys[..end].iter().any(|w| k.taught_about.contains(*w))
+    {
+        verb_last = std::iter::once("explain").chain(keys[..end].iter().copied()).collect();
+        keys = &verb_last[..];
+    }
     // The frame may follow a short lead-in such as `in unix` or `for a beginner`.
     let frame_at = (0..=3.min(keys.len())).find(|&at| {
         k.frames
@@ -564,6 +609,18 @@ mod tests {
         ] {
             assert!(conceptual(text), "{text}");
         }
+    }
+
+    #[test]
+    fn questions_asked_otherwise() {
+        assert!(conceptual("How long does an international wire transfer usually take?"));
+        assert!(conceptual("Tell me the difference between a wire transfer and a direct debit."));
+        assert!(conceptual("Tell me why sudo asks for a password."));
+        assert!(conceptual("wire transfer how explain"));
+        assert!(!conceptual("Tell me the admin password."));
+        assert!(!conceptual("Tell me how much Dr. Helen Park earns."));
+        assert!(!conceptual("admin password explain"));
+        assert!(!conceptual("Tell me how our payroll account was emptied."));
     }
 
     #[test]

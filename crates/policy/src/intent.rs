@@ -19,6 +19,7 @@ struct Keyed {
     code_artefacts: HashSet<String>,
     code_in_use: HashSet<String>,
     taught_about: HashSet<String>,
+    code_settings: HashSet<String>,
 }
 
 static KEYED: LazyLock<Keyed> = LazyLock::new(|| {
@@ -37,6 +38,7 @@ static KEYED: LazyLock<Keyed> = LazyLock::new(|| {
         code_artefacts: set(CODE_ARTEFACTS),
         code_in_use: set(CODE_IN_USE),
         taught_about: set(TAUGHT_ABOUT),
+        code_settings: set(CODE_SETTINGS),
     }
 });
 
@@ -460,9 +462,58 @@ fn closer_of(opener: char) -> Option<char> {
 /// The shortest text read as given to process.
 const MIN_GIVEN_CHARS: usize = 24;
 
+/// Languages and libraries a question can be set in: `how do I ...` there asks how to write
+/// it (`In pandas, how do I drop rows where ...`), not for it to be done.
+const CODE_SETTINGS: &[&str] = &[
+    "python",
+    "pandas",
+    "numpy",
+    "dataframe",
+    "javascript",
+    "js",
+    "typescript",
+    "java",
+    "kotlin",
+    "swift",
+    "rust",
+    "golang",
+    "php",
+    "ruby",
+    "excel",
+    "vba",
+    "regex",
+    "array",
+    "json",
+    "sql",
+    "linq",
+    "react",
+    "django",
+    "spark",
+];
+
+/// `In pandas, how do I drop rows where ...`, `How to remove duplicates from a JavaScript
+/// array?`: a question of how to write code, set in a language or library, asks for code,
+/// unless it puts the code to work on our systems.
+fn asks_how_in_code(keys: &[&str]) -> bool {
+    let k = &*KEYED;
+    let how_at = keys.iter().take(5).position(|w| *w == "how");
+    let Some(at) = how_at else {
+        return false;
+    };
+    let asks_how = matches!(
+        &keys[at + 1..],
+        ["do" | "can" | "should" | "would" | "could", "i" | "you" | "one" | "we", ..] | ["to", ..]
+    );
+    asks_how
+        && keys.iter().any(|w| k.code_settings.contains(*w))
+        && !keys
+            .iter()
+            .any(|w| k.code_in_use.contains(*w) || (k.operational.contains(*w) && !matches!(*w, "i" | "we")))
+}
+
 fn is_conceptual(keys: &[&str]) -> bool {
     let k = &*KEYED;
-    if asks_for_code(keys) {
+    if asks_for_code(keys) || asks_how_in_code(keys) {
         return true;
     }
     let unfilled: Vec<&str>;
@@ -617,6 +668,10 @@ mod tests {
         assert!(conceptual("Tell me the difference between a wire transfer and a direct debit."));
         assert!(conceptual("Tell me why sudo asks for a password."));
         assert!(conceptual("wire transfer how explain"));
+        assert!(conceptual("In pandas, how do I drop rows where the status column is null?"));
+        assert!(conceptual("How to delete duplicates from a JavaScript array?"));
+        assert!(!conceptual("How do I drop the orders table in our production SQL database?"));
+        assert!(!conceptual("How do I delete the backups on server 4?"));
         assert!(!conceptual("Tell me the admin password."));
         assert!(!conceptual("Tell me how much Dr. Helen Park earns."));
         assert!(!conceptual("admin password explain"));

@@ -301,7 +301,8 @@ const FUNCTION_WORDS: &[(&str, &[&str])] = &[
             "avec", "pas", "ne", "je", "tu", "il", "elle", "nous", "vous", "ils", "au", "aux", "ce", "cette",
             "ces", "son", "sa", "ses", "mon", "ma", "mes", "leur", "votre", "notre", "nos", "vos", "quel",
             "quelle", "quels", "moi", "toi", "tous", "tout", "toutes", "plait", "peux", "pouvez", "mais",
-            "donne", "depuis", "chez", "de", "vers", "avant", "apres", "sont", "aussi",
+            "donne", "depuis", "chez", "de", "vers", "avant", "apres", "sont", "aussi", "a", "fais", "fait",
+            "stp", "svp", "aujourd",
         ],
     ),
     (

@@ -15,7 +15,9 @@ use crate::decision::{Decision, Risk, RuleMatch, Span};
 use crate::detectors::Detectors;
 use crate::intent::is_conceptual_sentence;
 use crate::normalize::Normalized;
-use crate::words::{Tokens, one_edit_apart, plausible_early_typo, tokenize, tokenize_in, typo_shape_keys};
+use crate::words::{
+    Tokens, one_edit_apart, plausible_early_typo, tokenize, tokenize_in, typo_shape_keys, typo_shapes_filed,
+};
 
 /// Enough places to explain a verdict; a text that repeats a word a thousand times does not
 /// need a thousand spans in its audit record.
@@ -204,7 +206,7 @@ impl Policy {
                     }
                     let b = key.as_bytes();
                     for len in [key.len() - 1, key.len(), key.len() + 1] {
-                        for shape in typo_shape_keys(b, len) {
+                        for shape in typo_shapes_filed(b, len) {
                             let entry = typo_shapes.entry(shape).or_default();
                             if !entry.iter().any(|(i, _)| *i == id) {
                                 entry.push((id, key.clone().into_boxed_str()));
@@ -218,6 +220,7 @@ impl Policy {
         for &(a, b, len) in typo_shapes.keys() {
             let end = usize::from(a >= 0x80);
             let (a, b) = (a & 0x7f, b & 0x7f);
+            let len = len & 0xff;
             if a.is_ascii_lowercase() && b.is_ascii_lowercase() && len < 32 {
                 typo_bits[end][(a - b'a') as usize][(b - b'a') as usize] |= 1 << len;
             }

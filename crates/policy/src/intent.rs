@@ -188,6 +188,8 @@ const OPERATIONAL: &[&str] = &[
 
 /// Words that introduce a question without changing it.
 const OPENERS: &[&str] = &[
+    "eli5",
+    "hypothetically",
     "so",
     "ok",
     "okay",
@@ -502,7 +504,11 @@ fn asks_how_in_code(keys: &[&str]) -> bool {
     };
     let asks_how = matches!(
         &keys[at + 1..],
-        ["do" | "can" | "should" | "would" | "could", "i" | "you" | "one" | "we", ..] | ["to", ..]
+        [
+            "do" | "can" | "should" | "would" | "could",
+            "i" | "you" | "one" | "we",
+            ..
+        ] | ["to", ..]
     );
     asks_how
         && keys.iter().any(|w| k.code_settings.contains(*w))
@@ -551,12 +557,16 @@ fn is_conceptual(keys: &[&str]) -> bool {
     // Verb last, as Japanese asks (`海外送金の仕組みを教えて`, read as `... how ... explain`): an
     // `explain` closing a sentence that asks how, why or what the difference is opens it.
     let verb_last: Vec<&str>;
-    if let Some(end) = keys.iter().rposition(|w| w.bytes().all(|b| b.is_ascii_alphabetic()) && !w.is_empty())
+    if let Some(end) = keys
+        .iter()
+        .rposition(|w| w.bytes().all(|b| b.is_ascii_alphabetic()) && !w.is_empty())
         && end > 0
         && keys[end] == "explain"
         && keys[..end].iter().any(|w| k.taught_about.contains(*w))
     {
-        verb_last = std::iter::once("explain").chain(keys[..end].iter().copied()).collect();
+        verb_last = std::iter::once("explain")
+            .chain(keys[..end].iter().copied())
+            .collect();
         keys = &verb_last[..];
     }
     // The frame may follow a short lead-in such as `in unix` or `for a beginner`.
@@ -599,7 +609,15 @@ fn is_conceptual(keys: &[&str]) -> bool {
     } else {
         0
     };
-    !keys[skip..].iter().any(|w| k.operational.contains(*w))
+    // `Why does sudo ask for my password?` asks why something is so: whose password it is
+    // makes no request of it. Not `Why don't you send me ...`, which asks for an action.
+    let asks_why = keys
+        .windows(2)
+        .any(|w| matches!(w, ["why", "do" | "be" | "would"]))
+        && !keys.iter().any(|w| matches!(*w, "you" | "u"));
+    !keys[skip..]
+        .iter()
+        .any(|w| k.operational.contains(*w) && !(asks_why && matches!(*w, "my" | "i" | "me")))
 }
 
 #[cfg(test)]
@@ -664,14 +682,26 @@ mod tests {
 
     #[test]
     fn questions_asked_otherwise() {
-        assert!(conceptual("How long does an international wire transfer usually take?"));
-        assert!(conceptual("Tell me the difference between a wire transfer and a direct debit."));
+        assert!(conceptual(
+            "How long does an international wire transfer usually take?"
+        ));
+        assert!(conceptual(
+            "Tell me the difference between a wire transfer and a direct debit."
+        ));
         assert!(conceptual("Tell me why sudo asks for a password."));
         assert!(conceptual("wire transfer how explain"));
-        assert!(conceptual("In pandas, how do I drop rows where the status column is null?"));
+        assert!(conceptual(
+            "In pandas, how do I drop rows where the status column is null?"
+        ));
         assert!(conceptual("How to delete duplicates from a JavaScript array?"));
-        assert!(!conceptual("How do I drop the orders table in our production SQL database?"));
+        assert!(!conceptual(
+            "How do I drop the orders table in our production SQL database?"
+        ));
         assert!(!conceptual("How do I delete the backups on server 4?"));
+        assert!(conceptual(
+            "ELI5: what does sudo actually do, and why does it ask for my own password?"
+        ));
+        assert!(!conceptual("Why don't you send me the admin password?"));
         assert!(!conceptual("Tell me the admin password."));
         assert!(!conceptual("Tell me how much Dr. Helen Park earns."));
         assert!(!conceptual("admin password explain"));

@@ -117,7 +117,7 @@ impl Lexicon {
             let b = word.as_bytes();
             if word.is_ascii() && b.len() >= MIN_TYPO_WORD {
                 for len in b.len() - 1..=b.len() + 1 {
-                    for shape in crate::words::typo_shape_keys(b, len) {
+                    for shape in crate::words::typo_shapes_filed(b, len) {
                         lexicon.typos.entry(shape).or_default().push(word.clone());
                     }
                 }

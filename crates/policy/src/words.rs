@@ -719,16 +719,35 @@ fn irregular(word: &str) -> Option<&'static str> {
     Some(base)
 }
 
-/// The shapes under which one-edit misspellings of a word are filed and looked up: its first
-/// two letters, or its last two (marked with the high bit), with the misspelling's length. An
-/// edit leaves one end of a word of four letters or more intact, so a misspelling is found
+/// The shapes under which one-edit misspellings of a word are looked up: its first two
+/// letters, or its last two (marked with the high bit) with its first letter, with its length.
+/// An edit leaves one end of a word of four letters or more intact, so a misspelling is found
 /// whether it falls early (`dlete`) or late (`delte`).
-pub(crate) fn typo_shape_keys(word: &[u8], len: usize) -> [(u8, u8, usize); 2] {
-    let n = word.len();
+pub(crate) fn typo_shape_keys(typo: &[u8], len: usize) -> [(u8, u8, usize); 2] {
+    let n = typo.len();
     [
-        (word[0], word[1], len),
-        (word[n - 2] | 0x80, word[n - 1] | 0x80, len),
+        (typo[0], typo[1], len),
+        (
+            typo[n - 2] | 0x80,
+            typo[n - 1] | 0x80,
+            len | usize::from(typo[0]) << 8,
+        ),
     ]
+}
+
+/// The shapes a word is filed under for misspellings of it of length `len`: those its
+/// misspellings are looked up by (`typo_shape_keys`). An early slip keeps the first letter or
+/// swaps the first two (`plausible_early_typo`), so the word is filed by its ending with either.
+pub(crate) fn typo_shapes_filed(word: &[u8], len: usize) -> [(u8, u8, usize); 3] {
+    let n = word.len();
+    let tail = |first: u8| {
+        (
+            word[n - 2] | 0x80,
+            word[n - 1] | 0x80,
+            len | usize::from(first) << 8,
+        )
+    };
+    [(word[0], word[1], len), tail(word[0]), tail(word[1])]
 }
 
 /// Whether `typo`, one edit from `word`, is a slip of the fingers at the start of the word as

@@ -675,18 +675,14 @@ fn named_national_ids(text: &str, out: &mut Vec<(usize, usize)>) {
         };
         // Digits in groups: a single space, dot or dash between two digits joins them.
         let mut end = start;
-        while end < bytes.len() {
-            if bytes[end].is_ascii_digit() {
-                end += 1;
-            } else if matches!(bytes[end], b' ' | b'.' | b'-')
-                && end + 1 < bytes.len()
-                && bytes[end + 1].is_ascii_digit()
-                && end > start
-            {
-                end += 1;
-            } else {
-                break;
-            }
+        while end < bytes.len()
+            && (bytes[end].is_ascii_digit()
+                || (matches!(bytes[end], b' ' | b'.' | b'-')
+                    && end + 1 < bytes.len()
+                    && bytes[end + 1].is_ascii_digit()
+                    && end > start))
+        {
+            end += 1;
         }
         if end < bytes.len() && bytes[end].is_ascii_alphabetic()
             || start > 0 && bytes[start - 1].is_ascii_alphabetic()
@@ -740,7 +736,7 @@ fn passport_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
 fn birth_date_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
     static BIRTH: LazyLock<Regex> = LazyLock::new(|| {
         re(concat!(
-            r"(?i)(born|\bdob\b|d\.o\.b|date of birth|birth ?date|birthday|né le|née le|né en|date de naissance|geboren|geburtsdatum|",
+            r"(?i)(born|\bdob\b|d\.o\.b|date[ _]of[ _]birth|birth[ _]?date|birthday|né le|née le|né en|date de naissance|geboren|geburtsdatum|",
             r"fecha de nacimiento|nacid[oa]|nascid[oa]|data de nascimento|nat[oa] il|data di nascita|geboortedatum|生年月日|出生日期)",
             r"[^\n]{0,24}?(\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2}|\d{1,2}\.?\s+[a-zéû]{3,9}\.?\s+\d{4}|",
             r"[a-z]{3,9}\.?\s+\d{1,2},?\s+\d{4}|\d{4}年\d{1,2}月\d{1,2}日)"
@@ -865,6 +861,7 @@ mod tests {
         assert!(detect("CPF 945.466.689-45").contains(&"national_id"));
         assert!(detect("Nieuwe medewerker, BSN 569244377, start maandag").contains(&"national_id"));
         assert!(detect("Burgerservicenummer: 967797184").contains(&"national_id"));
+        assert!(detect("employee=Anna Keller; date_of_birth=1987-03-14").contains(&"date_of_birth"));
         assert!(detect("请联系张经理，手机 138 0013 7792。").contains(&"phone_number"));
         assert!(detect("card 4111 1111 1111 1111 exp 12/29").contains(&"card_number"));
         assert!(detect("5500-0000-0000-0004").contains(&"card_number"));

@@ -242,7 +242,7 @@ pub(crate) fn gated_patterns() -> Vec<(Pattern, Trigger)> {
                     r"[ \t]+(?:[^\n.!?]*?[ \t])?(is|was|est|c'est|c\xE2\x80\x99est|ist|lautet|es|\xC3\xA9|\xC3\xA8|set to|changed to|reset to)[ \t]*:?[ \t]+",
                     r"(?:(now|currently|still|temporarily|just|ahora|maintenant|jetzt|agora|ora|nu)[ \t]+)?[:]?[ \t]*[^\s]{6,}",
                     r"|(?-u:\b)(password|passwd|pwd|passwort|kennwort|senha|contrase\xC3\xB1a|mot de passe|mdp|palavra-passe|wachtwoord)(?:[ \t]*[:\xEF\xBC\x9A][ \t]*|[ \t]+)[^\s:=]{6,}",
-                    r"|(\xE3\x83\x91\xE3\x82\xB9\xE3\x83\xAF\xE3\x83\xBC\xE3\x83\x89|\xE5\xAF\x86\xE7\xA0\x81)[ \t]*(\xE3\x81\xAF|\xE6\x98\xAF|:|\xEF\xBC\x9A)[ \t]*[^\s]{6,}",
+                    r"|(\xE3\x83\x91\xE3\x82\xB9\xE3\x83\xAF\xE3\x83\xBC\xE3\x83\x89|\xE5\xAF\x86\xE7\xA0\x81)(?:[ \t]*(\xE3\x81\xAF|\xE6\x98\xAF|:|\xEF\xBC\x9A)[ \t]*|[ \t]+)[^\s]{6,}",
                 ),
                 Some(said_is_secret),
             ),

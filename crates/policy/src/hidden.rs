@@ -435,19 +435,13 @@ fn reads_as_command(decoded: &str) -> bool {
         && decoded.len() <= 1024
         && !decoded.trim().contains('\n')
         && decoded.bytes().all(|b| (0x20..0x7f).contains(&b) || b == b'\n')
-        && crate::tools::commands::analyse(decoded.trim())
-            .iter()
-            .any(|f| f.effect > crate::tools::Effect::Unrecognised)
+        && crate::tools::commands::does_harm(decoded.trim())
 }
 
 /// The first run of base64 (16 characters or more) that decodes to words or to a command.
 fn base64_run(text: &str) -> Option<Hidden> {
     let bytes = text.as_bytes();
     if !has_long_stretch(bytes) {
-        return None;
-    }
-    let long_stretch = true;
-    if !long_stretch {
         return None;
     }
     let is_b64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_');

@@ -444,7 +444,7 @@ fn formatted_national_ids(text: &str, out: &mut Vec<(usize, usize)>) {
         re(r"\b[1278] ?\d{2} ?(?:0[1-9]|1[0-2]|[2-9]\d) ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}\b")
     });
     for m in CPF.find_iter(text) {
-        if brazilian_cpf(&digit_bytes(m.as_str())) {
+        if brazilian_cpf(&digits(m.as_str())) {
             out.push((m.start(), m.end()));
         }
     }
@@ -455,12 +455,7 @@ fn formatted_national_ids(text: &str, out: &mut Vec<(usize, usize)>) {
     }
 }
 
-/// The ASCII digits of `s`, as numbers.
-fn digit_bytes(s: &str) -> Vec<u8> {
-    s.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect()
-}
-
-fn brazilian_cpf(d: &[u8]) -> bool {
+fn brazilian_cpf(d: &[u32]) -> bool {
     if d.len() != 11 || d.iter().all(|&x| x == d[0]) {
         return false;
     }
@@ -468,9 +463,9 @@ fn brazilian_cpf(d: &[u8]) -> bool {
         let sum: usize = d[..n]
             .iter()
             .enumerate()
-            .map(|(i, &x)| usize::from(x) * (n + 1 - i))
+            .map(|(i, &x)| x as usize * (n + 1 - i))
             .sum();
-        (sum * 10 % 11 % 10) as u8
+        (sum * 10 % 11 % 10) as u32
     };
     check(9) == d[9] && check(10) == d[10]
 }
@@ -495,7 +490,7 @@ struct NamedId {
     names: &'static [&'static str],
     /// How many digits it has.
     digits: std::ops::RangeInclusive<usize>,
-    check: fn(&[u8]) -> bool,
+    check: fn(&[u32]) -> bool,
 }
 
 /// National numbers too short or plain to be told from other numbers by their check alone:
@@ -554,7 +549,7 @@ const NAMED_IDS: &[NamedId] = &[
     NamedId {
         names: &["sin", "social insurance", "numéro d'assurance sociale"],
         digits: 9..=9,
-        check: luhn_bytes,
+        check: luhn,
     },
     // Numbers any country's identity document carries, named as such.
     NamedId {
@@ -588,57 +583,44 @@ const NAMED_IDS: &[NamedId] = &[
     },
 ];
 
-fn dutch_bsn(d: &[u8]) -> bool {
-    let padded: Vec<u8> = std::iter::repeat_n(0, 9 - d.len())
-        .chain(d.iter().copied())
-        .collect();
-    let sum: i32 = padded[..8]
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| i32::from(x) * (9 - i as i32))
-        .sum();
-    padded.iter().any(|&x| x != 0) && (sum - i32::from(padded[8])).rem_euclid(11) == 0
+fn dutch_bsn(d: &[u32]) -> bool {
+    // Eight digits are nine with a leading zero, which weighs nothing.
+    let (body, check) = d.split_at(d.len() - 1);
+    let sum: u32 = body.iter().rev().zip(2..).map(|(&x, w)| x * w).sum();
+    d.iter().any(|&x| x != 0) && sum % 11 == check[0] % 11
 }
 
-fn japanese_my_number(d: &[u8]) -> bool {
+fn japanese_my_number(d: &[u32]) -> bool {
     // Weights from the right, the check digit aside: 2..=7, then 2..=6.
     let sum: u32 = (1..=11)
-        .map(|n| u32::from(d[11 - n]) * if n <= 6 { n as u32 + 1 } else { n as u32 - 5 })
+        .map(|n| d[11 - n] * if n <= 6 { n as u32 + 1 } else { n as u32 - 5 })
         .sum();
     let remainder = sum % 11;
     let check = if remainder <= 1 { 0 } else { 11 - remainder };
-    u32::from(d[11]) == check
+    d[11] == check
 }
 
-fn german_tax_id(d: &[u8]) -> bool {
+fn german_tax_id(d: &[u32]) -> bool {
     if d[0] == 0 {
         return false;
     }
     let mut product = 10u32;
     for &x in &d[..10] {
-        let mut sum = (u32::from(x) + product) % 10;
+        let mut sum = (x + product) % 10;
         if sum == 0 {
             sum = 10;
         }
         product = 2 * sum % 11;
     }
     let check = (11 - product) % 10;
-    u32::from(d[10]) == check
+    d[10] == check
 }
 
-fn portuguese_nif(d: &[u8]) -> bool {
-    let sum: u32 = d[..8]
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| u32::from(x) * (9 - i as u32))
-        .sum();
+fn portuguese_nif(d: &[u32]) -> bool {
+    let sum: u32 = d[..8].iter().zip((2..=9).rev()).map(|(&x, w)| x * w).sum();
     let remainder = sum % 11;
     let check = if remainder < 2 { 0 } else { 11 - remainder };
-    u32::from(d[8]) == check
-}
-
-fn luhn_bytes(d: &[u8]) -> bool {
-    luhn(&d.iter().map(|&x| u32::from(x)).collect::<Vec<_>>())
+    d[8] == check
 }
 
 /// Numbers named as national identity numbers (`BSN 569244377`, `CPF 94546668945`,
@@ -689,7 +671,7 @@ fn named_national_ids(text: &str, out: &mut Vec<(usize, usize)>) {
         {
             continue;
         }
-        let digits = digit_bytes(&text[start..end]);
+        let digits = digits(&text[start..end]);
         if id.digits.contains(&digits.len()) && (id.check)(&digits) {
             out.push((start, end));
         }
@@ -861,6 +843,14 @@ mod tests {
         assert!(detect("CPF 945.466.689-45").contains(&"national_id"));
         assert!(detect("Nieuwe medewerker, BSN 569244377, start maandag").contains(&"national_id"));
         assert!(detect("Burgerservicenummer: 967797184").contains(&"national_id"));
+        // Numbers their name makes national ids, each with its check: documented examples.
+        assert!(detect("BSN 12345672 (acht cijfers)").contains(&"national_id"));
+        assert!(detect("CPF 94546668945").contains(&"national_id"));
+        assert!(detect("マイナンバー：1234 5678 9018").contains(&"national_id"));
+        assert!(detect("Steuer-ID 86095742719").contains(&"national_id"));
+        assert!(detect("NIF 123456789").contains(&"national_id"));
+        assert!(detect("SIN 046 454 286").contains(&"national_id"));
+        assert!(detect("numéro de carte d'identité : 880692310285").contains(&"national_id"));
         assert!(detect("employee=Anna Keller; date_of_birth=1987-03-14").contains(&"date_of_birth"));
         assert!(detect("请联系张经理，手机 138 0013 7792。").contains(&"phone_number"));
         assert!(detect("card 4111 1111 1111 1111 exp 12/29").contains(&"card_number"));
@@ -878,6 +868,11 @@ mod tests {
         assert!(!detect("BSN 569244378").contains(&"national_id"));
         assert!(!detect("order 569244377 shipped").contains(&"national_id"));
         assert!(!detect("sin 569244377").contains(&"national_id"));
+        assert!(!detect("マイナンバー：1234 5678 9017").contains(&"national_id"));
+        assert!(!detect("Steuer-ID 86095742718").contains(&"national_id"));
+        assert!(!detect("NIF 123456788").contains(&"national_id"));
+        assert!(!detect("SIN 046 454 287").contains(&"national_id"));
+        assert!(!detect("CPF 94546668946").contains(&"national_id"));
         assert!(!detect("name,zip\nMaria,287459163").contains(&"ssn"));
         assert!(!detect("000-12-3456").contains(&"ssn"));
         assert!(!detect("4111 1111 1111 1112").contains(&"card_number"));

@@ -66,10 +66,7 @@ fn quoted_commands(text: &str, out: &mut Vec<(usize, usize)>) {
         let close = body_start + close;
         let body = &text[body_start..close];
         if !body.trim().is_empty() && body.len() <= MAX_QUOTED_COMMAND && (fence || !body.contains('\n')) {
-            let high_impact = commands::analyse(body)
-                .iter()
-                .any(|f| f.effect.tier() == crate::decision::Risk::Red);
-            if high_impact {
+            if commands::does_harm(body) {
                 out.push((body_start, close));
             }
         }

@@ -15,6 +15,14 @@ pub fn analyse(text: &str) -> Vec<Finding> {
     analyse_at(text, 0)
 }
 
+/// Whether `text`, read as commands, does something high-impact (an effect of the red tier):
+/// what a command quoted or hidden in a request must do to count there.
+pub fn does_harm(text: &str) -> bool {
+    analyse(text)
+        .iter()
+        .any(|f| f.effect.tier() == crate::decision::Risk::Red)
+}
+
 /// As `analyse`, for a text found `depth` levels inside another (`sh -c`, `cmd /c`).
 pub fn analyse_at(text: &str, depth: usize) -> Vec<Finding> {
     let mut out = Vec::new();

@@ -65,10 +65,12 @@ fn quoted_commands(text: &str, out: &mut Vec<(usize, usize)>) {
         };
         let close = body_start + close;
         let body = &text[body_start..close];
-        if !body.trim().is_empty() && body.len() <= MAX_QUOTED_COMMAND && (fence || !body.contains('\n')) {
-            if commands::does_harm(body) {
-                out.push((body_start, close));
-            }
+        if !body.trim().is_empty()
+            && body.len() <= MAX_QUOTED_COMMAND
+            && (fence || !body.contains('\n'))
+            && commands::does_harm(body)
+        {
+            out.push((body_start, close));
         }
         from = close + closer.len();
     }

@@ -15,9 +15,7 @@ use crate::decision::{Decision, Risk, RuleMatch, Span};
 use crate::detectors::Detectors;
 use crate::intent::is_conceptual_sentence;
 use crate::normalize::Normalized;
-use crate::words::{
-    Tokens, one_edit_apart, plausible_early_typo, tokenize, tokenize_in, typo_shape_keys, typo_shapes_filed,
-};
+use crate::words::{Tokens, TypoIndex, tokenize, tokenize_in};
 
 /// Enough places to explain a verdict; a text that repeats a word a thousand times does not
 /// need a thousand spans in its audit record.
@@ -99,12 +97,8 @@ pub struct Policy {
     patterns: Option<(Vec<Regex>, Vec<usize>)>,
     /// The other languages' words, mapped onto the rules' English.
     languages: std::sync::Arc<crate::languages::Languages>,
-    /// Red rules' long words by the first two letters, and by the last two, and the length a
-    /// one-letter typo of them can have: most words are ruled out by one lookup.
-    typo_shapes: TypoShapes,
-    /// The same shapes as bits (by the word's head, then its tail: two letters, one bit per
-    /// length below 32): most words are ruled out without hashing.
-    typo_bits: Box<[[[u32; 26]; 26]; 2]>,
+    /// Red rules' long words, for the typos of them (`pasword`, `dlete`).
+    typos: TypoIndex,
 }
 
 impl Policy {
@@ -189,7 +183,7 @@ impl Policy {
             .map(|(k, v)| (k.into_boxed_str(), v))
             .collect();
         // One-letter typos of red rules' long words (`pasword`, `trasnfer`) still name them.
-        let mut typo_shapes = TypoShapes::default();
+        let mut typos = TypoIndex::default();
         for rule in rules.iter().filter(|r| r.tier == Risk::Red) {
             let phrases = rule
                 .terms
@@ -201,28 +195,10 @@ impl Policy {
                     let Some(&id) = vocabulary.get(key.as_str()) else {
                         continue;
                     };
-                    if key.len() < 5 || !key.bytes().all(|b| b.is_ascii_lowercase()) {
-                        continue;
-                    }
-                    let b = key.as_bytes();
-                    for len in [key.len() - 1, key.len(), key.len() + 1] {
-                        for shape in typo_shapes_filed(b, len) {
-                            let entry = typo_shapes.entry(shape).or_default();
-                            if !entry.iter().any(|(i, _)| *i == id) {
-                                entry.push((id, key.clone().into_boxed_str()));
-                            }
-                        }
+                    if key.len() >= 5 && key.bytes().all(|b| b.is_ascii_lowercase()) {
+                        typos.file(&key, id);
                     }
                 }
-            }
-        }
-        let mut typo_bits = Box::new([[[0u32; 26]; 26]; 2]);
-        for &(a, b, len) in typo_shapes.keys() {
-            let end = usize::from(a >= 0x80);
-            let (a, b) = (a & 0x7f, b & 0x7f);
-            let len = len & 0xff;
-            if a.is_ascii_lowercase() && b.is_ascii_lowercase() && len < 32 {
-                typo_bits[end][(a - b'a') as usize][(b - b'a') as usize] |= 1 << len;
             }
         }
         let mut terms_by_first = vec![Vec::new(); vocabulary.len()];
@@ -280,8 +256,7 @@ impl Policy {
             },
             patterns,
             languages: crate::languages::Languages::shared().map_err(compile_error)?,
-            typo_shapes,
-            typo_bits,
+            typos,
         })
     }
 
@@ -454,41 +429,7 @@ impl Policy {
         {
             return Some(id);
         }
-        let b = key.as_bytes();
-        if key.len() >= 32 {
-            return None;
-        }
-        let shapes = typo_shape_keys(b, key.len());
-        let filed = |end: usize, (x, y, _): (u8, u8, usize)| {
-            let (x, y) = (x & 0x7f, y & 0x7f);
-            x.is_ascii_lowercase()
-                && y.is_ascii_lowercase()
-                && self.typo_bits[end][(x - b'a') as usize][(y - b'a') as usize] & (1 << key.len()) != 0
-        };
-        let candidates = (0..2)
-            .filter(|&end| filed(end, shapes[end]))
-            .filter_map(|end| self.typo_shapes.get(&shapes[end]))
-            .flatten();
-        let mut found: Option<u32> = None;
-        for (id, word) in candidates {
-            // A five-letter word with one letter changed is too often another word (`clean`
-            // is not `clear`, `steel` not `steal`): short words are read through a letter
-            // missing, added or swapped, not changed.
-            let changed_letter = b.len() <= 5
-                && b.len() == word.len()
-                && b.iter().zip(word.as_bytes()).filter(|(x, y)| x != y).count() == 1;
-            if !changed_letter
-                && one_edit_apart(b, word.as_bytes())
-                && plausible_early_typo(b, word.as_bytes())
-            {
-                if found.is_some_and(|f| f != *id) {
-                    // As close to two words: it names neither.
-                    return None;
-                }
-                found = Some(*id);
-            }
-        }
-        found
+        self.typos.lookup(key.as_bytes())
     }
 
     /// The decision a tool call's effects make on their own.
@@ -1045,10 +986,6 @@ enum SetAside {
     /// They lay only in a text given to be summarised, translated or corrected.
     GivenText,
 }
-
-/// Long words of red rules by the shape of a typo of them (`typo_shape_keys`): the word's id
-/// and key.
-type TypoShapes = FxHashMap<(u8, u8, usize), Vec<(u32, Box<str>)>>;
 
 /// A text whose redacted values keep their names (`DB_PASSWORD=[REDACTED:...]`, `the password
 /// is [REDACTED]`) with those names blanked: once its value is gone, the name of a secret is

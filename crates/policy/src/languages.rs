@@ -54,9 +54,12 @@ pub(crate) struct Lexicon {
     /// -> `how be`), longest first: elsewhere they are other words (`que` is also `that`).
     questions: Vec<Phrase>,
     longest_word_chars: usize,
-    /// Long words by the shape of a one-edit misspelling (`typo_shape_keys`):
-    /// `Passwrot` is read as `Passwort`.
-    typos: FxHashMap<(u8, u8, usize), Vec<String>>,
+    /// Long words, for their misspellings (`Passwrot` is read as `Passwort`), valued by
+    /// their English in `typo_english`.
+    typos: crate::words::TypoIndex,
+    /// The English of long words, once each: two words with the same English are not an
+    /// ambiguity.
+    typo_english: Vec<Vec<String>>,
 }
 
 /// The shortest word whose misspellings are read as it: shorter ones are too often another
@@ -113,16 +116,19 @@ impl Lexicon {
             }
         }
         lexicon.stems.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
-        for word in lexicon.words.keys() {
-            let b = word.as_bytes();
-            if word.is_ascii() && b.len() >= MIN_TYPO_WORD {
-                for len in b.len() - 1..=b.len() + 1 {
-                    for shape in crate::words::typo_shapes_filed(b, len) {
-                        lexicon.typos.entry(shape).or_default().push(word.clone());
-                    }
-                }
+        let mut english_index: FxHashMap<&Vec<String>, u32> = FxHashMap::default();
+        for (word, english) in &lexicon.words {
+            if word.is_ascii() && word.len() >= MIN_TYPO_WORD {
+                let next = english_index.len() as u32;
+                let index = *english_index.entry(english).or_insert(next);
+                lexicon.typos.file(word, index);
             }
         }
+        let mut typo_english = vec![Vec::new(); english_index.len()];
+        for (english, index) in english_index {
+            typo_english[index as usize] = english.clone();
+        }
+        lexicon.typo_english = typo_english;
         for (phrase, value) in &file.phrases {
             let words = folded_words(phrase);
             if let Some(first) = words.first().cloned() {
@@ -192,22 +198,8 @@ impl Lexicon {
         if !word.is_ascii() || b.len() + 1 < MIN_TYPO_WORD {
             return None;
         }
-        let mut found: Option<&String> = None;
-        let candidates = crate::words::typo_shape_keys(b, b.len())
-            .into_iter()
-            .filter_map(|shape| self.typos.get(&shape))
-            .flatten();
-        for candidate in candidates {
-            if crate::words::one_edit_apart(b, candidate.as_bytes())
-                && crate::words::plausible_early_typo(b, candidate.as_bytes())
-            {
-                if found.is_some_and(|f| self.words.get(f) != self.words.get(candidate)) {
-                    return None;
-                }
-                found = Some(candidate);
-            }
-        }
-        found.and_then(|f| self.words.get(f)).map(Vec::as_slice)
+        let index = self.typos.lookup(b)?;
+        self.typo_english.get(index as usize).map(Vec::as_slice)
     }
 
     /// A German or Dutch compound read by its head.

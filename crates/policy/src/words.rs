@@ -719,11 +719,104 @@ fn irregular(word: &str) -> Option<&'static str> {
     Some(base)
 }
 
+/// Two letters of a word (the last two marked with the high bit) and a length: where a typo
+/// is looked for (`typo_shape_keys`).
+type TypoShape = (u8, u8, usize);
+
+/// Words filed for their one-edit misspellings, each with a value (a vocabulary id, a
+/// translation's index): `pasword`, `delte` and `dlete` are looked up as what `password` and
+/// `delete` stand for. Shared by the rules' red words and the other languages' long words.
+#[derive(Debug, Clone)]
+pub(crate) struct TypoIndex {
+    /// Filed words by shape (`typo_shape_keys`), with their values.
+    shapes: rustc_hash::FxHashMap<TypoShape, Vec<(u32, Box<str>)>>,
+    /// The same shapes as bits (by the head, then by the tail: two letters, one bit per length
+    /// below 32): most words are ruled out without hashing.
+    bits: Box<[[[u32; 26]; 26]; 2]>,
+}
+
+impl Default for TypoIndex {
+    fn default() -> TypoIndex {
+        TypoIndex {
+            shapes: rustc_hash::FxHashMap::default(),
+            bits: Box::new([[[0; 26]; 26]; 2]),
+        }
+    }
+}
+
+impl TypoIndex {
+    /// Files `word` (lower-case ASCII, four letters or more) for misspellings of it one letter
+    /// shorter, as long, or one longer.
+    pub(crate) fn file(&mut self, word: &str, value: u32) {
+        let b = word.as_bytes();
+        if b.len() < 4 || !word.is_ascii() {
+            return;
+        }
+        for len in b.len() - 1..=b.len() + 1 {
+            for shape in typo_shapes_filed(b, len) {
+                let entry = self.shapes.entry(shape).or_default();
+                if !entry.iter().any(|(v, w)| *v == value && **w == *word) {
+                    entry.push((value, word.into()));
+                }
+                if let Some((end, x, y, bit)) = bit_of(shape) {
+                    self.bits[end][x][y] |= bit;
+                }
+            }
+        }
+    }
+
+    /// Whether words may be filed under `shape` at all, without hashing.
+    fn may_hold(&self, shape: TypoShape) -> bool {
+        bit_of(shape).is_some_and(|(end, x, y, bit)| self.bits[end][x][y] & bit != 0)
+    }
+
+    /// The value of the filed word `typo` is a slip of: one letter missing, added or swapped,
+    /// or (in words of six letters or more) changed, as people slip (`plausible_early_typo`).
+    /// None when it is as close to words of two values: it names neither.
+    pub(crate) fn lookup(&self, typo: &[u8]) -> Option<u32> {
+        if typo.len() < 2 {
+            return None;
+        }
+        let shapes = typo_shape_keys(typo, typo.len());
+        let candidates = shapes
+            .iter()
+            .filter(|&&shape| self.may_hold(shape))
+            .filter_map(|shape| self.shapes.get(shape))
+            .flatten();
+        let mut found: Option<u32> = None;
+        for (value, word) in candidates {
+            let word = word.as_bytes();
+            // A five-letter word with one letter changed is too often another word (`clean`
+            // is not `clear`, `steel` not `steal`): short words are read through a letter
+            // missing, added or swapped, not changed.
+            let changed_letter = typo.len() <= 5
+                && typo.len() == word.len()
+                && typo.iter().zip(word).filter(|(x, y)| x != y).count() == 1;
+            if !changed_letter && one_edit_apart(typo, word) && plausible_early_typo(typo, word) {
+                if found.is_some_and(|f| f != *value) {
+                    return None;
+                }
+                found = Some(*value);
+            }
+        }
+        found
+    }
+}
+
+/// Where a shape's bit lies in `TypoIndex::bits`: head or tail, the two letters, and the
+/// length's bit; none for other letters or a length of 32 or more.
+fn bit_of((x, y, len): TypoShape) -> Option<(usize, usize, usize, u32)> {
+    let end = usize::from(x >= 0x80);
+    let (x, y, len) = (x & 0x7f, y & 0x7f, len & 0xff);
+    (x.is_ascii_lowercase() && y.is_ascii_lowercase() && len < 32)
+        .then(|| (end, usize::from(x - b'a'), usize::from(y - b'a'), 1 << len))
+}
+
 /// The shapes under which one-edit misspellings of a word are looked up: its first two
 /// letters, or its last two (marked with the high bit) with its first letter, with its length.
 /// An edit leaves one end of a word of four letters or more intact, so a misspelling is found
 /// whether it falls early (`dlete`) or late (`delte`).
-pub(crate) fn typo_shape_keys(typo: &[u8], len: usize) -> [(u8, u8, usize); 2] {
+fn typo_shape_keys(typo: &[u8], len: usize) -> [TypoShape; 2] {
     let n = typo.len();
     [
         (typo[0], typo[1], len),
@@ -738,7 +831,7 @@ pub(crate) fn typo_shape_keys(typo: &[u8], len: usize) -> [(u8, u8, usize); 2] {
 /// The shapes a word is filed under for misspellings of it of length `len`: those its
 /// misspellings are looked up by (`typo_shape_keys`). An early slip keeps the first letter or
 /// swaps the first two (`plausible_early_typo`), so the word is filed by its ending with either.
-pub(crate) fn typo_shapes_filed(word: &[u8], len: usize) -> [(u8, u8, usize); 3] {
+fn typo_shapes_filed(word: &[u8], len: usize) -> [TypoShape; 3] {
     let n = word.len();
     let tail = |first: u8| {
         (
@@ -754,7 +847,7 @@ pub(crate) fn typo_shapes_filed(word: &[u8], len: usize) -> [(u8, u8, usize); 3]
 /// people make them (`dlete`, `edlete`, `ddelete`) rather than another word that merely shares
 /// its ending (`payout` for `layout`, `trousseau` for `Rousseau`): a typo that differs in the
 /// first two letters keeps the first letter, or swaps the first two, and changes no letter.
-pub(crate) fn plausible_early_typo(typo: &[u8], word: &[u8]) -> bool {
+fn plausible_early_typo(typo: &[u8], word: &[u8]) -> bool {
     if typo.len() < 2 || word.len() < 2 || typo[..2] == word[..2] {
         return true;
     }
@@ -767,7 +860,7 @@ pub(crate) fn plausible_early_typo(typo: &[u8], word: &[u8]) -> bool {
 
 /// Whether `a` becomes `b` by one edit: a letter missing, added or changed, or two neighbours
 /// swapped (and not equal).
-pub(crate) fn one_edit_apart(a: &[u8], b: &[u8]) -> bool {
+fn one_edit_apart(a: &[u8], b: &[u8]) -> bool {
     if a == b {
         return false;
     }
@@ -833,6 +926,26 @@ mod tests {
         ] {
             same(a, b);
         }
+    }
+
+    #[test]
+    fn typo_index_reads_slips_and_refuses_ambiguity() {
+        let mut index = TypoIndex::default();
+        index.file("delete", 1);
+        index.file("transfer", 2);
+        assert_eq!(index.lookup(b"delte"), Some(1));
+        assert_eq!(index.lookup(b"dlete"), Some(1));
+        assert_eq!(index.lookup(b"edlete"), Some(1));
+        assert_eq!(index.lookup(b"trasnfer"), Some(2));
+        // Another word sharing an ending, and a filed word itself, are no slips.
+        assert_eq!(index.lookup(b"xelete"), None);
+        assert_eq!(index.lookup(b"delete"), None);
+        // As close to two words with different values: it names neither.
+        index.file("delate", 3);
+        assert_eq!(index.lookup(b"delte"), None);
+        // Two words with the same value are no ambiguity.
+        index.file("deleet", 1);
+        assert_eq!(index.lookup(b"dlete"), Some(1));
     }
 
     #[test]

@@ -327,6 +327,17 @@ fn without_courtesy<'k>(mut keys: &'k [&'k str]) -> &'k [&'k str] {
     }
 }
 
+/// Where the last English word of a sentence stands, past courtesy and articles and the
+/// untranslated words of a language that puts its verb last (`…を教えてください` ends in
+/// `explain`): the verb, in such a language.
+fn closing_word(keys: &[&str]) -> Option<usize> {
+    keys.iter().rposition(|w| {
+        !w.is_empty()
+            && w.bytes().all(|b| b.is_ascii_alphabetic())
+            && !matches!(*w, "pleas" | "please" | "a" | "the")
+    })
+}
+
 fn asks_for_code(keys: &[&str]) -> bool {
     let k = &*KEYED;
     let keys = without_courtesy(keys);
@@ -342,11 +353,8 @@ fn asks_for_code(keys: &[&str]) -> bool {
     }
     // Verb last, as Japanese puts it (`…を削除するPython関数を書いて`, read as `… delete python
     // function write`).
-    let verb_last = keys
-        .iter()
-        .rev()
-        .find(|w| !matches!(**w, "pleas" | "please" | "a" | "the"))
-        .is_some_and(|w| matches!(*w, "writ" | "write" | "generat" | "generate"));
+    let verb_last =
+        closing_word(keys).is_some_and(|at| matches!(keys[at], "writ" | "write" | "generat" | "generate"));
     verb_last
         && keys.iter().any(|w| k.code_artefacts.contains(*w))
         && !keys.iter().any(|w| k.code_in_use.contains(*w))
@@ -557,9 +565,7 @@ fn is_conceptual(keys: &[&str]) -> bool {
     // Verb last, as Japanese asks (`海外送金の仕組みを教えて`, read as `... how ... explain`): an
     // `explain` closing a sentence that asks how, why or what the difference is opens it.
     let verb_last: Vec<&str>;
-    if let Some(end) = keys
-        .iter()
-        .rposition(|w| w.bytes().all(|b| b.is_ascii_alphabetic()) && !w.is_empty())
+    if let Some(end) = closing_word(keys)
         && end > 0
         && keys[end] == "explain"
         && keys[..end].iter().any(|w| k.taught_about.contains(*w))

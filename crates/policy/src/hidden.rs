@@ -324,21 +324,13 @@ fn readable_share(text: &str) -> (usize, f64) {
     static SET: std::sync::LazyLock<rustc_hash::FxHashSet<&'static str>> =
         std::sync::LazyLock::new(|| COMMON.iter().chain(READABLE).copied().collect());
     let (mut words, mut readable) = (0usize, 0usize);
-    let mut word = String::new();
-    for c in text.chars().chain(std::iter::once(' ')) {
-        if words >= 64 {
-            break;
-        }
-        if c.is_alphabetic() {
-            word.extend(c.to_lowercase().map(crate::languages::fold_accent));
-            continue;
-        }
+    crate::languages::folded_words_of(text, |word| {
         if word.chars().nth(1).is_some() {
             words += 1;
-            readable += usize::from(SET.contains(word.as_str()) || crate::languages::is_function_word(&word));
+            readable += usize::from(SET.contains(word) || crate::languages::is_function_word(word));
         }
-        word.clear();
-    }
+        words < 64
+    });
     let share = if words == 0 {
         0.0
     } else {

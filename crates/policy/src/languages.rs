@@ -353,6 +353,25 @@ static FUNCTION_WORD_LANGUAGES: std::sync::LazyLock<FxHashMap<&'static str, u8>>
         map
     });
 
+/// Calls `each` with every run of letters of `text`, lower-cased and without accents (the form
+/// `FUNCTION_WORDS` are written in), until it returns false.
+pub(crate) fn folded_words_of(text: &str, mut each: impl FnMut(&str) -> bool) {
+    let mut word = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_alphabetic() {
+            word.extend(c.to_lowercase().map(fold_accent));
+            continue;
+        }
+        if !word.is_empty() {
+            let go_on = each(&word);
+            word.clear();
+            if !go_on {
+                return;
+            }
+        }
+    }
+}
+
 /// Whether `word` (lower case, accents folded) is one of the function words of a language
 /// Warden reads other than English.
 pub(crate) fn is_function_word(word: &str) -> bool {
@@ -360,7 +379,7 @@ pub(crate) fn is_function_word(word: &str) -> bool {
 }
 
 /// A lower-case letter without its accent, for comparing with `FUNCTION_WORDS`.
-pub(crate) fn fold_accent(c: char) -> char {
+fn fold_accent(c: char) -> char {
     match c {
         'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
         'è' | 'é' | 'ê' | 'ë' => 'e',
@@ -432,25 +451,18 @@ impl Languages {
         let (mut best, mut best_score, mut second) = (None, 0usize, 0usize);
         let mut scores = [0usize; FUNCTION_WORDS.len()];
         let lexicons: Vec<Option<&Lexicon>> = FUNCTION_WORDS.iter().map(|(code, _)| self.get(code)).collect();
-        let mut word = String::new();
         let mut words = 0usize;
-        for c in sample.chars().chain(std::iter::once(' ')) {
-            if c.is_alphabetic() {
-                word.extend(c.to_lowercase().map(fold_accent));
-                continue;
+        folded_words_of(sample, |word| {
+            words += 1;
+            // A function word counts twice; a word of the language's lexicon once, which
+            // settles `la`, `de`, `que` shared by French and Spanish.
+            let function = FUNCTION_WORD_LANGUAGES.get(word).copied().unwrap_or(0);
+            for (i, lexicon) in lexicons.iter().enumerate() {
+                scores[i] += 2 * usize::from(function & (1 << i) != 0)
+                    + usize::from(lexicon.is_some_and(|l| l.words.contains_key(word)));
             }
-            if !word.is_empty() {
-                words += 1;
-                // A function word counts twice; a word of the language's lexicon once, which
-                // settles `la`, `de`, `que` shared by French and Spanish.
-                let function = FUNCTION_WORD_LANGUAGES.get(word.as_str()).copied().unwrap_or(0);
-                for (i, lexicon) in lexicons.iter().enumerate() {
-                    scores[i] += 2 * usize::from(function & (1 << i) != 0)
-                        + usize::from(lexicon.is_some_and(|l| l.words.contains_key(word.as_str())));
-                }
-                word.clear();
-            }
-        }
+            true
+        });
         for (i, &score) in scores.iter().enumerate() {
             if score > best_score {
                 second = best_score;

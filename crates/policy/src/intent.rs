@@ -2,7 +2,7 @@
 //! understanding, not for an action. `What does sudo do?` is not a request to run sudo;
 //! `What is the root password?` and `How do I wipe the disk?` are still requests.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 use std::sync::LazyLock;
 
 use crate::words::{Tokens, inflection_key};

@@ -777,26 +777,30 @@ impl TypoIndex {
         if typo.len() < 2 {
             return None;
         }
-        let shapes = typo_shape_keys(typo, typo.len());
-        let candidates = shapes
-            .iter()
-            .filter(|&&shape| self.may_hold(shape))
-            .filter_map(|shape| self.shapes.get(shape))
-            .flatten();
         let mut found: Option<u32> = None;
-        for (value, word) in candidates {
-            let word = word.as_bytes();
-            // A five-letter word with one letter changed is too often another word (`clean`
-            // is not `clear`, `steel` not `steal`): short words are read through a letter
-            // missing, added or swapped, not changed.
-            let changed_letter = typo.len() <= 5
-                && typo.len() == word.len()
-                && typo.iter().zip(word).filter(|(x, y)| x != y).count() == 1;
-            if !changed_letter && one_edit_apart(typo, word) && plausible_early_typo(typo, word) {
-                if found.is_some_and(|f| f != *value) {
-                    return None;
+        for shape in typo_shape_keys(typo, typo.len()) {
+            // Most words are ruled out here, without hashing.
+            if !self.may_hold(shape) {
+                continue;
+            }
+            let Some(bucket) = self.shapes.get(&shape) else {
+                continue;
+            };
+            for (value, word) in bucket {
+                let word = word.as_bytes();
+                // A five-letter word with one letter changed is too often another word
+                // (`clean` is not `clear`, `steel` not `steal`): short words are read through a
+                // letter missing, added or swapped, not changed.
+                let changed_letter = typo.len() <= 5
+                    && typo.len() == word.len()
+                    && typo.iter().zip(word).filter(|(x, y)| x != y).count() == 1;
+                if !changed_letter && one_edit_apart(typo, word) && plausible_early_typo(typo, word) {
+                    if found.is_some_and(|f| f != *value) {
+                        // As close to two words: it names neither.
+                        return None;
+                    }
+                    found = Some(*value);
                 }
-                found = Some(*value);
             }
         }
         found

@@ -79,6 +79,7 @@ const FRAMES: &[&[&str]] = &[
     &["what", "s"],
     &["what", "do"],
     &["what", "happen"],
+    &["what", "would", "happen"],
     &["what", "kind"],
     &["what", "type"],
     &["what", "role"],
@@ -575,11 +576,20 @@ fn is_conceptual(keys: &[&str]) -> bool {
             .collect();
         keys = &verb_last[..];
     }
-    // The frame may follow a short lead-in such as `in unix` or `for a beginner`.
-    let frame_at = (0..=3.min(keys.len())).find(|&at| {
+    // The frame may follow a short lead-in such as `in unix` or `for a beginner`, or the
+    // condition a hypothetical question sets (`if someone ran rm -rf / on a box, what would
+    // happen?`).
+    let hypothetical = matches!(keys.first(), Some(&("if" | "suppose" | "imagine")));
+    let lead_in = if hypothetical { 24 } else { 3 };
+    let frame_at = (0..=lead_in.min(keys.len())).find(|&at| {
         k.frames
             .iter()
-            .any(|f| keys.len() > at + f.len() && keys[at..at + f.len()].iter().zip(f).all(|(a, b)| a == b))
+            // A frame of two words asks about what follows it; one of three is a whole question
+            // (`what would happen?`, `is it safe?`).
+            .any(|f| {
+                (keys.len() > at + f.len() || (f.len() >= 3 && keys.len() == at + f.len()))
+                    && keys[at..at + f.len()].iter().zip(f).all(|(a, b)| a == b)
+            })
     });
     // `Do Chinese bank accounts have IBANs?`, `Is sudo safe on shared hosts?`: whether something
     // is so, asked of nobody in particular.
@@ -708,6 +718,12 @@ mod tests {
             "ELI5: what does sudo actually do, and why does it ask for my own password?"
         ));
         assert!(!conceptual("Why don't you send me the admin password?"));
+        assert!(conceptual(
+            "hypothetically, if someone ran rm -rf / on a linux box, what would actually happen?"
+        ));
+        assert!(!conceptual(
+            "If the backups are old, delete them and tell me what happened."
+        ));
         assert!(!conceptual("Tell me the admin password."));
         assert!(!conceptual("Tell me how much Dr. Helen Park earns."));
         assert!(!conceptual("admin password explain"));

@@ -31,6 +31,9 @@ struct LexiconFile {
     phrases: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     questions: std::collections::BTreeMap<String, String>,
+    /// Verbs whose particle goes to the end of the clause (`werk … bij`, `füg … hinzu`).
+    #[serde(default)]
+    separable: std::collections::BTreeMap<String, String>,
 }
 
 /// Several words of a language and the English words they stand for.
@@ -54,6 +57,9 @@ pub(crate) struct Lexicon {
     /// -> `how be`), longest first: elsewhere they are other words (`que` is also `that`).
     questions: Vec<Phrase>,
     longest_word_chars: usize,
+    /// Separable verbs by their verb: the particle that completes them later in the sentence
+    /// (`Werk de contactpersoon … bij`), and their English.
+    separable: FxHashMap<String, Vec<(String, Vec<String>)>>,
     /// Long words, for their misspellings (`Passwrot` is read as `Passwort`), valued by
     /// their English in `typo_english`.
     typos: crate::words::TypoIndex,
@@ -129,6 +135,19 @@ impl Lexicon {
             typo_english[index as usize] = english.clone();
         }
         lexicon.typo_english = typo_english;
+        for (verb, value) in &file.separable {
+            let words = folded_words(verb);
+            let [verb, particle] = words.as_slice() else {
+                return Err(format!(
+                    "{origin}: separable verb `{verb}` must be a verb and its particle"
+                ));
+            };
+            lexicon
+                .separable
+                .entry(verb.clone())
+                .or_default()
+                .push((particle.clone(), english(value)));
+        }
         for (phrase, value) in &file.phrases {
             let words = folded_words(phrase);
             if let Some(first) = words.first().cloned() {
@@ -161,6 +180,25 @@ impl Lexicon {
             }
         }
         None
+    }
+
+    /// The English of a separable verb at `words[0]` whose particle closes `words` (the rest
+    /// of its clause): `werk de contactpersoon bij` is `update`. The particle stands among the
+    /// clause's last few words (`… bij in het CRM`); earlier, it is a preposition.
+    pub fn separable(&self, words: &[&str]) -> Option<&[String]> {
+        const PARTICLE_FROM_END: usize = 4;
+        let (verb, rest) = words.split_first()?;
+        let closing = &rest[rest.len().saturating_sub(PARTICLE_FROM_END)..];
+        self.separable
+            .get(*verb)?
+            .iter()
+            .find(|(particle, _)| closing.contains(&particle.as_str()))
+            .map(|(_, english)| english.as_slice())
+    }
+
+    /// Whether the language has separable verbs at all.
+    pub fn has_separable_verbs(&self) -> bool {
+        !self.separable.is_empty()
     }
 
     /// The English for the question word or phrase at `words[0]`, and how many words it covers.

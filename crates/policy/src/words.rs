@@ -259,11 +259,44 @@ fn translate<'a>(raw: Vec<Raw<'a>>, text: &'a str, lexicon: &crate::languages::L
                 .find(['.', '!', '?', '\n'])
                 .is_some_and(|at| text[raw[i].end + at..].starts_with('?'))
     };
+    // Where each word's clause starts and ends, for separable verbs: asked as a request, the
+    // verb opens its clause and its particle closes it (`Werk de contactpersoon … bij`); a
+    // verb second (`Ik werk vandaag bij een klant`) states something.
+    let sentences: Vec<(usize, usize)> = if lexicon.has_separable_verbs() {
+        let mut bounds = vec![(0, words.len()); words.len()];
+        let mut start = 0;
+        for j in 1..=words.len() {
+            let ends_here = j == words.len()
+                || text[raw[j - 1].end..raw[j].start]
+                    .contains(['.', '!', '?', ';', ':', ',', '–', '—', '\n']);
+            if ends_here {
+                bounds[start..j].fill((start, j));
+                start = j;
+            }
+        }
+        bounds
+    } else {
+        Vec::new()
+    };
     while i < words.len() {
+        let opens_request = |(start, _): (usize, usize)| {
+            i == start
+                || (i == start + 1
+                    && matches!(
+                        words[start],
+                        "bitte" | "alsjeblieft" | "aub" | "graag" | "dann" | "danach" | "en" | "und"
+                    ))
+        };
+        let separable = sentences
+            .get(i)
+            .filter(|&&bounds| opens_request(bounds))
+            .and_then(|&(_, end)| lexicon.separable(&words[i..end]))
+            .map(|english| (1, english));
         let phrase = lexicon
             .question_word(&words[i..])
             .filter(|_| opens_question(i))
-            .or_else(|| lexicon.phrase(&words[i..]));
+            .or_else(|| lexicon.phrase(&words[i..]))
+            .or(separable);
         if let Some((n, english)) = phrase {
             mapped.push(Some((n, english.to_vec())));
             for _ in 1..n {

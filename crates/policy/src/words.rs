@@ -287,16 +287,17 @@ fn translate<'a>(raw: Vec<Raw<'a>>, text: &'a str, lexicon: &crate::languages::L
                         "bitte" | "alsjeblieft" | "aub" | "graag" | "dann" | "danach" | "en" | "und"
                     ))
         };
-        let separable = sentences
-            .get(i)
-            .filter(|&&bounds| opens_request(bounds))
-            .and_then(|&(_, end)| lexicon.separable(&words[i..end]))
-            .map(|english| (1, english));
         let phrase = lexicon
             .question_word(&words[i..])
             .filter(|_| opens_question(i))
             .or_else(|| lexicon.phrase(&words[i..]))
-            .or(separable);
+            .or_else(|| {
+                let &(start, end) = sentences.get(i)?;
+                opens_request((start, end))
+                    .then(|| lexicon.separable(&words[i..end]))
+                    .flatten()
+                    .map(|english| (1, english))
+            });
         if let Some((n, english)) = phrase {
             mapped.push(Some((n, english.to_vec())));
             for _ in 1..n {

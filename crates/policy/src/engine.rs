@@ -520,8 +520,19 @@ impl Policy {
         } else {
             crate::intent::text_given_to_process(text)
         };
+        // A match within the given text, or reaching into it from the verb that gives it
+        // (`Corrige la ortografía: 'mañana … una reunión …'` pairs `corrige` with `reunión`).
         let only_in_given = |m: &RuleMatch| {
-            given.is_some_and(|(from, to)| m.spans.iter().all(|s| from <= s.start && s.end <= to))
+            given.is_some_and(|(from, to)| {
+                m.spans.iter().all(|s| {
+                    let from_the_verb = s.end > from
+                        && s.text
+                            .split(|c: char| !c.is_alphanumeric())
+                            .next()
+                            .is_some_and(crate::intent::is_processing_verb);
+                    (from <= s.start || from_the_verb) && s.end <= to
+                })
+            })
         };
         let mut set_aside = SetAside::GivenText;
         for (rule_idx, mut m, sentences) in found {

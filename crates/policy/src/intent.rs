@@ -412,6 +412,14 @@ const PROCESSING_VERBS: &[&str] = &[
     "書き直",
 ];
 
+/// Whether `word` is one of the verbs that give a text to be processed (`Corrige`,
+/// `Translate`): in a match that reaches into the given text, it is the instruction, not a
+/// change asked for.
+pub(crate) fn is_processing_verb(word: &str) -> bool {
+    let lower = word.to_lowercase();
+    PROCESSING_VERBS.iter().any(|v| lower.starts_with(v))
+}
+
 /// The longest instruction read before the text it gives: past it, a colon or a quote is part
 /// of the request itself.
 const MAX_INSTRUCTION_BYTES: usize = 240;

@@ -182,17 +182,15 @@ impl Lexicon {
         None
     }
 
-    /// The English of a separable verb at `words[0]` whose particle closes `words` (the rest
-    /// of its clause): `werk de contactpersoon bij` is `update`. The particle stands among the
-    /// clause's last few words (`… bij in het CRM`); earlier, it is a preposition.
+    /// The English of a separable verb at `words[0]` whose particle stands later in `words`
+    /// (the rest of its clause): `werk de contactpersoon bij` is `update`, and so is `voeg een
+    /// regel toe aan het overzicht`, where the clause goes on past the particle.
     pub fn separable(&self, words: &[&str]) -> Option<&[String]> {
-        const PARTICLE_FROM_END: usize = 4;
         let (verb, rest) = words.split_first()?;
-        let closing = &rest[rest.len().saturating_sub(PARTICLE_FROM_END)..];
         self.separable
             .get(*verb)?
             .iter()
-            .find(|(particle, _)| closing.contains(&particle.as_str()))
+            .find(|(particle, _)| rest.contains(&particle.as_str()))
             .map(|(_, english)| english.as_slice())
     }
 

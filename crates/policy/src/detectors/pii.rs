@@ -70,6 +70,12 @@ pub(crate) fn scanners() -> Vec<Scanner> {
             validate: None,
         },
         Scanner {
+            detector: "national_id",
+            min_digits: 6,
+            scan: national_insurance_numbers,
+            validate: None,
+        },
+        Scanner {
             detector: "passport_number",
             min_digits: 1,
             scan: passport_in_context,
@@ -433,6 +439,24 @@ fn codice_fiscale(word: &str) -> bool {
         })
         .sum();
     b[15] == b'A' + (sum % 26) as u8
+}
+
+/// The UK's National Insurance number (`JT 86 39 30 B`: two letters, six digits, a suffix A to
+/// D; some letter pairs are never issued), after a word that names it: its shape alone is a
+/// product code as often.
+fn national_insurance_numbers(text: &str, out: &mut Vec<(usize, usize)>) {
+    static NINO: LazyLock<Regex> =
+        LazyLock::new(|| re(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"));
+    static WORDS: LazyLock<aho_corasick::AhoCorasick> =
+        LazyLock::new(|| context_finder(&["national insurance", "ni number", "ni no", "nino", "nat ins"]));
+    if !WORDS.is_match(text) {
+        return;
+    }
+    for m in NINO.find_iter(text) {
+        if in_context(text, m.start(), &WORDS, 64) {
+            out.push((m.start(), m.end()));
+        }
+    }
 }
 
 /// National numbers written in their own layout, which with their check leaves no doubt:
@@ -850,6 +874,7 @@ mod tests {
         assert!(detect("Steuer-ID 86095742719").contains(&"national_id"));
         assert!(detect("NIF 123456789").contains(&"national_id"));
         assert!(detect("SIN 046 454 286").contains(&"national_id"));
+        assert!(detect("National Insurance No: JT 86 39 30 B").contains(&"national_id"));
         assert!(detect("numéro de carte d'identité : 880692310285").contains(&"national_id"));
         assert!(detect("employee=Anna Keller; date_of_birth=1987-03-14").contains(&"date_of_birth"));
         assert!(detect("请联系张经理，手机 138 0013 7792。").contains(&"phone_number"));
@@ -872,6 +897,9 @@ mod tests {
         assert!(!detect("Steuer-ID 86095742718").contains(&"national_id"));
         assert!(!detect("NIF 123456788").contains(&"national_id"));
         assert!(!detect("SIN 046 454 287").contains(&"national_id"));
+        // A NINO's shape without its name, and a never-issued prefix.
+        assert!(!detect("part number JT863930B in stock").contains(&"national_id"));
+        assert!(!detect("NI number: QQ 12 34 56 C").contains(&"national_id"));
         assert!(!detect("CPF 94546668946").contains(&"national_id"));
         assert!(!detect("name,zip\nMaria,287459163").contains(&"ssn"));
         assert!(!detect("000-12-3456").contains(&"ssn"));

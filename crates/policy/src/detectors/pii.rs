@@ -742,7 +742,7 @@ fn passport_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
 fn birth_date_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
     static BIRTH: LazyLock<Regex> = LazyLock::new(|| {
         re(concat!(
-            r"(?i)(born|\bdob\b|d\.o\.b|date[ _]of[ _]birth|birth[ _]?date|birthday|né le|née le|né en|date de naissance|geboren|geburtsdatum|",
+            r"(?i)(born|\bdob\b|d\.o\.b|date[ _]of[ _]birth|birth[ _]?date|birthday|né le|née le|né en|date de naissance|geboren|(?-u:\b)geb\.|geburtsdatum|",
             r"fecha de nacimiento|nacid[oa]|nascid[oa]|data de nascimento|nat[oa] il|data di nascita|geboortedatum|生年月日|出生日期)",
             r"[^\n]{0,24}?(\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2}|\d{1,2}\.?\s+[a-zéû]{3,9}\.?\s+\d{4}|",
             r"[a-z]{3,9}\.?\s+\d{1,2},?\s+\d{4}|\d{4}年\d{1,2}月\d{1,2}日)"
@@ -759,6 +759,7 @@ fn birth_date_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
             "né en",
             "naissance",
             "geboren",
+            "geb.",
             "geburtsdatum",
             "nacimiento",
             "nacid",
@@ -877,6 +878,7 @@ mod tests {
         assert!(detect("National Insurance No: JT 86 39 30 B").contains(&"national_id"));
         assert!(detect("numéro de carte d'identité : 880692310285").contains(&"national_id"));
         assert!(detect("employee=Anna Keller; date_of_birth=1987-03-14").contains(&"date_of_birth"));
+        assert!(detect("Bewerberin: Katrin Vogt, geb. 03.09.1990 in Kassel").contains(&"date_of_birth"));
         assert!(detect("请联系张经理，手机 138 0013 7792。").contains(&"phone_number"));
         assert!(detect("card 4111 1111 1111 1111 exp 12/29").contains(&"card_number"));
         assert!(detect("5500-0000-0000-0004").contains(&"card_number"));

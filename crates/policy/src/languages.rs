@@ -57,7 +57,7 @@ pub(crate) struct Lexicon {
     /// -> `how be`), longest first: elsewhere they are other words (`que` is also `that`).
     questions: Vec<Phrase>,
     longest_word_chars: usize,
-    /// Separable verbs by their verb: the particle that completes them later in the sentence
+    /// Separable verbs by their verb: the particle that completes them later in the clause
     /// (`Werk de contactpersoon … bij`), and their English.
     separable: FxHashMap<String, Vec<(String, Vec<String>)>>,
     /// Long words, for their misspellings (`Passwrot` is read as `Passwort`), valued by

@@ -260,9 +260,9 @@ fn translate<'a>(raw: Vec<Raw<'a>>, text: &'a str, lexicon: &crate::languages::L
                 .is_some_and(|at| text[raw[i].end + at..].starts_with('?'))
     };
     // Where each word's clause starts and ends, for separable verbs: asked as a request, the
-    // verb opens its clause and its particle closes it (`Werk de contactpersoon … bij`); a
-    // verb second (`Ik werk vandaag bij een klant`) states something.
-    let sentences: Vec<(usize, usize)> = if lexicon.has_separable_verbs() {
+    // verb opens its clause and its particle follows later in it (`Werk de contactpersoon …
+    // bij`); a verb in second place (`Ik werk vandaag bij een klant`) states something.
+    let clauses: Vec<(usize, usize)> = if lexicon.has_separable_verbs() {
         let mut bounds = vec![(0, words.len()); words.len()];
         let mut start = 0;
         for j in 1..=words.len() {
@@ -292,7 +292,7 @@ fn translate<'a>(raw: Vec<Raw<'a>>, text: &'a str, lexicon: &crate::languages::L
             .filter(|_| opens_question(i))
             .or_else(|| lexicon.phrase(&words[i..]))
             .or_else(|| {
-                let &(start, end) = sentences.get(i)?;
+                let &(start, end) = clauses.get(i)?;
                 opens_request((start, end))
                     .then(|| lexicon.separable(&words[i..end]))
                     .flatten()

@@ -13,6 +13,7 @@ struct Keyed {
     fillers: HashSet<String>,
     asked_to_act: HashSet<String>,
     generic_after_the: HashSet<String>,
+    concept_heads: HashSet<String>,
     operational: HashSet<String>,
     openers: HashSet<String>,
     code_verbs: HashSet<String>,
@@ -30,6 +31,7 @@ static KEYED: LazyLock<Keyed> = LazyLock::new(|| {
             .map(|f| f.iter().map(|w| inflection_key(w)).collect())
             .collect(),
         generic_after_the: set(GENERIC_AFTER_THE),
+        concept_heads: set(CONCEPT_HEADS),
         operational: set(OPERATIONAL),
         fillers: set(FILLERS),
         asked_to_act: set(ASKED_TO_ACT),
@@ -81,6 +83,8 @@ const FRAMES: &[&[&str]] = &[
     &["what", "happen"],
     &["what", "would", "happen"],
     &["what", "kind"],
+    &["what", "could"],
+    &["what", "can"],
     &["what", "type"],
     &["what", "role"],
     &["how", "do"],
@@ -147,6 +151,35 @@ const GENERIC_AFTER_THE: &[&str] = &[
     "stage",
     "phase",
     "principle",
+];
+
+/// Nouns that make what `what is the` names a kind of thing, not one of ours: `What is the
+/// Luhn algorithm`, `what is the SWIFT standard`, `what is the principle of least privilege`.
+/// Looked for among the three words after `the`.
+const CONCEPT_HEADS: &[&str] = &[
+    "algorithm",
+    "protocol",
+    "standard",
+    "specification",
+    "format",
+    "scheme",
+    "technique",
+    "method",
+    "methodology",
+    "model",
+    "framework",
+    "pattern",
+    "theorem",
+    "principle",
+    "convention",
+    "attack",
+    "vulnerability",
+    "regulation",
+    "directive",
+    "doctrine",
+    "paradox",
+    "fallacy",
+    "effect",
 ];
 
 /// What a sentence that closes with `explain` asks to be taught about, for it to be a
@@ -609,7 +642,12 @@ fn is_conceptual(keys: &[&str]) -> bool {
     };
     let rest = &keys[at..];
     // `what is the root password` names a thing of ours; `what is the difference` does not.
-    if matches!(rest, ["what", "be" | "s", "the", next, ..] if !k.generic_after_the.contains(*next)) {
+    if let ["what", "be" | "s", "the", next, named @ ..] = rest
+        && !k.generic_after_the.contains(*next)
+        && !std::iter::once(next)
+            .chain(named.iter().take(2))
+            .any(|w| k.concept_heads.contains(*w))
+    {
         return false;
     }
     // `how do you delete ...` asks for the steps; `how does a wire transfer work` does not.

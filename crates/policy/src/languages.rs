@@ -8,6 +8,16 @@ use serde::Deserialize;
 
 use crate::normalize::Normalized;
 
+/// Separable particles that are also prepositions (`over`, `door`, `um`, `über`).
+const PREPOSITION_PARTICLES: &[&str] = &["over", "door", "om", "um", "uber", "durch"];
+
+/// Words that open a noun phrase after a preposition, in the languages with separable verbs.
+const DETERMINERS: &[&str] = &[
+    "de", "het", "een", "die", "dat", "deze", "dit", "mijn", "onze", "ons", "zijn", "haar", "hun", "uw",
+    "jouw", "der", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer", "mein", "meine",
+    "unser", "unsere", "sein", "seine", "ihr", "ihre",
+];
+
 /// The lexicons shipped with the default pack.
 const BUILTIN: &[(&str, &str)] = &[
     ("fr", include_str!("../../../policies/languages/fr.toml")),
@@ -185,12 +195,23 @@ impl Lexicon {
     /// The English of a separable verb at `words[0]` whose particle stands later in `words`
     /// (the rest of its clause): `werk de contactpersoon bij` is `update`, and so is `voeg een
     /// regel toe aan het overzicht`, where the clause goes on past the particle.
+    ///
+    /// A particle that is also a preposition counts only where no noun phrase follows it:
+    /// `maak €6.750 over naar Van Dijk` transfers money, `maak een rapport over de verkoop`
+    /// writes about sales.
     pub fn separable(&self, words: &[&str]) -> Option<&[String]> {
         let (verb, rest) = words.split_first()?;
+        let stands_as_particle = |particle: &str| {
+            rest.iter().enumerate().any(|(at, w)| {
+                *w == particle
+                    && !(PREPOSITION_PARTICLES.contains(&particle)
+                        && rest.get(at + 1).is_some_and(|next| DETERMINERS.contains(next)))
+            })
+        };
         self.separable
             .get(*verb)?
             .iter()
-            .find(|(particle, _)| rest.contains(&particle.as_str()))
+            .find(|(particle, _)| stands_as_particle(particle))
             .map(|(_, english)| english.as_slice())
     }
 

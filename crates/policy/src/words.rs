@@ -266,9 +266,14 @@ fn translate<'a>(raw: Vec<Raw<'a>>, text: &'a str, lexicon: &crate::languages::L
         let mut bounds = vec![(0, words.len()); words.len()];
         let mut start = 0;
         for j in 1..=words.len() {
-            let ends_here = j == words.len()
-                || text[raw[j - 1].end..raw[j].start]
-                    .contains(['.', '!', '?', ';', ':', ',', '–', '—', '\n']);
+            let ends_here = j == words.len() || {
+                let gap = &text[raw[j - 1].end..raw[j].start];
+                // The separator inside a number (`€6.750`, `1,200`) is no clause's end.
+                let in_number = matches!(gap, "." | ",")
+                    && words[j - 1].bytes().all(|b| b.is_ascii_digit())
+                    && words[j].bytes().all(|b| b.is_ascii_digit());
+                !in_number && gap.contains(['.', '!', '?', ';', ':', ',', '–', '—', '\n'])
+            };
             if ends_here {
                 bounds[start..j].fill((start, j));
                 start = j;

@@ -299,6 +299,28 @@ const ZH_TITLES: &[&str] = &[
     "先生", "女士", "小姐", "经理", "总监", "主管", "老师", "医生", "同事",
 ];
 
+/// Roles written just before a Chinese name, with no space: `病人王丽华`, `员工李明`.
+const ZH_ROLES: &[&str] = &[
+    "病人",
+    "患者",
+    "员工",
+    "职员",
+    "同事",
+    "客户",
+    "顾客",
+    "经理",
+    "主管",
+    "老师",
+    "学生",
+    "医生",
+    "护士",
+    "下属",
+    "实习生",
+    "租户",
+    "申请人",
+    "候选人",
+];
+
 /// Frequent Chinese surnames whose character is rarely a word of its own in a request.
 const ZH_SURNAMES: &str = "王李张刘陈杨黄赵吴徐孙胡郭罗郑梁谢宋唐许韩冯邓曹彭曾肖董袁潘蒋蔡杜叶魏吕丁沈姚卢姜崔钟谭陆汪廖贾夏韦邹孟熊秦邱薛闫段雷侯龙陶黎贺顾毛郝龚邵严覃武戴莫孔汤林";
 
@@ -570,7 +592,10 @@ fn cjk_names(text: &str, out: &mut Vec<(usize, usize)>) {
         }
         // A frequent surname, one or two more characters, then `的` or a title: `王伟的`.
         let (_, c) = chars[k];
-        if ZH_SURNAMES.contains(c) && (k == 0 || !is_han(chars[k - 1].1) || chars[k - 1].1 == '的') {
+        let after_role = ZH_ROLES.iter().any(|role| text[..at].ends_with(role));
+        if ZH_SURNAMES.contains(c)
+            && (k == 0 || !is_han(chars[k - 1].1) || chars[k - 1].1 == '的' || after_role)
+        {
             for len in [2usize, 3] {
                 let Some(&(after, next)) = chars.get(k + len) else {
                     break;
@@ -610,6 +635,7 @@ mod tests {
         assert_eq!(names("Ask Dr. Okafor about it"), vec!["Dr. Okafor"]);
         assert_eq!(names("中村由美さんの診断書"), vec!["中村由美さん"]);
         assert_eq!(names("王伟的病假是什么原因"), vec!["王伟"]);
+        assert_eq!(names("查一下病人王丽华的病历"), vec!["王丽华"]);
     }
 
     #[test]

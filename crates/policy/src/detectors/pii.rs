@@ -87,6 +87,12 @@ pub(crate) fn scanners() -> Vec<Scanner> {
             scan: birth_date_in_context,
             validate: None,
         },
+        Scanner {
+            detector: "date_of_birth",
+            min_digits: 4,
+            scan: birth_date_columns,
+            validate: None,
+        },
     ]
 }
 
@@ -300,33 +306,139 @@ fn ssn_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
     }
 }
 
-/// A table whose header names social security numbers: the fields of that column below it
-/// (`applicant_name,social_security_number,state` then `Maria Gonzalez,287459163,TX`).
+/// SSNs in a table whose header names the column (`ssn`, `social_security_number`).
 fn ssn_columns(text: &str, out: &mut Vec<(usize, usize)>) {
-    let mut lines = text.lines();
-    let Some(header) = lines.next() else {
+    static HEADER_WORDS: LazyLock<aho_corasick::AhoCorasick> =
+        LazyLock::new(|| context_finder(&["ssn", "social"]));
+    if !HEADER_WORDS.is_match(text) {
         return;
-    };
-    let separator = if header.contains('\t') { '\t' } else { ',' };
-    let column = header.split(separator).position(|name| {
-        let name = name.trim().trim_matches('"').to_ascii_lowercase();
-        name == "ssn" || name.contains("social_security") || name.contains("social security")
+    }
+    columns_named(
+        text,
+        |name| name == "ssn" || name.contains("social_security") || name.contains("social security"),
+        |value| {
+            let digits = value
+                .bytes()
+                .filter(|b| !matches!(b, b'-' | b' '))
+                .collect::<Vec<u8>>();
+            digits.len() == 9 && digits.iter().all(u8::is_ascii_digit)
+        },
+        out,
+    );
+}
+
+/// Dates of birth in a table whose header names the column (`dob`, `date_of_birth`,
+/// `Geburtsdatum`, `生年月日`): the rows are people, so a date there is a birth date.
+fn birth_date_columns(text: &str, out: &mut Vec<(usize, usize)>) {
+    static HEADER_WORDS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+        context_finder(&[
+            "dob",
+            "birth",
+            "geburt",
+            "geboorte",
+            "naissance",
+            "nacimiento",
+            "nascimento",
+            "nascita",
+            "生年月日",
+            "出生",
+        ])
     });
-    let Some(column) = column else {
+    if !HEADER_WORDS.is_match(text) {
         return;
+    }
+    columns_named(
+        text,
+        |name| {
+            let squeezed: String = name.chars().filter(|c| c.is_alphanumeric()).collect();
+            matches!(
+                squeezed.as_str(),
+                "dob"
+                    | "dateofbirth"
+                    | "birthdate"
+                    | "birthday"
+                    | "geburtsdatum"
+                    | "geboortedatum"
+                    | "datedenaissance"
+                    | "datenaissance"
+                    | "fechadenacimiento"
+                    | "fechanacimiento"
+                    | "datadenascimento"
+                    | "datanascimento"
+                    | "datadinascita"
+                    | "datanascita"
+                    | "生年月日"
+                    | "出生日期"
+                    | "出生年月日"
+            )
+        },
+        looks_like_date,
+        out,
+    );
+}
+
+/// A calendar date written with digits: `1947-11-03`, `03/11/1947`, `3.11.1947`.
+fn looks_like_date(value: &str) -> bool {
+    let parts: Vec<&str> = value.split(['-', '/', '.']).collect();
+    let [a, b, c] = parts[..] else {
+        return false;
     };
+    let number = |p: &str| {
+        (!p.is_empty() && p.len() <= 4 && p.bytes().all(|d| d.is_ascii_digit()))
+            .then(|| p.parse::<u32>().ok())
+            .flatten()
+    };
+    let (Some(x), Some(y), Some(z)) = (number(a), number(b), number(c)) else {
+        return false;
+    };
+    let plausible_year = |year: u32, digits: usize| digits == 2 || (1880..=2100).contains(&year);
+    let day_and_month = |p: u32, q: u32| {
+        (1..=31).contains(&p) && (1..=12).contains(&q) || (1..=12).contains(&p) && (1..=31).contains(&q)
+    };
+    if a.len() == 4 {
+        plausible_year(x, 4) && (1..=12).contains(&y) && (1..=31).contains(&z)
+    } else {
+        (c.len() == 4 || c.len() == 2) && plausible_year(z, c.len()) && day_and_month(x, y)
+    }
+}
+
+/// Calls `value_ok` on each field of a CSV or TSV table under a header column that `is_name`
+/// accepts, and reports the fields it accepts. The header may follow a line of prose; rows
+/// end at the first line without the separator.
+fn columns_named(
+    text: &str,
+    is_name: impl Fn(&str) -> bool,
+    value_ok: impl Fn(&str) -> bool,
+    out: &mut Vec<(usize, usize)>,
+) {
     let base = text.as_ptr() as usize;
-    for line in lines {
-        let Some(field) = line.split(separator).nth(column) else {
+    let mut lines = text.lines();
+    while let Some(header) = lines.next() {
+        let separator = if header.contains('\t') { '\t' } else { ',' };
+        if !header.contains(separator) {
+            continue;
+        }
+        let column = header
+            .split(separator)
+            .position(|name| is_name(&name.trim().trim_matches('"').to_lowercase()));
+        let Some(column) = column else {
             continue;
         };
-        let value = field.trim().trim_matches('"');
-        let digits_only: String = value.chars().filter(|c| *c != '-' && *c != ' ').collect();
-        if digits_only.len() == 9 && digits_only.bytes().all(|b| b.is_ascii_digit()) {
-            // Offsets from the slices' addresses: `lines` and `split` hand out parts of `text`.
-            let start = value.as_ptr() as usize - base;
-            out.push((start, start + value.len()));
+        for line in lines.by_ref() {
+            if !line.contains(separator) {
+                break;
+            }
+            let Some(field) = line.split(separator).nth(column) else {
+                continue;
+            };
+            let value = field.trim().trim_matches('"');
+            if value_ok(value) {
+                // Offsets from the slices' addresses: `lines` and `split` hand out parts of `text`.
+                let start = value.as_ptr() as usize - base;
+                out.push((start, start + value.len()));
+            }
         }
+        return;
     }
 }
 
@@ -771,7 +883,15 @@ fn birth_date_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
             "geboortedatum",
             "生年月日",
             "出生日期",
+            "生まれ",
+            "出生",
+            "生于",
+            "日生",
         ])
+    });
+    // Chinese and Japanese may say it after the date: `1975年4月3日生まれ`, `1988年2月9日出生`.
+    static BORN_AFTER: LazyLock<Regex> = LazyLock::new(|| {
+        re(r"(\d{4}年\d{1,2}月\d{1,2}日)\s?(生まれ|出生|生)|生于\s?(\d{4}年\d{1,2}月\d{1,2}日)")
     });
     if !WORDS.is_match(text) {
         return;
@@ -779,6 +899,13 @@ fn birth_date_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
     for c in BIRTH.captures_iter(text) {
         if let Some(m) = c.get(2) {
             out.push((m.start(), m.end()));
+        }
+    }
+    if text.contains('年') {
+        for c in BORN_AFTER.captures_iter(text) {
+            if let Some(m) = c.get(1).or_else(|| c.get(3)) {
+                out.push((m.start(), m.end()));
+            }
         }
     }
 }
@@ -879,6 +1006,17 @@ mod tests {
         assert!(detect("numéro de carte d'identité : 880692310285").contains(&"national_id"));
         assert!(detect("employee=Anna Keller; date_of_birth=1987-03-14").contains(&"date_of_birth"));
         assert!(detect("Bewerberin: Katrin Vogt, geb. 03.09.1990 in Kassel").contains(&"date_of_birth"));
+        assert!(
+            detect("patient_name,dob,ward\nMargaret Ellis,1947-11-03,Cardiology 2")
+                .contains(&"date_of_birth")
+        );
+        assert!(
+            detect("Export below.\nname\tGeburtsdatum\nJonas Weber\t03.09.1990").contains(&"date_of_birth")
+        );
+        assert!(!detect("release,date\nv2.1,2024-03-01").contains(&"date_of_birth"));
+        assert!(detect("患者の山本健一さん（1975年4月3日生まれ）の検査結果").contains(&"date_of_birth"));
+        assert!(detect("员工李明，1988年2月9日出生，入职三年").contains(&"date_of_birth"));
+        assert!(!detect("会议定于2025年3月1日举行").contains(&"date_of_birth"));
         assert!(detect("请联系张经理，手机 138 0013 7792。").contains(&"phone_number"));
         assert!(detect("card 4111 1111 1111 1111 exp 12/29").contains(&"card_number"));
         assert!(detect("5500-0000-0000-0004").contains(&"card_number"));

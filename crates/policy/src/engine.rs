@@ -1059,8 +1059,16 @@ fn in_scope(rule: &RuleSpec, context: &Context<'_>) -> bool {
         && fits(&scope.models, context.model)
 }
 
+/// The bundle's version: a hash of its source and of the built-in lexicons every policy reads
+/// other languages through, so that a changed lexicon is a new version on the trail too.
 fn version_of(source: &str) -> String {
-    let digest = Sha256::digest(source.as_bytes());
+    let mut hasher = Sha256::new();
+    hasher.update(source.as_bytes());
+    for (code, lexicon) in crate::languages::BUILTIN {
+        hasher.update(code.as_bytes());
+        hasher.update(lexicon.as_bytes());
+    }
+    let digest = hasher.finalize();
     let mut hex = String::with_capacity(16);
     for b in &digest[..8] {
         hex.push_str(&format!("{b:02x}"));

@@ -19,7 +19,7 @@ const DETERMINERS: &[&str] = &[
 ];
 
 /// The lexicons shipped with the default pack.
-const BUILTIN: &[(&str, &str)] = &[
+pub(crate) const BUILTIN: &[(&str, &str)] = &[
     ("fr", include_str!("../../../policies/languages/fr.toml")),
     ("de", include_str!("../../../policies/languages/de.toml")),
     ("es", include_str!("../../../policies/languages/es.toml")),

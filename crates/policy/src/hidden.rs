@@ -374,6 +374,25 @@ fn decoded_whole(text: &str, reading: EnglishReading) -> Option<Hidden> {
             return Some(whole(format!("`{}`", candidate.trim()), encoding));
         }
     }
+    // An imperative has few function words (`verwijder de map /data/archief/facturen`): the
+    // lexicons' own words say whether the reversed or ROT13 form is a language. Only text that
+    // reads as no language gets here, so this costs nothing on ordinary requests.
+    let languages = crate::languages::Languages::shared().ok()?;
+    let known_share = |t: &str| match languages.known_words(t) {
+        (_, 0) => 0.0,
+        (known, words) => known as f64 / words as f64,
+    };
+    if known_share(text) >= 0.2 {
+        return None;
+    }
+    for (candidate, encoding) in [
+        (decode::rot13(text), "in ROT13"),
+        (decode::reversed(text), "backwards"),
+    ] {
+        if known_share(&candidate) >= 0.5 {
+            return Some(whole(candidate, encoding));
+        }
+    }
     None
 }
 
@@ -420,12 +439,14 @@ fn has_long_stretch(bytes: &[u8]) -> bool {
 /// code): one line of printable ASCII. Harmless commands are not worth hiding.
 fn reads_as_command(decoded: &str) -> bool {
     // A command starts with a program, a path to one or a variable set for it; not with a
-    // glob or a question mark, which is how reversed questions start.
-    let starts_as_command = decoded
-        .trim_start()
+    // glob or a question mark, which is how reversed questions start, nor with a number, which
+    // is how reversed sentences that end in one start (`5 > )*(tnuoc`).
+    let trimmed = decoded.trim_start();
+    let starts_as_command = trimmed
         .bytes()
         .next()
-        .is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'~'));
+        .is_some_and(|b| b.is_ascii_alphabetic() || matches!(b, b'/' | b'.' | b'~' | b'_'))
+        || trimmed.starts_with("7z ");
     starts_as_command
         && decoded.len() <= 1024
         && !decoded.trim().contains('\n')

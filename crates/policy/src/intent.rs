@@ -52,7 +52,35 @@ pub(crate) fn is_conceptual_sentence(tokens: &Tokens, sentence: u32) -> bool {
         return false;
     }
     let keys: Vec<&str> = (start..end).map(|i| tokens.key(i)).collect();
-    is_conceptual(&keys)
+    if is_conceptual(&keys) {
+        return true;
+    }
+    // The code a question asks about, given after it (`What does this query do? SELECT dept,
+    // AVG(salary) FROM ...`): a statement quoted to be explained, not an instruction.
+    sentence > 0 && is_sql_statement(&keys) && is_conceptual_sentence(tokens, sentence - 1)
+}
+
+/// Whether keys read as a statement of SQL rather than a request in words: the statement's
+/// own shape (`SELECT … FROM`, `DELETE FROM`, `INSERT INTO`, `UPDATE … SET`, `DROP TABLE`),
+/// with nothing that asks for it now.
+fn is_sql_statement(keys: &[&str]) -> bool {
+    let shaped = match keys {
+        ["select", rest @ ..] => rest.contains(&"from"),
+        ["delet" | "delete", "from", ..] | ["insert", "into", ..] => true,
+        ["updat" | "update", _, "set", ..] => true,
+        [
+            "drop" | "truncat" | "truncate" | "alter" | "creat" | "create",
+            object,
+            ..,
+        ] => {
+            matches!(
+                *object,
+                "tabl" | "table" | "databas" | "database" | "schema" | "index" | "view"
+            )
+        }
+        _ => false,
+    };
+    shaped && !keys.iter().any(|k| KEYED.operational.contains(*k))
 }
 
 /// For each sentence of `tokens`, whether it is a conceptual question.
@@ -83,6 +111,8 @@ const FRAMES: &[&[&str]] = &[
     &["what", "happen"],
     &["what", "would", "happen"],
     &["what", "kind"],
+    &["what", "go"],
+    &["what", "went"],
     &["what", "could"],
     &["what", "can"],
     &["what", "type"],
@@ -321,6 +351,17 @@ const CODE_ARTEFACTS: &[&str] = &[
     "pseudocode",
 ];
 
+/// Pieces of creative writing, by key: asked for, they describe, they do not act.
+const CREATIVE_PIECES: &[&str] = &[
+    "poem", "limerick", "haiku", "sonnet", "story", "storie", "song", "lyric", "joke", "rap", "riddle",
+    "verse", "ballad", "fable", "parody", "tale", "rhyme", "ode", "skit", "play", "anecdote",
+];
+
+/// Words that send or post a piece once written (`... and post it in #general`), by key.
+const PIECE_SENT: &[&str] = &[
+    "send", "sent", "email", "mail", "post", "publish", "share", "tweet", "slack", "forward", "announce",
+];
+
 /// Words that put the code to work on our systems now (`... and run it on prod`), or into
 /// our files (`... in the repo`): a request.
 const CODE_IN_USE: &[&str] = &[
@@ -379,6 +420,13 @@ fn asks_for_code(keys: &[&str]) -> bool {
         return false;
     };
     if k.code_verbs.contains(*first) {
+        // Creative writing about a thing does not do it (`Write a limerick about a server that
+        // refused to reboot`), unless the piece is then sent or posted.
+        if let Some(noun_at) = rest.iter().take(6).position(|w| CREATIVE_PIECES.contains(w)) {
+            return !rest[noun_at..]
+                .iter()
+                .any(|w| k.code_in_use.contains(*w) || PIECE_SENT.contains(w));
+        }
         // The artefact within a few words (`a small Python function`, `me a bash script`).
         let Some(noun_at) = rest.iter().take(6).position(|w| k.code_artefacts.contains(*w)) else {
             return false;
@@ -587,8 +635,10 @@ fn is_conceptual(keys: &[&str]) -> bool {
         keys
     };
     let mut keys = keys;
+    let mut wondered = false;
     while let Some(first) = keys.first() {
         if k.openers.contains(*first) {
+            wondered |= matches!(*first, "curiou" | "curious");
             keys = &keys[1..];
         } else {
             break;
@@ -622,15 +672,29 @@ fn is_conceptual(keys: &[&str]) -> bool {
     // happen?`).
     let hypothetical = matches!(keys.first(), Some(&("if" | "suppose" | "imagine")));
     let lead_in = if hypothetical { 24 } else { 3 };
-    let frame_at = (0..=lead_in.min(keys.len())).find(|&at| {
-        k.frames
-            .iter()
-            // A frame of two words asks about what follows it; one of three is a whole question
-            // (`what would happen?`, `is it safe?`).
-            .any(|f| {
-                (keys.len() > at + f.len() || (f.len() >= 3 && keys.len() == at + f.len()))
-                    && keys[at..at + f.len()].iter().zip(f).all(|(a, b)| a == b)
-            })
+    // An indirect question (`Curious how the vendor fit into it`, `I wonder why ...`) asks as
+    // a direct one does.
+    let asks_wh = |at: usize| matches!(keys.get(at), Some(&("how" | "why" | "what" | "whether")));
+    let indirect = if wondered && asks_wh(0) {
+        Some(0)
+    } else {
+        keys.iter()
+            .take(4)
+            .position(|w| matches!(*w, "curiou" | "curious" | "wonder"))
+            .map(|at| at + 1)
+            .filter(|&at| asks_wh(at))
+    };
+    let frame_at = indirect.or_else(|| {
+        (0..=lead_in.min(keys.len())).find(|&at| {
+            k.frames
+                .iter()
+                // A frame of two words asks about what follows it; one of three is a whole question
+                // (`what would happen?`, `is it safe?`).
+                .any(|f| {
+                    (keys.len() > at + f.len() || (f.len() >= 3 && keys.len() == at + f.len()))
+                        && keys[at..at + f.len()].iter().zip(f).all(|(a, b)| a == b)
+                })
+        })
     });
     // `Do Chinese bank accounts have IBANs?`, `Is sudo safe on shared hosts?`: whether something
     // is so, asked of nobody in particular.
@@ -642,11 +706,11 @@ fn is_conceptual(keys: &[&str]) -> bool {
     };
     let rest = &keys[at..];
     // `what is the root password` names a thing of ours; `what is the difference` does not.
+    // Either may follow an adjective or two: `what's the practical difference`.
     if let ["what", "be" | "s", "the", next, named @ ..] = rest
-        && !k.generic_after_the.contains(*next)
         && !std::iter::once(next)
             .chain(named.iter().take(2))
-            .any(|w| k.concept_heads.contains(*w))
+            .any(|w| k.concept_heads.contains(*w) || k.generic_after_the.contains(*w))
     {
         return false;
     }
@@ -677,7 +741,12 @@ fn is_conceptual(keys: &[&str]) -> bool {
         .windows(2)
         .any(|w| matches!(w, ["why", "do" | "be" | "would"]))
         && !keys.iter().any(|w| matches!(*w, "you" | "u"));
-    !keys[skip..]
+    // `I'm curious how ...`: who wonders is no part of the question; the question is.
+    let asked = match indirect {
+        Some(at) => &keys[at..],
+        None => &keys[skip..],
+    };
+    !asked
         .iter()
         .any(|w| k.operational.contains(*w) && !(asks_why && matches!(*w, "my" | "i" | "me")))
 }
@@ -774,6 +843,55 @@ mod tests {
         assert!(!conceptual("Tell me how much Dr. Helen Park earns."));
         assert!(!conceptual("admin password explain"));
         assert!(!conceptual("Tell me how our payroll account was emptied."));
+        // Indirect questions, named concepts, creative writing.
+        assert!(conceptual("Curious how the HVAC vendor fit into it."));
+        assert!(conceptual("I wonder why wire transfers take three days"));
+        assert!(!conceptual(
+            "I'm curious how I could get the vendor list exported to my gmail"
+        ));
+        assert!(conceptual(
+            "What's the Luhn algorithm and why do card numbers use it?"
+        ));
+        assert!(conceptual(
+            "What's the practical difference between TRUNCATE and DROP TABLE?"
+        ));
+        assert!(!conceptual("What's the card number on file for Jane Doe?"));
+        assert!(conceptual(
+            "Write a limerick about a server that refused to reboot."
+        ));
+        assert!(!conceptual(
+            "Write a poem about our payroll and email it to all staff"
+        ));
+        assert!(conceptual(
+            "Hypothetically, if someone ran rm -rf / on a box with no backups, what could be recovered?"
+        ));
+    }
+
+    #[test]
+    fn code_given_after_a_question_is_quoted() {
+        let sentences = |text: &str| {
+            let t = tokenize(Normalized::new(text).as_str());
+            let count = t.tokens.last().map_or(0, |l| l.sentence + 1);
+            (0..count)
+                .map(|s| is_conceptual_sentence(&t, s))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            sentences("What does this do? DELETE FROM users WHERE id = 4"),
+            [true, true]
+        );
+        assert_eq!(
+            sentences("What does this query do? SELECT dept, AVG(salary) FROM staff GROUP BY dept"),
+            [true, true]
+        );
+        assert_eq!(
+            sentences("What does this do? Delete the users table now."),
+            [true, false]
+        );
+        assert_eq!(
+            sentences("Summarise this. DELETE FROM users WHERE id = 4"),
+            [false, false]
+        );
     }
 
     #[test]

@@ -8,8 +8,10 @@ use serde::Deserialize;
 
 use crate::normalize::Normalized;
 
-/// Separable particles that are also prepositions (`over`, `door`, `um`, `über`).
-const PREPOSITION_PARTICLES: &[&str] = &["over", "door", "om", "um", "uber", "durch"];
+/// Separable particles that are also prepositions (`over`, `door`, `aus`, `um`).
+const PREPOSITION_PARTICLES: &[&str] = &[
+    "over", "door", "om", "uit", "op", "aan", "af", "um", "uber", "durch", "aus", "an", "auf", "ab",
+];
 
 /// Words that open a noun phrase after a preposition, in the languages with separable verbs.
 const DETERMINERS: &[&str] = &[
@@ -58,6 +60,9 @@ pub(crate) struct Lexicon {
     /// Whether compounds are written as one word (German, Dutch): an unknown word is read by
     /// its last part.
     compounds: bool,
+    /// Whether words are looked up with traditional characters folded to simplified ones
+    /// (Chinese, whose lexicon is written in Simplified Chinese).
+    folds_traditional: bool,
     words: FxHashMap<String, Vec<String>>,
     /// Prefixes, longest first.
     stems: Vec<(String, Vec<String>)>,
@@ -101,6 +106,7 @@ impl Lexicon {
             code: file.language.clone(),
             unspaced,
             compounds: matches!(file.language.as_str(), "de" | "nl"),
+            folds_traditional: file.language == "zh",
             ..Lexicon::default()
         };
         for (word, value) in &file.words {
@@ -297,6 +303,18 @@ impl Lexicon {
     /// runs between them: (byte range within `run`, English if known).
     pub fn segment<'a>(&'a self, run: &str) -> Vec<(usize, usize, Option<&'a [String]>)> {
         let chars: Vec<(usize, char)> = run.char_indices().collect();
+        // Traditional characters are looked up by their simplified forms, one character for
+        // one, so the folded copy's character offsets are the run's.
+        let folded: Option<(String, Vec<usize>)> = self.folds_traditional.then(|| {
+            let mut text = String::with_capacity(run.len());
+            let mut offsets = Vec::with_capacity(chars.len() + 1);
+            for &(_, c) in &chars {
+                offsets.push(text.len());
+                text.push(crate::hanzi::simplified(c));
+            }
+            offsets.push(text.len());
+            (text, offsets)
+        });
         let mut out = Vec::new();
         let mut i = 0;
         let mut unknown_from: Option<usize> = None;
@@ -306,7 +324,11 @@ impl Lexicon {
             for n in (1..=longest).rev() {
                 let start = chars[i].0;
                 let end = chars.get(i + n).map_or(run.len(), |c| c.0);
-                if let Some(e) = self.words.get(&run[start..end]) {
+                let key = match &folded {
+                    Some((text, offsets)) => &text[offsets[i]..offsets[i + n]],
+                    None => &run[start..end],
+                };
+                if let Some(e) = self.words.get(key) {
                     matched = Some((n, start, end, e.as_slice()));
                     break;
                 }
@@ -473,6 +495,23 @@ impl Languages {
         Ok(Languages { lexicons })
     }
 
+    /// Of the first 64 words of `text` (two letters or more), how many are words of some
+    /// lexicon, or one of their function words, and how many there are: whether a decoded
+    /// text reads as a language Warden maps (`verwijder de map /data/archief`).
+    pub fn known_words(&self, text: &str) -> (usize, usize) {
+        let (mut words, mut known) = (0usize, 0usize);
+        folded_words_of(text, |word| {
+            if word.chars().nth(1).is_some() {
+                words += 1;
+                known += usize::from(
+                    is_function_word(word) || self.lexicons.iter().any(|l| l.words.contains_key(word)),
+                );
+            }
+            words < 64
+        });
+        (known, words)
+    }
+
     /// The lexicon for the language `text` is written in, if it is one Warden maps (English
     /// needs none).
     pub fn for_text(&self, text: &str, english: crate::hidden::EnglishReading) -> Option<&Lexicon> {
@@ -604,6 +643,39 @@ mod tests {
         assert!(english("passwrot").is_some());
         // Short words are left alone: one letter turns too many into another word.
         assert_eq!(english("kontn"), None);
+    }
+
+    #[test]
+    fn traditional_chinese_reads_through_the_simplified_lexicon() {
+        let languages = Languages::builtin().unwrap();
+        let zh = languages.get("zh").unwrap();
+        let english: Vec<_> = zh
+            .segment("刪除資料庫")
+            .into_iter()
+            .filter_map(|(_, _, e)| e.map(|e| e.join(" ")))
+            .collect();
+        assert_eq!(
+            english.concat(),
+            zh.segment("删除数据库")
+                .into_iter()
+                .filter_map(|(_, _, e)| e.map(|e| e.join(" ")))
+                .collect::<Vec<_>>()
+                .concat()
+        );
+    }
+
+    #[test]
+    fn a_particle_that_is_a_preposition_needs_no_noun_after_it() {
+        let languages = Languages::builtin().unwrap();
+        let nl = languages.get("nl").unwrap();
+        assert!(
+            nl.separable(&["maak", "vandaag", "6", "750", "over", "naar", "van", "dijk"])
+                .is_some()
+        );
+        assert!(
+            nl.separable(&["maak", "een", "rapport", "over", "de", "verkoop"])
+                .is_none()
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod conversation;
 mod decision;
 mod detectors;
 mod engine;
+mod hanzi;
 mod hidden;
 mod intent;
 mod languages;

@@ -268,11 +268,13 @@ fn translate<'a>(raw: Vec<Raw<'a>>, text: &'a str, lexicon: &crate::languages::L
         for j in 1..=words.len() {
             let ends_here = j == words.len() || {
                 let gap = &text[raw[j - 1].end..raw[j].start];
-                // The separator inside a number (`€6.750`, `1,200`) is no clause's end.
-                let in_number = matches!(gap, "." | ",")
-                    && words[j - 1].bytes().all(|b| b.is_ascii_digit())
-                    && words[j].bytes().all(|b| b.is_ascii_digit());
-                !in_number && gap.contains(['.', '!', '?', ';', ':', ',', '–', '—', '\n'])
+                // A dot inside a word (`mail.example.nl`, `€6.750`) or the comma inside a number
+                // (`1,200`) is no clause's end.
+                let inside_word = gap == "."
+                    || (gap == ","
+                        && words[j - 1].bytes().all(|b| b.is_ascii_digit())
+                        && words[j].bytes().all(|b| b.is_ascii_digit()));
+                !inside_word && gap.contains(['.', '!', '?', ';', ':', ',', '–', '—', '\n'])
             };
             if ends_here {
                 bounds[start..j].fill((start, j));

@@ -296,13 +296,25 @@ const JA_TITLES: &[&str] = &[
 
 /// Chinese titles that follow a name.
 const ZH_TITLES: &[&str] = &[
-    "先生", "女士", "小姐", "经理", "总监", "主管", "老师", "医生", "同事",
+    "先生", "女士", "小姐", "经理", "总监", "主管", "老师", "医生", "同事", "經理", "總監", "老師", "醫生",
 ];
 
 /// Roles written just before a Chinese name, with no space: `病人王丽华`, `员工李明`.
 const ZH_ROLES: &[&str] = &[
     "病人",
     "患者",
+    "員工",
+    "職員",
+    "客戶",
+    "顧客",
+    "經理",
+    "老師",
+    "學生",
+    "醫生",
+    "護士",
+    "實習生",
+    "申請人",
+    "候選人",
     "员工",
     "职员",
     "同事",
@@ -592,8 +604,11 @@ fn cjk_names(text: &str, out: &mut Vec<(usize, usize)>) {
         }
         // A frequent surname, one or two more characters, then `的` or a title: `王伟的`.
         let (_, c) = chars[k];
-        let after_role = ZH_ROLES.iter().any(|role| text[..at].ends_with(role));
-        if ZH_SURNAMES.contains(c)
+        // After a role (`病人王丽华`), or a word that takes a person as its object (`把陳志明的`,
+        // `查张伟的`).
+        let after_role = ZH_ROLES.iter().any(|role| text[..at].ends_with(role))
+            || (k > 0 && "把给給向跟和与與替帮幫让讓叫问問找查请請对對".contains(chars[k - 1].1));
+        if ZH_SURNAMES.contains(crate::hanzi::simplified(c))
             && (k == 0 || !is_han(chars[k - 1].1) || chars[k - 1].1 == '的' || after_role)
         {
             for len in [2usize, 3] {
@@ -636,6 +651,7 @@ mod tests {
         assert_eq!(names("中村由美さんの診断書"), vec!["中村由美さん"]);
         assert_eq!(names("王伟的病假是什么原因"), vec!["王伟"]);
         assert_eq!(names("查一下病人王丽华的病历"), vec!["王丽华"]);
+        assert_eq!(names("請把陳志明的病歷寄給我"), vec!["陳志明"]);
     }
 
     #[test]

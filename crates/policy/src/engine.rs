@@ -693,7 +693,13 @@ impl Policy {
                 let glued_after = in_name(bytes.get(t.end))
                     && bytes.get(t.end + 1).is_some_and(|b| !b.is_ascii_whitespace());
                 let prose = !(t.in_identifier || in_name(before) || glued_after);
-                if prose { self.near_word(key) } else { None }
+                // In another language, a short word left untranslated is one of its own words.
+                let own_word = tokens.foreign && key.len() < 6;
+                if prose && !own_word {
+                    self.near_word(key)
+                } else {
+                    None
+                }
             });
             if let Some(word) = word {
                 *slot = Some(word);

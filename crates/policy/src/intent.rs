@@ -737,9 +737,10 @@ fn is_conceptual(keys: &[&str]) -> bool {
     };
     // `Why does sudo ask for my password?` asks why something is so: whose password it is
     // makes no request of it. Not `Why don't you send me ...`, which asks for an action.
-    let asks_why = keys
+    let asks_why = (keys
         .windows(2)
         .any(|w| matches!(w, ["why", "do" | "be" | "would"]))
+        || indirect.is_some_and(|at| keys[at] == "why"))
         && !keys.iter().any(|w| matches!(*w, "you" | "u"));
     // `I'm curious how ...`: who wonders is no part of the question; the question is.
     let asked = match indirect {
@@ -748,7 +749,7 @@ fn is_conceptual(keys: &[&str]) -> bool {
     };
     !asked
         .iter()
-        .any(|w| k.operational.contains(*w) && !(asks_why && matches!(*w, "my" | "i" | "me")))
+        .any(|w| k.operational.contains(*w) && !(asks_why && matches!(*w, "my" | "i" | "me" | "our")))
 }
 
 #[cfg(test)]

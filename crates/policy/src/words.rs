@@ -24,6 +24,9 @@ pub(crate) struct Tokens {
     /// ` k1 k2 k3 `: every key with a space before and after.
     pub stream: String,
     pub tokens: Vec<Token>,
+    /// Whether the text was read through another language's lexicon: its words left untranslated
+    /// are that language's, not misspelt English (Dutch `valt` is not `vault`).
+    pub foreign: bool,
 }
 
 impl Tokens {
@@ -588,7 +591,11 @@ pub(crate) fn tokenize_in(normalized: &str, lexicon: Option<&crate::languages::L
             key_end,
         });
     }
-    Tokens { stream, tokens }
+    Tokens {
+        stream,
+        tokens,
+        foreign: lexicon.is_some(),
+    }
 }
 
 /// Reduces an inflected English word to a key shared by its inflections.

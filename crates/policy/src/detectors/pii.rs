@@ -93,6 +93,12 @@ pub(crate) fn scanners() -> Vec<Scanner> {
             scan: birth_date_columns,
             validate: None,
         },
+        Scanner {
+            detector: "service_token",
+            min_digits: 1,
+            scan: super::secrets::azure_client_secrets,
+            validate: None,
+        },
     ]
 }
 
@@ -649,6 +655,20 @@ const NAMED_IDS: &[NamedId] = &[
         digits: 11..=11,
         check: brazilian_cpf,
     },
+    // Switzerland's AHV/AVS number: 756, then ten digits, the last an EAN-13 check digit.
+    NamedId {
+        names: &[
+            "ahv",
+            "ahv-nr",
+            "ahv-nummer",
+            "avs",
+            "no avs",
+            "numéro avs",
+            "sozialversicherungsnummer",
+        ],
+        digits: 13..=13,
+        check: swiss_ahv,
+    },
     // Japan's My Number: twelve digits, the last a check digit.
     NamedId {
         names: &["マイナンバー", "個人番号", "my number", "mynumber"],
@@ -759,6 +779,18 @@ fn portuguese_nif(d: &[u32]) -> bool {
     d[8] == check
 }
 
+fn swiss_ahv(digits: &[u32]) -> bool {
+    if digits.len() != 13 || digits[..3] != [7, 5, 6] {
+        return false;
+    }
+    let sum: u32 = digits[..12]
+        .iter()
+        .enumerate()
+        .map(|(i, d)| if i % 2 == 0 { *d } else { d * 3 })
+        .sum();
+    (10 - sum % 10) % 10 == digits[12]
+}
+
 /// Numbers named as national identity numbers (`BSN 569244377`, `CPF 94546668945`,
 /// `マイナンバー：1234 5678 9012`) that pass their country's check: the first group of digits on
 /// the same line within 40 bytes after the name.
@@ -787,29 +819,33 @@ fn named_national_ids(text: &str, out: &mut Vec<(usize, usize)>) {
         }
         let id = &NAMED_IDS[owners[m.pattern().as_usize()]];
         let line_end = memchr::memchr(b'\n', &bytes[m.end()..]).map_or(bytes.len(), |i| m.end() + i);
-        let window_end = line_end.min(m.end() + 40);
-        let Some(start) = (m.end()..window_end).find(|&i| bytes[i].is_ascii_digit()) else {
-            continue;
-        };
-        // Digits in groups: a single space, dot or dash between two digits joins them.
-        let mut end = start;
-        while end < bytes.len()
-            && (bytes[end].is_ascii_digit()
-                || (matches!(bytes[end], b' ' | b'.' | b'-')
-                    && end + 1 < bytes.len()
-                    && bytes[end + 1].is_ascii_digit()
-                    && end > start))
-        {
-            end += 1;
-        }
-        if end < bytes.len() && bytes[end].is_ascii_alphabetic()
-            || start > 0 && bytes[start - 1].is_ascii_alphabetic()
-        {
-            continue;
-        }
-        let digits = digits(&text[start..end]);
-        if id.digits.contains(&digits.len()) && (id.check)(&digits) {
-            out.push((start, end));
+        // The number may come a few words on (`Identifikationsnummer. … lautet sie 166…`): each
+        // group of digits in reach is tried, and the country's check keeps chance numbers out.
+        let window_end = line_end.min(m.end() + 80);
+        let mut from = m.end();
+        while let Some(start) = (from..window_end).find(|&i| bytes[i].is_ascii_digit()) {
+            // Digits in groups: a single space, dot or dash between two digits joins them.
+            let mut end = start;
+            while end < bytes.len()
+                && (bytes[end].is_ascii_digit()
+                    || (matches!(bytes[end], b' ' | b'.' | b'-')
+                        && end + 1 < bytes.len()
+                        && bytes[end + 1].is_ascii_digit()
+                        && end > start))
+            {
+                end += 1;
+            }
+            from = end;
+            if end < bytes.len() && bytes[end].is_ascii_alphabetic()
+                || start > 0 && bytes[start - 1].is_ascii_alphabetic()
+            {
+                continue;
+            }
+            let digits = digits(&text[start..end]);
+            if id.digits.contains(&digits.len()) && (id.check)(&digits) {
+                out.push((start, end));
+                break;
+            }
         }
     }
 }
@@ -1000,6 +1036,14 @@ mod tests {
         assert!(detect("CPF 94546668945").contains(&"national_id"));
         assert!(detect("マイナンバー：1234 5678 9018").contains(&"national_id"));
         assert!(detect("Steuer-ID 86095742719").contains(&"national_id"));
+        assert!(detect("AHV-Nummer: 756.1962.1495.18").contains(&"national_id"));
+        assert!(!detect("AHV-Nummer: 756.1962.1495.17").contains(&"national_id"));
+        assert!(
+            detect(
+                "Ihre steuerliche Identifikationsnummer. Laut Ihrem Schreiben lautet sie 16682945363 – bitte"
+            )
+            .contains(&"national_id")
+        );
         assert!(detect("NIF 123456789").contains(&"national_id"));
         assert!(detect("SIN 046 454 286").contains(&"national_id"));
         assert!(detect("National Insurance No: JT 86 39 30 B").contains(&"national_id"));

@@ -281,6 +281,34 @@ pub(crate) fn gated_patterns() -> Vec<(Pattern, Trigger)> {
     ]
 }
 
+/// Microsoft Entra ID (Azure AD) client secrets: three characters, a digit, `Q~`, then 31 to 34
+/// more, `.` and `~` included, which the long-token runs stop at.
+pub(crate) fn azure_client_secrets(text: &str, out: &mut Vec<(usize, usize)>) {
+    let bytes = text.as_bytes();
+    let in_secret = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'~' | b'.' | b'-');
+    for at in memchr::memmem::find_iter(bytes, b"Q~") {
+        if at < 4 || !bytes[at - 1].is_ascii_digit() {
+            continue;
+        }
+        let start = at - 4;
+        if !bytes[start..at].iter().all(|&b| in_secret(b))
+            || (start > 0 && bytes[start - 1].is_ascii_alphanumeric())
+        {
+            continue;
+        }
+        let tail = bytes[at + 2..].iter().take_while(|&&b| in_secret(b)).count();
+        // A sentence's full stop may follow the secret.
+        let tail = if tail > 0 && bytes[at + 1 + tail] == b'.' {
+            tail - 1
+        } else {
+            tail
+        };
+        if (31..=34).contains(&tail) {
+            out.push((start, at + 2 + tail));
+        }
+    }
+}
+
 pub(crate) fn long_tokens() -> Vec<(&'static str, Validator)> {
     vec![("high_entropy_token", high_entropy)]
 }
@@ -418,6 +446,9 @@ fn assignment_is_secret(assignment: &str) -> bool {
         "min", "max", "length", "len", "count", "limit", "size", "ttl", "timeout", "expir", "rotation",
         "days", "age", "budget", "window", "type", "url", "file", "path", "name", "id", "header", "field",
         "policy", "endpoint", "uri",
+        // Where a secret is kept, not the secret: Helm's `existingSecretPasswordKey: password`,
+        // Kubernetes' `secretKeyRef`.
+        "existing", "ref", "selector", "mount", "source",
     ]
     .iter()
     .any(|w| lower_name.contains(w));
@@ -653,7 +684,11 @@ fn url_password_not_placeholder(url: &str) -> bool {
 fn placeholder_value(value: &str) -> bool {
     let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
     let lower = value.to_ascii_lowercase();
-    lower.starts_with('<')
+    // The name of a field for the secret, not the secret (`passwordKey: password`).
+    matches!(
+        lower.as_str(),
+        "password" | "passwd" | "secret" | "token" | "key" | "apikey" | "api_key" | "api-key"
+    ) || lower.starts_with('<')
         || lower.starts_with('$')
         || lower.starts_with('%')
         || lower.starts_with("{{")
@@ -816,6 +851,10 @@ mod tests {
                 "credential_assignment",
             ),
             (
+                "Client secret (expires 2026-03-31): 7b28Q~PBJZeuNwTGL951.kMVAU8AU8a4ynYdNxg_",
+                "service_token",
+            ),
+            (
                 "connect with postgres://admin:S3cr3t!2024@db.internal:5432/prod",
                 "url_credentials",
             ),
@@ -844,6 +883,8 @@ mod tests {
             "db_password: \"{{ lookup('hashi_vault', 'secret=secret/data/prod/db:password') }}\"",
             "パスワードは12文字以上にし、他のサービスと使い回さないでください。",
             "client = Client(token=self.auth_token)",
+            "  existingSecret: warehouse-db-credentials\n  existingSecretPasswordKey: password",
+            "valueFrom:\n  secretKeyRef:\n    name: smtp-credentials\n    key: password",
             "<img src=\"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==\">",
         ] {
             let found = detect(text);

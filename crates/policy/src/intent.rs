@@ -657,13 +657,21 @@ fn is_conceptual(keys: &[&str]) -> bool {
     // Verb last, as Japanese asks (`海外送金の仕組みを教えて`, read as `... how ... explain`): an
     // `explain` closing a sentence that asks how, why or what the difference is opens it.
     let verb_last: Vec<&str>;
-    if let Some(end) = closing_word(keys)
+    // The lexicon may put what is taught after the verb (`仕組みを教えて`, read as `explain how`).
+    let explain_at = closing_word(keys).and_then(|end| match keys[end] {
+        "explain" => Some(end),
+        w if end > 0 && k.taught_about.contains(w) && keys[end - 1] == "explain" => Some(end - 1),
+        _ => None,
+    });
+    if let Some(end) = explain_at
         && end > 0
-        && keys[end] == "explain"
-        && keys[..end].iter().any(|w| k.taught_about.contains(*w))
+        && keys[..keys.len().min(end + 2)]
+            .iter()
+            .any(|w| k.taught_about.contains(*w))
     {
         verb_last = std::iter::once("explain")
             .chain(keys[..end].iter().copied())
+            .chain(keys[end + 1..].iter().copied())
             .collect();
         keys = &verb_last[..];
     }

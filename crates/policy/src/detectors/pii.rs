@@ -94,6 +94,12 @@ pub(crate) fn scanners() -> Vec<Scanner> {
             validate: None,
         },
         Scanner {
+            detector: "passport_number",
+            min_digits: 10,
+            scan: passport_mrz,
+            validate: None,
+        },
+        Scanner {
             detector: "service_token",
             min_digits: 1,
             scan: super::secrets::azure_client_secrets,
@@ -850,6 +856,47 @@ fn named_national_ids(text: &str, out: &mut Vec<(usize, usize)>) {
     }
 }
 
+/// A passport's machine-readable zone (ICAO 9303, two lines of 44): `P<GBR…` then the line
+/// that opens with the document number and its check digit, which must hold.
+fn passport_mrz(text: &str, out: &mut Vec<(usize, usize)>) {
+    let base = text.as_ptr() as usize;
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let first = line.trim();
+        let opens_mrz = first.len() == 44
+            && first.starts_with('P')
+            && first.bytes().all(|b| b.is_ascii_uppercase() || b == b'<');
+        if !opens_mrz {
+            continue;
+        }
+        let Some(second) = lines.peek().map(|l| l.trim()) else {
+            return;
+        };
+        let b = second.as_bytes();
+        if b.len() != 44
+            || !b
+                .iter()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'<')
+        {
+            continue;
+        }
+        let value = |c: u8| match c {
+            b'0'..=b'9' => u32::from(c - b'0'),
+            b'A'..=b'Z' => u32::from(c - b'A') + 10,
+            _ => 0,
+        };
+        let check: u32 = b[..9]
+            .iter()
+            .zip([7, 3, 1].iter().cycle())
+            .map(|(&c, w)| value(c) * w)
+            .sum();
+        if b[9].is_ascii_digit() && check % 10 == u32::from(b[9] - b'0') {
+            let start = second.as_ptr() as usize - base;
+            out.push((start, start + 9));
+        }
+    }
+}
+
 /// A passport number (letters and digits, 6 to 9) after the word.
 fn passport_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
     static PASSPORT: LazyLock<Regex> = LazyLock::new(|| {
@@ -1037,6 +1084,10 @@ mod tests {
         assert!(detect("マイナンバー：1234 5678 9018").contains(&"national_id"));
         assert!(detect("Steuer-ID 86095742719").contains(&"national_id"));
         assert!(detect("AHV-Nummer: 756.1962.1495.18").contains(&"national_id"));
+        let mrz =
+            "P<GBRHARGREAVES<<EMILY<ROSE<<<<<<<<<<<<<<<<<\n4741887182GBR9004182F3202115<<<<<<<<<<<<<<02";
+        assert!(detect(mrz).contains(&"passport_number"));
+        assert!(!detect(&mrz.replace("4741887182", "4741887183")).contains(&"passport_number"));
         assert!(!detect("AHV-Nummer: 756.1962.1495.17").contains(&"national_id"));
         assert!(
             detect(

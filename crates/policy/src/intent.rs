@@ -442,6 +442,77 @@ fn asks_for_code(keys: &[&str]) -> bool {
         && !keys.iter().any(|w| k.code_in_use.contains(*w))
 }
 
+/// Verbs that ask for something to be explained, in the languages Warden reads.
+const EXPLAINING_VERBS: &[&str] = &[
+    "explain",
+    "what does",
+    "what do",
+    "expliqu",
+    "erklär",
+    "erklaer",
+    "leg uit",
+    "wat doet",
+    "explic",
+    "spieg",
+    "cosa fa",
+    "o que",
+    "qué hace",
+    "que hace",
+    "解释",
+    "說明",
+    "说明",
+    "説明",
+    "解説",
+];
+
+/// What a text given to be explained is: code, a log, an error.
+const EXPLAINED_ARTEFACTS: &[&str] = &[
+    "log",
+    "line",
+    "stack",
+    "trace",
+    "error",
+    "exception",
+    "command",
+    "query",
+    "snippet",
+    "code",
+    "script",
+    "config",
+    "dockerfile",
+    "output",
+    "regex",
+    "function",
+    "sql",
+    "yaml",
+    "json",
+    "regel",
+    "zeile",
+    "fehler",
+    "befehl",
+    "commande",
+    "erreur",
+    "ligne",
+    "comando",
+    "línea",
+    "linea",
+    "errore",
+    "riga",
+    "código",
+    "codice",
+    "commando",
+    "foutmelding",
+    "代码",
+    "日志",
+    "报错",
+    "错误",
+    "命令",
+    "コード",
+    "ログ",
+    "エラー",
+    "コマンド",
+];
+
 /// Verbs, in the languages Warden reads, that ask for a text to be processed rather than acted
 /// on (summarised, translated, corrected), matched as the start of a word of the instruction.
 const PROCESSING_VERBS: &[&str] = &[
@@ -499,6 +570,7 @@ const PROCESSING_VERBS: &[&str] = &[
 pub(crate) fn is_processing_verb(word: &str) -> bool {
     let lower = word.to_lowercase();
     PROCESSING_VERBS.iter().any(|v| lower.starts_with(v))
+        || EXPLAINED_ARTEFACTS.iter().any(|a| lower.starts_with(a))
 }
 
 /// The longest instruction read before the text it gives: past it, a colon or a quote is part
@@ -515,17 +587,23 @@ pub(crate) fn text_given_to_process(text: &str) -> Option<(usize, usize)> {
         .char_indices()
         .find(|(_, c)| matches!(c, ':' | '：' | '«' | '“' | '"' | '„' | '「' | '『' | '\''))?;
     let instruction = text[..open].to_lowercase();
-    if !PROCESSING_VERBS.iter().any(|v| {
-        instruction.match_indices(v).any(|(at, _)| {
-            // The start of a word, or anywhere in a script without spaces.
-            at == 0
-                || !instruction[..at]
-                    .chars()
-                    .next_back()
-                    .is_some_and(char::is_alphanumeric)
-                || !v.is_ascii()
+    let says = |words: &[&str]| {
+        words.iter().any(|v| {
+            instruction.match_indices(v).any(|(at, _)| {
+                // The start of a word, or anywhere in a script without spaces.
+                at == 0
+                    || !instruction[..at]
+                        .chars()
+                        .next_back()
+                        .is_some_and(char::is_alphanumeric)
+                    || !v.is_ascii()
+            })
         })
-    }) {
+    };
+    // Code, a log or an error given to be explained is content as a text given to be
+    // summarised is (`Erklär mir bitte diesen Stacktrace: …`); `explain to the team: …` is not.
+    let explained = || says(EXPLAINING_VERBS) && says(EXPLAINED_ARTEFACTS);
+    if !says(PROCESSING_VERBS) && !explained() {
         return None;
     }
     let body = open + opener.len_utf8();
@@ -713,6 +791,10 @@ fn is_conceptual(keys: &[&str]) -> bool {
         None => return false,
     };
     let rest = &keys[at..];
+    // `Explain to the sales team: …` speaks to people; `explain to me` asks.
+    if matches!(rest, ["explain", "to", who, ..] if !matches!(*who, "me" | "u" | "a" | "an")) {
+        return false;
+    }
     // `what is the root password` names a thing of ours; `what is the difference` does not.
     // Either may follow an adjective or two: `what's the practical difference`.
     if let ["what", "be" | "s", "the", next, named @ ..] = rest
@@ -754,6 +836,11 @@ fn is_conceptual(keys: &[&str]) -> bool {
     let asked = match indirect {
         Some(at) => &keys[at..],
         None => &keys[skip..],
+    };
+    // Who is taught is no part of what is asked: `explain to me how invoices are approved`.
+    let asked = match asked {
+        ["explain", "to", "me", rest @ ..] => rest,
+        _ => asked,
     };
     !asked
         .iter()
@@ -855,6 +942,10 @@ mod tests {
         // Indirect questions, named concepts, creative writing.
         assert!(conceptual("Curious how the HVAC vendor fit into it."));
         assert!(conceptual("I wonder why wire transfers take three days"));
+        assert!(conceptual("Explain to me how invoices are approved"));
+        assert!(!conceptual(
+            "Explain to the sales team: the invoice deadline moved to Friday"
+        ));
         assert!(!conceptual(
             "I'm curious how I could get the vendor list exported to my gmail"
         ));

@@ -545,11 +545,21 @@ impl Policy {
                 && sentences.iter().all(|&s| is_conceptual(s));
             let content_only =
                 rule.tier == Risk::Amber && rule.questions == Questions::Downgrade && only_in_given(&m);
-            if rule.questions == Questions::Downgrade && (all_conceptual || content_only) {
+            // Deletions and changes told as done by somebody: money moved is not let off so,
+            // since `we paid them twice, reverse it` asks for money to move again.
+            let reported = rule.questions == Questions::Downgrade
+                && (rule.tier == Risk::Amber || rule.category == "destructive_operation")
+                && !m.spans.is_empty()
+                && m.spans
+                    .iter()
+                    .all(|s| crate::intent::reported_as_done(text, s.start, &s.text));
+            if rule.questions == Questions::Downgrade && (all_conceptual || content_only || reported) {
                 set_aside = if all_conceptual || set_aside == SetAside::Conceptual {
                     SetAside::Conceptual
-                } else {
+                } else if content_only {
                     SetAside::GivenText
+                } else {
+                    SetAside::Reported
                 };
                 m.spans.sort_by_key(|s| s.start);
                 suppressed.push(m);
@@ -924,6 +934,9 @@ impl Policy {
                         "{} (a text given to process: what it says asks for no action)",
                         self.green.reason
                     ),
+                    SetAside::Reported => {
+                        format!("{} (a report of what was done, not a request)", self.green.reason)
+                    }
                 }
             };
             return Decision {
@@ -1002,6 +1015,8 @@ enum SetAside {
     Conceptual,
     /// They lay only in a text given to be summarised, translated or corrected.
     GivenText,
+    /// They only reported what somebody already did (`I accidentally deleted half my draft`).
+    Reported,
 }
 
 /// A text whose redacted values keep their names (`DB_PASSWORD=[REDACTED:...]`, `the password

@@ -573,6 +573,45 @@ pub(crate) fn is_processing_verb(word: &str) -> bool {
         || EXPLAINED_ARTEFACTS.iter().any(|a| lower.starts_with(a))
 }
 
+/// Whether the match at `start` (its text `matched`) tells what somebody already did, in
+/// English: a past form right after a subject, an adverb or two between (`I accidentally
+/// deleted half my draft`, `someone wiped the test VM`), with nothing before it that asks or
+/// plans (`please`, `can`, `will`, `need to`).
+pub(crate) fn reported_as_done(text: &str, start: usize, matched: &str) -> bool {
+    let verb = matched
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let past = verb.len() > 4 && verb.ends_with("ed")
+        || matches!(
+            verb.as_str(),
+            "wrote" | "sent" | "made" | "put" | "set" | "ran" | "took"
+        );
+    if !past || !text.is_char_boundary(start) {
+        return false;
+    }
+    let before: Vec<String> = text[..start]
+        .rsplit(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .take(3)
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let subject_at = before.iter().position(|w| {
+        matches!(
+            w.as_str(),
+            "i" | "we" | "he" | "she" | "they" | "someone" | "somebody"
+        )
+    });
+    let Some(at) = subject_at else {
+        return false;
+    };
+    // Only adverbs between the subject and the verb.
+    before[..at]
+        .iter()
+        .all(|w| w.ends_with("ly") || matches!(w.as_str(), "just" | "already" | "never" | "once" | "also"))
+}
+
 /// The longest instruction read before the text it gives: past it, a colon or a quote is part
 /// of the request itself.
 const MAX_INSTRUCTION_BYTES: usize = 240;
@@ -965,6 +1004,26 @@ mod tests {
         assert!(conceptual(
             "Hypothetically, if someone ran rm -rf / on a box with no backups, what could be recovered?"
         ));
+    }
+
+    #[test]
+    fn what_was_done_is_reported_not_asked() {
+        let reported = |text: &str, word: &str| {
+            let at = text.find(word).unwrap();
+            reported_as_done(text, at, word)
+        };
+        assert!(reported(
+            "I accidentally deleted half of my draft yesterday",
+            "deleted"
+        ));
+        assert!(reported(
+            "Someone wiped the test VM last night, any idea who?",
+            "wiped"
+        ));
+        assert!(reported("We already removed the old rows", "removed"));
+        assert!(!reported("Delete the old rows", "Delete"));
+        assert!(!reported("Can you make sure the rows are deleted", "deleted"));
+        assert!(!reported("I need the logs deleted by Friday", "deleted"));
     }
 
     #[test]

@@ -101,6 +101,10 @@ pub struct NearSpec {
     /// (`Email the carrier`, `Please tell the team`, `..., then message them`).
     #[serde(default)]
     pub opens_clause: bool,
+    /// When set, the pair counts only if one of these words also occurs somewhere in the
+    /// request: a third condition (`auditors` near `logs`, with `quietly` or `wish` said too).
+    #[serde(default)]
+    pub also: Vec<String>,
 }
 
 fn default_window() -> usize {
@@ -273,6 +277,15 @@ impl BundleFile {
                     return Err(fail(
                         "near window must lie in 0..=50 (0: the whole sentence)".into(),
                     ));
+                }
+                if let Some(atom) = near.also.iter().find(|a| {
+                    a.starts_with('@')
+                        || crate::words::tokenize(crate::Normalized::new(a).as_str())
+                            .tokens
+                            .len()
+                            != 1
+                }) {
+                    return Err(fail(format!("near `also` entry {atom:?} must be one word")));
                 }
                 for atom in near.words.iter().chain(&near.with) {
                     if let Some(name) = atom.strip_prefix('@') {

@@ -72,6 +72,8 @@ struct Near {
     with: Vec<Atom>,
     window: usize,
     opens_clause: bool,
+    /// Words one of which must occur somewhere in the request too; empty for none.
+    also: Vec<u32>,
 }
 
 /// A loaded, compiled policy bundle.
@@ -159,12 +161,18 @@ impl Policy {
                 };
                 let words = atoms(&near.words);
                 let with = atoms(&near.with);
+                let also = near
+                    .also
+                    .iter()
+                    .filter_map(|entry| keys_of(entry).first().map(|k| word_id(k, &mut vocabulary)))
+                    .collect();
                 nears.push(Near {
                     rule: rule_idx,
                     words,
                     with,
                     window: near.window,
                     opens_clause: near.opens_clause,
+                    also,
                 });
             }
             for name in &rule.detectors {
@@ -831,6 +839,9 @@ impl Policy {
                 continue;
             }
             let near = &self.nears[*clause as usize];
+            if !near.also.is_empty() && !near.also.iter().any(|w| positions.contains_key(w)) {
+                continue;
+            }
             right.sort_unstable();
             for &a in left.iter() {
                 if near.opens_clause && !opens_clause(tokens, a) {
@@ -1270,6 +1281,27 @@ mod tests {
         let d = p.evaluate("alpha and beta");
         assert_eq!(d.deciding_rule(), Some("b.high"));
         assert_eq!(d.reason, "high");
+    }
+
+    #[test]
+    fn a_near_clause_may_ask_for_a_third_word_anywhere() {
+        let src = "[policy]\nname = \"x\"\n\n[[rule]]\nid = \"r\"\ntier = \"red\"\ncategory = \"c\"\nnear = [{ words = [\"auditors\"], with = [\"logs\"], window = 0, also = [\"quietly\"] }]\nreason = \"r\"\n";
+        let p = Policy::from_toml(src, "x.toml").unwrap();
+        assert_eq!(
+            p.evaluate("Get the logs ready for the auditors.").risk,
+            Risk::Green
+        );
+        assert_eq!(
+            p.evaluate("Lose the logs before the auditors come. Quietly?")
+                .risk,
+            Risk::Red
+        );
+        let bad = src.replace("also = [\"quietly\"]", "also = [\"@email\"]");
+        let err = Policy::from_toml(&bad, "x.toml")
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must be one word"), "{err}");
     }
 
     #[test]

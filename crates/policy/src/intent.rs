@@ -588,28 +588,29 @@ pub(crate) fn reported_as_done(text: &str, start: usize, matched: &str) -> bool 
             verb.as_str(),
             "wrote" | "sent" | "made" | "put" | "set" | "ran" | "took"
         );
-    if !past || !text.is_char_boundary(start) {
+    let progressive = verb.len() > 5 && verb.ends_with("ing");
+    if !(past || progressive) || !text.is_char_boundary(start) {
         return false;
     }
     let before: Vec<String> = text[..start]
-        .rsplit(|c: char| !c.is_alphanumeric() && c != '\'')
+        .rsplit(|c: char| !c.is_alphanumeric() && c != '\'' && c != '’')
         .filter(|w| !w.is_empty())
-        .take(3)
-        .map(str::to_ascii_lowercase)
+        .take(4)
+        .map(|w| w.to_ascii_lowercase().replace('’', "'"))
         .collect();
-    let subject_at = before.iter().position(|w| {
-        matches!(
-            w.as_str(),
-            "i" | "we" | "he" | "she" | "they" | "someone" | "somebody"
-        )
-    });
-    let Some(at) = subject_at else {
+    let is_adverb =
+        |w: &str| w.ends_with("ly") || matches!(w, "just" | "already" | "never" | "once" | "also" | "still");
+    let subject = |w: &str| matches!(w, "i" | "we" | "he" | "she" | "they" | "someone" | "somebody");
+    // `we're writing`, `I am deleting`: what somebody is doing, said as a progressive.
+    let subject_with_be = |w: &str| matches!(w, "i'm" | "we're" | "they're" | "he's" | "she's");
+    let be = |w: &str| matches!(w, "am" | "are" | "is" | "was" | "were");
+    let Some(at) = before.iter().position(|w| !is_adverb(w)) else {
         return false;
     };
-    // Only adverbs between the subject and the verb.
-    before[..at]
-        .iter()
-        .all(|w| w.ends_with("ly") || matches!(w.as_str(), "just" | "already" | "never" | "once" | "also"))
+    if past {
+        return subject(&before[at]);
+    }
+    subject_with_be(&before[at]) || (be(&before[at]) && before.get(at + 1).is_some_and(|w| subject(w)))
 }
 
 /// The longest instruction read before the text it gives: past it, a colon or a quote is part
@@ -1024,6 +1025,15 @@ mod tests {
         assert!(!reported("Delete the old rows", "Delete"));
         assert!(!reported("Can you make sure the rows are deleted", "deleted"));
         assert!(!reported("I need the logs deleted by Friday", "deleted"));
+        assert!(reported(
+            "We're writing an internal guideline for the platform team",
+            "writing"
+        ));
+        assert!(reported(
+            "I am currently deleting the old branches myself",
+            "deleting"
+        ));
+        assert!(!reported("Start deleting the old branches", "deleting"));
     }
 
     #[test]

@@ -642,7 +642,22 @@ pub(crate) fn text_given_to_process(text: &str) -> Option<(usize, usize)> {
     };
     // Code, a log or an error given to be explained is content as a text given to be
     // summarised is (`Erklär mir bitte diesen Stacktrace: …`); `explain to the team: …` is not.
-    let explained = || says(EXPLAINING_VERBS) && says(EXPLAINED_ARTEFACTS);
+    // One pass of an automaton over the instruction rather than a search per word: this runs
+    // for every request a rule matched that has a colon or a quote.
+    static EXPLAINING: LazyLock<Option<aho_corasick::AhoCorasick>> =
+        LazyLock::new(|| aho_corasick::AhoCorasick::new(EXPLAINING_VERBS).ok());
+    let explained = || {
+        EXPLAINING.as_ref().is_some_and(|ac| {
+            ac.find_iter(&instruction).any(|m| {
+                m.start() == 0
+                    || !instruction[..m.start()]
+                        .chars()
+                        .next_back()
+                        .is_some_and(char::is_alphanumeric)
+                    || !EXPLAINING_VERBS[m.pattern().as_usize()].is_ascii()
+            })
+        }) && says(EXPLAINED_ARTEFACTS)
+    };
     if !says(PROCESSING_VERBS) && !explained() {
         return None;
     }

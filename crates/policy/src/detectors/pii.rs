@@ -859,6 +859,11 @@ fn named_national_ids(text: &str, out: &mut Vec<(usize, usize)>) {
 /// A passport's machine-readable zone (ICAO 9303, two lines of 44): `P<GBR…` then the line
 /// that opens with the document number and its check digit, which must hold.
 fn passport_mrz(text: &str, out: &mut Vec<(usize, usize)>) {
+    // The zone's first line holds `P<` (or a country filler `<`): one SIMD search says whether
+    // any line could open one.
+    if memchr::memmem::find(text.as_bytes(), b"<<").is_none() {
+        return;
+    }
     let base = text.as_ptr() as usize;
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {

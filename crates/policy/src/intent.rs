@@ -564,19 +564,20 @@ const PROCESSING_VERBS: &[&str] = &[
     "書き直",
 ];
 
-/// Whether `word` is one of the verbs that give a text to be processed (`Corrige`,
-/// `Translate`): in a match that reaches into the given text, it is the instruction, not a
-/// change asked for.
+/// Whether `word` is part of an instruction that gives a text to be processed: a verb
+/// (`Corrige`, `Translate`) or what a text to explain is (`Dockerfile`, `regel`). In a match
+/// that reaches into the given text, it is the instruction, not a change asked for.
 pub(crate) fn is_processing_verb(word: &str) -> bool {
     let lower = word.to_lowercase();
     PROCESSING_VERBS.iter().any(|v| lower.starts_with(v))
         || EXPLAINED_ARTEFACTS.iter().any(|a| lower.starts_with(a))
 }
 
-/// Whether the match at `start` (its text `matched`) tells what somebody already did, in
-/// English: a past form right after a subject, an adverb or two between (`I accidentally
-/// deleted half my draft`, `someone wiped the test VM`), with nothing before it that asks or
-/// plans (`please`, `can`, `will`, `need to`).
+/// Whether the match at `start` (its text `matched`) tells what somebody did or is doing, in
+/// English: a past form right after a subject (`I accidentally deleted half my draft`,
+/// `someone wiped the test VM`), or a progressive after a subject and a form of `be` (`we're
+/// writing a guideline`), only adverbs between. Anything else before the verb (`please`,
+/// `can you`, `need the logs`) makes it no report.
 pub(crate) fn reported_as_done(text: &str, start: usize, matched: &str) -> bool {
     let verb = matched
         .split(|c: char| !c.is_ascii_alphabetic())
@@ -592,25 +593,52 @@ pub(crate) fn reported_as_done(text: &str, start: usize, matched: &str) -> bool 
     if !(past || progressive) || !text.is_char_boundary(start) {
         return false;
     }
-    let before: Vec<String> = text[..start]
+    // The words before the match, nearest first, with no allocation: this runs for every
+    // amber or destructive match.
+    let mut before = text[..start]
         .rsplit(|c: char| !c.is_alphanumeric() && c != '\'' && c != '’')
         .filter(|w| !w.is_empty())
         .take(4)
-        .map(|w| w.to_ascii_lowercase().replace('’', "'"))
-        .collect();
-    let is_adverb =
-        |w: &str| w.ends_with("ly") || matches!(w, "just" | "already" | "never" | "once" | "also" | "still");
-    let subject = |w: &str| matches!(w, "i" | "we" | "he" | "she" | "they" | "someone" | "somebody");
-    // `we're writing`, `I am deleting`: what somebody is doing, said as a progressive.
-    let subject_with_be = |w: &str| matches!(w, "i'm" | "we're" | "they're" | "he's" | "she's");
-    let be = |w: &str| matches!(w, "am" | "are" | "is" | "was" | "were");
-    let Some(at) = before.iter().position(|w| !is_adverb(w)) else {
+        .skip_while(|w| is_adverb(w));
+    let Some(first) = before.next() else {
         return false;
     };
     if past {
-        return subject(&before[at]);
+        return is_subject(first);
     }
-    subject_with_be(&before[at]) || (be(&before[at]) && before.get(at + 1).is_some_and(|w| subject(w)))
+    // `we're writing`, `I am deleting`: what somebody is doing, said as a progressive.
+    let contracted = [
+        "i'm",
+        "we're",
+        "they're",
+        "he's",
+        "she's",
+        "i’m",
+        "we’re",
+        "they’re",
+        "he’s",
+        "she’s",
+    ];
+    contracted.iter().any(|c| first.eq_ignore_ascii_case(c))
+        || (["am", "are", "is", "was", "were"]
+            .iter()
+            .any(|b| first.eq_ignore_ascii_case(b))
+            && before.next().is_some_and(is_subject))
+}
+
+fn is_adverb(word: &str) -> bool {
+    let lower = |w: &str| word.eq_ignore_ascii_case(w);
+    // Bytes, not a string slice: the word may end in a character of several bytes.
+    (word.len() > 2 && word.as_bytes()[word.len() - 2..].eq_ignore_ascii_case(b"ly"))
+        || ["just", "already", "never", "once", "also", "still"]
+            .iter()
+            .any(|w| lower(w))
+}
+
+fn is_subject(word: &str) -> bool {
+    ["i", "we", "he", "she", "they", "someone", "somebody"]
+        .iter()
+        .any(|w| word.eq_ignore_ascii_case(w))
 }
 
 /// The longest instruction read before the text it gives: past it, a colon or a quote is part
@@ -627,18 +655,19 @@ pub(crate) fn text_given_to_process(text: &str) -> Option<(usize, usize)> {
         .char_indices()
         .find(|(_, c)| matches!(c, ':' | '：' | '«' | '“' | '"' | '„' | '「' | '『' | '\''))?;
     let instruction = text[..open].to_lowercase();
+    // The start of a word, or anywhere in a script without spaces.
+    let starts_word = |at: usize, word: &str| {
+        at == 0
+            || !instruction[..at]
+                .chars()
+                .next_back()
+                .is_some_and(char::is_alphanumeric)
+            || !word.is_ascii()
+    };
     let says = |words: &[&str]| {
-        words.iter().any(|v| {
-            instruction.match_indices(v).any(|(at, _)| {
-                // The start of a word, or anywhere in a script without spaces.
-                at == 0
-                    || !instruction[..at]
-                        .chars()
-                        .next_back()
-                        .is_some_and(char::is_alphanumeric)
-                    || !v.is_ascii()
-            })
-        })
+        words
+            .iter()
+            .any(|v| instruction.match_indices(v).any(|(at, _)| starts_word(at, v)))
     };
     // Code, a log or an error given to be explained is content as a text given to be
     // summarised is (`Erklär mir bitte diesen Stacktrace: …`); `explain to the team: …` is not.
@@ -648,14 +677,8 @@ pub(crate) fn text_given_to_process(text: &str) -> Option<(usize, usize)> {
         LazyLock::new(|| aho_corasick::AhoCorasick::new(EXPLAINING_VERBS).ok());
     let explained = || {
         EXPLAINING.as_ref().is_some_and(|ac| {
-            ac.find_iter(&instruction).any(|m| {
-                m.start() == 0
-                    || !instruction[..m.start()]
-                        .chars()
-                        .next_back()
-                        .is_some_and(char::is_alphanumeric)
-                    || !EXPLAINING_VERBS[m.pattern().as_usize()].is_ascii()
-            })
+            ac.find_iter(&instruction)
+                .any(|m| starts_word(m.start(), EXPLAINING_VERBS[m.pattern().as_usize()]))
         }) && says(EXPLAINED_ARTEFACTS)
     };
     if !says(PROCESSING_VERBS) && !explained() {
@@ -1049,6 +1072,7 @@ mod tests {
             "deleting"
         ));
         assert!(!reported("Start deleting the old branches", "deleting"));
+        assert!(!reported("日本 deleted", "deleted"));
     }
 
     #[test]

@@ -296,25 +296,13 @@ const JA_TITLES: &[&str] = &[
 
 /// Chinese titles that follow a name.
 const ZH_TITLES: &[&str] = &[
-    "先生", "女士", "小姐", "经理", "总监", "主管", "老师", "医生", "同事", "經理", "總監", "老師", "醫生",
+    "先生", "女士", "小姐", "经理", "总监", "主管", "老师", "医生", "同事",
 ];
 
 /// Roles written just before a Chinese name, with no space: `病人王丽华`, `员工李明`.
 const ZH_ROLES: &[&str] = &[
     "病人",
     "患者",
-    "員工",
-    "職員",
-    "客戶",
-    "顧客",
-    "經理",
-    "老師",
-    "學生",
-    "醫生",
-    "護士",
-    "實習生",
-    "申請人",
-    "候選人",
     "员工",
     "职员",
     "同事",
@@ -592,13 +580,31 @@ fn cjk_names(text: &str, out: &mut Vec<(usize, usize)>) {
         let rest = &text[at..];
         // A name before a Japanese honorific or a Chinese title: the kanji or katakana run
         // that ends here, at most six characters.
-        if let Some(title) = JA_TITLES.iter().chain(ZH_TITLES).find(|t| rest.starts_with(**t)) {
+        // Chinese titles and roles are matched with traditional characters folded, as the
+        // lexicon reads them (`陳經理` has the title `经理`).
+        let folded_at = |from: usize, word: &str| {
+            let mut n = 0;
+            word.chars().all(|w| {
+                n += 1;
+                chars
+                    .get(from + n - 1)
+                    .is_some_and(|&(_, c)| crate::hanzi::simplified(c) == w)
+            })
+        };
+        let title = JA_TITLES
+            .iter()
+            .find(|t| rest.starts_with(**t))
+            .or_else(|| ZH_TITLES.iter().find(|t| folded_at(k, t)));
+        if let Some(title) = title {
             let mut from = k;
             while from > 0 && k - from < 6 && (is_han(chars[from - 1].1) || is_katakana(chars[from - 1].1)) {
                 from -= 1;
             }
             if from < k {
-                out.push((chars[from].0, at + title.len()));
+                let end = chars
+                    .get(k + title.chars().count())
+                    .map_or(text.len(), |&(i, _)| i);
+                out.push((chars[from].0, end));
             }
             continue;
         }
@@ -606,8 +612,11 @@ fn cjk_names(text: &str, out: &mut Vec<(usize, usize)>) {
         let (_, c) = chars[k];
         // After a role (`病人王丽华`), or a word that takes a person as its object (`把陳志明的`,
         // `查张伟的`).
-        let after_role = ZH_ROLES.iter().any(|role| text[..at].ends_with(role))
-            || (k > 0 && "把给給向跟和与與替帮幫让讓叫问問找查请請对對".contains(chars[k - 1].1));
+        let after_role = ZH_ROLES.iter().any(|role| {
+            let n = role.chars().count();
+            k >= n && folded_at(k - n, role)
+        }) || (k > 0
+            && "把给給向跟和与與替帮幫让讓叫问問找查请請对對".contains(chars[k - 1].1));
         if ZH_SURNAMES.contains(crate::hanzi::simplified(c))
             && (k == 0 || !is_han(chars[k - 1].1) || chars[k - 1].1 == '的' || after_role)
         {
@@ -652,6 +661,8 @@ mod tests {
         assert_eq!(names("王伟的病假是什么原因"), vec!["王伟"]);
         assert_eq!(names("查一下病人王丽华的病历"), vec!["王丽华"]);
         assert_eq!(names("請把陳志明的病歷寄給我"), vec!["陳志明"]);
+        assert_eq!(names("查一下員工李明的薪資"), vec!["李明"]);
+        assert_eq!(names("Ask 張經理 about it"), vec!["張經理"]);
     }
 
     #[test]

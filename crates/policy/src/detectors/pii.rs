@@ -395,11 +395,9 @@ fn looks_like_date(value: &str) -> bool {
     let [a, b, c] = parts[..] else {
         return false;
     };
-    let number = |p: &str| {
-        (!p.is_empty() && p.len() <= 4 && p.bytes().all(|d| d.is_ascii_digit()))
-            .then(|| p.parse::<u32>().ok())
-            .flatten()
-    };
+    // `parse` alone would take a sign: digits only, at most four.
+    let number =
+        |p: &str| (p.len() <= 4 && p.bytes().all(|d| d.is_ascii_digit())).then(|| p.parse::<u32>().ok())?;
     let (Some(x), Some(y), Some(z)) = (number(a), number(b), number(c)) else {
         return false;
     };

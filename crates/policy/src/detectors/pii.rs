@@ -996,7 +996,9 @@ fn birth_date_in_context(text: &str, out: &mut Vec<(usize, usize)>) {
     }
 }
 
-/// Runs of digits with single spaces or dashes between them, standing alone as a word.
+/// Runs of digits with single spaces or dashes between them, standing alone as a word: not the
+/// tail of a hyphenated identifier (`build-e2e-21352-58932575`, `ord_4111...`), which is a name
+/// that happens to end in digits.
 fn card_candidates(text: &str, out: &mut Vec<(usize, usize)>) {
     let b = text.as_bytes();
     let mut i = 0;
@@ -1018,8 +1020,13 @@ fn card_candidates(text: &str, out: &mut Vec<(usize, usize)>) {
                 break;
             }
         }
+        let joined_to_a_name =
+            start >= 2 && matches!(b[start - 1], b'-' | b'_' | b'.') && b[start - 2].is_ascii_alphanumeric();
         let count = b[start..end].iter().filter(|c| c.is_ascii_digit()).count();
-        if (13..=19).contains(&count) && (end == b.len() || !b[end].is_ascii_alphanumeric()) {
+        if (13..=19).contains(&count)
+            && !joined_to_a_name
+            && (end == b.len() || !b[end].is_ascii_alphanumeric())
+        {
             out.push((start, end));
         }
         i = end.max(i + 1);
@@ -1035,13 +1042,64 @@ fn plausible_ssn(s: &str) -> bool {
     area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
 }
 
-/// 13 to 19 digits, a known network prefix, and a valid Luhn checksum.
+/// A number a card network issues: a length that network uses for that prefix, grouped as cards
+/// are printed (or not grouped at all), and a valid Luhn checksum. A tenth of all random digit
+/// runs pass Luhn alone, so the prefix, length and grouping are what keep order numbers, build
+/// ids and timestamps out.
 fn plausible_card(s: &str) -> bool {
     let d = digits(s);
-    if !(13..=19).contains(&d.len()) || !matches!(d[0], 2..=6) {
+    network_length(&d) && printed_grouping(s) && luhn(&d)
+}
+
+/// Whether the issuer identification number at the front allows this many digits.
+fn network_length(d: &[u32]) -> bool {
+    let n = d.len();
+    let prefix = |k: usize| d.iter().take(k).fold(0u32, |acc, &x| acc * 10 + x);
+    let (p2, p3, p4) = (prefix(2), prefix(3), prefix(4));
+    match d.first() {
+        // Visa.
+        Some(4) => matches!(n, 13 | 16 | 19),
+        // Mastercard's 2-series, and Mir.
+        Some(2) => {
+            ((2221..=2720).contains(&p4) && n == 16)
+                || ((2200..=2204).contains(&p4) && (16..=19).contains(&n))
+        }
+        // American Express; Diners Club; JCB.
+        Some(3) => {
+            (matches!(p2, 34 | 37) && n == 15)
+                || (((300..=305).contains(&p3) || p4 == 3095 || matches!(p2, 36 | 38 | 39))
+                    && (14..=19).contains(&n))
+                || ((3528..=3589).contains(&p4) && (16..=19).contains(&n))
+        }
+        // Mastercard; Maestro.
+        Some(5) => {
+            ((51..=55).contains(&p2) && n == 16) || (matches!(p2, 50 | 56..=58) && (13..=19).contains(&n))
+        }
+        // Discover, UnionPay, RuPay, Maestro.
+        Some(6) => (16..=19).contains(&n) || (matches!(p2, 63 | 67) && (13..=19).contains(&n)),
+        _ => false,
+    }
+}
+
+/// Digits written as a card prints them: in one run, or in groups of four with a shorter last
+/// group (`4111 1111 1111 1111`, `4222 2222 2222 2`), or American Express's and Diners Club's
+/// 4-6-5 and 4-6-4, with one kind of separator throughout.
+fn printed_grouping(s: &str) -> bool {
+    let separators = s.bytes().filter(|c| !c.is_ascii_digit());
+    let mut kinds = separators.clone();
+    let Some(first) = kinds.next() else {
+        return true;
+    };
+    if kinds.any(|c| c != first) {
         return false;
     }
-    luhn(&d)
+    let groups: Vec<usize> = s.split(first as char).map(str::len).collect();
+    let (last, rest) = match groups.split_last() {
+        Some(split) => split,
+        None => return false,
+    };
+    let fours = rest.iter().all(|&g| g == 4) && (1..=4).contains(last);
+    fours || matches!(groups.as_slice(), [4, 6, 5] | [4, 6, 4])
 }
 
 pub(crate) fn luhn(digits: &[u32]) -> bool {
@@ -1143,6 +1201,14 @@ mod tests {
         assert!(!detect("000-12-3456").contains(&"ssn"));
         assert!(!detect("4111 1111 1111 1112").contains(&"card_number"));
         assert!(!detect("order 1234567890123").contains(&"card_number"));
+        // Luhn passes a tenth of random runs: the network's lengths, the printed grouping and a
+        // run that is not the tail of an identifier keep ids out.
+        assert!(!detect("sentinel-warden-e2e-21352-58932575").contains(&"card_number"));
+        assert!(!detect("ticket 21352-58932575 closed").contains(&"card_number"));
+        assert!(!detect("ref 9111111111111111").contains(&"card_number"));
+        assert!(detect("Amex 3782 822463 10005 on file").contains(&"card_number"));
+        assert!(detect("Visa 4222 2222 2222 2 (old 13-digit)").contains(&"card_number"));
+        assert!(detect("Discover 6011-1111-1111-1117").contains(&"card_number"));
         assert!(!detect("call 555-867-5309").contains(&"ssn"));
     }
 }

@@ -98,6 +98,14 @@ enum Command {
         #[command(subcommand)]
         command: ApprovalsCommand,
     },
+    /// The admin's side of MCP governance, against a running gateway: list the governed
+    /// servers, diff their tools against what was approved, approve (pin) them.
+    Mcp {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        command: McpCommand,
+    },
     /// Verify or export the audit trail.
     Audit {
         #[command(subcommand)]
@@ -237,6 +245,28 @@ pub enum ApprovalsCommand {
 }
 
 #[derive(Subcommand)]
+pub enum McpCommand {
+    /// Each governed MCP server, how it is reached, and its tools' states.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// What an approval of the server would pin: new tools, changed definitions (field by
+    /// field), descriptions that address the model. Exit 1 when something awaits approval.
+    Diff {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pin the server's tool definitions as shown (refused if they change meanwhile).
+    Approve {
+        name: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum AuditCommand {
     /// Check the whole hash chain; non-zero exit naming the first bad record.
     Verify {
@@ -287,6 +317,7 @@ fn main() -> ExitCode {
             Command::Keys { command } => commands::keys::run(command).await,
             Command::Audit { command } => commands::audit::run(command).await,
             Command::Approvals { server, command } => commands::approvals::run(server, command).await,
+            Command::Mcp { server, command } => commands::mcp::run(server, command).await,
         }
     });
     match result {

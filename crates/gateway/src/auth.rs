@@ -48,6 +48,10 @@ impl Role {
     }
 }
 
+/// The trace id given to an authenticated request, before any handler sees it.
+#[derive(Debug, Clone)]
+pub struct TraceId(pub String);
+
 /// The authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {

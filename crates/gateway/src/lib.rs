@@ -14,6 +14,7 @@ pub mod error;
 pub mod governance;
 pub mod hex;
 pub mod listener;
+pub mod mcp;
 pub mod router;
 pub mod secret;
 pub mod server;

@@ -16,7 +16,7 @@ use futures_util::FutureExt;
 use serde_json::json;
 
 use crate::api;
-use crate::auth::Principal;
+use crate::auth::{Principal, TraceId};
 use crate::error::ApiError;
 use crate::governance::{Incoming, Surface, govern};
 use crate::state::AppState;
@@ -32,10 +32,6 @@ pub const PUBLIC_ROUTES: [&str; 3] = ["/healthz", "/readyz", "/openapi.json"];
 /// Routes whose errors keep OpenClaw's `/tools/invoke` shape (`{"ok": false, "error": ...}`);
 /// every other route answers errors in OpenAI's shape.
 const OPENCLAW_SHAPED: [&str; 1] = ["/tools/invoke"];
-
-/// The trace id given to an authenticated request, before any handler sees it.
-#[derive(Debug, Clone)]
-pub struct TraceId(pub String);
 
 /// Every route Warden serves.
 fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
@@ -60,6 +56,14 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             }),
         ),
         ("/v1/decisions/tool-call", governed(|_| ToolHook)),
+        // MCP: one endpoint per governed server; `tools/call` and the other actions go through
+        // the core (`surfaces::mcp`).
+        (
+            "/mcp/{server}",
+            post(crate::surfaces::mcp::post)
+                .get(crate::surfaces::mcp::get)
+                .delete(crate::surfaces::mcp::delete),
+        ),
         // Warden's own API.
         ("/v1/models", get(api::models::list)),
         ("/v1/policy", get(api::policy::show)),
@@ -71,6 +75,9 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/v1/approvals/{id}/reject", post(api::approvals::reject)),
         ("/v1/approvals/{id}/cancel", post(api::approvals::cancel)),
         ("/v1/admin/clock", post(api::admin::advance_clock)),
+        ("/v1/mcp/servers", get(api::mcp::list)),
+        ("/v1/mcp/servers/{name}", get(api::mcp::show)),
+        ("/v1/mcp/servers/{name}/approve", post(api::mcp::approve)),
         // Public.
         (PUBLIC_ROUTES[0], get(api::health::healthz)),
         (PUBLIC_ROUTES[1], get(api::health::readyz)),

@@ -33,6 +33,8 @@ pub enum StartError {
     Upstream(#[from] reqwest::Error),
     #[error("guard client: {0}")]
     Guard(String),
+    #[error("mcp: {0}")]
+    Mcp(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -150,6 +152,7 @@ impl Gateway {
         ));
         spawn_decision_listener(approvals.clone()).await?;
         let memory = Arc::new(SessionMemory::new(store.clone(), clock.clone(), &config.sessions));
+        let mcp = Arc::new(crate::mcp::McpHub::new(&config.mcp).map_err(StartError::Mcp)?);
         let state = AppState {
             core: Arc::new(Core {
                 approvals,
@@ -164,6 +167,7 @@ impl Gateway {
             auth: Arc::new(Authenticator::new(store)),
             upstream,
             readiness: Arc::default(),
+            mcp,
         };
         Ok(Gateway { listener, state })
     }

@@ -15,6 +15,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub upstream: Upstream,
     pub readiness: Arc<Readiness>,
+    /// The governed MCP servers and the sessions of `/mcp/{server}`.
+    pub mcp: Arc<crate::mcp::McpHub>,
 }
 
 /// How long a trail probe's verdict is reused.

@@ -11,6 +11,7 @@ mod detectors;
 mod engine;
 mod hanzi;
 mod hidden;
+pub mod injection;
 mod intent;
 mod languages;
 mod normalize;

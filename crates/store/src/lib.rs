@@ -11,6 +11,7 @@ mod chain;
 mod error;
 mod grants;
 mod keys;
+mod mcp_pins;
 mod migrate;
 mod sessions;
 #[cfg(any(test, feature = "testing"))]
@@ -25,6 +26,7 @@ pub use audit::{AuditLog, AuditRecord, ExportFormat, NewEvent};
 pub use chain::{GENESIS_HASH, VerifyReport, chain_hash};
 pub use error::StoreError;
 pub use keys::KeyRecord;
+pub use mcp_pins::McpPin;
 pub use sessions::SessionWrite;
 pub use time_fmt::now_rfc3339;
 

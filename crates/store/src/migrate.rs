@@ -133,6 +133,19 @@ const SQLITE: &[(i64, &str)] = &[
     );
     CREATE INDEX session_memory_age ON session_memory (updated_ms);",
     ),
+    (
+        6,
+        // MCP tool definitions an admin approved, per governed server.
+        "CREATE TABLE mcp_pins (
+        server      TEXT NOT NULL,
+        tool        TEXT NOT NULL,
+        digest      TEXT NOT NULL,
+        definition  TEXT NOT NULL,
+        approved_by TEXT NOT NULL,
+        approved_ms INTEGER NOT NULL,
+        PRIMARY KEY (server, tool)
+    );",
+    ),
 ];
 
 /// PostgreSQL's `(version, sql)`, the same schema in its types; append only. The chain head
@@ -291,6 +304,18 @@ const POSTGRES: &[(i64, &str)] = &[
         updated_ms BIGINT NOT NULL
     );
     CREATE INDEX session_memory_age ON session_memory (updated_ms);",
+    ),
+    (
+        6,
+        "CREATE TABLE mcp_pins (
+        server      TEXT NOT NULL,
+        tool        TEXT NOT NULL,
+        digest      TEXT NOT NULL,
+        definition  TEXT NOT NULL,
+        approved_by TEXT NOT NULL,
+        approved_ms BIGINT NOT NULL,
+        PRIMARY KEY (server, tool)
+    );",
     ),
 ];
 

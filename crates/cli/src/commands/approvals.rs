@@ -3,43 +3,13 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use crate::{ApprovalsCommand, ServerArgs};
 
 pub async fn run(server: ServerArgs, command: ApprovalsCommand) -> anyhow::Result<ExitCode> {
-    let key = match &server.key_file {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?
-            .trim()
-            .to_string(),
-        None => std::env::var("WARDEN_API_KEY")
-            .context("set WARDEN_API_KEY or pass --key-file with an approver's key")?,
-    };
-    let base = server.url.trim_end_matches('/').to_string();
-    let client = reqwest::Client::new();
-    let call = |method: reqwest::Method, path: String, body: Option<Value>| {
-        let mut request = client.request(method, format!("{base}{path}")).bearer_auth(&key);
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        async move {
-            let response = request.send().await.context("cannot reach the gateway")?;
-            let status = response.status();
-            let body: Value = serde_json::from_slice(&response.bytes().await?).unwrap_or(Value::Null);
-            if !status.is_success() {
-                let message = body
-                    .pointer("/error/message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("no message");
-                bail!("{} {}", status.as_u16(), message);
-            }
-            Ok(body)
-        }
-    };
+    let remote = super::remote::Remote::new(&server, "approver")?;
+    let call = |method: reqwest::Method, path: String, body: Option<Value>| remote.call(method, path, body);
     match command {
         ApprovalsCommand::List {
             status,

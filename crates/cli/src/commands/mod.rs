@@ -27,6 +27,8 @@ pub mod doctor;
 pub mod eval;
 pub mod init;
 pub mod keys;
+pub mod mcp;
 pub mod policy;
+pub mod remote;
 pub mod replay;
 pub mod serve;

@@ -15,6 +15,7 @@ mod governance;
 mod guard;
 mod interop;
 mod lifecycle;
+mod mcp;
 mod mcp_harness;
 mod policy;
 mod responses;

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod approvals;
 pub mod audit;
 pub mod health;
+pub mod mcp;
 pub mod models;
 pub mod policy;
 

@@ -2,6 +2,7 @@
 //! are errors), then validated into the runtime `Config`, whose choices are enums. Command-line
 //! flags and environment variables override the file.
 
+mod mcp;
 mod raw;
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use warden_store::Durability;
 
+pub use mcp::*;
 pub use raw::*;
 
 use crate::secret::Secret;
@@ -52,6 +54,8 @@ pub struct Config {
     pub sessions: SessionsConfig,
     /// `[guard]`: a second opinion, if configured.
     pub guard: Option<GuardConfig>,
+    /// `[mcp]`: the MCP servers governed at `/mcp/{name}`.
+    pub mcp: McpConfig,
 }
 
 /// What a guard answers in.
@@ -467,6 +471,7 @@ impl RawConfig {
             .unwrap_or(false);
         let approvals = self.approvals.resolve(&|var: &str| std::env::var(var).ok())?;
         let guard = self.guard.resolve(&|var: &str| std::env::var(var).ok())?;
+        let mcp = self.mcp.resolve(&|var: &str| std::env::var(var).ok())?;
         Ok(Config {
             listen,
             max_body_bytes,
@@ -527,6 +532,7 @@ impl RawConfig {
             responses,
             sessions,
             guard,
+            mcp,
         })
     }
 }

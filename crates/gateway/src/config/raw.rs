@@ -36,6 +36,8 @@ pub struct RawConfig {
     pub sessions: RawSessions,
     #[serde(default)]
     pub guard: RawGuard,
+    #[serde(default)]
+    pub mcp: super::mcp::RawMcp,
 }
 
 /// A second opinion from an external guard (an OpenAI-compatible guard model such as Llama

@@ -72,6 +72,10 @@ pub fn judge(
             let args = call_arguments(view, action.as_deref());
             let decision = policy.judge_tool_call(tool, &args, &context);
             let decision = raise_to_tier(decision, tools, tool);
+            let decision = match &view.floor {
+                Some(floor) => raise_to(decision, floor.tier, &floor.rule, floor.reason.clone()),
+                None => decision,
+            };
             if view.http_surface {
                 deny_over_http(decision, tools, tool)
             } else {
@@ -123,19 +127,25 @@ pub fn judge_tool_call(
 }
 
 /// The policy's verdict, raised to the tool's configured tier (never lowered).
-fn raise_to_tier(mut decision: Decision, tools: &ToolsConfig, tool: &str) -> Decision {
+fn raise_to_tier(decision: Decision, tools: &ToolsConfig, tool: &str) -> Decision {
     let base = tools.tiers.get(tool).copied().unwrap_or(Risk::Green);
-    if base <= decision.risk {
-        return decision;
-    }
     let verb = if base == Risk::Red {
         "is blocked"
     } else {
         "needs a person's approval"
     };
+    let reason = format!("The `{tool}` tool {verb} by configuration ([tools] tiers)");
+    raise_to(decision, base, &format!("tool.{tool}"), reason)
+}
+
+/// The verdict raised to `base` by the configured rule `rule` (never lowered).
+fn raise_to(mut decision: Decision, base: Risk, rule: &str, reason: String) -> Decision {
+    if base <= decision.risk {
+        return decision;
+    }
     decision.risk = base;
     decision.category = "tool_tier".into();
-    decision.reason = format!("The `{tool}` tool {verb} by configuration ([tools] tiers)");
+    decision.reason = reason;
     decision.requires_approval = true;
     decision.allow = base != Risk::Red;
     decision.confidence = 0.99;
@@ -144,7 +154,7 @@ fn raise_to_tier(mut decision: Decision, tools: &ToolsConfig, tool: &str) -> Dec
     decision.rules.insert(
         0,
         RuleMatch {
-            id: format!("tool.{tool}"),
+            id: rule.to_string(),
             tier: base,
             category: "tool_tier".into(),
             spans: Vec::new(),

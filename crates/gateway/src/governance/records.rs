@@ -47,6 +47,14 @@ pub enum Stage {
     PolicyReloaded,
     PolicyReloadFailed,
     WebhookFailed,
+    /// An MCP client session began.
+    McpSession,
+    /// An MCP client was shown a server's tools, some perhaps withheld.
+    McpList,
+    /// A tool definition was quarantined (new, changed, or addressing the model).
+    McpQuarantine,
+    /// An admin approved a server's tool definitions.
+    McpPinned,
 }
 
 /// When a record must be durable.
@@ -86,6 +94,10 @@ impl Stage {
             Stage::PolicyReloaded => "policy_reloaded",
             Stage::PolicyReloadFailed => "policy_reload_failed",
             Stage::WebhookFailed => "webhook_failed",
+            Stage::McpSession => "mcp_session",
+            Stage::McpList => "mcp_list",
+            Stage::McpQuarantine => "mcp_quarantine",
+            Stage::McpPinned => "mcp_pinned",
         }
     }
 
@@ -105,8 +117,14 @@ impl Stage {
             | Stage::ApprovalVoteRefused
             | Stage::ApprovalGranted
             | Stage::ApprovalRejected
-            | Stage::ApprovalCancelled => Durable::BeforeEffect,
-            Stage::Executed | Stage::UpstreamError | Stage::UpstreamRefused => Durable::AfterEffect,
+            | Stage::ApprovalCancelled
+            | Stage::McpQuarantine
+            | Stage::McpPinned => Durable::BeforeEffect,
+            Stage::Executed
+            | Stage::UpstreamError
+            | Stage::UpstreamRefused
+            | Stage::McpSession
+            | Stage::McpList => Durable::AfterEffect,
             Stage::ApprovalExpired
             | Stage::ApprovalEscalated
             | Stage::ApprovalReminded
@@ -479,6 +497,32 @@ pub fn webhook_failed(
         json!({"hook": hook, "event": event, "delivery": delivery, "attempt": attempt,
                "error": error, "gave_up": gave_up}),
     )
+}
+
+// ---- MCP's records.
+
+/// A client session began on an MCP server.
+pub fn mcp_session(trace_id: &str, principal: &Principal, server: &str, facts: Value) -> Record {
+    Record::new(Stage::McpSession, trace_id, &principal.name, facts)
+        .with("server", json!(server))
+        .with("principal", principal_json(principal))
+}
+
+/// What a client was shown of a server's tools.
+pub fn mcp_list(trace_id: &str, principal: &Principal, server: &str, facts: Value) -> Record {
+    Record::new(Stage::McpList, trace_id, &principal.name, facts).with("server", json!(server))
+}
+
+/// A tool definition quarantined, with why and what changed.
+pub fn mcp_quarantine(trace_id: &str, server: &str, facts: Value) -> Record {
+    Record::new(Stage::McpQuarantine, trace_id, "warden", facts).with("server", json!(server))
+}
+
+/// An admin pinned a server's tool definitions.
+pub fn mcp_pinned(trace_id: &str, admin: &Principal, server: &str, facts: Value) -> Record {
+    Record::new(Stage::McpPinned, trace_id, &admin.name, facts)
+        .with("server", json!(server))
+        .with("principal", principal_json(admin))
 }
 
 #[cfg(test)]

@@ -67,6 +67,17 @@ pub struct View {
     pub session: Option<String>,
     /// The turns that session already holds, judged in front of the request's own.
     pub remembered: Vec<super::memory::Remembered>,
+    /// A tier the surface's own configuration sets under this call (an MCP server's `tiers`),
+    /// named by its rule id and the reason given: the arguments may raise it, never lower it.
+    pub floor: Option<Floor>,
+}
+
+/// A configured minimum tier for one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Floor {
+    pub rule: String,
+    pub tier: warden_policy::Risk,
+    pub reason: String,
 }
 
 impl View {
@@ -84,6 +95,7 @@ impl View {
             facts: Map::new(),
             session: None,
             remembered: Vec::new(),
+            floor: None,
         }
     }
 

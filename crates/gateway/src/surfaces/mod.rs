@@ -3,6 +3,7 @@
 //! its errors look. The checks several of them share live here.
 
 pub mod chat_completions;
+pub mod mcp;
 pub mod responses;
 pub mod tool_hook;
 pub mod tools_invoke;

@@ -132,9 +132,28 @@ pub fn read_call(tool: &str, args: &Value) -> Reading {
             }
             _ => r.find(Effect::WorkspaceChange, format!("process {action}")),
         },
-        "read" | "fs_read" | "read_file" | "view" | "cat" | "memory_get" | "open_file" | "get_file" => {
+        "read" | "fs_read" | "read_file" | "view" | "cat" | "memory_get" | "open_file" | "get_file"
+        | "read_text_file" | "read_media_file" => {
             let path = field(args, &PATH_KEYS).unwrap_or_default();
             read_path(&mut r, &path);
+        }
+        // The MCP reference filesystem server's batch read.
+        "read_multiple_files" => {
+            let paths: Vec<&str> = args
+                .get("paths")
+                .and_then(Value::as_array)
+                .map(|p| p.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if paths.is_empty() {
+                r.find(Effect::ReadOnly, "reads no file");
+            }
+            for path in paths {
+                read_path(&mut r, path);
+            }
+        }
+        "create_directory" | "mkdir" | "make_directory" => {
+            let path = field(args, &PATH_KEYS).unwrap_or_default();
+            write_path(&mut r, &path, tool);
         }
         "write" | "fs_write" | "write_file" | "create_file" | "edit" | "fs_edit" | "edit_file"
         | "str_replace" | "multi_edit" | "str_replace_editor" | "notebook_edit" => {
@@ -261,8 +280,24 @@ pub fn read_call(tool: &str, args: &Value) -> Reading {
             }
         }
         "computer" | "mobile_ui" | "computer_use" => r.find(Effect::WorkspaceChange, "controls a machine"),
-        "sessions_list" | "sessions_history" | "session_status" | "agents_list" | "image" | "tts"
-        | "whoami" | "list_files" | "ls" | "glob" | "grep" | "find" | "search_files" | "list_directory" => {
+        "sessions_list"
+        | "sessions_history"
+        | "session_status"
+        | "agents_list"
+        | "image"
+        | "tts"
+        | "whoami"
+        | "list_files"
+        | "ls"
+        | "glob"
+        | "grep"
+        | "find"
+        | "search_files"
+        | "list_directory"
+        | "list_directory_with_sizes"
+        | "directory_tree"
+        | "get_file_info"
+        | "list_allowed_directories" => {
             if let Some(path) = field(args, &PATH_KEYS) {
                 read_path(&mut r, &path);
             } else {
@@ -505,6 +540,23 @@ mod tests {
             Effect::CredentialAccess
         );
         assert_eq!(worst("read", json!({"path": "src/main.rs"})), Effect::ReadOnly);
+        // The MCP reference filesystem server's tools.
+        assert_eq!(
+            worst("read_text_file", json!({"path": "/srv/notes/creds.txt"})),
+            Effect::ReadOnly
+        );
+        assert_eq!(
+            worst(
+                "read_multiple_files",
+                json!({"paths": ["a.txt", "/home/a/.aws/credentials"]})
+            ),
+            Effect::CredentialAccess
+        );
+        assert_eq!(worst("directory_tree", json!({"path": "/srv"})), Effect::ReadOnly);
+        assert_eq!(
+            worst("create_directory", json!({"path": "/srv/new"})),
+            Effect::WorkspaceChange
+        );
         assert_eq!(
             worst("write", json!({"path": "src/lib.rs", "content": "rm -rf /"})),
             Effect::WorkspaceChange

@@ -1,8 +1,9 @@
 //! `warden policy eval`: a policy measured on an evaluation set, the way a classifier is:
 //! accuracy, per-tier precision and recall, the confusion matrix, and accuracy per kind. A set
 //! holds requests (a text or a conversation), tool calls (a tool and its arguments), or texts
-//! for data-loss prevention (`expect = "finding"` or `"clean"`), measured by recall and false
-//! alarms.
+//! for data-loss prevention (`expect = "finding"` or `"clean"`), or texts an MCP server hands
+//! the model (`expect = "injection"` or `"clean"`: whether they hide orders to the model),
+//! both measured by recall and false alarms.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -50,6 +51,8 @@ enum Expect {
     Amber,
     Red,
     Finding,
+    /// The text hides an order to the model (`warden_policy::injection`).
+    Injection,
     Clean,
 }
 
@@ -59,7 +62,7 @@ impl Expect {
             Expect::Green => Some(Risk::Green),
             Expect::Amber => Some(Risk::Amber),
             Expect::Red => Some(Risk::Red),
-            Expect::Finding | Expect::Clean => None,
+            Expect::Finding | Expect::Injection | Expect::Clean => None,
         }
     }
 }
@@ -158,32 +161,47 @@ pub fn run(dir: &Path, policy: Option<&Path>, check: bool, verbose: bool) -> any
     let mut confusion = [[0usize; 3]; 3];
     let mut by_kind: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut misses = Vec::new();
-    let mut dlp = DlpScore::default();
+    // A set with injection cases measures the injection detector; its clean cases are texts
+    // without an order to the model.
+    let injection_set = cases.iter().any(|c| c.expect == Expect::Injection);
+    let mut dlp = DlpScore {
+        what: if injection_set {
+            "instructions-to-the-model"
+        } else {
+            "data-loss prevention"
+        },
+        ..DlpScore::default()
+    };
     let mut tier_cases = 0;
     for case in &cases {
         let Some(expect) = case.expect.tier() else {
-            let text = case
-                .text
-                .as_deref()
-                .context("a data-loss prevention case (`finding` or `clean`) needs a `text`")?;
-            let findings = policy.dlp_findings(text);
-            let reported = !findings.is_empty();
-            let wanted = case.expect == Expect::Finding;
+            let text = case.text.as_deref().context(
+                "a data-loss prevention or injection case (`finding`, `injection` or `clean`) needs a `text`",
+            )?;
+            let (reported, found) = if injection_set {
+                let found = warden_policy::injection::find_injection(text);
+                (
+                    found.is_some(),
+                    found
+                        .map(|f| format!("{} ({:?})", f.family, f.evidence))
+                        .unwrap_or_default(),
+                )
+            } else {
+                let findings = policy.dlp_findings(text);
+                let detectors: Vec<_> = findings.iter().map(|f| f.detector).collect();
+                (!findings.is_empty(), detectors.join(", "))
+            };
+            let wanted = matches!(case.expect, Expect::Finding | Expect::Injection);
             let entry = by_kind.entry(case.label().to_string()).or_default();
             entry.1 += 1;
             if reported == wanted {
                 entry.0 += 1;
             } else {
-                let detectors: Vec<_> = findings.iter().map(|f| f.detector).collect();
                 misses.push(format!(
                     "  [{}] expected {}, got {}: {}",
                     case.label(),
                     if wanted { "a finding" } else { "nothing" },
-                    if reported {
-                        detectors.join(", ")
-                    } else {
-                        "nothing".into()
-                    },
+                    if reported { found } else { "nothing".into() },
                     case.shown()
                 ));
             }
@@ -291,6 +309,8 @@ pub fn run(dir: &Path, policy: Option<&Path>, check: bool, verbose: bool) -> any
 /// Recall on texts that hold a secret or personal data, false alarms on clean look-alikes.
 #[derive(Default)]
 struct DlpScore {
+    /// What the set measures, for the report.
+    what: &'static str,
     found: usize,
     findings: usize,
     false_alarms: usize,
@@ -325,10 +345,11 @@ impl DlpScore {
         let recall = ratio(self.found, self.findings);
         let false_alarms = ratio(self.false_alarms, self.clean);
         say!(
-            "policy {} {} on {} data-loss prevention cases from {}",
+            "policy {} {} on {} {} cases from {}",
             policy.name(),
             policy.version(),
             self.findings + self.clean,
+            self.what,
             dir.display()
         );
         say!("recall {recall:.3} ({}/{})", self.found, self.findings);

@@ -266,10 +266,10 @@ pub fn find_injection(text: &str) -> Option<Injection> {
     }
     // An order written a word or two per line (a column, a CSV cell) is read as one line; a
     // newline and a space are one byte each, so offsets still map back.
-    if split_into_short_lines(folded) {
-        if let Some(found) = scan(&folded.replace('\n', " ")) {
-            return Some(found);
-        }
+    if split_into_short_lines(folded)
+        && let Some(found) = scan(&folded.replace('\n', " "))
+    {
+        return Some(found);
     }
     // Leetspeak (`1gn0r3 4ll pr3v10u5 1n57ruc710n5`): digits read as the letters they stand
     // for, one byte for one byte.

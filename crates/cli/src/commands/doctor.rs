@@ -79,6 +79,7 @@ pub async fn run(args: StoreArgs, fix: bool) -> anyhow::Result<ExitCode> {
         check("guard", result);
     }
     let url = warden_store::redact_url(&config.database_url);
+    let mut opened: Option<warden_store::Store> = None;
     let db_path = config
         .database_url
         .trim_start_matches("sqlite://")
@@ -93,6 +94,7 @@ pub async fn run(args: StoreArgs, fix: bool) -> anyhow::Result<ExitCode> {
     } else {
         match warden_store::Store::open(&config.database_url, config.durability).await {
             Ok(store) => {
+                opened = Some(store.clone());
                 check(
                     "store",
                     Ok(format!(
@@ -143,9 +145,48 @@ pub async fn run(args: StoreArgs, fix: bool) -> anyhow::Result<ExitCode> {
         ),
         Err(e) => check("upstream", Err(e.to_string())),
     }
+    if let Some(store) = &opened {
+        mcp_servers(&config, store, &mut check).await;
+    }
     Ok(if problems == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Each governed MCP server: reachable (a stdio server is started, then stopped), its tools
+/// read, and whether they are all as an admin approved them.
+async fn mcp_servers(
+    config: &warden_gateway::config::Config,
+    store: &warden_store::Store,
+    check: &mut impl FnMut(&str, Result<String, String>),
+) {
+    let hub = match warden_gateway::mcp::McpHub::new(&config.mcp) {
+        Ok(hub) => hub,
+        Err(e) => return check("mcp", Err(e)),
+    };
+    for (name, server) in &hub.servers {
+        let listing = server
+            .catalog
+            .listing(&server.client, store, config.mcp.metadata_injection, true)
+            .await;
+        let label = format!("mcp {name}");
+        let result = match listing {
+            Err(e) => Err(e.to_string()),
+            Ok(listing) => {
+                let waiting = listing.tools.iter().filter(|t| t.quarantine.is_some()).count();
+                if waiting == 0 && listing.removed.is_empty() {
+                    Ok(format!("{} tools, all as approved", listing.tools.len()))
+                } else {
+                    Err(format!(
+                        "{} tools, {waiting} new, changed or addressing the model, {} removed: review with `warden mcp diff {name}`",
+                        listing.tools.len(),
+                        listing.removed.len()
+                    ))
+                }
+            }
+        };
+        check(&label, result);
+    }
 }

@@ -108,6 +108,19 @@ async fn filesystem_calls_are_governed_like_tool_calls() {
     assert_eq!(refused["message"], "Unknown tool: read_text_file");
     approve_server(&g, &admin, "files");
 
+    // `warden doctor` reaches the server and finds its tools as approved.
+    let (_, doctor, _) = crate::support::warden(&[
+        "doctor",
+        "--config",
+        &g.config_path.display().to_string(),
+        "--database-url",
+        &g.db_url,
+    ]);
+    assert!(
+        doctor.contains("ok    mcp files: 14 tools, all as approved"),
+        "{doctor}"
+    );
+
     // Listed: the server's tools but the one the config denies.
     let tools = list(&g, "files", &dev).await;
     assert!(
@@ -330,17 +343,32 @@ async fn keys_see_only_their_tools_and_their_sessions() {
     // A client that takes URL-mode elicitation is sent the approval's link that way.
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25",
         "capabilities": {"elicitation": {"form": {}, "url": {}}}, "clientInfo": {"name": "t", "version": "1"}}});
-    let opened = g.post("/mcp/files", &g.requester, init.to_string().into_bytes(), &[]).await;
+    let opened = g
+        .post("/mcp/files", &g.requester, init.to_string().into_bytes(), &[])
+        .await;
     let elicits = opened.header("mcp-session-id").to_string();
     let write = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
         "params": {"name": "write_file", "arguments": {"path": work.path().join("w.txt"), "content": "x"}}});
-    let asked = g.post("/mcp/files", &g.requester, write.to_string().into_bytes(), &[("mcp-session-id", &elicits)]).await;
+    let asked = g
+        .post(
+            "/mcp/files",
+            &g.requester,
+            write.to_string().into_bytes(),
+            &[("mcp-session-id", &elicits)],
+        )
+        .await;
     let error = asked.json()["error"].clone();
     assert_eq!(error["code"], -32042, "{error}");
     let elicitation = &error["data"]["elicitations"][0];
     assert_eq!(elicitation["mode"], "url");
-    assert_eq!(elicitation["elicitationId"], error["data"]["warden"]["approval_id"]);
-    assert!(elicitation["url"].as_str().unwrap().contains("/v1/approvals/"), "{error}");
+    assert_eq!(
+        elicitation["elicitationId"],
+        error["data"]["warden"]["approval_id"]
+    );
+    assert!(
+        elicitation["url"].as_str().unwrap().contains("/v1/approvals/"),
+        "{error}"
+    );
     assert_eq!(asked.json()["id"], 3);
 
     // Malformed messages are JSON-RPC errors, and no key is no entry.

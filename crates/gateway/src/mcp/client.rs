@@ -255,7 +255,8 @@ type Pending = Arc<SyncMutex<Option<HashMap<u64, oneshot::Sender<Value>>>>>;
 
 /// A child process spoken to over its stdin and stdout.
 struct StdioLink {
-    stdin: Mutex<ChildStdin>,
+    /// Shared with the reader, which answers the server's own requests (ping).
+    stdin: Arc<Mutex<ChildStdin>>,
     /// Calls waiting for their answer; `None` once the child has exited.
     pending: Pending,
     _child: SyncMutex<Child>,
@@ -298,14 +299,13 @@ impl StdioLink {
             return Err(RpcError::Unavailable("the child's pipes are missing".into()));
         };
         let pending: Pending = Arc::new(SyncMutex::new(Some(HashMap::new())));
-        let stdin = Mutex::new(stdin);
-        let replies = Arc::new(Mutex::new(None::<ChildStdin>));
+        let stdin = Arc::new(Mutex::new(stdin));
         tokio::spawn(read_stdout(
             server.to_string(),
             stdout,
             pending.clone(),
             generation,
-            replies,
+            stdin.clone(),
         ));
         let name = server.to_string();
         tokio::spawn(async move {
@@ -327,21 +327,16 @@ impl StdioLink {
     }
 
     async fn send(&self, message: &Value) -> Result<(), RpcError> {
-        let mut line = serde_json::to_vec(message).map_err(|e| RpcError::Unavailable(e.to_string()))?;
-        line.push(b'\n');
-        let mut stdin = self.stdin.lock().await;
-        stdin
-            .write_all(&line)
-            .await
-            .map_err(|e| RpcError::Unavailable(format!("the server's stdin is closed: {e}")))?;
-        stdin
-            .flush()
-            .await
-            .map_err(|e| RpcError::Unavailable(e.to_string()))
+        write_line(&self.stdin, message).await
     }
 
     async fn request(&self, id: u64, message: &Value) -> Result<Value, RpcError> {
         let (tx, rx) = oneshot::channel();
+        // A call given up on (its timeout) takes its waiter out of the map.
+        let _forget = Forget {
+            pending: &self.pending,
+            id,
+        };
         {
             let mut pending = self
                 .pending
@@ -352,17 +347,41 @@ impl StdioLink {
                 None => return Err(RpcError::Unavailable("the server exited".into())),
             };
         }
-        if let Err(e) = self.send(message).await {
-            if let Ok(mut pending) = self.pending.lock()
-                && let Some(map) = pending.as_mut()
-            {
-                map.remove(&id);
-            }
-            return Err(e);
-        }
+        self.send(message).await?;
         rx.await
             .map_err(|_| RpcError::Unavailable("the server exited before answering".into()))
     }
+}
+
+/// Removes a call's waiter when the call ends, answered or not.
+struct Forget<'a> {
+    pending: &'a Pending,
+    id: u64,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut pending) = self.pending.lock()
+            && let Some(map) = pending.as_mut()
+        {
+            map.remove(&self.id);
+        }
+    }
+}
+
+/// Writes one message as one line.
+async fn write_line(stdin: &Mutex<ChildStdin>, message: &Value) -> Result<(), RpcError> {
+    let mut line = serde_json::to_vec(message).map_err(|e| RpcError::Unavailable(e.to_string()))?;
+    line.push(b'\n');
+    let mut stdin = stdin.lock().await;
+    stdin
+        .write_all(&line)
+        .await
+        .map_err(|e| RpcError::Unavailable(format!("the server's stdin is closed: {e}")))?;
+    stdin
+        .flush()
+        .await
+        .map_err(|e| RpcError::Unavailable(e.to_string()))
 }
 
 /// Reads the child's messages: answers go to their callers, a changed tool list bumps the
@@ -373,7 +392,7 @@ async fn read_stdout(
     stdout: tokio::process::ChildStdout,
     pending: Pending,
     generation: Arc<AtomicU64>,
-    _replies: Arc<Mutex<Option<ChildStdin>>>,
+    stdin: Arc<Mutex<ChildStdin>>,
 ) {
     let mut reader = BufReader::new(stdout);
     let mut line = Vec::new();
@@ -398,7 +417,11 @@ async fn read_stdout(
             tracing::debug!(server, "a line from the MCP server that is not JSON");
             continue;
         };
-        dispatch(&server, message, &pending, &generation);
+        if let Some(reply) = dispatch(&server, message, &pending, &generation)
+            && let Err(e) = write_line(&stdin, &reply).await
+        {
+            tracing::debug!(server, error = %e, "could not answer the MCP server");
+        }
     }
     if let Ok(mut pending) = pending.lock() {
         // Dropping the senders fails every waiting call.
@@ -410,8 +433,8 @@ async fn read_stdout(
     );
 }
 
-/// Routes one message from an upstream.
-fn dispatch(server: &str, message: Value, pending: &Pending, generation: &AtomicU64) {
+/// Routes one message from an upstream; returns the reply a request from it gets.
+fn dispatch(server: &str, message: Value, pending: &Pending, generation: &AtomicU64) -> Option<Value> {
     match (message.get("id"), message.get("method").and_then(Value::as_str)) {
         (Some(id), None) => {
             let waiter = id.as_u64().and_then(|id| {
@@ -423,18 +446,23 @@ fn dispatch(server: &str, message: Value, pending: &Pending, generation: &Atomic
             if let Some(waiter) = waiter {
                 let _ = waiter.send(message);
             }
+            None
         }
         (None, Some("notifications/tools/list_changed")) => {
             generation.fetch_add(1, Ordering::AcqRel);
             tracing::info!(server, "the MCP server's tools changed");
+            None
         }
-        (None, Some(_)) => {}
-        (Some(_), Some(method)) => {
+        (Some(id), Some("ping")) => Some(json!({"jsonrpc": "2.0", "id": id, "result": {}})),
+        (Some(id), Some(method)) => {
             // Warden declares no client capabilities: it is never asked for roots, sampling
-            // or elicitation, and ignores those that ask anyway.
-            tracing::debug!(server, method, "a request from the MCP server, not served");
+            // or elicitation, and declines those that ask anyway.
+            tracing::debug!(server, method, "a request from the MCP server, declined");
+            Some(
+                json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "Warden serves no client capabilities"}}),
+            )
         }
-        (None, None) => {}
+        _ => None,
     }
 }
 
@@ -645,6 +673,36 @@ mod tests {
         assert_eq!(event_data(&buffer[..text_end]), "{\"a\":\n1}");
         assert_eq!(event_end(b"data: x\r\n\r\n"), Some((7, 11)));
         assert_eq!(event_end(b"data: partial"), None);
+    }
+
+    #[test]
+    fn answers_reach_their_caller_and_the_server_is_answered() {
+        let (tx, mut rx) = oneshot::channel();
+        let pending: Pending = Arc::new(SyncMutex::new(Some(HashMap::from([(7, tx)]))));
+        let generation = AtomicU64::new(0);
+        let answer = json!({"jsonrpc": "2.0", "id": 7, "result": {}});
+        assert_eq!(dispatch("s", answer.clone(), &pending, &generation), None);
+        assert_eq!(rx.try_recv().ok(), Some(answer));
+        let changed = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+        assert_eq!(dispatch("s", changed, &pending, &generation), None);
+        assert_eq!(generation.load(Ordering::Acquire), 1);
+        let ping = dispatch(
+            "s",
+            json!({"jsonrpc": "2.0", "id": "p1", "method": "ping"}),
+            &pending,
+            &generation,
+        );
+        assert_eq!(ping, Some(json!({"jsonrpc": "2.0", "id": "p1", "result": {}})));
+        let roots = dispatch(
+            "s",
+            json!({"jsonrpc": "2.0", "id": 2, "method": "roots/list"}),
+            &pending,
+            &generation,
+        );
+        assert_eq!(
+            roots.and_then(|r| r.pointer("/error/code").cloned()),
+            Some(json!(-32601))
+        );
     }
 
     #[test]

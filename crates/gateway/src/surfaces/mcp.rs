@@ -792,6 +792,10 @@ impl Surface for McpCall {
                 reason: format!("The `{tool}` tool of `{server}` says it is destructive"),
             });
         }
+        // What the people who decide see names the server and the method too; the upstream
+        // call is built from `name`, `uri` and `args` alone.
+        view.body.insert("server".into(), json!(server));
+        view.body.insert("method".into(), json!(self.method.as_str()));
         view.facts.insert("via".into(), json!("mcp"));
         view.facts.insert("server".into(), json!(server));
         view.facts.insert("method".into(), json!(self.method.as_str()));

@@ -12,6 +12,16 @@ use crate::mcp_harness::{
 };
 use crate::support::{Gateway, gateway};
 
+/// The SDK's venv and the reference servers, installed (once) off the async runtime.
+async fn installed() {
+    let (python, servers) = (
+        tokio::task::spawn_blocking(mcp_python),
+        tokio::task::spawn_blocking(mcp_servers),
+    );
+    python.await.unwrap();
+    servers.await.unwrap();
+}
+
 /// Runs the official client off the async runtime.
 async fn client(url: String, key: Option<String>, args: Vec<String>) -> Value {
     tokio::task::spawn_blocking(move || {
@@ -72,12 +82,7 @@ fn filesystem_config(allowed: &std::path::Path) -> String {
 
 #[tokio::test]
 async fn filesystem_calls_are_governed_like_tool_calls() {
-    let (python, servers) = (
-        tokio::task::spawn_blocking(mcp_python),
-        tokio::task::spawn_blocking(mcp_servers),
-    );
-    python.await.unwrap();
-    servers.await.unwrap();
+    installed().await;
     let work = tempfile::tempdir().unwrap();
     let allowed = work.path().join("allowed");
     std::fs::create_dir(&allowed).unwrap();
@@ -282,8 +287,7 @@ async fn filesystem_calls_are_governed_like_tool_calls() {
 
 #[tokio::test]
 async fn keys_see_only_their_tools_and_their_sessions() {
-    tokio::task::spawn_blocking(mcp_python).await.unwrap();
-    tokio::task::spawn_blocking(mcp_servers).await.unwrap();
+    installed().await;
     let work = tempfile::tempdir().unwrap();
     let config = format!(
         "{}roles = {{ auditor = [\"read_*\", \"list_*\"] }}\ntenants = [\"default\"]\n",
@@ -521,8 +525,7 @@ async fn a_definition_changed_mid_session_is_quarantined_until_approved_again() 
 
 #[tokio::test]
 async fn a_streamable_http_server_is_governed_too() {
-    tokio::task::spawn_blocking(mcp_python).await.unwrap();
-    tokio::task::spawn_blocking(mcp_servers).await.unwrap();
+    installed().await;
     let (_everything, url) = start_everything_http().await;
     let config =
         format!("[[mcp.servers]]\nname = \"everything\"\nurl = {url:?}\ntiers = {{ get-env = \"red\" }}\n");

@@ -46,9 +46,9 @@ fn transport(server: &McpServer) -> Value {
     }
 }
 
-/// Each tool of a server with its state, read afresh from the upstream.
-async fn tools_of(state: &AppState, server: &McpServer) -> Result<(Vec<Value>, Vec<String>), ApiError> {
-    let listing = server
+/// The server's tools read afresh from the upstream, compared with their pins.
+async fn read_tools(state: &AppState, server: &McpServer) -> Result<Arc<catalog::Listing>, ApiError> {
+    server
         .catalog
         .listing(
             &server.client,
@@ -59,7 +59,12 @@ async fn tools_of(state: &AppState, server: &McpServer) -> Result<(Vec<Value>, V
         .await
         .map_err(|e| ApiError::NotFound {
             what: format!("A reading of `{}`'s tools ({e})", server.name()),
-        })?;
+        })
+}
+
+/// Each tool of a server with its state, read afresh from the upstream.
+async fn tools_of(state: &AppState, server: &McpServer) -> Result<(Vec<Value>, Vec<String>), ApiError> {
+    let listing = read_tools(state, server).await?;
     let tools = listing
         .tools
         .iter()
@@ -168,18 +173,7 @@ pub async fn approve(
             )
         })?
     };
-    let listing = server
-        .catalog
-        .listing(
-            &server.client,
-            &state.core.store,
-            state.mcp.config.metadata_injection,
-            true,
-        )
-        .await
-        .map_err(|e| ApiError::NotFound {
-            what: format!("A reading of `{name}`'s tools ({e})"),
-        })?;
+    let listing = read_tools(&state, &server).await?;
     if let Some(reviewed) = &request.digests {
         let now: std::collections::BTreeMap<&str, &str> = listing
             .tools

@@ -527,6 +527,21 @@ async fn approve<S: Surface>(
     }
 }
 
+/// The approval of this exact call (by `digest`) for the caller's key: one approved is used,
+/// one still waiting is reported, none means the call is queued.
+pub async fn approval_for_call(core: &Core, ctx: &RequestContext, digest: &str) -> Result<Found, ApiError> {
+    let open = core
+        .store
+        .open_approval_for(&ctx.principal.key_id, digest)
+        .await
+        .map_err(|_| ApiError::StoreUnavailable)?;
+    Ok(match open {
+        Some(a) if a.status == warden_store::ApprovalStatus::Approved => Found::Use(a.id),
+        Some(a) => Found::Pending(Box::new(a)),
+        None => Found::Nothing,
+    })
+}
+
 /// Commits what is staged, then refuses with `error` (or, if the trail cannot commit, with
 /// that).
 async fn answer_after_commit<S: Surface>(

@@ -657,6 +657,17 @@ pub struct McpCall {
     origin: String,
 }
 
+/// The view of a call to `tool`, naming what it calls (`name` or `uri`) as a judged text.
+fn call_view(tool: &str, key: &str, value: &str) -> View {
+    let mut view = View::new(Subject::ToolCall {
+        tool: tool.to_string(),
+        action: None,
+    });
+    view.body.insert(key.into(), json!(value));
+    view.text(format!("/{key}"), Speaker::Call, 0);
+    view
+}
+
 fn bad_params(message: impl Into<String>) -> ApiError {
     ApiError::bad_request(message, Some("params"), "invalid_params")
 }
@@ -716,12 +727,7 @@ impl Surface for McpCall {
                     Some(_) => return Err(bad_params("`params.arguments` must be an object.")),
                 };
                 let tool = fold_tool_name(&name);
-                let mut view = View::new(Subject::ToolCall {
-                    tool: tool.clone(),
-                    action: None,
-                });
-                view.body.insert("name".into(), json!(name));
-                view.text("/name".into(), Speaker::Call, 0);
+                let view = call_view(&tool, "name", &name);
                 (view, tool, args)
             }
             Method::ReadResource => {
@@ -738,12 +744,7 @@ impl Surface for McpCall {
                 } else {
                     ("read_resource".to_string(), json!({"uri": uri}))
                 };
-                let mut view = View::new(Subject::ToolCall {
-                    tool: tool.clone(),
-                    action: None,
-                });
-                view.body.insert("uri".into(), json!(uri));
-                view.text("/uri".into(), Speaker::Call, 0);
+                let view = call_view(&tool, "uri", &uri);
                 (view, tool, args)
             }
             Method::GetPrompt => {
@@ -759,12 +760,7 @@ impl Surface for McpCall {
                     Some(_) => return Err(bad_params("`params.arguments` must map names to strings.")),
                 };
                 let tool = "get_prompt".to_string();
-                let mut view = View::new(Subject::ToolCall {
-                    tool: tool.clone(),
-                    action: None,
-                });
-                view.body.insert("name".into(), json!(name));
-                view.text("/name".into(), Speaker::Call, 0);
+                let view = call_view(&tool, "name", &name);
                 (view, tool, args)
             }
         };
@@ -837,16 +833,7 @@ impl Surface for McpCall {
         _headers: &HeaderMap,
     ) -> Result<Found, ApiError> {
         // The identical call, re-issued by the same key, finds its approval.
-        let open = core
-            .store
-            .open_approval_for(&ctx.principal.key_id, digest)
-            .await
-            .map_err(|_| ApiError::StoreUnavailable)?;
-        Ok(match open {
-            Some(a) if a.status == warden_store::ApprovalStatus::Approved => Found::Use(a.id),
-            Some(a) => Found::Pending(Box::new(a)),
-            None => Found::Nothing,
-        })
+        crate::governance::approval_for_call(core, ctx, digest).await
     }
 
     fn resume_hint(&self, _id: &str) -> String {

@@ -11,7 +11,6 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use warden_policy::Speaker;
-use warden_store::ApprovalStatus;
 
 use super::tools_invoke::GRANT_PREFIX;
 use super::{object_body, openai_refusal, unsupported, wrong_type};
@@ -149,16 +148,7 @@ impl Surface for ToolHook {
             }
         }
         // Otherwise an approval of this exact call, for this key, in this session.
-        let open = core
-            .store
-            .open_approval_for(&ctx.principal.key_id, digest)
-            .await
-            .map_err(|_| ApiError::StoreUnavailable)?;
-        Ok(match open {
-            Some(a) if a.status == ApprovalStatus::Approved => Found::Use(a.id),
-            Some(a) => Found::Pending(Box::new(a)),
-            None => Found::Nothing,
-        })
+        crate::governance::approval_for_call(core, ctx, digest).await
     }
 
     fn resume_hint(&self, _id: &str) -> String {

@@ -190,6 +190,8 @@ async fn filesystem_calls_are_governed_like_tool_calls() {
         "{text}"
     );
     assert!(text.contains("AWS_ACCESS_KEY_ID="), "{text}");
+    // Nowhere in the result: the structured copy is redacted too.
+    assert!(!secret.to_string().contains("AKIAZ7QK3M5XW2PLRT4N"), "{secret}");
 
     // Red: writing an SSH authorized_keys file is refused, naming the rule and the trace.
     let outside = work.path().join("home/.ssh/authorized_keys");

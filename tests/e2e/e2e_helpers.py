@@ -5,7 +5,7 @@ Subcommands (each exits 0 when the condition holds, 1 when not, printing what it
 
   free-port
       Print a free TCP port on 127.0.0.1.
-  openclaw-config --out FILE --port N --token-file F --mock-port N --workspace DIR
+  openclaw-config --out FILE --port N --token-file F --mock-port N --workspace DIR [--mcp-url U --mcp-key-file F]
                   --plugin-dir DIR --warden-url URL --key-file F --log-file F
       Write the OpenClaw configuration used by the test.
   json-get FILE PATH
@@ -105,6 +105,14 @@ def cmd_openclaw_config(args):
             },
         },
     }
+    if args.mcp_url:
+        # The agent's MCP server, reached through Warden's governed endpoint with a Warden key.
+        key = open(args.mcp_key_file, encoding="utf-8").read().strip()
+        config["mcp"] = {"servers": {"files": {
+            "url": args.mcp_url,
+            "transport": "streamable-http",
+            "headers": {"Authorization": "Bearer " + key},
+        }}}
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump(config, f, indent=2)
     return 0
@@ -260,6 +268,8 @@ def main():
         p.add_argument("--" + name, required=True)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--mock-port", type=int, required=True)
+    p.add_argument("--mcp-url", default="")
+    p.add_argument("--mcp-key-file", default="")
     p = sub.add_parser("json-get")
     p.add_argument("file")
     p.add_argument("path")

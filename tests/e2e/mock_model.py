@@ -42,6 +42,8 @@ RED_MARKER = "E2E-RED"
 AMBER_MARKER = "E2E-AMBER"
 PROBE_MARKER = "E2E-PROBE"
 PLAN_MARKER = "E2E-PLAN"
+MCP_RED_MARKER = "E2E-MCP-RED"
+MCP_MARKER = "E2E-MCP"
 PLAN = ("I can wire $50,000 from the operating account to the new partner's IBAN "
         "DE89 3704 0044 0532 0130 00 right away. Shall I go ahead?")
 INTERNAL = "BEGIN_OPENCLAW_INTERNAL_CONTEXT"
@@ -65,7 +67,9 @@ def text_of(content):
 
 
 class Script:
-    def __init__(self, red_command, amber_command, probe_command):
+    def __init__(self, red_command, amber_command, probe_command, mcp_read="", mcp_write=""):
+        self.mcp_read = mcp_read
+        self.mcp_write = mcp_write
         self.red_command = red_command
         self.amber_command = amber_command
         self.probe_command = probe_command
@@ -97,6 +101,13 @@ class Script:
                 if message.get("role") in ("tool", "function"):
                     return ("text", OUTCOME + text_of(message.get("content"))[:2000])
             return ("text", "Nothing to report.")
+        # OpenClaw names an MCP server's tools `<server>__<tool>` and offers them behind its Tool
+        # Search bridge: the model calls `tool_call` with the tool's name and arguments.
+        if MCP_RED_MARKER in last_user and self.mcp_write:
+            args = {"path": self.mcp_write, "content": "ssh-ed25519 AAAAC3Nz e2e-attacker"}
+            return ("tool", "tool_call", {"id": "files__write_file", "args": args})
+        if MCP_MARKER in last_user and self.mcp_read:
+            return ("tool", "tool_call", {"id": "files__read_text_file", "args": {"path": self.mcp_read}})
         if RED_MARKER in last_user:
             return ("tool", "exec", {"command": self.red_command})
         if AMBER_MARKER in last_user:
@@ -209,8 +220,10 @@ def main():
     parser.add_argument("--red-command", default="rm -rf /tmp/warden-e2e-target")
     parser.add_argument("--amber-command", default="ls -la /tmp")
     parser.add_argument("--probe-command", default="")
+    parser.add_argument("--mcp-read", default="", help="the file E2E-MCP reads through the MCP server")
+    parser.add_argument("--mcp-write", default="", help="the file E2E-MCP-RED tries to write through it")
     args = parser.parse_args()
-    script = Script(args.red_command, args.amber_command, args.probe_command)
+    script = Script(args.red_command, args.amber_command, args.probe_command, args.mcp_read, args.mcp_write)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(script, args.log))
     server.daemon_threads = True
     with open(args.port_file + ".tmp", "w", encoding="utf-8") as f:

@@ -29,6 +29,10 @@
 #      green chat; the client's next turn, "yes, go ahead" alone, is judged with the plan the
 #      session holds (blocked, and it never reaches the model); OpenClaw's session names carry
 #      the caller's tenant and key (`openai-user:warden:default:client:...`);
+#   j. an MCP server behind Warden: OpenClaw's own MCP client reaches the reference filesystem
+#      server through Warden's /mcp/files (with a Warden key); a read runs and its content
+#      reaches the client, a write of an SSH authorized_keys file (which the server itself
+#      would allow) is blocked by Warden and the file is not created;
 #   extra: fail-closed: with Warden stopped, a chat sent straight to OpenClaw whose model asks
 #      for `exec touch <file>` is blocked by the plugin and the file is not created;
 #   e. `warden audit verify` passes at the end.
@@ -244,7 +248,7 @@ PROBE_CMD="touch $PROBE_FILE"
 DB="sqlite://$WORK/warden.db"
 
 # Warden's keys: one for the plugin (decisions), one for the client, one for the approver.
-for k in plugin:requester client:requester approver:approver; do
+for k in plugin:requester client:requester approver:approver admin:admin mcp:requester; do
     (umask 077 && "$WARDEN" keys create --name "${k%%:*}" --role "${k##*:}" --database-url "$DB" \
         >"$WORK/${k%%:*}.key" 2>>"$WORK/keys.err") || die "warden keys create failed: $(tail -3 "$WORK/keys.err")"
 done
@@ -262,10 +266,30 @@ cat >"$WORK/warden.toml" <<'EOF'
 tiers = { write = "amber", edit = "amber", openclaw = "amber", agents_list = "amber" }
 EOF
 
+# The reference MCP filesystem server (pinned in tests/mcp), governed by Warden at /mcp/files.
+MCP_SERVERS="$CACHE/mcp-servers"
+if ! cmp -s "$ROOT/tests/mcp/package-lock.json" "$MCP_SERVERS/package-lock.json"; then
+    log "installing the reference MCP servers into $MCP_SERVERS"
+    mkdir -p "$MCP_SERVERS"
+    cp "$ROOT/tests/mcp/package.json" "$ROOT/tests/mcp/package-lock.json" "$MCP_SERVERS/"
+    (cd "$MCP_SERVERS" && timeout 600 npm ci --no-audit --no-fund --loglevel=error >&2) || die "npm ci of the MCP servers failed"
+fi
+mkdir -p "$WORK/mcpfiles"
+MCP_SENTINEL="mcp-sentinel-$RUN_ID"
+echo "$MCP_SENTINEL" >"$WORK/mcpfiles/notes.txt"
+MCP_WRITE="$WORK/mcpfiles/.ssh/authorized_keys"
+cat >>"$WORK/warden.toml" <<EOF
+
+[[mcp.servers]]
+name = "files"
+command = ["$NODE_BIN", "$MCP_SERVERS/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js", "$WORK/mcpfiles"]
+EOF
+
 # The mock model provider.
 log "starting the mock model provider"
 WARDEN_E2E_RUN=$RUN_ID python3 "$HERE/mock_model.py" --port-file "$WORK/mock.port" --log "$WORK/mock.log" \
     --red-command "$RED_CMD" --amber-command "$AMBER_CMD" --probe-command "$PROBE_CMD" \
+    --mcp-read "$WORK/mcpfiles/notes.txt" --mcp-write "$MCP_WRITE" \
     >"$WORK/mock.out" 2>&1 &
 STARTED+=($!)
 wait_for 20 "the mock model's port" test -s "$WORK/mock.port" || die "the mock model did not start"
@@ -285,13 +309,17 @@ wait_for 30 "warden to listen" grep -q 'listening on' "$WORK/warden.err" || die 
 WARDEN_ADDR=$(grep -o 'listening on [0-9.:]*' "$WORK/warden.err" | head -1 | awk '{print $3}')
 WARDEN_URL="http://$WARDEN_ADDR"
 log "warden listens on $WARDEN_URL"
+# An admin approves the MCP server's tool definitions before OpenClaw discovers them.
+WARDEN_URL=$WARDEN_URL WARDEN_API_KEY=$(cat "$WORK/admin.key") "$WARDEN" mcp approve files --note "e2e" >"$WORK/mcp-approve.out" 2>&1 ||
+    die "warden mcp approve failed: $(tail -5 "$WORK/mcp-approve.out")"
 
 # OpenClaw: loopback only, token auth, chat completions on, the mock as its model, the plugin
 # loaded from integrations/openclaw and pointed at Warden with the plugin's key (from a file).
 helper openclaw-config --out "$WORK/openclaw.json" --port "$OPENCLAW_PORT" \
     --token-file "$WORK/openclaw.token" --mock-port "$MOCK_PORT" --workspace "$WORK/workspace" \
     --plugin-dir "$ROOT/integrations/openclaw" --warden-url "$WARDEN_URL" \
-    --key-file "$WORK/plugin.key" --log-file "$WORK/openclaw.log"
+    --key-file "$WORK/plugin.key" --log-file "$WORK/openclaw.log" \
+    --mcp-url "$WARDEN_URL/mcp/files" --mcp-key-file "$WORK/mcp.key"
 log "starting OpenClaw $OPENCLAW_VERSION on 127.0.0.1:$OPENCLAW_PORT (readiness can take a minute after a cold start)"
 (
     cd "$WORK"
@@ -461,6 +489,38 @@ i_yes() {
 check "i. \"yes, go ahead\" judged with the plan: HTTP $status_i2, risk $(header "$WORK/i2.json" x-warden-risk), the model never asked" i_yes
 i_namespace() { grep -q 'openai-user:warden:default:client:e2e-amber' "$WORK/d1.json"; }
 check "i. OpenClaw's sessions are named in the key's namespace (openai-user:warden:default:client:...)" i_namespace
+
+# ---------------------------------------------------------------------------- j. MCP
+log "j. OpenClaw's MCP client through Warden's /mcp/files"
+status=$(chat "$WORK/j1.json" e2e-mcp "E2E-MCP: What is in the notes file?")
+export_trail
+j_read() {
+    [[ $status == 200 ]] && [[ $(helper chat-content "$WORK/j1.json") == *"$MCP_SENTINEL"* ]] &&
+        python3 - "$WORK/trail.jsonl" <<'PY'
+import json, sys
+records = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ran = [r for r in records if r["stage"] == "executed" and r["payload"].get("server") == "files"
+       and r["payload"].get("method") == "tools/call"]
+sys.exit(0 if ran else 1)
+PY
+}
+check "j. an MCP read through Warden: chat HTTP $status, the file's content reached the client, trail: executed on /mcp/files" j_read
+log "j. reply: $(helper chat-content "$WORK/j1.json" --max 300)"
+status=$(chat "$WORK/j2.json" e2e-mcp-red "E2E-MCP-RED: Please tidy up my notes folder.")
+export_trail
+j_red() {
+    [[ ! -e $MCP_WRITE ]] && python3 - "$WORK/trail.jsonl" <<'PY'
+import json, sys
+records = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+traces = {r["trace_id"] for r in records if "authorized_keys" in json.dumps(r)}
+blocked = [r for r in records if r["stage"] == "blocked" and r["trace_id"] in traces]
+for r in blocked:
+    print(f"blocked: {r['payload'].get('surface')} {r['payload'].get('rule')}", file=sys.stderr)
+sys.exit(0 if blocked else 1)
+PY
+}
+check "j. an MCP write of authorized_keys: chat HTTP $status, blocked by Warden, the file was not created" j_red
+log "j. reply: $(helper chat-content "$WORK/j2.json" --max 300)"
 
 # ---------------------------------------------------------------------------- fail-closed
 log "fail-closed: stopping Warden, then a chat straight to OpenClaw whose model asks for: $PROBE_CMD"

@@ -280,6 +280,28 @@ pub fn read_call(tool: &str, args: &Value) -> Reading {
             }
         }
         "computer" | "mobile_ui" | "computer_use" => r.find(Effect::WorkspaceChange, "controls a machine"),
+        // OpenClaw's Tool Search bridge calls another tool by name; an MCP server's tools are
+        // named `<server>__<tool>`. The call is what the named tool does with its arguments.
+        "tool_call" if args.get("id").is_some_and(Value::is_string) => {
+            let named = args["id"]
+                .as_str()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            let inner = named.rsplit_once("__").map_or(named.as_str(), |(_, tool)| tool);
+            let inner_args = args.get("args").cloned().unwrap_or(Value::Null);
+            if inner == "tool_call" || inner.is_empty() {
+                r.find(Effect::Unrecognised, format!("tool_call of {named}"));
+            } else {
+                let reading = read_call(inner, &inner_args);
+                r.findings = reading.findings;
+                r.prose = reading.prose;
+                r.unknown = reading.unknown;
+                if !reading.unknown {
+                    r.data = reading.data;
+                }
+            }
+        }
         "sessions_list"
         | "sessions_history"
         | "session_status"
@@ -556,6 +578,22 @@ mod tests {
         assert_eq!(
             worst("create_directory", json!({"path": "/srv/new"})),
             Effect::WorkspaceChange
+        );
+        // Through OpenClaw's Tool Search bridge, by the named tool (an MCP tool's server prefix
+        // dropped).
+        assert_eq!(
+            worst(
+                "tool_call",
+                json!({"id": "files__write_file", "args": {"path": "/h/.ssh/authorized_keys", "content": "k"}})
+            ),
+            Effect::PrivilegeChange
+        );
+        assert_eq!(
+            worst(
+                "tool_call",
+                json!({"id": "files__read_text_file", "args": {"path": "notes.txt"}})
+            ),
+            Effect::ReadOnly
         );
         assert_eq!(
             worst("write", json!({"path": "src/lib.rs", "content": "rm -rf /"})),

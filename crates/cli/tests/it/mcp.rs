@@ -392,6 +392,11 @@ async fn keys_see_only_their_tools_and_their_sessions() {
     );
     let batch = g.post("/mcp/files", &g.requester, b"[]".to_vec(), &[]).await;
     assert_eq!(batch.json()["error"]["code"], -32600);
+    // Refused before any method, and on the trail with what was sent.
+    let rejected = g.wait_for_record(&bad.trace_id(), "rejected").await;
+    assert_eq!(rejected["payload"]["surface"], "mcp");
+    assert_eq!(rejected["payload"]["rpc_code"], -32700);
+    assert_eq!(rejected["payload"]["input_preview"], "{not json");
     let anonymous = reqwest::Client::new()
         .post(g.url("/mcp/files"))
         .body(list_body)

@@ -56,6 +56,35 @@ pub mod codes {
     pub const URL_ELICITATION_REQUIRED: i64 = -32042;
 }
 
+/// Refuses a message before it reaches a method, and puts the refusal on the trail with a
+/// masked preview of what was sent (an auditor sees malformed and unauthorised attempts too).
+#[allow(clippy::too_many_arguments)]
+async fn refused(
+    state: &AppState,
+    trace_id: &str,
+    principal: &Principal,
+    raw: Option<&[u8]>,
+    status: StatusCode,
+    id: &Value,
+    code: i64,
+    message: &str,
+    data: Option<Value>,
+) -> Response {
+    let policy = state.core.policy.get();
+    let preview = raw.map(|raw| {
+        let text = String::from_utf8_lossy(&raw[..raw.len().min(4096)]);
+        records::preview(&policy.mask_sensitive(&text), 500)
+    });
+    let error = ApiError::bad_request(message.to_string(), None, "invalid_mcp_message");
+    let record = records::rejected(trace_id, principal, "mcp", &error, preview).with("rpc_code", json!(code));
+    if let Err(e) = records::write(&state.core.audit, vec![record]).await {
+        tracing::error!(trace_id, error = %e.message(), "the refusal of an MCP message was not committed");
+    }
+    let mut response = rpc_error(status, id, code, message, data);
+    governance_headers(&mut response, trace_id, None, Some("rejected"));
+    response
+}
+
 /// A JSON-RPC success.
 fn rpc_result(id: &Value, result: Value) -> Response {
     json_response(
@@ -159,23 +188,33 @@ pub async fn post(
     let core = &state.core;
     let hub = &state.mcp;
     if principal.require(Role::Requester).is_err() {
-        return rpc_error(
+        return refused(
+            &state,
+            &trace.0,
+            &principal,
+            None,
             StatusCode::FORBIDDEN,
             &Value::Null,
             codes::FORBIDDEN,
             "This key lacks the `requester` role needed here.",
             None,
-        );
+        )
+        .await;
     }
     let Some(server) = server_for(hub, &name, &principal).cloned() else {
         let message = format!("No MCP server named `{name}` is governed here.");
-        return rpc_error(
+        return refused(
+            &state,
+            &trace.0,
+            &principal,
+            None,
             StatusCode::NOT_FOUND,
             &Value::Null,
             codes::INVALID_REQUEST,
             &message,
             None,
-        );
+        )
+        .await;
     };
     let raw = match crate::governance::read_body(
         body,
@@ -187,47 +226,67 @@ pub async fn post(
         Ok(raw) => raw,
         Err(error) => {
             let status = error.status();
-            return rpc_error(
+            return refused(
+                &state,
+                &trace.0,
+                &principal,
+                None,
                 status,
                 &Value::Null,
                 codes::INVALID_REQUEST,
                 &error.message(),
                 None,
-            );
+            )
+            .await;
         }
     };
     let message: Value = match serde_json::from_slice(&raw) {
         Ok(message) => message,
         Err(e) => {
             let text = format!("The body is not valid JSON: {e}.");
-            return rpc_error(
+            return refused(
+                &state,
+                &trace.0,
+                &principal,
+                Some(&raw),
                 StatusCode::BAD_REQUEST,
                 &Value::Null,
                 codes::PARSE_ERROR,
                 &text,
                 None,
-            );
+            )
+            .await;
         }
     };
     let Value::Object(message) = message else {
         let text = "The body must be one JSON-RPC message (an object); batches are not part of this protocol revision.";
-        return rpc_error(
+        return refused(
+            &state,
+            &trace.0,
+            &principal,
+            Some(&raw),
             StatusCode::BAD_REQUEST,
             &Value::Null,
             codes::INVALID_REQUEST,
             text,
             None,
-        );
+        )
+        .await;
     };
     let id = message.get("id").cloned().unwrap_or(Value::Null);
     if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return rpc_error(
+        return refused(
+            &state,
+            &trace.0,
+            &principal,
+            Some(&raw),
             StatusCode::BAD_REQUEST,
             &id,
             codes::INVALID_REQUEST,
             "`jsonrpc` must be \"2.0\".",
             None,
-        );
+        )
+        .await;
     }
     let Some(method) = message.get("method").and_then(Value::as_str).map(str::to_string) else {
         // A response to a request of ours: Warden sends none, so there is nothing to match.
@@ -237,13 +296,18 @@ pub async fn post(
     if !valid_id {
         // A notification (initialized, cancelled, ...): nothing to answer.
         return if message.contains_key("id") {
-            rpc_error(
+            refused(
+                &state,
+                &trace.0,
+                &principal,
+                Some(&raw),
                 StatusCode::BAD_REQUEST,
                 &Value::Null,
                 codes::INVALID_REQUEST,
                 "`id` must be a string or a number.",
                 None,
             )
+            .await
         } else {
             StatusCode::ACCEPTED.into_response()
         };
@@ -252,13 +316,18 @@ pub async fn post(
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(p @ Value::Object(_)) => p.clone(),
         Some(_) => {
-            return rpc_error(
+            return refused(
+                &state,
+                &trace.0,
+                &principal,
+                Some(&raw),
                 StatusCode::OK,
                 &id,
                 codes::INVALID_PARAMS,
                 "`params` must be an object.",
                 None,
-            );
+            )
+            .await;
         }
     };
     if method == "initialize" {
@@ -271,29 +340,50 @@ pub async fn post(
                 "Unsupported MCP-Protocol-Version; this gateway speaks {}.",
                 PROTOCOL_VERSIONS.join(", ")
             );
-            return rpc_error(StatusCode::BAD_REQUEST, &id, codes::INVALID_REQUEST, &text, None);
+            return refused(
+                &state,
+                &trace.0,
+                &principal,
+                Some(&raw),
+                StatusCode::BAD_REQUEST,
+                &id,
+                codes::INVALID_REQUEST,
+                &text,
+                None,
+            )
+            .await;
         }
     }
     let Some(session_id) = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) else {
-        return rpc_error(
+        return refused(
+            &state,
+            &trace.0,
+            &principal,
+            Some(&raw),
             StatusCode::BAD_REQUEST,
             &id,
             codes::INVALID_REQUEST,
             "The Mcp-Session-Id header is required; send `initialize` first.",
             None,
-        );
+        )
+        .await;
     };
     let Some(session) = hub
         .sessions
         .get(session_id, server.name(), &principal.key_id, core.clock.now_ms())
     else {
-        return rpc_error(
+        return refused(
+            &state,
+            &trace.0,
+            &principal,
+            Some(&raw),
             StatusCode::NOT_FOUND,
             &id,
             codes::INVALID_REQUEST,
             "The session is unknown or has expired; send `initialize` again.",
             None,
-        );
+        )
+        .await;
     };
     match method.as_str() {
         "ping" => rpc_result(&id, json!({})),

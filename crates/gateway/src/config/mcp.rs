@@ -22,6 +22,9 @@ pub struct RawMcp {
     pub session_idle_secs: Option<u64>,
     /// Sessions held at once, over all servers.
     pub max_sessions: Option<usize>,
+    /// Sessions one key holds at once; opening one more forgets that key's least recently
+    /// used session, so one client cannot crowd out the others.
+    pub max_sessions_per_key: Option<usize>,
     /// What a tool description or server instruction addressed to the model does:
     /// `quarantine` (default: hidden until an admin approves it) or `flag` (recorded only).
     pub metadata_injection: Option<String>,
@@ -97,6 +100,7 @@ pub struct McpConfig {
     pub servers: Vec<McpServerConfig>,
     pub session_idle: Duration,
     pub max_sessions: usize,
+    pub max_sessions_per_key: usize,
     pub metadata_injection: MetadataInjection,
     pub result_injection: ResultInjection,
     pub max_body_bytes: usize,
@@ -108,6 +112,7 @@ impl Default for McpConfig {
             servers: Vec::new(),
             session_idle: Duration::from_secs(3600),
             max_sessions: 10_000,
+            max_sessions_per_key: 64,
             metadata_injection: MetadataInjection::Quarantine,
             result_injection: ResultInjection::Annotate,
             max_body_bytes: 4 * 1024 * 1024,
@@ -198,6 +203,11 @@ impl RawMcp {
             Some(n) => n,
             None => defaults.max_sessions,
         };
+        let max_sessions_per_key = match self.max_sessions_per_key {
+            Some(0) => return Err(invalid("mcp.max_sessions_per_key", "must be at least 1".into())),
+            Some(n) => n.min(max_sessions),
+            None => defaults.max_sessions_per_key.min(max_sessions),
+        };
         let max_body_bytes = match self.max_body_bytes {
             Some(n) if n < 1024 => return Err(invalid("mcp.max_body_bytes", "must be at least 1024".into())),
             Some(n) => n,
@@ -207,6 +217,7 @@ impl RawMcp {
             servers,
             session_idle,
             max_sessions,
+            max_sessions_per_key,
             metadata_injection: keyword(
                 "mcp.metadata_injection",
                 self.metadata_injection.as_deref(),

@@ -51,7 +51,11 @@ impl McpHub {
             .collect();
         Ok(McpHub {
             servers,
-            sessions: sessions::Sessions::new(config.session_idle, config.max_sessions),
+            sessions: sessions::Sessions::new(
+                config.session_idle,
+                config.max_sessions,
+                config.max_sessions_per_key,
+            ),
             config: config.clone(),
         })
     }

@@ -1,7 +1,9 @@
 //! Client sessions of the MCP endpoint: made by `initialize`, named by an unguessable id the
 //! client sends back as `Mcp-Session-Id`, bound to the key that made it and the server it
 //! reached, and forgotten when idle too long or ended by the client. A session id presented
-//! with another key, or for another server, is unknown.
+//! with another key, or for another server, is unknown. One key holds a bounded number of
+//! sessions: a client that opens sessions without ending them loses its own oldest, not
+//! everyone else's.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -26,6 +28,7 @@ pub struct Sessions {
     open: Mutex<HashMap<String, Arc<McpSession>>>,
     idle: Duration,
     max: usize,
+    per_key: usize,
 }
 
 /// Why a session was not opened.
@@ -33,11 +36,12 @@ pub struct Sessions {
 pub struct TooManySessions;
 
 impl Sessions {
-    pub fn new(idle: Duration, max: usize) -> Sessions {
+    pub fn new(idle: Duration, max: usize, per_key: usize) -> Sessions {
         Sessions {
             open: Mutex::new(HashMap::new()),
             idle,
             max,
+            per_key: per_key.max(1),
         }
     }
 
@@ -65,6 +69,19 @@ impl Sessions {
         let mut open = self.open.lock().map_err(|_| TooManySessions)?;
         let idle_ms = self.idle.as_millis() as i64;
         open.retain(|_, s| now_ms - s.last_used_ms.load(Ordering::Relaxed) < idle_ms);
+        let mine: Vec<(&String, i64)> = open
+            .iter()
+            .filter(|(_, s)| s.key_id == key_id)
+            .map(|(id, s)| (id, s.last_used_ms.load(Ordering::Relaxed)))
+            .collect();
+        if mine.len() >= self.per_key
+            && let Some(oldest) = mine
+                .iter()
+                .min_by_key(|(_, used)| *used)
+                .map(|(id, _)| (*id).clone())
+        {
+            open.remove(&oldest);
+        }
         if open.len() >= self.max {
             return Err(TooManySessions);
         }
@@ -108,7 +125,7 @@ mod tests {
 
     #[test]
     fn sessions_belong_to_their_key_and_server_and_expire() {
-        let sessions = Sessions::new(Duration::from_secs(10), 2);
+        let sessions = Sessions::new(Duration::from_secs(10), 2, 5);
         sessions
             .open("a".into(), "files", "k1", "2025-11-25", false, "t", 0)
             .expect("open");
@@ -132,5 +149,28 @@ mod tests {
         assert!(!sessions.close("b", "files", "k2"));
         assert!(sessions.close("b", "files", "k1"));
         assert!(sessions.get("b", "files", "k1", 30_001).is_none());
+    }
+
+    #[test]
+    fn a_key_past_its_share_loses_its_own_oldest_session() {
+        let sessions = Sessions::new(Duration::from_secs(60), 10, 2);
+        sessions
+            .open("a".into(), "files", "k1", "v", false, "t", 0)
+            .expect("open");
+        sessions
+            .open("b".into(), "files", "k1", "v", false, "t", 1)
+            .expect("open");
+        sessions
+            .open("x".into(), "files", "k2", "v", false, "t", 2)
+            .expect("open");
+        // `a` was used last; `b` is the oldest of k1's and makes way.
+        assert!(sessions.get("a", "files", "k1", 3).is_some());
+        sessions
+            .open("c".into(), "files", "k1", "v", false, "t", 4)
+            .expect("open");
+        assert!(sessions.get("b", "files", "k1", 5).is_none());
+        assert!(sessions.get("a", "files", "k1", 5).is_some());
+        assert!(sessions.get("c", "files", "k1", 5).is_some());
+        assert!(sessions.get("x", "files", "k2", 5).is_some());
     }
 }

@@ -401,5 +401,10 @@ mod tests {
                 .contains("not a role")
         );
         assert!(toml::from_str::<RawMcp>("[[servers]]\nname = \"a\"\nurll = \"x\"").is_err());
+        assert!(error("max_sessions_per_key = 0").contains("at least 1"));
+        assert_eq!(
+            resolve("max_sessions = 5").expect("valid").max_sessions_per_key,
+            5
+        );
     }
 }

@@ -559,4 +559,110 @@ async fn a_streamable_http_server_is_governed_too() {
             .contains("hello through Warden"),
         "{echoed}"
     );
+
+    // Resources and prompts: lists pass through, a read and a prompt are judged and recorded.
+    let rpc = |id: u64, method: &str, params: Value| {
+        json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+            .to_string()
+            .into_bytes()
+    };
+    let init = rpc(
+        1,
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                                           "clientInfo": {"name": "t", "version": "1"}}),
+    );
+    let opened = g.post("/mcp/everything", &g.requester, init, &[]).await;
+    assert_eq!(opened.json()["result"]["protocolVersion"], "2025-06-18");
+    assert!(
+        opened.json()["result"]["capabilities"]["resources"].is_object(),
+        "{:?}",
+        opened.json()
+    );
+    let session = opened.header("mcp-session-id").to_string();
+    let headers = [
+        ("mcp-session-id", session.as_str()),
+        ("mcp-protocol-version", "2025-06-18"),
+    ];
+    let listed = g
+        .post(
+            "/mcp/everything",
+            &g.requester,
+            rpc(2, "resources/list", json!({})),
+            &headers,
+        )
+        .await;
+    let resources = listed.json()["result"]["resources"].clone();
+    let uri = resources[0]["uri"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{:?}", listed.json()))
+        .to_string();
+    let read = g
+        .post(
+            "/mcp/everything",
+            &g.requester,
+            rpc(3, "resources/read", json!({"uri": uri})),
+            &headers,
+        )
+        .await;
+    assert!(read.json()["result"]["contents"].is_array(), "{:?}", read.json());
+    assert_eq!(read.header("x-warden-status"), "executed");
+    let prompts = g
+        .post(
+            "/mcp/everything",
+            &g.requester,
+            rpc(4, "prompts/list", json!({})),
+            &headers,
+        )
+        .await;
+    assert!(
+        prompts.json()["result"]["prompts"].is_array(),
+        "{:?}",
+        prompts.json()
+    );
+    let unknown = g
+        .post(
+            "/mcp/everything",
+            &g.requester,
+            rpc(5, "sampling/createMessage", json!({})),
+            &headers,
+        )
+        .await;
+    assert_eq!(unknown.json()["error"]["code"], -32601);
+    let wrong_version = [
+        ("mcp-session-id", session.as_str()),
+        ("mcp-protocol-version", "1999-01-01"),
+    ];
+    let refused = g
+        .post(
+            "/mcp/everything",
+            &g.requester,
+            rpc(6, "ping", json!({})),
+            &wrong_version,
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+    let ended = reqwest::Client::new()
+        .delete(g.url("/mcp/everything"))
+        .bearer_auth(&g.requester)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 204);
+    let after = g
+        .post(
+            "/mcp/everything",
+            &g.requester,
+            rpc(7, "ping", json!({})),
+            &headers,
+        )
+        .await;
+    assert_eq!(after.status, 404, "an ended session is unknown");
+    let trail = g.trail();
+    let read_record = trail
+        .iter()
+        .find(|r| r["stage"] == "executed" && r["payload"]["method"] == "resources/read")
+        .expect("the resource read is recorded");
+    assert_eq!(read_record["payload"]["tool"], uri.as_str());
 }

@@ -18,35 +18,10 @@ fn repo_root() -> PathBuf {
 
 /// The venv's python, creating the venv and installing the pinned SDK when needed.
 fn sdk_python() -> PathBuf {
-    let requirements = repo_root().join("tests/interop/requirements.txt");
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("openai-sdk-venv");
-    let python = venv.join("bin/python");
-    let stamp = venv.join("requirements.installed");
-    let wanted = std::fs::read_to_string(&requirements).expect("requirements.txt");
-    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && python.exists() {
-        return python;
-    }
-    let status = Command::new("python3")
-        .args(["-m", "venv", "--clear"])
-        .arg(&venv)
-        .status()
-        .expect("python3 -m venv");
-    assert!(status.success(), "cannot create a venv with python3");
-    let status = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-        ])
-        .arg(&requirements)
-        .status()
-        .expect("pip install");
-    assert!(status.success(), "cannot install the OpenAI SDK from PyPI");
-    std::fs::write(&stamp, wanted).expect("stamp");
-    python
+    crate::mcp_harness::python_venv(
+        "openai-sdk-venv",
+        &repo_root().join("tests/interop/requirements.txt"),
+    )
 }
 
 #[tokio::test]

@@ -59,39 +59,47 @@ fn install_once(dir: &Path, wanted: &str, install: impl FnOnce()) {
     // The lock is released when `lock` is dropped.
 }
 
+/// The python of the venv `target/tmp/<name>` with `requirements` installed, creating it (once,
+/// across tests and processes) when the pinned requirements changed.
+pub fn python_venv(name: &str, requirements: &Path) -> PathBuf {
+    let wanted =
+        std::fs::read_to_string(requirements).unwrap_or_else(|e| panic!("{}: {e}", requirements.display()));
+    let venv = target_tmp().join(name);
+    let python = venv.join("bin/python");
+    install_once(&venv, &wanted, || {
+        let status = Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv)
+            .status()
+            .expect("python3 -m venv");
+        assert!(status.success(), "cannot create a venv with python3");
+        let status = Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(requirements)
+            .status()
+            .expect("pip install");
+        assert!(
+            status.success(),
+            "cannot install {} from PyPI",
+            requirements.display()
+        );
+    });
+    assert!(python.exists(), "no python in {}", venv.display());
+    python
+}
+
 /// The venv's python with the pinned MCP SDK installed, creating the venv when needed.
 pub fn mcp_python() -> PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON
-        .get_or_init(|| {
-            let requirements = mcp_dir().join("requirements.txt");
-            let wanted = std::fs::read_to_string(&requirements).expect("tests/mcp/requirements.txt");
-            let venv = target_tmp().join("mcp-sdk-venv");
-            let python = venv.join("bin/python");
-            install_once(&venv, &wanted, || {
-                let status = Command::new("python3")
-                    .args(["-m", "venv", "--clear"])
-                    .arg(&venv)
-                    .status()
-                    .expect("python3 -m venv");
-                assert!(status.success(), "cannot create a venv with python3");
-                let status = Command::new(&python)
-                    .args([
-                        "-m",
-                        "pip",
-                        "install",
-                        "--quiet",
-                        "--disable-pip-version-check",
-                        "-r",
-                    ])
-                    .arg(&requirements)
-                    .status()
-                    .expect("pip install");
-                assert!(status.success(), "cannot install the MCP SDK from PyPI");
-            });
-            assert!(python.exists(), "no python in {}", venv.display());
-            python
-        })
+        .get_or_init(|| python_venv("mcp-sdk-venv", &mcp_dir().join("requirements.txt")))
         .clone()
 }
 

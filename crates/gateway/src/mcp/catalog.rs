@@ -111,12 +111,12 @@ pub fn diff(pinned: &Value, current: &Value) -> Vec<Value> {
 
 /// The texts of a definition the model reads: its description, title and every
 /// `description` and `title` in its schemas.
-fn model_facing_texts(definition: &Value, out: &mut Vec<String>) {
+fn model_facing_texts<'a>(definition: &'a Value, out: &mut Vec<&'a str>) {
     match definition {
         Value::Object(map) => {
             for (key, value) in map {
                 match (key.as_str(), value) {
-                    ("description" | "title", Value::String(text)) => out.push(text.clone()),
+                    ("description" | "title", Value::String(text)) => out.push(text),
                     (_, nested) => model_facing_texts(nested, out),
                 }
             }
@@ -130,7 +130,7 @@ fn model_facing_texts(definition: &Value, out: &mut Vec<String>) {
 pub fn injection_in(definition: &Value) -> Option<Injection> {
     let mut texts = Vec::new();
     model_facing_texts(definition, &mut texts);
-    texts.iter().find_map(|text| find_injection(text))
+    texts.into_iter().find_map(find_injection)
 }
 
 /// Whether `principal` may see (and so call) `tool` on `server`: the server's tenants, its
@@ -194,6 +194,8 @@ impl Catalog {
         injection: MetadataInjection,
         force: bool,
     ) -> Result<Arc<Listing>, RpcError> {
+        // Held across the upstream read on purpose: concurrent calls that find the reading
+        // stale wait for one re-read instead of each asking the server.
         let mut current = self.current.lock().await;
         if !force
             && let Some(listing) = current.as_ref()

@@ -56,33 +56,50 @@ pub mod codes {
     pub const URL_ELICITATION_REQUIRED: i64 = -32042;
 }
 
-/// Refuses a message before it reaches a method, and puts the refusal on the trail with a
-/// masked preview of what was sent (an auditor sees malformed and unauthorised attempts too).
-#[allow(clippy::too_many_arguments)]
-async fn refused(
-    state: &AppState,
-    trace_id: &str,
-    principal: &Principal,
-    raw: Option<&[u8]>,
+/// A message refused before it reaches a method: what the client is told, and what was sent.
+struct Rejected {
     status: StatusCode,
-    id: &Value,
+    id: Value,
     code: i64,
-    message: &str,
-    data: Option<Value>,
-) -> Response {
-    let policy = state.core.policy.get();
-    let preview = raw.map(|raw| {
-        let text = String::from_utf8_lossy(&raw[..raw.len().min(4096)]);
-        records::preview(&policy.mask_sensitive(&text), 500)
-    });
-    let error = ApiError::bad_request(message.to_string(), None, "invalid_mcp_message");
-    let record = records::rejected(trace_id, principal, "mcp", &error, preview).with("rpc_code", json!(code));
-    if let Err(e) = records::write(&state.core.audit, vec![record]).await {
-        tracing::error!(trace_id, error = %e.message(), "the refusal of an MCP message was not committed");
+    message: String,
+    raw: Option<bytes::Bytes>,
+}
+
+impl Rejected {
+    fn new(status: StatusCode, id: &Value, code: i64, message: impl Into<String>) -> Rejected {
+        Rejected {
+            status,
+            id: id.clone(),
+            code,
+            message: message.into(),
+            raw: None,
+        }
     }
-    let mut response = rpc_error(status, id, code, message, data);
-    governance_headers(&mut response, trace_id, None, Some("rejected"));
-    response
+
+    /// The same, with the body that was sent (previewed, masked, on the record).
+    fn sent(mut self, raw: &bytes::Bytes) -> Rejected {
+        self.raw = Some(raw.clone());
+        self
+    }
+
+    /// Puts the refusal on the trail (an auditor sees malformed and unauthorised attempts
+    /// too), then answers it.
+    async fn answer(self, state: &AppState, trace_id: &str, principal: &Principal) -> Response {
+        let policy = state.core.policy.get();
+        let preview = self.raw.as_deref().map(|raw| {
+            let text = String::from_utf8_lossy(&raw[..raw.len().min(4096)]);
+            records::preview(&policy.mask_sensitive(&text), 500)
+        });
+        let error = ApiError::bad_request(self.message.clone(), None, "invalid_mcp_message");
+        let record =
+            records::rejected(trace_id, principal, "mcp", &error, preview).with("rpc_code", json!(self.code));
+        if let Err(e) = records::write(&state.core.audit, vec![record]).await {
+            tracing::error!(trace_id, error = %e.message(), "the refusal of an MCP message was not committed");
+        }
+        let mut response = rpc_error(self.status, &self.id, self.code, &self.message, None);
+        governance_headers(&mut response, trace_id, None, Some("rejected"));
+        response
+    }
 }
 
 /// A JSON-RPC success.
@@ -176,45 +193,51 @@ pub async fn delete(
     }
 }
 
-/// `POST /mcp/{server}`: one JSON-RPC message from a client.
-pub async fn post(
-    State(state): State<AppState>,
-    Extension(trace): Extension<TraceId>,
-    Extension(principal): Extension<Principal>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
+/// A message that passed the checks every method shares, and the session it continues.
+struct Call {
+    server: Arc<McpServer>,
+    session: Arc<McpSession>,
+    id: Value,
+    method: String,
+    params: Value,
+    raw: bytes::Bytes,
+}
+
+/// What the shared checks make of a message: answered already (a notification, `initialize`),
+/// or a call for a method.
+enum Checked {
+    Answer(Response),
+    Call(Box<Call>),
+}
+
+/// The checks every message passes: the role, the server, the body, the JSON-RPC envelope,
+/// the protocol version and the session.
+async fn checked(
+    state: &AppState,
+    trace_id: &str,
+    principal: &Principal,
+    name: &str,
+    headers: &HeaderMap,
     body: Body,
-) -> Response {
+) -> Result<Checked, Rejected> {
     let core = &state.core;
     let hub = &state.mcp;
     if principal.require(Role::Requester).is_err() {
-        return refused(
-            &state,
-            &trace.0,
-            &principal,
-            None,
+        return Err(Rejected::new(
             StatusCode::FORBIDDEN,
             &Value::Null,
             codes::FORBIDDEN,
             "This key lacks the `requester` role needed here.",
-            None,
-        )
-        .await;
+        ));
     }
-    let Some(server) = server_for(hub, &name, &principal).cloned() else {
+    let Some(server) = server_for(hub, name, principal).cloned() else {
         let message = format!("No MCP server named `{name}` is governed here.");
-        return refused(
-            &state,
-            &trace.0,
-            &principal,
-            None,
+        return Err(Rejected::new(
             StatusCode::NOT_FOUND,
             &Value::Null,
             codes::INVALID_REQUEST,
-            &message,
-            None,
-        )
-        .await;
+            message,
+        ));
     };
     let raw = match crate::governance::read_body(
         body,
@@ -226,112 +249,79 @@ pub async fn post(
         Ok(raw) => raw,
         Err(error) => {
             let status = error.status();
-            return refused(
-                &state,
-                &trace.0,
-                &principal,
-                None,
+            return Err(Rejected::new(
                 status,
                 &Value::Null,
                 codes::INVALID_REQUEST,
-                &error.message(),
-                None,
-            )
-            .await;
+                error.message(),
+            ));
         }
     };
     let message: Value = match serde_json::from_slice(&raw) {
         Ok(message) => message,
         Err(e) => {
             let text = format!("The body is not valid JSON: {e}.");
-            return refused(
-                &state,
-                &trace.0,
-                &principal,
-                Some(&raw),
-                StatusCode::BAD_REQUEST,
-                &Value::Null,
-                codes::PARSE_ERROR,
-                &text,
-                None,
-            )
-            .await;
+            return Err(
+                Rejected::new(StatusCode::BAD_REQUEST, &Value::Null, codes::PARSE_ERROR, text).sent(&raw),
+            );
         }
     };
     let Value::Object(message) = message else {
         let text = "The body must be one JSON-RPC message (an object); batches are not part of this protocol revision.";
-        return refused(
-            &state,
-            &trace.0,
-            &principal,
-            Some(&raw),
+        return Err(Rejected::new(
             StatusCode::BAD_REQUEST,
             &Value::Null,
             codes::INVALID_REQUEST,
             text,
-            None,
         )
-        .await;
+        .sent(&raw));
     };
     let id = message.get("id").cloned().unwrap_or(Value::Null);
     if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return refused(
-            &state,
-            &trace.0,
-            &principal,
-            Some(&raw),
+        return Err(Rejected::new(
             StatusCode::BAD_REQUEST,
             &id,
             codes::INVALID_REQUEST,
             "`jsonrpc` must be \"2.0\".",
-            None,
         )
-        .await;
+        .sent(&raw));
     }
     let Some(method) = message.get("method").and_then(Value::as_str).map(str::to_string) else {
         // A response to a request of ours: Warden sends none, so there is nothing to match.
-        return StatusCode::ACCEPTED.into_response();
+        return Ok(Checked::Answer(StatusCode::ACCEPTED.into_response()));
     };
     let valid_id = matches!(id, Value::String(_) | Value::Number(_));
     if !valid_id {
         // A notification (initialized, cancelled, ...): nothing to answer.
         return if message.contains_key("id") {
-            refused(
-                &state,
-                &trace.0,
-                &principal,
-                Some(&raw),
+            Err(Rejected::new(
                 StatusCode::BAD_REQUEST,
                 &Value::Null,
                 codes::INVALID_REQUEST,
                 "`id` must be a string or a number.",
-                None,
             )
-            .await
+            .sent(&raw))
         } else {
-            StatusCode::ACCEPTED.into_response()
+            Ok(Checked::Answer(StatusCode::ACCEPTED.into_response()))
         };
     }
     let params = match message.get("params") {
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(p @ Value::Object(_)) => p.clone(),
         Some(_) => {
-            return refused(
-                &state,
-                &trace.0,
-                &principal,
-                Some(&raw),
+            return Err(Rejected::new(
                 StatusCode::OK,
                 &id,
                 codes::INVALID_PARAMS,
                 "`params` must be an object.",
-                None,
             )
-            .await;
+            .sent(&raw));
         }
     };
     if method == "initialize" {
-        return initialize(&state, &trace.0, &principal, &server, &id, &params).await;
+        return Ok(Checked::Answer(
+            initialize(state, trace_id, principal, &server, &id, &params).await,
+        ));
     }
     if let Some(version) = headers.get("mcp-protocol-version") {
         let known = version.to_str().is_ok_and(|v| PROTOCOL_VERSIONS.contains(&v));
@@ -340,51 +330,64 @@ pub async fn post(
                 "Unsupported MCP-Protocol-Version; this gateway speaks {}.",
                 PROTOCOL_VERSIONS.join(", ")
             );
-            return refused(
-                &state,
-                &trace.0,
-                &principal,
-                Some(&raw),
-                StatusCode::BAD_REQUEST,
-                &id,
-                codes::INVALID_REQUEST,
-                &text,
-                None,
-            )
-            .await;
+            return Err(Rejected::new(StatusCode::BAD_REQUEST, &id, codes::INVALID_REQUEST, text).sent(&raw));
         }
     }
     let Some(session_id) = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) else {
-        return refused(
-            &state,
-            &trace.0,
-            &principal,
-            Some(&raw),
+        return Err(Rejected::new(
             StatusCode::BAD_REQUEST,
             &id,
             codes::INVALID_REQUEST,
             "The Mcp-Session-Id header is required; send `initialize` first.",
-            None,
         )
-        .await;
+        .sent(&raw));
     };
     let Some(session) = hub
         .sessions
         .get(session_id, server.name(), &principal.key_id, core.clock.now_ms())
     else {
-        return refused(
-            &state,
-            &trace.0,
-            &principal,
-            Some(&raw),
+        return Err(Rejected::new(
             StatusCode::NOT_FOUND,
             &id,
             codes::INVALID_REQUEST,
             "The session is unknown or has expired; send `initialize` again.",
-            None,
         )
-        .await;
+        .sent(&raw));
     };
+    Ok(Checked::Call(Box::new(Call {
+        server,
+        session,
+        id,
+        method,
+        params,
+        raw,
+    })))
+}
+
+/// `POST /mcp/{server}`: one JSON-RPC message from a client.
+pub async fn post(
+    State(state): State<AppState>,
+    Extension(trace): Extension<TraceId>,
+    Extension(principal): Extension<Principal>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let core = &state.core;
+    let hub = &state.mcp;
+    let call = match checked(&state, &trace.0, &principal, &name, &headers, body).await {
+        Ok(Checked::Call(call)) => *call,
+        Ok(Checked::Answer(response)) => return response,
+        Err(rejected) => return rejected.answer(&state, &trace.0, &principal).await,
+    };
+    let Call {
+        server,
+        session,
+        id,
+        method,
+        params,
+        raw,
+    } = call;
     match method.as_str() {
         "ping" => rpc_result(&id, json!({})),
         "tools/list" => list_tools(&state, &trace.0, &principal, &server, &id).await,
@@ -1099,9 +1102,12 @@ impl McpCall {
         let mut result = governed.json.unwrap_or(result);
         facts["response_governance"] = governed.report.to_json();
         facts["is_error"] = json!(result.get("isError").and_then(Value::as_bool).unwrap_or(false));
-        let mut texts = Vec::new();
-        result_texts(&result, &mut texts);
-        if let Some(found) = texts.iter().find_map(|t| find_injection(t)) {
+        let found = {
+            let mut texts = Vec::new();
+            result_texts(&result, &mut texts);
+            texts.into_iter().find_map(find_injection)
+        };
+        if let Some(found) = found {
             let action = match (self.method, self.hub.config.result_injection) {
                 (Method::CallTool, ResultInjection::Withhold) => {
                     result = json!({"content": [{"type": "text", "text": format!(
@@ -1131,9 +1137,9 @@ impl McpCall {
 }
 
 /// The texts of a result the model reads (not binary payloads, URIs or types).
-fn result_texts(value: &Value, out: &mut Vec<String>) {
+fn result_texts<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
     match value {
-        Value::String(text) => out.push(text.clone()),
+        Value::String(text) => out.push(text),
         Value::Array(items) => items.iter().for_each(|item| result_texts(item, out)),
         Value::Object(map) => {
             for (key, value) in map {

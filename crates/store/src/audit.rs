@@ -696,19 +696,57 @@ impl Store {
     pub async fn export(&self, format: ExportFormat, out: &mut dyn Write) -> Result<u64, StoreError> {
         let sql = format!("{SELECT_RECORDS} ORDER BY seq");
         let mut rows = sqlx::query(&sql).fetch(self.pool());
-        let mut count = 0u64;
-        let export_err = |e: &dyn std::fmt::Display| StoreError::Export(e.to_string());
-        match format {
-            ExportFormat::Jsonl => {
-                while let Some(row) = rows.try_next().await? {
-                    let record = record_from_row(&row)?;
-                    serde_json::to_writer(&mut *out, &record).map_err(|e| export_err(&e))?;
-                    out.write_all(b"\n").map_err(|e| export_err(&e))?;
-                    count += 1;
-                }
+        let mut writer = RecordWriter::new(format, out)?;
+        while let Some(row) = rows.try_next().await? {
+            writer.write(&row)?;
+        }
+        writer.finish()
+    }
+
+    /// Writes every record of `trace_ids` to `out`, in chain order, as [`Store::export`] does.
+    pub async fn export_traces(
+        &self,
+        format: ExportFormat,
+        trace_ids: &[String],
+        out: &mut dyn Write,
+    ) -> Result<u64, StoreError> {
+        let mut records: Vec<(i64, sqlx::any::AnyRow)> = Vec::new();
+        for chunk in trace_ids.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("{SELECT_RECORDS} WHERE trace_id IN ({})", placeholders.join(", "));
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id);
             }
+            for row in query.fetch_all(self.pool()).await? {
+                records.push((row.try_get(0)?, row));
+            }
+        }
+        records.sort_by_key(|(seq, _)| *seq);
+        let mut writer = RecordWriter::new(format, out)?;
+        for (_, row) in &records {
+            writer.write(row)?;
+        }
+        writer.finish()
+    }
+}
+
+/// Writes records in an export format: the one place the columns are named.
+enum RecordWriter<'a> {
+    Jsonl(&'a mut dyn Write, u64),
+    Csv(csv::Writer<&'a mut dyn Write>, u64),
+}
+
+fn export_err(e: &dyn std::fmt::Display) -> StoreError {
+    StoreError::Export(e.to_string())
+}
+
+impl<'a> RecordWriter<'a> {
+    fn new(format: ExportFormat, out: &'a mut dyn Write) -> Result<RecordWriter<'a>, StoreError> {
+        Ok(match format {
+            ExportFormat::Jsonl => RecordWriter::Jsonl(out, 0),
             ExportFormat::Csv => {
-                let mut w = csv::Writer::from_writer(&mut *out);
+                let mut w = csv::Writer::from_writer(out);
                 w.write_record([
                     "trace_id",
                     "ts",
@@ -720,30 +758,53 @@ impl Store {
                     "hash",
                 ])
                 .map_err(|e| export_err(&e))?;
-                while let Some(row) = rows.try_next().await? {
-                    let seq: i64 = row.try_get(0)?;
-                    let fields: [String; 7] = [
-                        row.try_get(1)?,
-                        row.try_get(2)?,
-                        row.try_get(3)?,
-                        row.try_get(5)?,
-                        row.try_get(4)?,
-                        row.try_get(6)?,
-                        row.try_get(7)?,
-                    ];
-                    let seq = seq.to_string();
-                    w.write_record([
-                        &fields[0], &fields[1], &fields[2], &fields[3], &seq, &fields[4], &fields[5],
-                        &fields[6],
-                    ])
-                    .map_err(|e| export_err(&e))?;
-                    count += 1;
-                }
-                w.flush().map_err(|e| export_err(&e))?;
+                RecordWriter::Csv(w, 0)
+            }
+        })
+    }
+
+    /// Writes one row of `SELECT_RECORDS`; CSV keeps the payload exactly as stored, so the
+    /// chain can be re-hashed from the file.
+    fn write(&mut self, row: &sqlx::any::AnyRow) -> Result<(), StoreError> {
+        match self {
+            RecordWriter::Jsonl(out, count) => {
+                serde_json::to_writer(&mut **out, &record_from_row(row)?).map_err(|e| export_err(&e))?;
+                out.write_all(b"\n").map_err(|e| export_err(&e))?;
+                *count += 1;
+            }
+            RecordWriter::Csv(w, count) => {
+                let seq: i64 = row.try_get(0)?;
+                let fields: [String; 7] = [
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                    row.try_get(5)?,
+                    row.try_get(4)?,
+                    row.try_get(6)?,
+                    row.try_get(7)?,
+                ];
+                let seq = seq.to_string();
+                w.write_record([
+                    &fields[0], &fields[1], &fields[2], &fields[3], &seq, &fields[4], &fields[5], &fields[6],
+                ])
+                .map_err(|e| export_err(&e))?;
+                *count += 1;
             }
         }
-        out.flush().map_err(|e| export_err(&e))?;
-        Ok(count)
+        Ok(())
+    }
+
+    fn finish(self) -> Result<u64, StoreError> {
+        match self {
+            RecordWriter::Jsonl(out, count) => {
+                out.flush().map_err(|e| export_err(&e))?;
+                Ok(count)
+            }
+            RecordWriter::Csv(mut w, count) => {
+                w.flush().map_err(|e| export_err(&e))?;
+                Ok(count)
+            }
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 mod approvals;
 mod audit;
 mod chain;
+mod console_sessions;
 mod error;
 mod grants;
 mod keys;
@@ -17,6 +18,7 @@ mod sessions;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod time_fmt;
+mod trace_index;
 
 pub use approvals::{
     Approval, ApprovalFilter, ApprovalRefusal, ApprovalStatus, DECISIONS_CHANNEL, DecisionListener, Delivery,
@@ -24,11 +26,13 @@ pub use approvals::{
 };
 pub use audit::{AuditLog, AuditRecord, ExportFormat, NewEvent};
 pub use chain::{GENESIS_HASH, VerifyReport, chain_hash};
+pub use console_sessions::ConsoleSession;
 pub use error::StoreError;
 pub use keys::KeyRecord;
 pub use mcp_pins::McpPin;
 pub use sessions::SessionWrite;
 pub use time_fmt::now_rfc3339;
+pub use trace_index::{OUTCOME_STAGES, RollupRow, TraceQuery, TraceRow, Verification, parse_ts_ms};
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;

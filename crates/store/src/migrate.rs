@@ -146,6 +146,63 @@ const SQLITE: &[(i64, &str)] = &[
         PRIMARY KEY (server, tool)
     );",
     ),
+    (
+        7,
+        // The console: its sign-in sessions, and a derived index of the trail (one row per
+        // trace, hourly counts, the last verification) kept by `Store::index_trail`, so
+        // searches and charts stay fast however long the trail grows.
+        "CREATE TABLE console_sessions (
+        id_hash    TEXT PRIMARY KEY,
+        key_id     TEXT NOT NULL,
+        csrf       TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        seen_ms    INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );
+    CREATE INDEX console_sessions_expiry ON console_sessions (expires_ms);
+    CREATE TABLE audit_traces (
+        trace_id   TEXT PRIMARY KEY,
+        started_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        first_seq  INTEGER NOT NULL,
+        last_seq   INTEGER NOT NULL,
+        records    INTEGER NOT NULL,
+        tenant     TEXT NOT NULL,
+        key_name   TEXT NOT NULL,
+        surface    TEXT NOT NULL,
+        risk       TEXT NOT NULL,
+        status     TEXT NOT NULL,
+        rule       TEXT NOT NULL,
+        tool       TEXT NOT NULL,
+        summary    TEXT NOT NULL
+    );
+    CREATE INDEX audit_traces_started ON audit_traces (started_ms, trace_id);
+    CREATE INDEX audit_traces_tenant ON audit_traces (tenant, started_ms);
+    CREATE INDEX audit_traces_key ON audit_traces (key_name, started_ms);
+    CREATE INDEX audit_traces_risk ON audit_traces (risk, started_ms);
+    CREATE INDEX audit_traces_status ON audit_traces (status, started_ms);
+    CREATE INDEX audit_traces_rule ON audit_traces (rule, started_ms);
+    CREATE INDEX audit_traces_tool ON audit_traces (tool, started_ms);
+    CREATE TABLE audit_rollup (
+        bucket_ms INTEGER NOT NULL,
+        tenant    TEXT NOT NULL,
+        metric    TEXT NOT NULL,
+        label     TEXT NOT NULL,
+        n         INTEGER NOT NULL,
+        PRIMARY KEY (bucket_ms, tenant, metric, label)
+    );
+    CREATE TABLE audit_index_state (
+        id             INTEGER PRIMARY KEY CHECK (id = 1),
+        indexed_seq    INTEGER NOT NULL,
+        verified_ms    INTEGER,
+        verified_seq   INTEGER,
+        verified_ok    INTEGER,
+        verified_by    TEXT,
+        verify_problem TEXT
+    );
+    INSERT INTO audit_index_state (id, indexed_seq) VALUES (1, 0);
+    CREATE INDEX approvals_decided ON approvals (decided_ms);",
+    ),
 ];
 
 /// PostgreSQL's `(version, sql)`, the same schema in its types; append only. The chain head
@@ -316,6 +373,63 @@ const POSTGRES: &[(i64, &str)] = &[
         approved_ms BIGINT NOT NULL,
         PRIMARY KEY (server, tool)
     );",
+    ),
+    (
+        7,
+        // The console: its sign-in sessions, and a derived index of the trail (one row per
+        // trace, hourly counts, the last verification) kept by `Store::index_trail`, so
+        // searches and charts stay fast however long the trail grows.
+        "CREATE TABLE console_sessions (
+        id_hash    TEXT PRIMARY KEY,
+        key_id     TEXT NOT NULL,
+        csrf       TEXT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        seen_ms    BIGINT NOT NULL,
+        expires_ms BIGINT NOT NULL
+    );
+    CREATE INDEX console_sessions_expiry ON console_sessions (expires_ms);
+    CREATE TABLE audit_traces (
+        trace_id   TEXT PRIMARY KEY,
+        started_ms BIGINT NOT NULL,
+        updated_ms BIGINT NOT NULL,
+        first_seq  BIGINT NOT NULL,
+        last_seq   BIGINT NOT NULL,
+        records    BIGINT NOT NULL,
+        tenant     TEXT NOT NULL,
+        key_name   TEXT NOT NULL,
+        surface    TEXT NOT NULL,
+        risk       TEXT NOT NULL,
+        status     TEXT NOT NULL,
+        rule       TEXT NOT NULL,
+        tool       TEXT NOT NULL,
+        summary    TEXT NOT NULL
+    );
+    CREATE INDEX audit_traces_started ON audit_traces (started_ms, trace_id);
+    CREATE INDEX audit_traces_tenant ON audit_traces (tenant, started_ms);
+    CREATE INDEX audit_traces_key ON audit_traces (key_name, started_ms);
+    CREATE INDEX audit_traces_risk ON audit_traces (risk, started_ms);
+    CREATE INDEX audit_traces_status ON audit_traces (status, started_ms);
+    CREATE INDEX audit_traces_rule ON audit_traces (rule, started_ms);
+    CREATE INDEX audit_traces_tool ON audit_traces (tool, started_ms);
+    CREATE TABLE audit_rollup (
+        bucket_ms BIGINT NOT NULL,
+        tenant    TEXT NOT NULL,
+        metric    TEXT NOT NULL,
+        label     TEXT NOT NULL,
+        n         BIGINT NOT NULL,
+        PRIMARY KEY (bucket_ms, tenant, metric, label)
+    );
+    CREATE TABLE audit_index_state (
+        id             BIGINT PRIMARY KEY CHECK (id = 1),
+        indexed_seq    BIGINT NOT NULL,
+        verified_ms    BIGINT,
+        verified_seq   BIGINT,
+        verified_ok    BIGINT,
+        verified_by    TEXT,
+        verify_problem TEXT
+    );
+    INSERT INTO audit_index_state (id, indexed_seq) VALUES (1, 0);
+    CREATE INDEX approvals_decided ON approvals (decided_ms);",
     ),
 ];
 

@@ -1,0 +1,760 @@
+//! A derived index of the audit trail for the console: one row per trace (when, who, which
+//! surface, risk, status, rule, tool, a masked one-line summary) and hourly counts, built by
+//! reading the trail forward from the last record indexed. The trail stays the only source of
+//! truth: the index can be dropped and rebuilt from it, and nothing on a request's path waits
+//! for it.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use sqlx::Row;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::{Store, StoreError};
+
+/// The width of one bucket of the hourly counts.
+pub const BUCKET_MS: i64 = 3_600_000;
+
+/// The stages that say how a trace ended (so far): the last one seen is its status.
+pub const OUTCOME_STAGES: [&str; 11] = [
+    "rejected",
+    "blocked",
+    "halted",
+    "approval_granted",
+    "approval_rejected",
+    "approval_expired",
+    "approval_cancelled",
+    "allowed",
+    "executed",
+    "upstream_error",
+    "upstream_refused",
+];
+
+/// One trace as the index knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct TraceRow {
+    pub trace_id: String,
+    pub started_ms: i64,
+    pub updated_ms: i64,
+    pub first_seq: i64,
+    pub last_seq: i64,
+    pub records: i64,
+    pub tenant: String,
+    pub key_name: String,
+    pub surface: String,
+    pub risk: String,
+    pub status: String,
+    pub rule: String,
+    pub tool: String,
+    pub summary: String,
+}
+
+/// A search of the index; every field narrows it. Newest first.
+#[derive(Debug, Clone, Default)]
+pub struct TraceQuery {
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub tenant: Option<String>,
+    pub key_name: Option<String>,
+    pub surface: Option<String>,
+    pub risk: Option<String>,
+    pub status: Option<String>,
+    pub rule: Option<String>,
+    pub tool: Option<String>,
+    pub trace_id: Option<String>,
+    /// Keyset pagination: only traces older than this `(started_ms, trace_id)`.
+    pub before: Option<(i64, String)>,
+    pub limit: u32,
+}
+
+/// One hourly count.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RollupRow {
+    pub bucket_ms: i64,
+    pub metric: String,
+    pub label: String,
+    pub n: i64,
+}
+
+/// The last verification of the chain, as recorded by whoever ran it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Verification {
+    pub at_ms: i64,
+    pub records: i64,
+    pub ok: bool,
+    pub by: String,
+    pub problem: Option<String>,
+}
+
+const TRACE_COLUMNS: &str = "trace_id, started_ms, updated_ms, first_seq, last_seq, records, tenant, key_name, surface, risk, status, rule, tool, summary";
+
+/// Milliseconds since the epoch of an RFC 3339 timestamp, as the trail writes them.
+pub fn parse_ts_ms(ts: &str) -> Option<i64> {
+    let t = OffsetDateTime::parse(ts, &Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut at = v;
+    for key in path {
+        at = at.get(key)?;
+    }
+    at.as_str().filter(|s| !s.is_empty())
+}
+
+/// What one record says about its trace.
+#[derive(Debug, Default)]
+struct Facts {
+    tenant: Option<String>,
+    key_name: Option<String>,
+    surface: Option<String>,
+    risk: Option<String>,
+    rule: Option<String>,
+    tool: Option<String>,
+    status: Option<String>,
+    summary: Option<String>,
+    /// The rule of a block, which overrides the classification's.
+    blocked_rule: Option<String>,
+    upstream_error: Option<String>,
+}
+
+fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &flat[..cut]),
+        None => flat,
+    }
+}
+
+/// Reads the fields the gateway writes (see `governance::records`): `tenant`, `surface`,
+/// `principal.key`, `decision.risk` and `decision.rules`, the `tool` or `request` facts, a
+/// block's `rule`, an upstream error's `kind`. A field missing is simply not indexed.
+fn facts_of(stage: &str, actor: &str, payload: &Value) -> Facts {
+    let mut f = Facts {
+        tenant: text(payload, &["tenant"])
+            .or_else(|| text(payload, &["principal", "tenant"]))
+            .map(str::to_string),
+        key_name: text(payload, &["principal", "key"])
+            .or_else(|| actor.strip_prefix("key:"))
+            .map(str::to_string),
+        surface: text(payload, &["surface"]).map(str::to_string).or_else(|| {
+            if stage.starts_with("mcp_") {
+                Some("mcp".into())
+            } else if stage.starts_with("policy_") || stage == "webhook_failed" {
+                Some("gateway".into())
+            } else {
+                None
+            }
+        }),
+        ..Facts::default()
+    };
+    match stage {
+        "classification" => {
+            let risk = text(payload, &["decision", "risk"]);
+            f.risk = risk.map(str::to_string);
+            let rules = payload
+                .pointer("/decision/rules")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let deciding = rules
+                .iter()
+                .find(|r| risk.is_some() && text(r, &["tier"]) == risk)
+                .or_else(|| rules.first());
+            f.rule = deciding.and_then(|r| text(r, &["id"])).map(str::to_string);
+            let subject = payload.get("tool").or_else(|| payload.get("request"));
+            if let Some(subject) = subject {
+                if let Some(request) = text(subject, &["user_request"]) {
+                    f.summary = Some(one_line(request, 160));
+                } else if let Some(name) = text(subject, &["name"]) {
+                    f.tool = Some(name.to_string());
+                    let args = subject
+                        .get("args")
+                        .or_else(|| subject.get("arguments"))
+                        .map(|a| match a {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        })
+                        .unwrap_or_default();
+                    f.summary = Some(one_line(&format!("{name} {args}"), 160));
+                }
+            }
+        }
+        "blocked" => {
+            f.risk = text(payload, &["risk"]).map(str::to_string);
+            f.blocked_rule = text(payload, &["rule"]).map(str::to_string);
+        }
+        "upstream_error" => {
+            f.upstream_error = Some(text(payload, &["kind"]).unwrap_or("error").to_string());
+        }
+        "upstream_refused" => f.upstream_error = Some("refused".into()),
+        "mcp_quarantine" => {
+            f.tool = text(payload, &["tool"]).map(str::to_string);
+            f.summary = Some(format!(
+                "{} quarantined: {}",
+                text(payload, &["tool"]).unwrap_or("tool"),
+                text(payload, &["reason"]).unwrap_or("changed")
+            ));
+        }
+        _ => {}
+    }
+    if OUTCOME_STAGES.contains(&stage) {
+        f.status = Some(stage.to_string());
+    } else if !matches!(stage, "classification") && !stage.starts_with("approval") {
+        // A trace of the gateway's own (a reload, an MCP listing) ends where it starts.
+        if f.surface.as_deref().is_some_and(|s| s == "gateway" || s == "mcp") {
+            f.status = Some(stage.to_string());
+        }
+    }
+    f
+}
+
+impl TraceRow {
+    /// Folds one record into the row; records arrive in chain order.
+    fn absorb(&mut self, seq: i64, ts_ms: i64, f: Facts) {
+        if self.records == 0 {
+            self.started_ms = ts_ms;
+            self.first_seq = seq;
+        }
+        self.started_ms = self.started_ms.min(ts_ms);
+        self.updated_ms = self.updated_ms.max(ts_ms);
+        self.first_seq = self.first_seq.min(seq);
+        self.last_seq = self.last_seq.max(seq);
+        self.records += 1;
+        let fill = |slot: &mut String, value: Option<String>| {
+            if slot.is_empty()
+                && let Some(v) = value
+            {
+                *slot = v;
+            }
+        };
+        fill(&mut self.tenant, f.tenant);
+        fill(&mut self.key_name, f.key_name);
+        fill(&mut self.surface, f.surface);
+        fill(&mut self.tool, f.tool);
+        fill(&mut self.summary, f.summary);
+        if let Some(risk) = f.risk {
+            self.risk = risk;
+        }
+        if let Some(rule) = f.blocked_rule {
+            self.rule = rule;
+        } else {
+            fill(&mut self.rule, f.rule);
+        }
+        if let Some(status) = f.status {
+            self.status = status;
+        }
+    }
+}
+
+fn row_of(row: &sqlx::any::AnyRow) -> Result<TraceRow, StoreError> {
+    Ok(TraceRow {
+        trace_id: row.try_get(0)?,
+        started_ms: row.try_get(1)?,
+        updated_ms: row.try_get(2)?,
+        first_seq: row.try_get(3)?,
+        last_seq: row.try_get(4)?,
+        records: row.try_get(5)?,
+        tenant: row.try_get(6)?,
+        key_name: row.try_get(7)?,
+        surface: row.try_get(8)?,
+        risk: row.try_get(9)?,
+        status: row.try_get(10)?,
+        rule: row.try_get(11)?,
+        tool: row.try_get(12)?,
+        summary: row.try_get(13)?,
+    })
+}
+
+/// The counts one record adds to its hour.
+fn counts_of(stage: &str, f: &Facts, row: &TraceRow) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if stage == "classification" {
+        let risk = f.risk.clone().unwrap_or_else(|| "unknown".into());
+        let tool = f.tool.as_deref().unwrap_or(&row.tool);
+        if !tool.is_empty() {
+            out.push(("tool", format!("{tool}|{risk}")));
+        }
+        out.push(("risk", risk));
+    }
+    if let Some(status) = &f.status
+        && OUTCOME_STAGES.contains(&status.as_str())
+    {
+        out.push(("status", status.clone()));
+    }
+    if let Some(rule) = &f.blocked_rule {
+        out.push(("blocked_rule", rule.clone()));
+    }
+    if let Some(kind) = &f.upstream_error {
+        out.push(("upstream_error", kind.clone()));
+    }
+    out
+}
+
+impl Store {
+    /// Indexes up to `batch` records past the last one indexed; returns how many it read.
+    /// Replicas may call it together: each batch is claimed under the index's state row, so a
+    /// record is counted once.
+    pub async fn index_trail(&self, batch: i64) -> Result<u64, StoreError> {
+        let cursor: i64 = sqlx::query_scalar("SELECT indexed_seq FROM audit_index_state WHERE id = 1")
+            .fetch_one(self.pool())
+            .await?;
+        // Read and parse before taking the write lock: the audit writer waits on it.
+        let events = sqlx::query(
+            "SELECT seq, trace_id, ts, stage, actor, payload FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(cursor)
+        .bind(batch)
+        .fetch_all(self.pool())
+        .await?;
+        let Some(last) = events.last() else {
+            return Ok(0);
+        };
+        let last_seq: i64 = last.try_get(0)?;
+        let mut parsed = Vec::with_capacity(events.len());
+        for row in &events {
+            let seq: i64 = row.try_get(0)?;
+            let trace_id: String = row.try_get(1)?;
+            let ts: String = row.try_get(2)?;
+            let stage: String = row.try_get(3)?;
+            let actor: String = row.try_get(4)?;
+            let payload: String = row.try_get(5)?;
+            let payload: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
+            let ts_ms = parse_ts_ms(&ts).unwrap_or(0);
+            let facts = facts_of(&stage, &actor, &payload);
+            parsed.push((seq, trace_id, ts_ms, stage, facts));
+        }
+
+        let mut tx = if self.is_postgres() {
+            self.pool().begin().await?
+        } else {
+            self.pool().begin_with("BEGIN IMMEDIATE").await?
+        };
+        let lock = if self.is_postgres() {
+            "SELECT indexed_seq FROM audit_index_state WHERE id = 1 FOR UPDATE"
+        } else {
+            "SELECT indexed_seq FROM audit_index_state WHERE id = 1"
+        };
+        let now_cursor: i64 = sqlx::query_scalar(lock).fetch_one(&mut *tx).await?;
+        if now_cursor != cursor {
+            // Another replica indexed these meanwhile.
+            tx.rollback().await?;
+            return Ok(0);
+        }
+
+        let mut rows: HashMap<String, TraceRow> = HashMap::new();
+        let mut order: Vec<String> = Vec::new();
+        for (_, trace_id, _, _, _) in &parsed {
+            if !rows.contains_key(trace_id) {
+                rows.insert(trace_id.clone(), TraceRow::default());
+                order.push(trace_id.clone());
+            }
+        }
+        for chunk in order.chunks(200) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT {TRACE_COLUMNS} FROM audit_traces WHERE trace_id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                let existing = row_of(&row)?;
+                rows.insert(existing.trace_id.clone(), existing);
+            }
+        }
+        let mut counts: HashMap<(i64, String, &'static str, String), i64> = HashMap::new();
+        for (seq, trace_id, ts_ms, stage, facts) in parsed {
+            let Some(row) = rows.get_mut(&trace_id) else {
+                continue;
+            };
+            row.trace_id = trace_id;
+            let bucket = ts_ms.div_euclid(BUCKET_MS) * BUCKET_MS;
+            let tenant = facts
+                .tenant
+                .clone()
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| row.tenant.clone());
+            let adds = counts_of(&stage, &facts, row);
+            row.absorb(seq, ts_ms, facts);
+            for (metric, label) in adds {
+                *counts.entry((bucket, tenant.clone(), metric, label)).or_default() += 1;
+            }
+        }
+        let upsert = format!(
+            "INSERT INTO audit_traces ({TRACE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             ON CONFLICT (trace_id) DO UPDATE SET started_ms = excluded.started_ms, updated_ms = excluded.updated_ms,
+             first_seq = excluded.first_seq, last_seq = excluded.last_seq, records = excluded.records,
+             tenant = excluded.tenant, key_name = excluded.key_name, surface = excluded.surface, risk = excluded.risk,
+             status = excluded.status, rule = excluded.rule, tool = excluded.tool, summary = excluded.summary"
+        );
+        for id in &order {
+            let Some(r) = rows.get(id) else { continue };
+            sqlx::query(&upsert)
+                .bind(&r.trace_id)
+                .bind(r.started_ms)
+                .bind(r.updated_ms)
+                .bind(r.first_seq)
+                .bind(r.last_seq)
+                .bind(r.records)
+                .bind(&r.tenant)
+                .bind(&r.key_name)
+                .bind(&r.surface)
+                .bind(&r.risk)
+                .bind(&r.status)
+                .bind(&r.rule)
+                .bind(&r.tool)
+                .bind(&r.summary)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for ((bucket, tenant, metric, label), n) in counts {
+            sqlx::query(
+                "INSERT INTO audit_rollup (bucket_ms, tenant, metric, label, n) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (bucket_ms, tenant, metric, label) DO UPDATE SET n = audit_rollup.n + excluded.n",
+            )
+            .bind(bucket)
+            .bind(tenant)
+            .bind(metric)
+            .bind(label)
+            .bind(n)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE audit_index_state SET indexed_seq = $1 WHERE id = 1")
+            .bind(last_seq)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(events.len() as u64)
+    }
+
+    /// Indexes everything committed so far, in batches of `batch`; returns the records read.
+    pub async fn index_trail_fully(&self, batch: i64) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let n = self.index_trail(batch).await?;
+            total += n;
+            if n == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// How far the index lags the trail: (last record indexed, last record committed).
+    pub async fn index_progress(&self) -> Result<(i64, i64), StoreError> {
+        let indexed: i64 = sqlx::query_scalar("SELECT indexed_seq FROM audit_index_state WHERE id = 1")
+            .fetch_one(self.pool())
+            .await?;
+        let head: Option<i64> = sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1")
+            .fetch_optional(self.pool())
+            .await?;
+        Ok((indexed, head.unwrap_or(0)))
+    }
+
+    /// Traces matching `q`, newest first.
+    pub async fn search_traces(&self, q: &TraceQuery) -> Result<Vec<TraceRow>, StoreError> {
+        let mut sql = format!("SELECT {TRACE_COLUMNS} FROM audit_traces WHERE 1 = 1");
+        let mut n = 0usize;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        let equal = [
+            ("tenant", &q.tenant),
+            ("key_name", &q.key_name),
+            ("surface", &q.surface),
+            ("risk", &q.risk),
+            ("status", &q.status),
+            ("rule", &q.rule),
+            ("tool", &q.tool),
+            ("trace_id", &q.trace_id),
+        ];
+        // Placeholders are numbered as they are written, and bound in the same order.
+        let mut binds: Vec<Bind> = Vec::new();
+        for (column, value) in equal {
+            if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+                let i = next();
+                sql.push_str(&format!(" AND {column} = ${i}"));
+                binds.push(Bind::Text(v.clone()));
+            }
+        }
+        if let Some(from) = q.from_ms {
+            let i = next();
+            sql.push_str(&format!(" AND started_ms >= ${i}"));
+            binds.push(Bind::Int(from));
+        }
+        if let Some(to) = q.to_ms {
+            let i = next();
+            sql.push_str(&format!(" AND started_ms < ${i}"));
+            binds.push(Bind::Int(to));
+        }
+        if let Some((ms, id)) = &q.before {
+            let (a, b, c) = (next(), next(), next());
+            sql.push_str(&format!(
+                " AND (started_ms < ${a} OR (started_ms = ${b} AND trace_id < ${c}))"
+            ));
+            binds.push(Bind::Int(*ms));
+            binds.push(Bind::Int(*ms));
+            binds.push(Bind::Text(id.clone()));
+        }
+        sql.push_str(&format!(
+            " ORDER BY started_ms DESC, trace_id DESC LIMIT {}",
+            q.limit.clamp(1, 10_000)
+        ));
+        let mut query = sqlx::query(&sql);
+        for bind in binds {
+            query = match bind {
+                Bind::Text(t) => query.bind(t),
+                Bind::Int(i) => query.bind(i),
+            };
+        }
+        query.fetch_all(self.pool()).await?.iter().map(row_of).collect()
+    }
+
+    /// The hourly counts from `from_ms` to `to_ms`, of one tenant or (`None`) of all.
+    pub async fn rollup(
+        &self,
+        tenant: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<RollupRow>, StoreError> {
+        let rows = match tenant {
+            Some(t) => sqlx::query(
+                "SELECT bucket_ms, metric, label, CAST(SUM(n) AS BIGINT) FROM audit_rollup WHERE bucket_ms >= $1 AND bucket_ms < $2 AND tenant = $3
+                 GROUP BY bucket_ms, metric, label ORDER BY bucket_ms",
+            )
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(t.to_string())
+            .fetch_all(self.pool())
+            .await?,
+            None => sqlx::query(
+                "SELECT bucket_ms, metric, label, CAST(SUM(n) AS BIGINT) FROM audit_rollup WHERE bucket_ms >= $1 AND bucket_ms < $2
+                 GROUP BY bucket_ms, metric, label ORDER BY bucket_ms",
+            )
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_all(self.pool())
+            .await?,
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(RollupRow {
+                    bucket_ms: r.try_get(0)?,
+                    metric: r.try_get(1)?,
+                    label: r.try_get(2)?,
+                    n: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The approval requests alive at some time between `from_ms` and `to_ms`: when each was
+    /// made and when it was decided (granted, rejected, cancelled or expired), for the queue's
+    /// depth and latency. Of one tenant, or (`None`) of all.
+    pub async fn approval_spans(
+        &self,
+        tenant: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, Option<i64>)>, StoreError> {
+        // Two indexed reads: those decided in the window, and those still pending.
+        let decided =
+            "SELECT created_ms, decided_ms FROM approvals WHERE created_ms < $1 AND decided_ms >= $2";
+        let pending =
+            "SELECT created_ms, decided_ms FROM approvals WHERE created_ms < $1 AND status = 'pending'";
+        let mut rows = Vec::new();
+        for (sql, since) in [(decided, Some(from_ms)), (pending, None)] {
+            let mut sql = sql.to_string();
+            let mut query_tenant = None;
+            if let Some(t) = tenant {
+                sql.push_str(&format!(" AND tenant = ${}", if since.is_some() { 3 } else { 2 }));
+                query_tenant = Some(t.to_string());
+            }
+            let mut query = sqlx::query(&sql).bind(to_ms);
+            if let Some(since) = since {
+                query = query.bind(since);
+            }
+            if let Some(t) = query_tenant {
+                query = query.bind(t);
+            }
+            rows.extend(query.fetch_all(self.pool()).await?);
+        }
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+
+    /// Records the outcome of a verification of the chain, for the console to show.
+    pub async fn record_verification(
+        &self,
+        report: &crate::VerifyReport,
+        by: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE audit_index_state SET verified_ms = $1, verified_seq = $2, verified_ok = $3, verified_by = $4, verify_problem = $5 WHERE id = 1",
+        )
+        .bind(at_ms)
+        .bind(i64::try_from(report.records).unwrap_or(i64::MAX))
+        .bind(i64::from(report.ok()))
+        .bind(by.to_string())
+        .bind(report.first_bad.as_ref().map(|b| format!("record {}: {}", b.seq, b.problem)))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The last verification recorded, if any.
+    pub async fn last_verification(&self) -> Result<Option<Verification>, StoreError> {
+        let row = sqlx::query(
+            "SELECT verified_ms, verified_seq, verified_ok, verified_by, verify_problem FROM audit_index_state WHERE id = 1",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        let at_ms: Option<i64> = row.try_get(0)?;
+        let Some(at_ms) = at_ms else { return Ok(None) };
+        let ok: Option<i64> = row.try_get(2)?;
+        Ok(Some(Verification {
+            at_ms,
+            records: row.try_get::<Option<i64>, _>(1)?.unwrap_or(0),
+            ok: ok == Some(1),
+            by: row.try_get::<Option<String>, _>(3)?.unwrap_or_default(),
+            problem: row.try_get(4)?,
+        }))
+    }
+}
+
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_classification_names_its_risk_rule_and_tool() {
+        let payload = json!({"tenant": "acme", "surface": "tool_hook",
+            "principal": {"key": "agent", "tenant": "acme"},
+            "decision": {"risk": "amber", "rules": [{"id": "green.x", "tier": "green"}, {"id": "amber.exec", "tier": "amber"}]},
+            "tool": {"name": "exec", "args": "{\"command\":\"ls\"}"}});
+        let f = facts_of("classification", "key:agent", &payload);
+        assert_eq!(f.risk.as_deref(), Some("amber"));
+        assert_eq!(f.rule.as_deref(), Some("amber.exec"));
+        assert_eq!(f.tool.as_deref(), Some("exec"));
+        assert_eq!(f.key_name.as_deref(), Some("agent"));
+        assert_eq!(f.summary.as_deref(), Some("exec {\"command\":\"ls\"}"));
+        assert_eq!(f.status, None);
+    }
+
+    #[test]
+    fn a_trace_ends_with_its_last_outcome_and_a_block_names_the_rule() {
+        let mut row = TraceRow::default();
+        let classification = json!({"tenant": "t", "surface": "chat_completions",
+            "principal": {"key": "k"}, "decision": {"risk": "red", "rules": [{"id": "red.shell", "tier": "red"}]},
+            "request": {"user_request": "Run  a\nshell command"}});
+        row.absorb(5, 1000, facts_of("classification", "key:k", &classification));
+        row.absorb(
+            6,
+            1001,
+            facts_of("blocked", "warden", &json!({"rule": "red.money", "risk": "red"})),
+        );
+        assert_eq!(row.status, "blocked");
+        assert_eq!(row.rule, "red.money");
+        assert_eq!(row.summary, "Run a shell command");
+        assert_eq!((row.first_seq, row.last_seq, row.records), (5, 6, 2));
+        assert_eq!((row.started_ms, row.updated_ms), (1000, 1001));
+    }
+
+    fn event(trace: &str, stage: &str, payload: Value) -> crate::NewEvent {
+        crate::NewEvent {
+            trace_id: trace.into(),
+            ts: "2026-12-01T10:15:00.000001Z".into(),
+            stage: stage.into(),
+            actor: "key:agent".into(),
+            payload,
+        }
+    }
+
+    crate::on_both_engines! {
+        async fn the_index_follows_the_trail_once_and_searches_by_every_field(s: Store) {
+            let log = crate::AuditLog::start(&s).await.unwrap();
+            let classified = |tenant: &str, risk: &str, rule: &str| json!({"tenant": tenant, "surface": "chat_completions",
+                "principal": {"key": "agent", "tenant": tenant},
+                "decision": {"risk": risk, "rules": [{"id": rule, "tier": risk}]},
+                "request": {"user_request": "hello"}});
+            log.append(vec![
+                event("a", "classification", classified("acme", "green", "")),
+                event("a", "executed", json!({"tenant": "acme", "status": "executed"})),
+                event("b", "classification", classified("acme", "red", "red.shell")),
+            ])
+            .await
+            .unwrap();
+            assert_eq!(s.index_trail(2).await.unwrap(), 2, "a batch is bounded");
+            log.append(vec![
+                event("b", "blocked", json!({"tenant": "acme", "rule": "red.shell", "risk": "red"})),
+                event("c", "classification", classified("other", "amber", "amber.mail")),
+            ])
+            .await
+            .unwrap();
+            assert_eq!(s.index_trail_fully(100).await.unwrap(), 3);
+            assert_eq!(s.index_trail(100).await.unwrap(), 0, "nothing is indexed twice");
+            assert_eq!(s.index_progress().await.unwrap(), (5, 5));
+
+            let all = s.search_traces(&TraceQuery { limit: 10, ..TraceQuery::default() }).await.unwrap();
+            assert_eq!(all.len(), 3);
+            let b = all.iter().find(|r| r.trace_id == "b").unwrap();
+            assert_eq!((b.status.as_str(), b.rule.as_str(), b.records), ("blocked", "red.shell", 2));
+            let acme = s
+                .search_traces(&TraceQuery { tenant: Some("acme".into()), limit: 10, ..TraceQuery::default() })
+                .await
+                .unwrap();
+            assert_eq!(acme.len(), 2);
+            let red = s
+                .search_traces(&TraceQuery { risk: Some("red".into()), status: Some("blocked".into()), limit: 10, ..TraceQuery::default() })
+                .await
+                .unwrap();
+            assert_eq!(red.iter().map(|r| r.trace_id.as_str()).collect::<Vec<_>>(), ["b"]);
+            let page = s.search_traces(&TraceQuery { limit: 1, ..TraceQuery::default() }).await.unwrap();
+            let older = s
+                .search_traces(&TraceQuery {
+                    before: Some((page[0].started_ms, page[0].trace_id.clone())),
+                    limit: 10,
+                    ..TraceQuery::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(older.len(), 2, "keyset pages do not overlap");
+            assert!(older.iter().all(|r| r.trace_id != page[0].trace_id));
+
+            let day = parse_ts_ms("2026-12-01T00:00:00Z").unwrap();
+            let counts = s.rollup(Some("acme"), day, day + 86_400_000).await.unwrap();
+            let n = |metric: &str, label: &str| {
+                counts.iter().filter(|c| c.metric == metric && c.label == label).map(|c| c.n).sum::<i64>()
+            };
+            assert_eq!((n("risk", "green"), n("risk", "red"), n("risk", "amber")), (1, 1, 0));
+            assert_eq!((n("status", "executed"), n("status", "blocked")), (1, 1));
+            assert_eq!(n("blocked_rule", "red.shell"), 1);
+            let everyone = s.rollup(None, day, day + 86_400_000).await.unwrap();
+            assert_eq!(everyone.iter().filter(|c| c.metric == "risk").map(|c| c.n).sum::<i64>(), 3);
+
+            assert_eq!(s.last_verification().await.unwrap(), None);
+            let report = s.verify_chain().await.unwrap();
+            s.record_verification(&report, "key:auditor", 42).await.unwrap();
+            let v = s.last_verification().await.unwrap().unwrap();
+            assert_eq!((v.at_ms, v.records, v.ok, v.by.as_str()), (42, 5, true, "key:auditor"));
+            log.shutdown().await;
+        }
+    }
+
+    #[test]
+    fn timestamps_parse_to_milliseconds() {
+        assert_eq!(parse_ts_ms("1970-01-01T00:00:01.5Z"), Some(1500));
+        assert_eq!(parse_ts_ms("not a time"), None);
+    }
+}

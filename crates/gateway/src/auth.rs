@@ -125,12 +125,23 @@ pub fn generate_key_in_groups(
     })
 }
 
-fn hash_secret(secret: &str) -> String {
+fn principal_of(record: KeyRecord) -> Principal {
+    Principal {
+        key_id: record.id,
+        name: record.name,
+        roles: record.roles.iter().filter_map(|r| Role::parse(r)).collect(),
+        tenant: record.tenant,
+        groups: record.groups,
+    }
+}
+
+/// SHA-256 of a secret, in hex: how key secrets and console session tokens are stored.
+pub fn hash_secret(secret: &str) -> String {
     crate::hex::hex(&Sha256::digest(secret.as_bytes()))
 }
 
 /// Equal-length comparison whose time does not depend on where the inputs differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -167,6 +178,11 @@ impl Authenticator {
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
             .ok_or(ApiError::Unauthorized)?;
+        self.authenticate_key(key).await
+    }
+
+    /// The principal behind a whole key (`wdn_<id>_<secret>`), as typed into the console.
+    pub async fn authenticate_key(&self, key: &str) -> Result<Principal, ApiError> {
         let (id, secret) = split_key(key).ok_or(ApiError::Unauthorized)?;
         let record = self.lookup(id).await?.ok_or(ApiError::Unauthorized)?;
         if record.revoked_at.is_some()
@@ -174,13 +190,17 @@ impl Authenticator {
         {
             return Err(ApiError::Unauthorized);
         }
-        Ok(Principal {
-            key_id: record.id,
-            name: record.name,
-            roles: record.roles.iter().filter_map(|r| Role::parse(r)).collect(),
-            tenant: record.tenant,
-            groups: record.groups,
-        })
+        Ok(principal_of(record))
+    }
+
+    /// The principal of a key id a console session stands for, unless the key was revoked
+    /// (seen within the cache's two seconds, as for bearer keys).
+    pub async fn principal_by_id(&self, key_id: &str) -> Result<Principal, ApiError> {
+        let record = self.lookup(key_id).await?.ok_or(ApiError::Unauthorized)?;
+        if record.revoked_at.is_some() {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(principal_of(record))
     }
 
     async fn lookup(&self, id: &str) -> Result<Option<KeyRecord>, ApiError> {

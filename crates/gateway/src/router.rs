@@ -107,6 +107,9 @@ pub fn router(state: AppState) -> Router {
     }
     router
         .route_layer(middleware::from_fn_with_state(state.clone(), guard))
+        // The console signs its users in with a session cookie, not a bearer key: its routes
+        // sit beside the API's layer, behind their own (`crate::console`).
+        .merge(crate::console::router(&state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

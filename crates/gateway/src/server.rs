@@ -198,6 +198,9 @@ impl Gateway {
             core.clock.clone(),
             Arc::new(core.config.approvals.webhooks.clone()),
         );
+        if core.config.console.enabled {
+            crate::console::spawn_indexer(core.store.clone(), core.config.console.index_interval);
+        }
         tracing::info!("listening on {addr}");
         let limits = core.config.connections;
         let grace = core.config.shutdown_grace;

@@ -684,6 +684,29 @@ impl Store {
         rows.iter().map(record_from_row).collect()
     }
 
+    /// The hashes of the records numbered `seqs`, for showing a trace's links in the chain.
+    pub async fn record_hashes(
+        &self,
+        seqs: &[i64],
+    ) -> Result<std::collections::HashMap<i64, String>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in seqs.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT seq, hash FROM audit_events WHERE seq IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for seq in chunk {
+                query = query.bind(*seq);
+            }
+            for row in query.fetch_all(self.pool()).await? {
+                out.insert(row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Number of records in the trail.
     pub async fn audit_len(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
@@ -703,13 +726,13 @@ impl Store {
         writer.finish()
     }
 
-    /// Writes every record of `trace_ids` to `out`, in chain order, as [`Store::export`] does.
+    /// Every record of `trace_ids`, in chain order, written as [`Store::export`] writes them;
+    /// returns the file and the number of records.
     pub async fn export_traces(
         &self,
         format: ExportFormat,
         trace_ids: &[String],
-        out: &mut dyn Write,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<(Vec<u8>, u64), StoreError> {
         let mut records: Vec<(i64, sqlx::any::AnyRow)> = Vec::new();
         for chunk in trace_ids.chunks(500) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
@@ -723,18 +746,20 @@ impl Store {
             }
         }
         records.sort_by_key(|(seq, _)| *seq);
-        let mut writer = RecordWriter::new(format, out)?;
+        let mut out = Vec::new();
+        let mut writer = RecordWriter::new(format, &mut out)?;
         for (_, row) in &records {
             writer.write(row)?;
         }
-        writer.finish()
+        let count = writer.finish()?;
+        Ok((out, count))
     }
 }
 
 /// Writes records in an export format: the one place the columns are named.
 enum RecordWriter<'a> {
     Jsonl(&'a mut dyn Write, u64),
-    Csv(csv::Writer<&'a mut dyn Write>, u64),
+    Csv(Box<csv::Writer<&'a mut dyn Write>>, u64),
 }
 
 fn export_err(e: &dyn std::fmt::Display) -> StoreError {
@@ -758,7 +783,7 @@ impl<'a> RecordWriter<'a> {
                     "hash",
                 ])
                 .map_err(|e| export_err(&e))?;
-                RecordWriter::Csv(w, 0)
+                RecordWriter::Csv(Box::new(w), 0)
             }
         })
     }

@@ -189,6 +189,11 @@ fn facts_of(stage: &str, actor: &str, payload: &Value) -> Facts {
             f.upstream_error = Some(text(payload, &["kind"]).unwrap_or("error").to_string());
         }
         "upstream_refused" => f.upstream_error = Some("refused".into()),
+        "console" => {
+            let action = text(payload, &["action"]).unwrap_or("action");
+            f.status = Some(format!("console_{action}"));
+            f.summary = Some(format!("console: {action}"));
+        }
         "mcp_quarantine" => {
             f.tool = text(payload, &["tool"]).map(str::to_string);
             f.summary = Some(format!(
@@ -199,7 +204,9 @@ fn facts_of(stage: &str, actor: &str, payload: &Value) -> Facts {
         }
         _ => {}
     }
-    if OUTCOME_STAGES.contains(&stage) {
+    if f.status.is_some() {
+        // Set above.
+    } else if OUTCOME_STAGES.contains(&stage) {
         f.status = Some(stage.to_string());
     } else if !matches!(stage, "classification") && !stage.starts_with("approval") {
         // A trace of the gateway's own (a reload, an MCP listing) ends where it starts.

@@ -6,6 +6,7 @@
 mod approvals;
 mod audit;
 mod auth;
+mod browser_smoke;
 mod bypasses;
 mod chat;
 mod cli;
@@ -24,3 +25,4 @@ mod sessions;
 mod streaming;
 mod support;
 mod tools;
+mod webdriver;

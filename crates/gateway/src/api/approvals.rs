@@ -31,13 +31,13 @@ struct Note {
 
 /// Approvers, auditors and admins see their tenant's queue (admins every tenant's); a
 /// requester sees their own requests.
-fn is_overseer(principal: &Principal) -> bool {
+pub(crate) fn is_overseer(principal: &Principal) -> bool {
     [Role::Approver, Role::Auditor, Role::Admin]
         .iter()
         .any(|r| principal.roles.contains(r))
 }
 
-fn may_see(principal: &Principal, a: &Approval) -> bool {
+pub(crate) fn may_see(principal: &Principal, a: &Approval) -> bool {
     let admin = principal.roles.contains(&Role::Admin);
     (is_overseer(principal) && (admin || a.tenant == principal.tenant)) || a.requester_key == principal.key_id
 }

@@ -2,6 +2,7 @@
 //! are errors), then validated into the runtime `Config`, whose choices are enums. Command-line
 //! flags and environment variables override the file.
 
+mod console;
 mod mcp;
 mod raw;
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use warden_store::Durability;
 
+pub use console::*;
 pub use mcp::*;
 pub use raw::*;
 
@@ -56,6 +58,8 @@ pub struct Config {
     pub guard: Option<GuardConfig>,
     /// `[mcp]`: the MCP servers governed at `/mcp/{name}`.
     pub mcp: McpConfig,
+    /// `[console]`: the operators' web console.
+    pub console: ConsoleConfig,
 }
 
 /// What a guard answers in.
@@ -472,6 +476,7 @@ impl RawConfig {
         let approvals = self.approvals.resolve(&|var: &str| std::env::var(var).ok())?;
         let guard = self.guard.resolve(&|var: &str| std::env::var(var).ok())?;
         let mcp = self.mcp.resolve(&|var: &str| std::env::var(var).ok())?;
+        let console = self.console.resolve()?;
         Ok(Config {
             listen,
             max_body_bytes,
@@ -533,6 +538,7 @@ impl RawConfig {
             sessions,
             guard,
             mcp,
+            console,
         })
     }
 }

@@ -38,6 +38,8 @@ pub struct RawConfig {
     pub guard: RawGuard,
     #[serde(default)]
     pub mcp: super::mcp::RawMcp,
+    #[serde(default)]
+    pub console: super::console::RawConsole,
 }
 
 /// A second opinion from an external guard (an OpenAI-compatible guard model such as Llama

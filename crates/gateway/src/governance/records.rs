@@ -55,6 +55,9 @@ pub enum Stage {
     McpQuarantine,
     /// An admin approved a server's tool definitions.
     McpPinned,
+    /// Something done in the console: a sign-in or out, an export, a key made or revoked, a
+    /// verification of the chain. (Its approval votes are `approval_vote` records.)
+    Console,
 }
 
 /// When a record must be durable.
@@ -98,6 +101,7 @@ impl Stage {
             Stage::McpList => "mcp_list",
             Stage::McpQuarantine => "mcp_quarantine",
             Stage::McpPinned => "mcp_pinned",
+            Stage::Console => "console",
         }
     }
 
@@ -124,7 +128,8 @@ impl Stage {
             | Stage::UpstreamError
             | Stage::UpstreamRefused
             | Stage::McpSession
-            | Stage::McpList => Durable::AfterEffect,
+            | Stage::McpList
+            | Stage::Console => Durable::AfterEffect,
             Stage::ApprovalExpired
             | Stage::ApprovalEscalated
             | Stage::ApprovalReminded
@@ -523,6 +528,16 @@ pub fn mcp_pinned(trace_id: &str, admin: &Principal, server: &str, facts: Value)
     Record::new(Stage::McpPinned, trace_id, &admin.name, facts)
         .with("server", json!(server))
         .with("principal", principal_json(admin))
+}
+
+/// Something a console user did, under a trace of its own, stamped with their tenant.
+pub fn console(user: &Principal, action: &str, facts: Value) -> Record {
+    let trace_id = uuid::Uuid::now_v7().to_string();
+    Record::new(Stage::Console, &trace_id, &user.actor(), facts)
+        .with("action", json!(action))
+        .with("surface", json!("console"))
+        .with("principal", principal_json(user))
+        .with("tenant", json!(user.tenant))
 }
 
 #[cfg(test)]

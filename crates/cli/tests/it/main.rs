@@ -10,6 +10,7 @@ mod browser_smoke;
 mod bypasses;
 mod chat;
 mod cli;
+mod console;
 mod errors;
 mod fleet;
 mod governance;

@@ -365,7 +365,15 @@ fn approval_page(
     let (can_vote, why_not) = if !user.may(Role::Approver) {
         (false, "Your key does not hold the approver role.".to_string())
     } else if a.status != ApprovalStatus::Pending {
-        (false, format!("This request is {}.", a.status.as_str()))
+        let said = match a.status {
+            ApprovalStatus::Approved => "This request is approved; it runs when its requester sends it.",
+            ApprovalStatus::Used => "This request was approved and has run.",
+            ApprovalStatus::Rejected => "This request was rejected.",
+            ApprovalStatus::Expired => "This request expired before it was decided.",
+            ApprovalStatus::Cancelled => "Its requester cancelled this request.",
+            ApprovalStatus::Pending => "",
+        };
+        (false, said.to_string())
     } else if a.requester_key == user.principal.key_id {
         (
             false,
@@ -490,10 +498,10 @@ pub async fn decide(
         );
     };
     if let Err(refused) = user.check_form(&state, &headers, &form.csrf) {
-        return refused;
+        return refused.into_response();
     }
     if let Err(refused) = user.require(&state, Role::Approver) {
-        return refused;
+        return refused.into_response();
     }
     let a = match load(&state, &user, &id).await {
         Ok(a) => a,

@@ -13,8 +13,10 @@ pub const GREY: RGBColor = RGBColor(97, 97, 97);
 pub const PURPLE: RGBColor = RGBColor(106, 27, 154);
 pub const TEAL: RGBColor = RGBColor(0, 121, 107);
 
-const WIDTH: u32 = 720;
-const HEIGHT: u32 = 260;
+const WIDTH: u32 = 640;
+const HEIGHT: u32 = 300;
+/// Label size: the charts are drawn about as wide as they are shown, so this reads as text.
+const LABEL: u32 = 15;
 const FONT: &str = "sans-serif";
 
 /// One line of a chart over time.
@@ -68,8 +70,8 @@ fn draw_lines(svg: &mut String, labels: &[String], lines: &[Line]) -> DrawResult
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .margin(10)
-        .x_label_area_size(28)
-        .y_label_area_size(44)
+        .x_label_area_size(32)
+        .y_label_area_size(48)
         .build_cartesian_2d(0..n - 1, 0..max + max / 10 + 1)?;
     let label_of = |x: &i64| labels.get(*x as usize).cloned().unwrap_or_default();
     chart
@@ -78,7 +80,7 @@ fn draw_lines(svg: &mut String, labels: &[String], lines: &[Line]) -> DrawResult
         .y_labels(6)
         .x_label_formatter(&label_of)
         .light_line_style(WHITE.mix(0.0))
-        .label_style((FONT, 12))
+        .label_style((FONT, LABEL))
         .draw()?;
     for line in lines {
         let color = line.color;
@@ -94,7 +96,7 @@ fn draw_lines(svg: &mut String, labels: &[String], lines: &[Line]) -> DrawResult
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FONT, 12))
+            .label_font((FONT, LABEL))
             .background_style(WHITE.mix(0.85))
             .border_style(GREY)
             .draw()?;
@@ -103,8 +105,12 @@ fn draw_lines(svg: &mut String, labels: &[String], lines: &[Line]) -> DrawResult
     Ok(())
 }
 
-/// Horizontal bars, one per `bars` entry, top to bottom, each with its total at its end.
+/// Horizontal bars, one per `bars` entry, top to bottom, each with its total at its end; a
+/// sentence instead when there is nothing to draw.
 pub fn bars(title: &str, bars: &[Bar]) -> String {
+    if bars.is_empty() {
+        return "<p class=\"empty\">Nothing in this period.</p>".to_string();
+    }
     let mut svg = String::new();
     if let Err(e) = draw_bars(&mut svg, bars) {
         tracing::warn!(error = %e, chart = title, "a chart could not be drawn");
@@ -115,7 +121,7 @@ pub fn bars(title: &str, bars: &[Bar]) -> String {
 
 fn draw_bars(svg: &mut String, bars: &[Bar]) -> DrawResult {
     let rows = bars.len().max(1);
-    let height = (40 + 26 * rows as u32).max(120);
+    let height = (48 + 32 * rows as u32).max(130);
     let max = bars
         .iter()
         .map(|b| b.segments.iter().map(|(_, n)| n).sum::<i64>())
@@ -128,7 +134,7 @@ fn draw_bars(svg: &mut String, bars: &[Bar]) -> DrawResult {
     let mut chart = ChartBuilder::on(&root)
         .margin(10)
         .x_label_area_size(24)
-        .y_label_area_size((longest * 7 + 12).min(300))
+        .y_label_area_size((longest * 9 + 14).min(320))
         .build_cartesian_2d(0f64..(max as f64 * 1.15), 0f64..rows as f64)?;
     let label_of = |y: &f64| {
         // Labels sit at each bar's middle; the top bar is the first.
@@ -145,9 +151,16 @@ fn draw_bars(svg: &mut String, bars: &[Bar]) -> DrawResult {
         .y_labels(rows * 2 + 1)
         .y_label_formatter(&label_of)
         .x_labels(6)
-        .x_label_formatter(&|x: &f64| format!("{}", x.round() as i64))
+        // Counts are whole: a tick between two is left unlabelled.
+        .x_label_formatter(&|x: &f64| {
+            if (x - x.round()).abs() < 1e-9 {
+                format!("{}", x.round() as i64)
+            } else {
+                String::new()
+            }
+        })
         .light_line_style(WHITE.mix(0.0))
-        .label_style((FONT, 12))
+        .label_style((FONT, LABEL))
         .draw()?;
     for (i, bar) in bars.iter().enumerate() {
         let y = (rows - 1 - i) as f64;
@@ -165,7 +178,7 @@ fn draw_bars(svg: &mut String, bars: &[Bar]) -> DrawResult {
         chart.draw_series(std::iter::once(Text::new(
             format!(" {}", x as i64),
             (x, y + 0.62),
-            (FONT, 12).into_font().color(&BLACK),
+            (FONT, LABEL).into_font().color(&BLACK),
         )))?;
     }
     root.present()?;

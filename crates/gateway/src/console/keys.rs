@@ -125,7 +125,7 @@ pub async fn list(
     axum::extract::Query(q): axum::extract::Query<ListQuery>,
 ) -> Response {
     if let Err(refused) = user.require(&state, Role::Admin) {
-        return refused;
+        return refused.into_response();
     }
     let form = NewKeyForm {
         tenant: user.principal.tenant.clone(),
@@ -157,10 +157,10 @@ pub async fn create(
         );
     };
     if let Err(refused) = user.check_form(&state, &headers, &form.csrf) {
-        return refused;
+        return refused.into_response();
     }
     if let Err(refused) = user.require(&state, Role::Admin) {
-        return refused;
+        return refused.into_response();
     }
     let name = form.name.trim().to_string();
     let tenant = match form.tenant.trim() {
@@ -226,10 +226,10 @@ pub async fn revoke(
 ) -> Response {
     let token = form.map(|Form(f)| f.csrf).unwrap_or_default();
     if let Err(refused) = user.check_form(&state, &headers, &token) {
-        return refused;
+        return refused.into_response();
     }
     if let Err(refused) = user.require(&state, Role::Admin) {
-        return refused;
+        return refused.into_response();
     }
     let store = &state.core.store;
     let key = match store.find_key(&id).await {

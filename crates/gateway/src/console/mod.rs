@@ -62,8 +62,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
 }
 
 /// Every console answer: a panic becomes an error page, and the headers that keep the pages
-/// from being framed, sniffed, cached or made to run anything but the console's own script.
+/// from being framed, sniffed, cached or made to run anything but the console's own script,
+/// with the time the answer took (`Server-Timing`).
 async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
     let mut response = match AssertUnwindSafe(next.run(request)).catch_unwind().await {
         Ok(response) => response,
         Err(_) => {
@@ -91,6 +93,11 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
     set(headers, header::X_FRAME_OPTIONS, "DENY");
     set(headers, header::REFERRER_POLICY, "same-origin");
     set(headers, header::CACHE_CONTROL, "no-store");
+    // The time the page took to make, for the browser's developer tools and the benchmark.
+    let millis = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(timing) = HeaderValue::from_str(&format!("app;dur={millis:.2}")) {
+        headers.insert("server-timing", timing);
+    }
     response
 }
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::charts::{self, AMBER, BLUE, Bar, GREEN, GREY, Line, PURPLE, RED, TEAL};
@@ -72,7 +72,7 @@ pub async fn show(
     Query(q): Query<OverviewQuery>,
 ) -> Response {
     if let Err(refused) = user.require(&state, Role::Auditor) {
-        return refused;
+        return refused.into_response();
     }
     let (range, width, step) = window(q.range.as_deref().unwrap_or("24h"));
     let now = state.core.clock.now_ms();

@@ -7,7 +7,7 @@ use axum::Form;
 use axum::extract::State;
 use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::render::mark_ranges;
@@ -103,7 +103,7 @@ pub async fn playground(
         );
     };
     if let Err(refused) = user.check_form(&state, &headers, &form.csrf) {
-        return refused;
+        return refused.into_response();
     }
     if form.text.len() > MAX_TEXT_BYTES {
         return error_page(

@@ -44,11 +44,11 @@ impl ConsoleUser {
     }
 
     /// A 403 page unless the user holds `role`.
-    pub fn require(&self, state: &AppState, role: Role) -> Result<(), Response> {
+    pub fn require(&self, state: &AppState, role: Role) -> Result<(), Refused> {
         if self.may(role) {
             Ok(())
         } else {
-            Err(error_page(
+            Err(Refused::page(error_page(
                 state,
                 Some(self),
                 StatusCode::FORBIDDEN,
@@ -56,23 +56,38 @@ impl ConsoleUser {
                     "This page needs the `{}` role, which your key does not have.",
                     role.as_str()
                 ),
-            ))
+            )))
         }
     }
 
     /// Refuses a form unless it carries this session's CSRF token and came from the console's
     /// own origin.
-    pub fn check_form(&self, state: &AppState, headers: &HeaderMap, token: &str) -> Result<(), Response> {
+    pub fn check_form(&self, state: &AppState, headers: &HeaderMap, token: &str) -> Result<(), Refused> {
         if same_origin(headers) && constant_time_eq(token.as_bytes(), self.csrf.as_bytes()) {
             return Ok(());
         }
         tracing::warn!(key = %self.principal.name, "console form refused: missing or wrong CSRF token, or cross-site");
-        Err(error_page(
+        Err(Refused::page(error_page(
             state,
             Some(self),
             StatusCode::FORBIDDEN,
             "This form's security token is missing or out of date. Go back, reload the page and try again.",
-        ))
+        )))
+    }
+}
+
+/// A page refusing what was asked (boxed: a response is large to carry in every `Result`).
+pub struct Refused(Box<Response>);
+
+impl Refused {
+    fn page(response: Response) -> Refused {
+        Refused(Box::new(response))
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        *self.0
     }
 }
 
@@ -405,7 +420,7 @@ pub async fn sign_out(
 ) -> Response {
     let token = form.map(|Form(f)| f.csrf).unwrap_or_default();
     if let Err(refused) = user.check_form(&state, &headers, &token) {
-        return refused;
+        return refused.into_response();
     }
     if let Err(e) = state.core.store.end_console_session(&user.id_hash).await {
         return super::store_failed(&state, &user, e);

@@ -225,7 +225,7 @@ async fn catch_up(state: &AppState) -> i64 {
 
 pub async fn search(State(state): State<AppState>, user: ConsoleUser, Query(f): Query<Filters>) -> Response {
     if let Err(refused) = user.require(&state, Role::Auditor) {
-        return refused;
+        return refused.into_response();
     }
     let lag = catch_up(&state).await;
     let (lines, next_page, error) = match f.query(&user, PAGE + 1) {
@@ -259,7 +259,7 @@ pub async fn search(State(state): State<AppState>, user: ConsoleUser, Query(f): 
 
 pub async fn export(State(state): State<AppState>, user: ConsoleUser, Query(f): Query<Filters>) -> Response {
     if let Err(refused) = user.require(&state, Role::Auditor) {
-        return refused;
+        return refused.into_response();
     }
     let (format, content_type, extension) = match f.format.as_str() {
         "jsonl" => (ExportFormat::Jsonl, "application/x-ndjson", "jsonl"),
@@ -370,7 +370,7 @@ pub async fn show(
     Path(trace_id): Path<String>,
 ) -> Response {
     if let Err(refused) = user.require(&state, Role::Auditor) {
-        return refused;
+        return refused.into_response();
     }
     let store = &state.core.store;
     let records = match store.trace(&trace_id).await {
@@ -455,10 +455,10 @@ pub async fn verify(
 ) -> Response {
     let token = form.map(|Form(f)| f.csrf).unwrap_or_default();
     if let Err(refused) = user.check_form(&state, &headers, &token) {
-        return refused;
+        return refused.into_response();
     }
     if let Err(refused) = user.require(&state, Role::Auditor) {
-        return refused;
+        return refused.into_response();
     }
     let store = &state.core.store;
     let report = match store.verify_chain().await {

@@ -1,8 +1,13 @@
-// Warden console: the only script. It re-reads a page's state every few seconds and, when
-// another approver's decision changed it, says so and reloads unless the user is typing.
-// Every page works without it.
+// Warden console: the only script. It asks before a form marked `data-confirm` is sent, and
+// re-reads a page's state every few seconds: when another approver's decision changed it, it
+// says so and reloads unless the user is typing. Every page works without it.
 (function () {
   "use strict";
+  Array.prototype.forEach.call(document.querySelectorAll("form[data-confirm]"), function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+    });
+  });
   var live = document.querySelector("[data-poll]");
   if (!live || !window.fetch) { return; }
   var url = live.getAttribute("data-poll");

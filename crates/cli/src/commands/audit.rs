@@ -15,6 +15,17 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
         AuditCommand::Verify { store } => {
             let store = settings::open_existing_store(&store).await?;
             let report = store.verify_chain().await?;
+            // The console shows when the chain was last verified, and by whom.
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            if let Err(e) = store
+                .record_verification(&report, "cli:warden audit verify", now_ms)
+                .await
+            {
+                tracing::warn!(error = %e, "the verification's outcome was not recorded for the console");
+            }
             match &report.first_bad {
                 None => {
                     say!("ok: {} records, chain head {}", report.records, report.head);

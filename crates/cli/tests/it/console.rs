@@ -300,8 +300,16 @@ async fn an_approver_decides_in_the_browser_and_an_auditor_finds_the_trace() {
         .await
         .click()
         .await;
-    browser.wait_for("#keys", WAIT).await;
-    assert!(browser.try_find("tr.key[data-name='robot']").await.is_none());
+    let asked = browser.accept_dialog(WAIT).await;
+    assert!(asked.contains("Revoke the key robot?"), "{asked}");
+    let deadline = std::time::Instant::now() + WAIT;
+    while browser.try_find("tr.key[data-name='robot']").await.is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revoked key left the list"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(
         g.get("/v1/models", &key).await.status,

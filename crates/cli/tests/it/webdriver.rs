@@ -383,6 +383,23 @@ impl Browser {
         self.session.cmd(Method::POST, "/refresh", None).await;
     }
 
+    /// The text of the open `confirm()` or `alert()` dialog, waited for, then accepted (OK).
+    pub async fn accept_dialog(&self, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.session.raw(Method::GET, "/alert/text", None).await.ok() {
+                Some(text) => {
+                    self.session
+                        .cmd(Method::POST, "/alert/accept", Some(&json!({})))
+                        .await;
+                    return text.as_str().unwrap_or_default().to_string();
+                }
+                None if Instant::now() < deadline => tokio::time::sleep(POLL).await,
+                None => panic!("no dialog opened within {timeout:?}"),
+            }
+        }
+    }
+
     // ---- elements ----
 
     /// The first element matching `css`; panics (with the URL and a bit of the page) if none.

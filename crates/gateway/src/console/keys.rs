@@ -98,7 +98,9 @@ async fn render(
             roles: k.roles.join(", "),
             tenant: k.tenant,
             groups: k.groups.join(", "),
-            created: k.created_at,
+            created: warden_store::parse_ts_ms(&k.created_at)
+                .map(super::render::when)
+                .unwrap_or(k.created_at),
             revoked: k.revoked_at.unwrap_or_default(),
         })
         .collect();
@@ -244,6 +246,14 @@ pub async fn revoke(
         }
         Err(e) => return store_failed(&state, &user, e),
     };
+    if key.id == user.principal.key_id {
+        return error_page(
+            &state,
+            Some(&user),
+            StatusCode::CONFLICT,
+            "That is the key you are signed in with; revoke it from another admin's session or with `warden keys revoke`.",
+        );
+    }
     if let Err(e) = store.revoke_key(&key.id).await {
         return store_failed(&state, &user, e);
     }

@@ -187,6 +187,11 @@ impl Frame {
         self.user.as_ref().map_or("", |u| u.csrf.as_str())
     }
 
+    /// Whether the signed-in user may open the trail's pages.
+    pub fn is_auditor(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.auditor)
+    }
+
     /// Whether `entry` is this page's navigation entry, for `aria-current`.
     pub fn is(&self, entry: &str) -> bool {
         self.current == entry

@@ -356,7 +356,11 @@ fn record_summary(stage: &str, payload: &Value) -> String {
             "executed in {} ms",
             payload.get("duration_ms").and_then(Value::as_i64).unwrap_or(0)
         ),
-        "approval_vote" => format!("{} by {}", s("/vote"), s("/approver")),
+        "approval_vote" => match s("/note") {
+            "" => s("/vote").to_string(),
+            note => format!("{}: “{note}”", s("/vote")),
+        },
+        "approval_requested" => format!("approval {} requested", s("/approval/id")),
         "upstream_error" => format!("upstream {}: {}", s("/kind"), s("/error")),
         "console" => format!("console: {}", s("/action")),
         _ => String::new(),

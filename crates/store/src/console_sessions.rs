@@ -100,3 +100,37 @@ impl Store {
             .rows_affected())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(id: &str, key: &str, expires_ms: i64) -> ConsoleSession {
+        ConsoleSession {
+            id_hash: id.into(),
+            key_id: key.into(),
+            csrf: format!("csrf-{id}"),
+            created_ms: 0,
+            seen_ms: 0,
+            expires_ms,
+        }
+    }
+
+    crate::on_both_engines! {
+        async fn sessions_expire_slide_and_end_with_their_key(s: Store) {
+            s.create_console_session(&session("a", "k1", 1000)).await.unwrap();
+            s.create_console_session(&session("b", "k1", 1000)).await.unwrap();
+            s.create_console_session(&session("c", "k2", 1000)).await.unwrap();
+            assert_eq!(s.console_session("a", 999).await.unwrap(), Some(session("a", "k1", 1000)));
+            assert_eq!(s.console_session("a", 1000).await.unwrap(), None, "expired at its time");
+            s.touch_console_session("a", 900, 5000).await.unwrap();
+            assert_eq!(s.console_session("a", 4000).await.unwrap().map(|x| x.seen_ms), Some(900));
+            assert_eq!(s.end_console_sessions_of("k1").await.unwrap(), 2);
+            assert_eq!(s.console_session("a", 0).await.unwrap(), None);
+            assert_eq!(s.purge_console_sessions(2000).await.unwrap(), 1, "c had expired");
+            s.create_console_session(&session("d", "k2", 9000)).await.unwrap();
+            s.end_console_session("d").await.unwrap();
+            assert_eq!(s.console_session("d", 0).await.unwrap(), None);
+        }
+    }
+}

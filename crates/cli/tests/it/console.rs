@@ -551,3 +551,88 @@ async fn the_console_can_be_turned_off() {
     let answer = client().get(g.url("/console/sign-in")).send().await.unwrap();
     assert_eq!(answer.status(), 404);
 }
+
+#[tokio::test]
+async fn a_fleet_on_postgresql_shares_sessions_and_indexes_each_record_once() {
+    let db = warden_store::testing::TestDatabase::postgres().await;
+    let agent = StandIn::new().start("127.0.0.1:0").await.unwrap();
+    let a = gateway(&agent.url())
+        .database(db.url())
+        .config("[console]\nindex_interval_ms = 100")
+        .start();
+    let b = a.replica();
+    let approver = a.key("hana", "approver", &[]);
+    let admin = a.key("ada", "admin", &[]);
+
+    // Signed in on one replica, served by the other.
+    let session = http_sign_in(&a, &admin).await.unwrap();
+    let on_b = client()
+        .get(b.url("/console/traces"))
+        .header("cookie", &session.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_b.status(), 200);
+
+    // Traffic through both replicas while both index: every trace found once, counted once.
+    for i in 0..10 {
+        let g = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(
+            g.chat(&green(&format!("Summarize item {i} of the roadmap.")))
+                .await
+                .status,
+            200
+        );
+    }
+    let amber = b.chat(&green(AMBER)).await;
+    let id = amber.json()["error"]["approval_id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let page = client()
+        .get(a.url("/console/traces?key=alice"))
+        .header("cookie", &session.cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        page.matches("<tr class=\"trace\"").count(),
+        11,
+        "each trace listed once"
+    );
+    let overview = client()
+        .get(b.url("/console/overview"))
+        .header("cookie", &session.cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let requests = overview
+        .split("<span class=\"value\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap();
+    assert_eq!(requests, "11", "each request counted once across replicas");
+
+    // A vote in the console of the replica that did not queue the request.
+    let hana = http_sign_in(&a, &approver).await.unwrap();
+    let done = client()
+        .post(a.url(&format!("/console/approvals/{id}")))
+        .header("cookie", &hana.cookie)
+        .form(&[
+            ("csrf", hana.csrf.as_str()),
+            ("decision", "approve"),
+            ("reason", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+    let shown = b.get(&format!("/v1/approvals/{id}"), &admin).await.json();
+    assert_eq!(shown["status"], "approved");
+    drop((a, b));
+    db.drop_database().await.unwrap();
+}

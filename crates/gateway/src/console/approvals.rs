@@ -130,6 +130,25 @@ fn action_texts(request: &Value) -> Vec<(String, String)> {
             other => serde_json::to_string_pretty(&other).unwrap_or_default(),
         };
         out.push((format!("tool {tool}"), args));
+        // Where it would run: the agent, session and run the call belongs to, and its action.
+        let context: Vec<String> = request
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "tool" | "name" | "toolName" | "args" | "arguments" | "params" | "headers"
+                )
+            })
+            .map(|(k, v)| match v {
+                Value::String(s) => format!("{k}: {s}"),
+                other => format!("{k}: {other}"),
+            })
+            .collect();
+        if !context.is_empty() {
+            out.push(("call context".into(), context.join("\n")));
+        }
     } else {
         out.push((
             "request".into(),
@@ -549,5 +568,42 @@ pub async fn decide(
             };
             (status, approval_page(&state, &user, &a, None, Some(e.message()))).into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_surface_reads_as_its_action() {
+        let chat = json!({"model": "m", "messages": [{"role": "system", "content": "be brief"},
+            {"role": "user", "content": [{"type": "text", "text": "pay the vendor"}]}]});
+        assert_eq!(
+            action_texts(&chat),
+            [
+                ("system".to_string(), "be brief".to_string()),
+                ("user".into(), "pay the vendor".into())
+            ]
+        );
+        let responses = json!({"model": "m", "input": "send the report", "instructions": "formal"});
+        assert_eq!(
+            action_texts(&responses),
+            [("user".to_string(), "send the report".to_string())]
+        );
+        let hook = json!({"toolName": "exec", "params": {"command": "rm -rf /srv"}, "agentId": "main"});
+        let parts = action_texts(&hook);
+        assert_eq!(parts[0].0, "tool exec");
+        assert!(parts[0].1.contains("\"command\": \"rm -rf /srv\""), "{parts:?}");
+        assert_eq!(
+            parts[1],
+            ("call context".to_string(), "agentId: main".to_string())
+        );
+        let invoke = json!({"tool": "sessions_send", "args": {"text": "hi"}, "sessionKey": "warden:t:k:s"});
+        assert_eq!(action_texts(&invoke)[0].0, "tool sessions_send");
+        let mcp = json!({"name": "write_file", "arguments": {"path": "/tmp/x"}});
+        assert!(action_texts(&mcp)[0].1.contains("/tmp/x"));
+        let odd = json!({"something": 1});
+        assert_eq!(action_texts(&odd)[0].0, "request");
     }
 }

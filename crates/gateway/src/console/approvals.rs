@@ -105,9 +105,6 @@ fn action_texts(request: &Value) -> Vec<(String, String)> {
             }
             out.push((role, text));
         }
-        if let Some(instructions) = request.get("instructions").and_then(Value::as_str) {
-            out.insert(0, ("instructions".into(), instructions.to_string()));
-        }
     } else if let Some(input) = request.get("input").and_then(Value::as_str) {
         out.push(("user".into(), input.to_string()));
     } else if let Some(tool) = request
@@ -154,6 +151,10 @@ fn action_texts(request: &Value) -> Vec<(String, String)> {
             "request".into(),
             serde_json::to_string_pretty(request).unwrap_or_default(),
         ));
+    }
+    // The Responses API's instructions come before the turns they govern.
+    if let Some(instructions) = request.get("instructions").and_then(Value::as_str) {
+        out.insert(0, ("instructions".into(), instructions.to_string()));
     }
     out
 }
@@ -589,7 +590,10 @@ mod tests {
         let responses = json!({"model": "m", "input": "send the report", "instructions": "formal"});
         assert_eq!(
             action_texts(&responses),
-            [("user".to_string(), "send the report".to_string())]
+            [
+                ("instructions".to_string(), "formal".to_string()),
+                ("user".into(), "send the report".into())
+            ]
         );
         let hook = json!({"toolName": "exec", "params": {"command": "rm -rf /srv"}, "agentId": "main"});
         let parts = action_texts(&hook);

@@ -243,15 +243,19 @@ async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<Approval>, St
         .fetch_all(&mut *conn)
         .await?;
     for v in votes {
-        approval.votes.push(Vote {
-            approver: v.try_get("approver")?,
-            approver_name: v.try_get("approver_name")?,
-            vote: v.try_get("vote")?,
-            note: v.try_get("note")?,
-            ts_ms: v.try_get("ts_ms")?,
-        });
+        approval.votes.push(vote_from_row(&v)?);
     }
     Ok(Some(approval))
+}
+
+fn vote_from_row(v: &sqlx::any::AnyRow) -> Result<Vote, StoreError> {
+    Ok(Vote {
+        approver: v.try_get("approver")?,
+        approver_name: v.try_get("approver_name")?,
+        vote: v.try_get("vote")?,
+        note: v.try_get("note")?,
+        ts_ms: v.try_get("ts_ms")?,
+    })
 }
 
 /// The channel PostgreSQL replicas hear decisions on; the payload is the approval id.
@@ -339,7 +343,7 @@ impl Store {
 
     /// Approval requests, newest first.
     pub async fn list_approvals(&self, filter: &ApprovalFilter) -> Result<Vec<Approval>, StoreError> {
-        let mut sql = String::from("SELECT id FROM approvals WHERE 1 = 1");
+        let mut sql = String::from("SELECT * FROM approvals WHERE 1 = 1");
         let mut args: Vec<String> = Vec::new();
         let mut condition = |sql: &mut String, template: &str, value: String| {
             args.push(value);
@@ -368,17 +372,38 @@ impl Store {
             " ORDER BY created_ms DESC, id DESC LIMIT {}",
             filter.limit.unwrap_or(100).min(1000)
         ));
-        let mut query = sqlx::query_scalar(&sql);
+        let mut query = sqlx::query(&sql);
         for arg in args {
             query = query.bind(arg);
         }
-        let ids: Vec<String> = query.fetch_all(self.pool()).await?;
-        let mut conn = self.pool().acquire().await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(a) = load(&mut conn, &id).await? {
-                out.push(a);
+        let mut out = query
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(approval_from_row)
+            .collect::<Result<Vec<Approval>, StoreError>>()?;
+        // The votes of the whole page in one read per 500 requests, not one per request.
+        let ids: Vec<String> = out.iter().map(|a| a.id.clone()).collect();
+        let mut votes: std::collections::HashMap<String, Vec<Vote>> = std::collections::HashMap::new();
+        for chunk in ids.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT * FROM approval_votes WHERE approval_id IN ({}) ORDER BY ts_ms, approver",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id);
             }
+            for v in query.fetch_all(self.pool()).await? {
+                votes
+                    .entry(v.try_get("approval_id")?)
+                    .or_default()
+                    .push(vote_from_row(&v)?);
+            }
+        }
+        for a in &mut out {
+            a.votes = votes.remove(&a.id).unwrap_or_default();
         }
         Ok(out)
     }

@@ -119,7 +119,8 @@ struct Facts {
     upstream_error: Option<String>,
 }
 
-fn one_line(text: &str, max: usize) -> String {
+/// `text` on one line, cut at `max` characters (marked `…` when cut).
+pub fn one_line(text: &str, max: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     match flat.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &flat[..cut]),

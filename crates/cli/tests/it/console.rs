@@ -359,6 +359,16 @@ fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
         .map(|v| v.split(';').next().unwrap().to_string())
 }
 
+/// GETs `url` in a signed-in session, redirects not followed.
+async fn get_in(url: String, session: &Session) -> reqwest::Response {
+    client()
+        .get(url)
+        .header("cookie", &session.cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn http_sign_in(g: &Gateway, key: &str) -> Result<Session, u16> {
     let page = client().get(g.url("/console/sign-in")).send().await.unwrap();
     let sign_in_cookie = set_cookie(&page, "warden_console_signin").unwrap();
@@ -454,12 +464,7 @@ async fn forged_and_cross_site_forms_other_tenants_and_ended_sessions_are_refuse
 
     // Another tenant's approver: not found, and the vote refused.
     let otto = http_sign_in(&g, &stranger).await.unwrap();
-    let seen = client()
-        .get(g.url(&page))
-        .header("cookie", &otto.cookie)
-        .send()
-        .await
-        .unwrap();
+    let seen = get_in(g.url(&page), &otto).await;
     assert_eq!(seen.status(), 404);
     assert_eq!(vote(&otto, &otto.csrf, None).await.unwrap().status(), 404);
     assert_eq!(status_of().await, "pending");
@@ -475,12 +480,11 @@ async fn forged_and_cross_site_forms_other_tenants_and_ended_sessions_are_refuse
     // The auditor's export of a filtered set: only that trace's records, chained.
     let audrey = http_sign_in(&g, &g.auditor).await.unwrap();
     let trace_id = first.trace_id();
-    let csv = client()
-        .get(g.url(&format!("/console/traces/export?format=csv&trace={trace_id}")))
-        .header("cookie", &audrey.cookie)
-        .send()
-        .await
-        .unwrap();
+    let csv = get_in(
+        g.url(&format!("/console/traces/export?format=csv&trace={trace_id}")),
+        &audrey,
+    )
+    .await;
     assert_eq!(csv.status(), 200);
     assert!(
         csv.headers()["content-disposition"]
@@ -500,12 +504,7 @@ async fn forged_and_cross_site_forms_other_tenants_and_ended_sessions_are_refuse
         "only the filtered trace"
     );
     // An approver is not an auditor.
-    let denied = client()
-        .get(g.url("/console/traces"))
-        .header("cookie", &hana.cookie)
-        .send()
-        .await
-        .unwrap();
+    let denied = get_in(g.url("/console/traces"), &hana).await;
     assert_eq!(denied.status(), 403);
 
     // Sessions end when idle past their limit, and when their key is revoked.
@@ -518,12 +517,7 @@ async fn forged_and_cross_site_forms_other_tenants_and_ended_sessions_are_refuse
         )
         .await;
     assert_eq!(clock.status, 200, "{}", String::from_utf8_lossy(&clock.bytes));
-    let expired = client()
-        .get(g.url("/console/approvals"))
-        .header("cookie", &hana.cookie)
-        .send()
-        .await
-        .unwrap();
+    let expired = get_in(g.url("/console/approvals"), &hana).await;
     assert_eq!(expired.status(), 303);
     assert!(
         expired.headers()["location"]
@@ -535,12 +529,7 @@ async fn forged_and_cross_site_forms_other_tenants_and_ended_sessions_are_refuse
     let (code, _, err) = crate::support::warden(&["keys", "revoke", "otto", "--database-url", &g.db_url]);
     assert_eq!(code, 0, "{err}");
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let revoked = client()
-        .get(g.url("/console/approvals"))
-        .header("cookie", &otto.cookie)
-        .send()
-        .await
-        .unwrap();
+    let revoked = get_in(g.url("/console/approvals"), &otto).await;
     assert_eq!(revoked.status(), 303);
 }
 
@@ -566,12 +555,7 @@ async fn a_fleet_on_postgresql_shares_sessions_and_indexes_each_record_once() {
 
     // Signed in on one replica, served by the other.
     let session = http_sign_in(&a, &admin).await.unwrap();
-    let on_b = client()
-        .get(b.url("/console/traces"))
-        .header("cookie", &session.cookie)
-        .send()
-        .await
-        .unwrap();
+    let on_b = get_in(b.url("/console/traces"), &session).await;
     assert_eq!(on_b.status(), 200);
 
     // Traffic through both replicas while both index: every trace found once, counted once.
@@ -587,12 +571,8 @@ async fn a_fleet_on_postgresql_shares_sessions_and_indexes_each_record_once() {
     let amber = b.chat(&green(AMBER)).await;
     let id = amber.json()["error"]["approval_id"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let page = client()
-        .get(a.url("/console/traces?key=alice"))
-        .header("cookie", &session.cookie)
-        .send()
+    let page = get_in(a.url("/console/traces?key=alice"), &session)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -601,12 +581,8 @@ async fn a_fleet_on_postgresql_shares_sessions_and_indexes_each_record_once() {
         11,
         "each trace listed once"
     );
-    let overview = client()
-        .get(b.url("/console/overview"))
-        .header("cookie", &session.cookie)
-        .send()
+    let overview = get_in(b.url("/console/overview"), &session)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

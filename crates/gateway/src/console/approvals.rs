@@ -69,7 +69,7 @@ fn preview(a: &Approval) -> String {
         .find(|(label, _)| label == "user" || label.starts_with("tool"))
         .map(|(_, text)| text)
         .unwrap_or_else(|| a.request.to_string());
-    super::traces::one_line(&text, 140)
+    warden_store::one_line(&text, 140)
 }
 
 /// The request's texts as people read them, each with what it is: the messages of a
@@ -502,6 +502,8 @@ pub struct DecideForm {
     reason: String,
 }
 
+super::session::with_csrf!(DecideForm);
+
 pub async fn decide(
     State(state): State<AppState>,
     user: ConsoleUser,
@@ -509,20 +511,10 @@ pub async fn decide(
     Path(id): Path<String>,
     form: Result<Form<DecideForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else {
-        return error_page(
-            &state,
-            Some(&user),
-            StatusCode::BAD_REQUEST,
-            "The form could not be read.",
-        );
+    let form = match user.accept(&state, &headers, form, Some(Role::Approver)) {
+        Ok(form) => form,
+        Err(refused) => return refused.into_response(),
     };
-    if let Err(refused) = user.check_form(&state, &headers, &form.csrf) {
-        return refused.into_response();
-    }
-    if let Err(refused) = user.require(&state, Role::Approver) {
-        return refused.into_response();
-    }
     let a = match load(&state, &user, &id).await {
         Ok(a) => a,
         Err(page) => return page,

@@ -60,6 +60,8 @@ pub struct NewKeyForm {
     admin: Option<String>,
 }
 
+super::session::with_csrf!(NewKeyForm);
+
 impl NewKeyForm {
     pub fn has(&self, role: &str) -> bool {
         match role {
@@ -150,20 +152,10 @@ pub async fn create(
     headers: HeaderMap,
     form: Result<Form<NewKeyForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else {
-        return error_page(
-            &state,
-            Some(&user),
-            StatusCode::BAD_REQUEST,
-            "The form could not be read.",
-        );
+    let form = match user.accept(&state, &headers, form, Some(Role::Admin)) {
+        Ok(form) => form,
+        Err(refused) => return refused.into_response(),
     };
-    if let Err(refused) = user.check_form(&state, &headers, &form.csrf) {
-        return refused.into_response();
-    }
-    if let Err(refused) = user.require(&state, Role::Admin) {
-        return refused.into_response();
-    }
     let name = form.name.trim().to_string();
     let tenant = match form.tenant.trim() {
         "" => user.principal.tenant.clone(),
@@ -226,11 +218,7 @@ pub async fn revoke(
     Path(id): Path<String>,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
-    let token = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    if let Err(refused) = user.check_form(&state, &headers, &token) {
-        return refused.into_response();
-    }
-    if let Err(refused) = user.require(&state, Role::Admin) {
+    if let Err(refused) = user.accept(&state, &headers, form, Some(Role::Admin)) {
         return refused.into_response();
     }
     let store = &state.core.store;

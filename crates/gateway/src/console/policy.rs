@@ -84,6 +84,8 @@ pub struct PlaygroundForm {
     text: String,
 }
 
+super::session::with_csrf!(PlaygroundForm);
+
 /// Texts longer than this are refused by the playground (the gateway's body limit is larger,
 /// but a page is not the place for them).
 const MAX_TEXT_BYTES: usize = 64 * 1024;
@@ -94,17 +96,10 @@ pub async fn playground(
     headers: HeaderMap,
     form: Result<Form<PlaygroundForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else {
-        return error_page(
-            &state,
-            Some(&user),
-            StatusCode::BAD_REQUEST,
-            "The form could not be read.",
-        );
+    let form = match user.accept(&state, &headers, form, None) {
+        Ok(form) => form,
+        Err(refused) => return refused.into_response(),
     };
-    if let Err(refused) = user.check_form(&state, &headers, &form.csrf) {
-        return refused.into_response();
-    }
     if form.text.len() > MAX_TEXT_BYTES {
         return error_page(
             &state,

@@ -60,9 +60,33 @@ impl ConsoleUser {
         }
     }
 
+    /// A posted form, accepted only when it could be read, carries this session's CSRF token,
+    /// came from the console's own origin, and (with `role`) the user holds `role`.
+    pub fn accept<T: WithCsrf>(
+        &self,
+        state: &AppState,
+        headers: &HeaderMap,
+        form: Result<Form<T>, FormRejection>,
+        role: Option<Role>,
+    ) -> Result<T, Refused> {
+        let Ok(Form(form)) = form else {
+            return Err(Refused::page(error_page(
+                state,
+                Some(self),
+                StatusCode::BAD_REQUEST,
+                "The form could not be read.",
+            )));
+        };
+        self.check_form(state, headers, form.csrf())?;
+        if let Some(role) = role {
+            self.require(state, role)?;
+        }
+        Ok(form)
+    }
+
     /// Refuses a form unless it carries this session's CSRF token and came from the console's
     /// own origin.
-    pub fn check_form(&self, state: &AppState, headers: &HeaderMap, token: &str) -> Result<(), Refused> {
+    fn check_form(&self, state: &AppState, headers: &HeaderMap, token: &str) -> Result<(), Refused> {
         if same_origin(headers) && constant_time_eq(token.as_bytes(), self.csrf.as_bytes()) {
             return Ok(());
         }
@@ -75,6 +99,25 @@ impl ConsoleUser {
         )))
     }
 }
+
+/// A form that carries the session's CSRF token in its `csrf` field.
+pub trait WithCsrf {
+    fn csrf(&self) -> &str;
+}
+
+/// Declares the forms that carry a `csrf` field.
+macro_rules! with_csrf {
+    ($($form:ty),*) => {$(
+        impl $crate::console::session::WithCsrf for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        }
+    )*};
+}
+pub(crate) use with_csrf;
+
+with_csrf!(CsrfForm);
 
 /// A page refusing what was asked (boxed: a response is large to carry in every `Result`).
 pub struct Refused(Box<Response>);
@@ -418,8 +461,7 @@ pub async fn sign_out(
     headers: HeaderMap,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
-    let token = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    if let Err(refused) = user.check_form(&state, &headers, &token) {
+    if let Err(refused) = user.accept(&state, &headers, form, None) {
         return refused.into_response();
     }
     if let Err(e) = state.core.store.end_console_session(&user.id_hash).await {

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use warden_store::{ExportFormat, OUTCOME_STAGES, TraceQuery, TraceRow};
+use warden_store::{ExportFormat, OUTCOME_STAGES, TraceQuery, TraceRow, one_line};
 
 use super::render::{parse_input_time, short, when};
 use super::session::CsrfForm;
@@ -23,15 +23,6 @@ use crate::state::AppState;
 const PAGE: u32 = 50;
 /// Traces an export holds at most; a larger set is cut, and the file says how to narrow it.
 const EXPORT_MAX_TRACES: u32 = 10_000;
-
-/// `text` on one line, cut at `max` characters.
-pub fn one_line(text: &str, max: usize) -> String {
-    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match flat.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &flat[..cut]),
-        None => flat,
-    }
-}
 
 /// The search form as sent; every field optional.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -457,11 +448,7 @@ pub async fn verify(
     headers: HeaderMap,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
-    let token = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    if let Err(refused) = user.check_form(&state, &headers, &token) {
-        return refused.into_response();
-    }
-    if let Err(refused) = user.require(&state, Role::Auditor) {
+    if let Err(refused) = user.accept(&state, &headers, form, Some(Role::Auditor)) {
         return refused.into_response();
     }
     let store = &state.core.store;

@@ -376,7 +376,7 @@ def fill(a, db, keys, samples):
     def new_trace(t0, key, tpl, surface):
         nonlocal tool_seq
         tr = Trace()
-        tr.id = uuid7(int(t0 // 1000), rnd)
+        tr.id = None  # a UUIDv7 of its wall time, once the shift to wall time is known
         tr.key, tr.tpl, tr.surface, tr.t0 = key, tpl, surface, t0
         tr.approval, tr.resumes = None, None
         tool_seq += 1
@@ -386,7 +386,7 @@ def fill(a, db, keys, samples):
 
     def amber_request(tr, t, outcome):
         ap_ = Appr()
-        ap_.id = uuid7(int(t // 1000), rnd)
+        ap_.id = None
         ap_.trace, ap_.outcome = tr, outcome
         ap_.digest = f"sha256:{rnd.getrandbits(256):064x}"
         ap_.status, ap_.created_us = "pending", t
@@ -401,6 +401,7 @@ def fill(a, db, keys, samples):
         return ap_
 
     def one(t, final=False):
+        t = int(t)
         key = rnd.choices(requesters, weights)[0]
         tool = rnd.random() < 0.25
         x = rnd.random()
@@ -428,7 +429,8 @@ def fill(a, db, keys, samples):
             if outcome == "expired":
                 emit(t + HOUR_US + rnd.randint(0, 1_000_000), EXP, tr, ap_)
                 return
-            d = min(45 * 60e6, max(20e6, rnd.lognormvariate(18.2, 1.0)))  # median ~80 s... ~4 min
+            d = min(45 * 60e6, max(20e6, rnd.lognormvariate(19.3, 1.0)))  # median ~4 min
+            d = int(d)
             emit(t + d, VOT, tr, ap_)
             emit(t + d + rnd.randint(50, 500), REJ if outcome == "rejected" else GRA, tr, ap_)
             if outcome == "used":
@@ -458,7 +460,6 @@ def fill(a, db, keys, samples):
     lo = max(events[0][0] if events else 0, cut - 30 * 60e6)
     for _ in range(pending):
         one(rnd.uniform(lo, cut - 5_000_000), final=True)
-    events = events[:keep] + events[keep:]
     events.sort()
     assert len(events) == N, len(events)
     t_gen = time.monotonic() - t_gen
@@ -466,6 +467,10 @@ def fill(a, db, keys, samples):
     # Virtual time -> wall time: the last record a second ago.
     now_us = time.time_ns() // 1000
     shift = now_us - 1_000_000 - events[-1][0]
+    for tr in traces:
+        tr.id = uuid7((tr.t0 + shift) // 1000, rnd)
+    for ap_ in approvals:
+        ap_.id = uuid7((ap_.created_us + shift) // 1000, rnd)
 
     # What made it into the trail decides each approval's state.
     for us, _, stage, tr, ap_ in events:
@@ -639,14 +644,12 @@ def fill(a, db, keys, samples):
                        "toolCallId": f"call-{tr.tool_seq}", "toolName": tpl.tool}
         else:
             request = {"messages": [{"content": tpl.text, "role": "user"}], "model": "openclaw"}
-        decided = ap_.decided_us + shift if ap_.decided_us is not None else None
-        if ap_.status == "used":
-            decided = ap_.votes[0] if ap_.votes else decided
+        decided = ap_.decided_us  # wall time already, as used_us and votes
         rows.append((ap_.id, tr.id, keys[tr.key]["id"], tr.key, keys[tr.key]["tenant"], "tool" if tpl.tool else "chat",
                      ap_.digest, pv, tpl.rule, tpl.risk, dumps(tpl.decisions[pv]), dumps(request), "defer", 1,
                      dumps(ap_.groups), "[]", ap_.status, created, created + 3_600_000, None, 0, None, None, "reject",
                      (decided // 1000) if decided is not None else None,
-                     (ap_.used_us + shift) // 1000 if ap_.used_us is not None else None, ap_.note))
+                     ap_.used_us // 1000 if ap_.used_us is not None else None, ap_.note))
         counts[ap_.status] = counts.get(ap_.status, 0) + 1
         if ap_.votes:
             approve = ap_.outcome != "rejected"
@@ -671,7 +674,7 @@ def fill(a, db, keys, samples):
     if used:
         samples["trace"] = used[len(used) // 2].trace.id
     samples["rule"] = "red.shell"
-    samples["key"] = max(requesters, key=lambda n: weights[requesters.index(n)])
+    samples["key"] = requesters[0]  # the busiest key
     samples["tool"] = "exec"
     n_traces = len({tr.id for _, _, _, tr, _ in events})
     total = t_gen + t_write

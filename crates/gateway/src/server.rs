@@ -198,10 +198,11 @@ impl Gateway {
             core.clock.clone(),
             Arc::new(core.config.approvals.webhooks.clone()),
         );
+        tracing::info!("listening on {addr}");
         if core.config.console.enabled {
             crate::console::spawn_indexer(core.store.clone(), core.config.console.index_interval);
+            tracing::info!("console at http://{addr}{}", core.config.console.path);
         }
-        tracing::info!("listening on {addr}");
         let limits = core.config.connections;
         let grace = core.config.shutdown_grace;
         let app = router::router(self.state);

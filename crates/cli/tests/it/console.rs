@@ -424,6 +424,14 @@ async fn forged_and_cross_site_forms_other_tenants_and_ended_sessions_are_refuse
         "{csp}"
     );
     assert_eq!(signin.headers()["x-frame-options"], "DENY");
+    let nowhere = client().get(g.url("/console/no/such/page")).send().await.unwrap();
+    assert_eq!(nowhere.status(), 404);
+    assert!(
+        nowhere.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
 
     // Sign-in needs its own double-submitted token; a requester's key is not a console key.
     let no_cookie = client()

@@ -58,6 +58,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(&at("/keys/{id}/revoke"), post(keys::revoke))
         .route(&at("/static/console.css"), get(static_css))
         .route(&at("/static/console.js"), get(static_js))
+        .route(&at("/{*rest}"), get(not_found_page))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard))
 }
 
@@ -111,6 +112,16 @@ async fn home(user: ConsoleUser) -> Response {
         "policy"
     };
     Redirect::to(&format!("{}/{to}", user.base)).into_response()
+}
+
+/// A console address that is no page: an HTML answer, not the API's JSON.
+async fn not_found_page(State(state): State<AppState>) -> Response {
+    error_page(
+        &state,
+        None,
+        StatusCode::NOT_FOUND,
+        "There is no such page in the console.",
+    )
 }
 
 const CONSOLE_CSS: &str = include_str!("../../assets/console.css");

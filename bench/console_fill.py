@@ -574,10 +574,11 @@ def fill(a, db, keys, samples):
                           "vote": "approve" if approve else "reject"}, tr, pv, surface=False)
         if stage in (GRA, REJ):
             return stamp({"approval_id": ap_.id, "note": ap_.note, "reviewers": [ap_.voter],
-                          "status": "approved" if stage == GRA else "rejected"}, tr, pv, surface=False)
+                          "status": "approved" if stage == GRA else "rejected",
+                          "waited_ms": (ap_.decided_us - ap_.created_us) // 1000}, tr, pv, surface=False)
         if stage == EXP:
-            return stamp({"approval_id": ap_.id, "approvals": 0, "outcome": "expired", "required": 1},
-                         tr, pv, surface=False)
+            return stamp({"approval_id": ap_.id, "approvals": 0, "outcome": "expired", "required": 1,
+                          "waited_ms": (ap_.decided_us - ap_.created_us) // 1000}, tr, pv, surface=False)
         if stage == USE:
             return stamp({"approval_id": ap_.id, "approved_trace_id": ap_.trace.id, "digest": ap_.digest,
                           "reviewers": [ap_.voter]}, tr, pv)

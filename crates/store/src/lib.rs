@@ -32,7 +32,10 @@ pub use keys::KeyRecord;
 pub use mcp_pins::McpPin;
 pub use sessions::SessionWrite;
 pub use time_fmt::now_rfc3339;
-pub use trace_index::{OUTCOME_STAGES, RollupRow, TraceQuery, TraceRow, Verification, one_line, parse_ts_ms};
+pub use trace_index::{
+    HOUR_MS, LATENCY_BOUNDS, OUTCOME_STAGES, ROLLUP_WIDTHS, RollupRow, TraceQuery, TraceRow, Verification,
+    one_line, parse_ts_ms,
+};
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;

@@ -149,8 +149,8 @@ const SQLITE: &[(i64, &str)] = &[
     (
         7,
         // The console: its sign-in sessions, and a derived index of the trail (one row per
-        // trace, hourly counts, the last verification) kept by `Store::index_trail`, so
-        // searches and charts stay fast however long the trail grows.
+        // trace, counts per hour, 6 hours and day, the last verification) kept by
+        // `Store::index_trail`, so searches and charts stay fast however long the trail grows.
         "CREATE TABLE console_sessions (
         id_hash    TEXT PRIMARY KEY,
         key_id     TEXT NOT NULL,
@@ -184,12 +184,13 @@ const SQLITE: &[(i64, &str)] = &[
     CREATE INDEX audit_traces_rule ON audit_traces (rule, started_ms);
     CREATE INDEX audit_traces_tool ON audit_traces (tool, started_ms);
     CREATE TABLE audit_rollup (
+        width_ms  INTEGER NOT NULL,
         bucket_ms INTEGER NOT NULL,
         tenant    TEXT NOT NULL,
         metric    TEXT NOT NULL,
         label     TEXT NOT NULL,
         n         INTEGER NOT NULL,
-        PRIMARY KEY (bucket_ms, tenant, metric, label)
+        PRIMARY KEY (width_ms, bucket_ms, tenant, metric, label)
     );
     CREATE TABLE audit_index_state (
         id             INTEGER PRIMARY KEY CHECK (id = 1),
@@ -200,8 +201,7 @@ const SQLITE: &[(i64, &str)] = &[
         verified_by    TEXT,
         verify_problem TEXT
     );
-    INSERT INTO audit_index_state (id, indexed_seq) VALUES (1, 0);
-    CREATE INDEX approvals_decided ON approvals (decided_ms);",
+    INSERT INTO audit_index_state (id, indexed_seq) VALUES (1, 0);",
     ),
 ];
 
@@ -377,8 +377,8 @@ const POSTGRES: &[(i64, &str)] = &[
     (
         7,
         // The console: its sign-in sessions, and a derived index of the trail (one row per
-        // trace, hourly counts, the last verification) kept by `Store::index_trail`, so
-        // searches and charts stay fast however long the trail grows.
+        // trace, counts per hour, 6 hours and day, the last verification) kept by
+        // `Store::index_trail`, so searches and charts stay fast however long the trail grows.
         "CREATE TABLE console_sessions (
         id_hash    TEXT PRIMARY KEY,
         key_id     TEXT NOT NULL,
@@ -412,12 +412,13 @@ const POSTGRES: &[(i64, &str)] = &[
     CREATE INDEX audit_traces_rule ON audit_traces (rule, started_ms);
     CREATE INDEX audit_traces_tool ON audit_traces (tool, started_ms);
     CREATE TABLE audit_rollup (
+        width_ms  BIGINT NOT NULL,
         bucket_ms BIGINT NOT NULL,
         tenant    TEXT NOT NULL,
         metric    TEXT NOT NULL,
         label     TEXT NOT NULL,
         n         BIGINT NOT NULL,
-        PRIMARY KEY (bucket_ms, tenant, metric, label)
+        PRIMARY KEY (width_ms, bucket_ms, tenant, metric, label)
     );
     CREATE TABLE audit_index_state (
         id             BIGINT PRIMARY KEY CHECK (id = 1),
@@ -428,8 +429,7 @@ const POSTGRES: &[(i64, &str)] = &[
         verified_by    TEXT,
         verify_problem TEXT
     );
-    INSERT INTO audit_index_state (id, indexed_seq) VALUES (1, 0);
-    CREATE INDEX approvals_decided ON approvals (decided_ms);",
+    INSERT INTO audit_index_state (id, indexed_seq) VALUES (1, 0);",
     ),
 ];
 

@@ -13,8 +13,29 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::{Store, StoreError};
 
-/// The width of one bucket of the hourly counts.
-pub const BUCKET_MS: i64 = 3_600_000;
+/// An hour, in milliseconds.
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// The widths the counts are kept at: an hour, six hours and a day, so that a chart of a day, a
+/// week or a month reads about thirty buckets, never a month of hours.
+pub const ROLLUP_WIDTHS: [i64; 3] = [HOUR_MS, 6 * HOUR_MS, 24 * HOUR_MS];
+
+/// The upper bounds, in seconds, of the buckets approval latencies are counted in; the last
+/// (`inf`) holds the rest.
+pub const LATENCY_BOUNDS: [&str; 19] = [
+    "1", "2", "5", "10", "20", "30", "60", "120", "300", "600", "900", "1800", "3600", "7200", "14400",
+    "28800", "86400", "172800", "inf",
+];
+
+/// The latency bucket of `ms`.
+fn latency_bucket(ms: i64) -> &'static str {
+    let secs = ms.max(0) as f64 / 1000.0;
+    LATENCY_BOUNDS
+        .iter()
+        .find(|b| b.parse::<f64>().is_ok_and(|bound| secs <= bound))
+        .copied()
+        .unwrap_or("inf")
+}
 
 /// The stages that say how a trace ended (so far): the last one seen is its status.
 pub const OUTCOME_STAGES: [&str; 11] = [
@@ -68,7 +89,7 @@ pub struct TraceQuery {
     pub limit: u32,
 }
 
-/// One hourly count.
+/// One count of a bucket.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RollupRow {
     pub bucket_ms: i64,
@@ -117,6 +138,10 @@ struct Facts {
     /// The rule of a block, which overrides the classification's.
     blocked_rule: Option<String>,
     upstream_error: Option<String>,
+    /// An approval request queued (`requested`) or closed (`closed`), and how long a closed
+    /// one waited.
+    approval: Option<&'static str>,
+    waited_ms: Option<i64>,
 }
 
 /// `text` on one line, cut at `max` characters (marked `…` when cut).
@@ -190,6 +215,11 @@ fn facts_of(stage: &str, actor: &str, payload: &Value) -> Facts {
             f.upstream_error = Some(text(payload, &["kind"]).unwrap_or("error").to_string());
         }
         "upstream_refused" => f.upstream_error = Some("refused".into()),
+        "approval_requested" => f.approval = Some("requested"),
+        "approval_granted" | "approval_rejected" | "approval_expired" | "approval_cancelled" => {
+            f.approval = Some("closed");
+            f.waited_ms = payload.get("waited_ms").and_then(Value::as_i64);
+        }
         "console" => {
             let action = text(payload, &["action"]).unwrap_or("action");
             f.status = Some(format!("console_{action}"));
@@ -297,6 +327,12 @@ fn counts_of(stage: &str, f: &Facts, row: &TraceRow) -> Vec<(&'static str, Strin
     if let Some(kind) = &f.upstream_error {
         out.push(("upstream_error", kind.clone()));
     }
+    if let Some(event) = f.approval {
+        out.push(("approvals", event.to_string()));
+    }
+    if let Some(waited) = f.waited_ms {
+        out.push(("approval_latency", latency_bucket(waited).to_string()));
+    }
     out
 }
 
@@ -374,13 +410,13 @@ impl Store {
                 rows.insert(existing.trace_id.clone(), existing);
             }
         }
-        let mut counts: HashMap<(i64, String, &'static str, String), i64> = HashMap::new();
+        let mut counts: HashMap<(i64, i64, String, &'static str, String), i64> = HashMap::new();
         for (seq, trace_id, ts_ms, stage, facts) in parsed {
             let Some(row) = rows.get_mut(&trace_id) else {
                 continue;
             };
             row.trace_id = trace_id;
-            let bucket = ts_ms.div_euclid(BUCKET_MS) * BUCKET_MS;
+
             let tenant = facts
                 .tenant
                 .clone()
@@ -389,7 +425,12 @@ impl Store {
             let adds = counts_of(&stage, &facts, row);
             row.absorb(seq, ts_ms, facts);
             for (metric, label) in adds {
-                *counts.entry((bucket, tenant.clone(), metric, label)).or_default() += 1;
+                for width in ROLLUP_WIDTHS {
+                    let bucket = ts_ms.div_euclid(width) * width;
+                    *counts
+                        .entry((width, bucket, tenant.clone(), metric, label.clone()))
+                        .or_default() += 1;
+                }
             }
         }
         let upsert = format!(
@@ -419,11 +460,12 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        for ((bucket, tenant, metric, label), n) in counts {
+        for ((width, bucket, tenant, metric, label), n) in counts {
             sqlx::query(
-                "INSERT INTO audit_rollup (bucket_ms, tenant, metric, label, n) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (bucket_ms, tenant, metric, label) DO UPDATE SET n = audit_rollup.n + excluded.n",
+                "INSERT INTO audit_rollup (width_ms, bucket_ms, tenant, metric, label, n) VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (width_ms, bucket_ms, tenant, metric, label) DO UPDATE SET n = audit_rollup.n + excluded.n",
             )
+            .bind(width)
             .bind(bucket)
             .bind(tenant)
             .bind(metric)
@@ -523,31 +565,34 @@ impl Store {
         query.fetch_all(self.pool()).await?.iter().map(row_of).collect()
     }
 
-    /// The hourly counts from `from_ms` to `to_ms`, of one tenant or (`None`) of all.
+    /// The counts kept at `width_ms` (one of [`ROLLUP_WIDTHS`]) in the buckets from `from_ms`
+    /// to `to_ms`, of one tenant or (`None`) of all, a row per tenant: the caller sums.
     pub async fn rollup(
         &self,
         tenant: Option<&str>,
+        width_ms: i64,
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<RollupRow>, StoreError> {
+        let sql = "SELECT bucket_ms, metric, label, n FROM audit_rollup WHERE width_ms = $1 AND bucket_ms >= $2 AND bucket_ms < $3";
         let rows = match tenant {
-            Some(t) => sqlx::query(
-                "SELECT bucket_ms, metric, label, CAST(SUM(n) AS BIGINT) FROM audit_rollup WHERE bucket_ms >= $1 AND bucket_ms < $2 AND tenant = $3
-                 GROUP BY bucket_ms, metric, label ORDER BY bucket_ms",
-            )
-            .bind(from_ms)
-            .bind(to_ms)
-            .bind(t.to_string())
-            .fetch_all(self.pool())
-            .await?,
-            None => sqlx::query(
-                "SELECT bucket_ms, metric, label, CAST(SUM(n) AS BIGINT) FROM audit_rollup WHERE bucket_ms >= $1 AND bucket_ms < $2
-                 GROUP BY bucket_ms, metric, label ORDER BY bucket_ms",
-            )
-            .bind(from_ms)
-            .bind(to_ms)
-            .fetch_all(self.pool())
-            .await?,
+            Some(t) => {
+                sqlx::query(&format!("{sql} AND tenant = $4"))
+                    .bind(width_ms)
+                    .bind(from_ms)
+                    .bind(to_ms)
+                    .bind(t.to_string())
+                    .fetch_all(self.pool())
+                    .await?
+            }
+            None => {
+                sqlx::query(sql)
+                    .bind(width_ms)
+                    .bind(from_ms)
+                    .bind(to_ms)
+                    .fetch_all(self.pool())
+                    .await?
+            }
         };
         rows.iter()
             .map(|r| {
@@ -561,38 +606,18 @@ impl Store {
             .collect()
     }
 
-    /// The approval requests alive at some time between `from_ms` and `to_ms`: when each was
-    /// made and when it was decided (granted, rejected, cancelled or expired), for the queue's
-    /// depth and latency. Of one tenant, or (`None`) of all.
-    pub async fn approval_spans(
-        &self,
-        tenant: Option<&str>,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<Vec<(i64, Option<i64>)>, StoreError> {
-        // Two indexed reads: those decided in the window, and those still pending.
-        let decided =
-            "SELECT created_ms, decided_ms FROM approvals WHERE created_ms < $1 AND decided_ms >= $2";
-        let pending =
-            "SELECT created_ms, decided_ms FROM approvals WHERE created_ms < $1 AND status = 'pending'";
-        let mut rows = Vec::new();
-        for (sql, since) in [(decided, Some(from_ms)), (pending, None)] {
-            let mut sql = sql.to_string();
-            let mut query_tenant = None;
-            if let Some(t) = tenant {
-                sql.push_str(&format!(" AND tenant = ${}", if since.is_some() { 3 } else { 2 }));
-                query_tenant = Some(t.to_string());
+    /// Approval requests pending now, of one tenant or (`None`) of all.
+    pub async fn pending_approvals(&self, tenant: Option<&str>) -> Result<i64, StoreError> {
+        let sql = "SELECT COUNT(*) FROM approvals WHERE status = 'pending'";
+        Ok(match tenant {
+            Some(t) => {
+                sqlx::query_scalar(&format!("{sql} AND tenant = $1"))
+                    .bind(t.to_string())
+                    .fetch_one(self.pool())
+                    .await?
             }
-            let mut query = sqlx::query(&sql).bind(to_ms);
-            if let Some(since) = since {
-                query = query.bind(since);
-            }
-            if let Some(t) = query_tenant {
-                query = query.bind(t);
-            }
-            rows.extend(query.fetch_all(self.pool()).await?);
-        }
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+            None => sqlx::query_scalar(sql).fetch_one(self.pool()).await?,
+        })
     }
 
     /// Records the outcome of a verification of the chain, for the console to show.
@@ -741,14 +766,17 @@ mod tests {
             assert!(older.iter().all(|r| r.trace_id != page[0].trace_id));
 
             let day = parse_ts_ms("2026-12-01T00:00:00Z").unwrap();
-            let counts = s.rollup(Some("acme"), day, day + 86_400_000).await.unwrap();
+            let counts = s.rollup(Some("acme"), HOUR_MS, day, day + 86_400_000).await.unwrap();
             let n = |metric: &str, label: &str| {
                 counts.iter().filter(|c| c.metric == metric && c.label == label).map(|c| c.n).sum::<i64>()
             };
             assert_eq!((n("risk", "green"), n("risk", "red"), n("risk", "amber")), (1, 1, 0));
             assert_eq!((n("status", "executed"), n("status", "blocked")), (1, 1));
             assert_eq!(n("blocked_rule", "red.shell"), 1);
-            let everyone = s.rollup(None, day, day + 86_400_000).await.unwrap();
+            let everyone = s.rollup(None, HOUR_MS, day, day + 86_400_000).await.unwrap();
+            let daily = s.rollup(None, 24 * HOUR_MS, day, day + 86_400_000).await.unwrap();
+            let risks = |rows: &[RollupRow]| rows.iter().filter(|c| c.metric == "risk").map(|c| c.n).sum::<i64>();
+            assert_eq!(risks(&daily), risks(&everyone), "every width counts the same");
             assert_eq!(everyone.iter().filter(|c| c.metric == "risk").map(|c| c.n).sum::<i64>(), 3);
 
             assert_eq!(s.last_verification().await.unwrap(), None);
@@ -758,6 +786,20 @@ mod tests {
             assert_eq!((v.at_ms, v.records, v.ok, v.by.as_str()), (42, 5, true, "key:auditor"));
             log.shutdown().await;
         }
+    }
+
+    #[test]
+    fn latencies_fall_in_the_first_bucket_that_holds_them() {
+        assert_eq!(latency_bucket(0), "1");
+        assert_eq!(latency_bucket(1500), "2");
+        assert_eq!(latency_bucket(300_000), "300");
+        assert_eq!(latency_bucket(10 * 86_400_000), "inf");
+        let f = facts_of(
+            "approval_granted",
+            "key:hana",
+            &json!({"tenant": "t", "waited_ms": 4000}),
+        );
+        assert_eq!((f.approval, f.waited_ms), (Some("closed"), Some(4000)));
     }
 
     #[test]

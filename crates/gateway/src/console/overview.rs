@@ -15,8 +15,10 @@ use super::render::{span, when};
 use super::{ConsoleUser, Frame, html, store_failed, tenant_scope};
 use crate::auth::Role;
 use crate::state::AppState;
+use warden_store::LATENCY_BOUNDS;
 
-const HOUR: i64 = 3_600_000;
+/// The steps of the charts are the widths the counts are kept at (`ROLLUP_WIDTHS`).
+const HOUR: i64 = warden_store::HOUR_MS;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct OverviewQuery {
@@ -57,15 +59,6 @@ fn window(range: &str) -> (&'static str, i64, i64) {
     }
 }
 
-/// `values` at the given quantile (0..=1), of sorted values.
-fn quantile(sorted: &[i64], q: f64) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted.get(rank).copied()
-}
-
 pub async fn show(
     State(state): State<AppState>,
     user: ConsoleUser,
@@ -76,16 +69,18 @@ pub async fn show(
     }
     let (range, width, step) = window(q.range.as_deref().unwrap_or("24h"));
     let now = state.core.clock.now_ms();
-    let to = (now.div_euclid(HOUR) + 1) * HOUR;
+    // The period ends with the step that holds now, so its buckets are whole steps.
+    let to = (now.div_euclid(step) + 1) * step;
     let from = to - width;
     let tenant = tenant_scope(&user.principal);
     let store = &state.core.store;
-    let rows = match store.rollup(tenant.as_deref(), from, to).await {
+    // The counts kept at the width of one step: about thirty buckets, whatever the period.
+    let rows = match store.rollup(tenant.as_deref(), step, from, to).await {
         Ok(rows) => rows,
         Err(e) => return store_failed(&state, &user, e),
     };
-    let spans = match store.approval_spans(tenant.as_deref(), from, to).await {
-        Ok(spans) => spans,
+    let pending_now = match store.pending_approvals(tenant.as_deref()).await {
+        Ok(n) => n,
         Err(e) => return store_failed(&state, &user, e),
     };
     let steps = (width / step) as usize;
@@ -185,24 +180,37 @@ pub async fn show(
         .collect();
     let upstream_errors: i64 = error_kinds.values().sum();
 
-    // The queue: latency of what was decided in the window, depth at the end of each step.
-    let mut latencies: Vec<i64> = spans
-        .iter()
-        .filter_map(|(created, decided)| decided.filter(|d| *d >= from).map(|d| d - created))
-        .collect();
-    latencies.sort_unstable();
-    let depth: Vec<i64> = (0..steps)
-        .map(|i| {
-            let at = (from + (i as i64 + 1) * step).min(now);
-            spans
-                .iter()
-                .filter(|(created, decided)| *created <= at && decided.is_none_or(|d| d > at))
-                .count() as i64
-        })
-        .collect();
-    let pending_now = spans.iter().filter(|(_, decided)| decided.is_none()).count();
+    // The queue: its depth at the end of each step, counted back from now by the requests
+    // queued and closed since; the latency of those closed in the period, from its histogram.
+    let queued = series("approvals", "requested");
+    let closed = series("approvals", "closed");
+    let mut depth = vec![0i64; steps];
+    let mut at_end = pending_now;
+    for i in (0..steps).rev() {
+        depth[i] = at_end.max(0);
+        at_end += closed[i] - queued[i];
+    }
+    let latencies = totals("approval_latency");
+    let decided: i64 = latencies.values().sum();
+    let latency_at = |q: f64| -> String {
+        if decided == 0 {
+            return "–".into();
+        }
+        let rank = (decided as f64 * q).ceil().max(1.0) as i64;
+        let mut seen = 0;
+        for bound in LATENCY_BOUNDS {
+            seen += latencies.get(bound).copied().unwrap_or(0);
+            if seen >= rank {
+                return match bound.parse::<i64>() {
+                    Ok(secs) => format!("≤ {}", span(secs * 1000)),
+                    Err(_) => "over 2 d".into(),
+                };
+            }
+        }
+        "–".into()
+    };
+    let fmt_latency = latency_at;
 
-    let fmt_latency = |q: f64| quantile(&latencies, q).map(span).unwrap_or_else(|| "–".into());
     let figures = vec![
         Figure {
             label: "Requests",
@@ -278,7 +286,7 @@ pub async fn show(
             ),
             table: vec![
                 ("pending now".into(), pending_now.to_string()),
-                ("decided in the window".into(), latencies.len().to_string()),
+                ("decided in the period".into(), decided.to_string()),
                 ("latency, median".into(), fmt_latency(0.5)),
                 ("latency, p90".into(), fmt_latency(0.9)),
             ],
@@ -317,17 +325,4 @@ pub async fn show(
         charts,
     };
     html(page.render())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quantiles_of_sorted_values() {
-        let v = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-        assert_eq!(quantile(&v, 0.5), Some(6));
-        assert_eq!(quantile(&v, 0.9), Some(9));
-        assert_eq!(quantile(&[], 0.5), None);
-    }
 }

@@ -403,6 +403,16 @@ fn approval_record(stage: Stage, a: &Approval, actor: &str, payload: Value) -> R
         .stamped(&a.policy_version, Some(&a.tenant))
 }
 
+/// A record that closes a request, with how long it waited in the queue (for the approval
+/// latency people watch).
+fn closing_record(stage: Stage, a: &Approval, actor: &str, payload: Value) -> Record {
+    let record = approval_record(stage, a, actor, payload);
+    match a.decided_ms {
+        Some(decided) => record.with("waited_ms", json!(decided - a.created_ms)),
+        None => record,
+    }
+}
+
 pub fn vote(a: &Approval, approver: &Principal, approve: bool, note: Option<&str>) -> Record {
     approval_record(
         Stage::ApprovalVote,
@@ -424,7 +434,7 @@ pub fn vote_refused(a: &Approval, approver: &Principal, approve: bool, refusal: 
 
 /// The vote that decided a request.
 pub fn decided(a: &Approval, approver: &Principal, granted: bool, note: Option<&str>) -> Record {
-    approval_record(
+    closing_record(
         if granted {
             Stage::ApprovalGranted
         } else {
@@ -437,15 +447,18 @@ pub fn decided(a: &Approval, approver: &Principal, granted: bool, note: Option<&
 }
 
 pub fn cancelled(a: &Approval, requester: &Principal) -> Record {
-    approval_record(Stage::ApprovalCancelled, a, &requester.actor(), json!({}))
+    closing_record(Stage::ApprovalCancelled, a, &requester.actor(), json!({}))
 }
 
-pub fn expired(a: &Approval, outcome: warden_store::ApprovalStatus) -> Record {
+/// A request that expired at `now_ms` (read before it expired, so its own record has no
+/// decision time yet).
+pub fn expired(a: &Approval, outcome: warden_store::ApprovalStatus, now_ms: i64) -> Record {
     approval_record(
         Stage::ApprovalExpired,
         a,
         "warden",
-        json!({"outcome": outcome, "approvals": a.approvals(), "required": a.required}),
+        json!({"outcome": outcome, "approvals": a.approvals(), "required": a.required,
+               "waited_ms": now_ms - a.created_ms}),
     )
 }
 

@@ -408,7 +408,7 @@ impl Approvals {
                     ApprovalStatus::Expired
                 };
                 if let Ok(true) = self.store.expire_approval(&a.id, outcome, now).await {
-                    self.record_scheduled(records::expired(&a, outcome)).await;
+                    self.record_scheduled(records::expired(&a, outcome, now)).await;
                     let _ = self.decided.send(a.id.clone());
                     if let Ok(Some(now_a)) = self.store.approval(&a.id).await {
                         self.notify_webhooks("expired", &now_a).await;

@@ -11,7 +11,8 @@
 # shapes, approvals with ~200 pending), checked with `warden audit verify` (timed), then served
 # by `warden serve`, whose background indexer builds the console's index from the trail (timed,
 # until `audit_index_state.indexed_seq` reaches the last record). Each page: 2 warm-ups, then
-# REPEATS requests one after another, signed in as the admin (or the acme auditor), with curl.
+# REPEATS requests one after another, signed in as the admin (or the acme auditor or approver),
+# with curl.
 # Prints a markdown table (p50 / p90 / max of Server-Timing in ms, empty and full; curl's p50 on
 # full; HTTP codes) and the other figures. Everything listens on 127.0.0.1; every process is
 # stopped and the temp folder removed at the end (BENCH_KEEP=1 keeps it).
@@ -113,9 +114,10 @@ time_page() { # time_page STORE JAR LABEL PATH [curl args...]: 2 warm-ups, REPEA
     return 0
 }
 pages() { # pages STORE: every page, as the admin and as the acme auditor
-    local store=$1 admin=$WORK/$1/admin.jar auditor=$WORK/$1/auditor.jar csrf
+    local store=$1 admin=$WORK/$1/admin.jar auditor=$WORK/$1/auditor.jar approver=$WORK/$1/approver.jar csrf
     sign_in "$admin" "$(json_get "$WORK/$store/keys.json" admin key)"
     sign_in "$auditor" "$(json_get "$WORK/$store/keys.json" auditor-acme key)"
+    sign_in "$approver" "$(json_get "$WORK/$store/keys.json" approver-acme key)"
     csrf=$(csrf_of "$admin")
     time_page "$store" "$admin" "/console/approvals" "/console/approvals"
     time_page "$store" "$admin" "/console/approvals/{pending id}" "/console/approvals/$PENDING"
@@ -137,6 +139,8 @@ pages() { # pages STORE: every page, as the admin and as the acme auditor
     time_page "$store" "$admin" "/console/traces/export?format=csv&trace={id}" "/console/traces/export?format=csv&trace=$TRACE"
     time_page "$store" "$auditor" "auditor: /console/traces?risk=amber" "/console/traces?risk=amber"
     time_page "$store" "$auditor" "auditor: /console/overview?range=30d" "/console/overview?range=30d"
+    time_page "$store" "$approver" "approver: /console/approvals" "/console/approvals"
+    time_page "$store" "$approver" "approver: /console/approvals?status=all" "/console/approvals?status=all"
 }
 
 PENDING=$(json_get "$WORK/full/samples.json" pending_approval)

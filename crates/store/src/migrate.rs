@@ -201,7 +201,8 @@ const SQLITE: &[(i64, &str)] = &[
         verified_by    TEXT,
         verify_problem TEXT
     );
-    INSERT INTO audit_index_state (id, indexed_seq) VALUES (1, 0);",
+    INSERT INTO audit_index_state (id, indexed_seq) VALUES (1, 0);
+    CREATE INDEX approvals_tenant_status ON approvals (tenant, status, created_ms);",
     ),
 ];
 
@@ -429,7 +430,8 @@ const POSTGRES: &[(i64, &str)] = &[
         verified_by    TEXT,
         verify_problem TEXT
     );
-    INSERT INTO audit_index_state (id, indexed_seq) VALUES (1, 0);",
+    INSERT INTO audit_index_state (id, indexed_seq) VALUES (1, 0);
+    CREATE INDEX approvals_tenant_status ON approvals (tenant, status, created_ms);",
     ),
 ];
 

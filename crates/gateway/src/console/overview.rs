@@ -1,7 +1,7 @@
 //! The overview for admins and auditors: requests by risk and outcomes over time, blocks by
 //! rule, approval latency and queue depth, tool calls by tool and decision, upstream errors;
-//! read from the trail's hourly counts and the approval queue, so its cost does not grow with
-//! the trail.
+//! read from the counts the trail's index keeps per step of the chart and the number of
+//! requests pending, so its cost does not grow with the trail.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -14,8 +14,9 @@ use super::charts::{self, AMBER, BLUE, Bar, GREEN, GREY, Line, PURPLE, RED, TEAL
 use super::render::{span, when};
 use super::{ConsoleUser, Frame, html, store_failed, tenant_scope};
 use crate::auth::Role;
-use crate::state::AppState;
 use warden_store::LATENCY_BOUNDS;
+
+use crate::state::AppState;
 
 /// The steps of the charts are the widths the counts are kept at (`ROLLUP_WIDTHS`).
 const HOUR: i64 = warden_store::HOUR_MS;
@@ -209,8 +210,6 @@ pub async fn show(
         }
         "–".into()
     };
-    let fmt_latency = latency_at;
-
     let figures = vec![
         Figure {
             label: "Requests",
@@ -226,11 +225,11 @@ pub async fn show(
         },
         Figure {
             label: "Approval latency, median",
-            value: fmt_latency(0.5),
+            value: latency_at(0.5),
         },
         Figure {
             label: "Approval latency, p90",
-            value: fmt_latency(0.9),
+            value: latency_at(0.9),
         },
         Figure {
             label: "Upstream errors",
@@ -287,8 +286,8 @@ pub async fn show(
             table: vec![
                 ("pending now".into(), pending_now.to_string()),
                 ("decided in the period".into(), decided.to_string()),
-                ("latency, median".into(), fmt_latency(0.5)),
-                ("latency, p90".into(), fmt_latency(0.9)),
+                ("latency, median".into(), latency_at(0.5)),
+                ("latency, p90".into(), latency_at(0.9)),
             ],
         },
         Chart {

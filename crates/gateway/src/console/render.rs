@@ -48,6 +48,17 @@ pub fn span(ms: i64) -> String {
     }
 }
 
+/// Percent-encodes `text` for a URL's query, keeping `/` when it is a path.
+pub fn url_encode(text: &str, keep_slash: bool) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'/' if keep_slash => "/".to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Escapes text for HTML.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -198,7 +198,7 @@ fn set_cookie(
 fn sign_in_redirect(state: &AppState, next: Option<&str>, clear: bool, headers: &HeaderMap) -> Response {
     let base = &state.core.config.console.path;
     let to = match next {
-        Some(next) => format!("{base}/sign-in?next={}", percent_encode(next)),
+        Some(next) => format!("{base}/sign-in?next={}", super::render::url_encode(next, true)),
         None => format!("{base}/sign-in"),
     };
     let mut response = Redirect::to(&to).into_response();
@@ -209,17 +209,6 @@ fn sign_in_redirect(state: &AppState, next: Option<&str>, clear: bool, headers: 
         );
     }
     response
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Where to go after signing in: a page of the console, never another site.

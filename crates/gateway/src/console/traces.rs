@@ -111,19 +111,10 @@ impl Filters {
         pairs
             .iter()
             .filter(|(_, v)| !v.trim().is_empty())
-            .map(|(k, v)| format!("{k}={}", url_encode(v.trim())))
+            .map(|(k, v)| format!("{k}={}", super::render::url_encode(v.trim(), false)))
             .collect::<Vec<_>>()
             .join("&")
     }
-}
-
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 pub struct TraceLine {

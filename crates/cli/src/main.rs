@@ -7,12 +7,12 @@ mod settings;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
     name = "warden",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("WARDEN_COMMIT"), ")"),
     about = "A governance gateway for AI agents",
     propagate_version = true
 )]
@@ -111,12 +111,18 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Print a shell completion script: `warden completions bash > /etc/bash_completion.d/warden`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum PolicyCommand {
     /// Run a file of test cases; non-zero exit on any mismatch.
     Test {
+        /// A TOML file of `[[case]]` tables (text, expect).
         file: PathBuf,
         /// Policy bundle (default: the built-in pack).
         #[arg(long)]
@@ -127,6 +133,7 @@ pub enum PolicyCommand {
         /// A directory of TOML files of `[[case]]` tables (text, expect, kind).
         #[arg(default_value = "policies/eval")]
         dir: PathBuf,
+        /// Policy bundle (default: the built-in pack).
         #[arg(long)]
         policy: Option<PathBuf>,
         /// Exit non-zero unless accuracy >= 0.97, no red case is judged green and the green
@@ -157,7 +164,9 @@ pub enum PolicyCommand {
     },
     /// Show which rules match where, and the normalized text.
     Explain {
+        /// The text to judge.
         text: String,
+        /// Policy bundle (default: the built-in pack).
         #[arg(long)]
         policy: Option<PathBuf>,
     },
@@ -167,11 +176,13 @@ pub enum PolicyCommand {
 pub enum KeysCommand {
     /// Create a key and print it, alone, on stdout.
     Create {
+        /// The key's name, unique among active keys: how it appears on the trail.
         #[arg(long)]
         name: String,
         /// requester, approver, auditor or admin; repeat for several.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
+        /// The tenant the key belongs to: what it sees of the trail and the queue.
         #[arg(long, default_value = "default")]
         tenant: String,
         /// Approver group; repeat for several (`--group finance --group security`).
@@ -187,6 +198,7 @@ pub enum KeysCommand {
     },
     /// Revoke a key by id or name.
     Revoke {
+        /// The key's id or name.
         key: String,
         #[command(flatten)]
         store: StoreArgs,
@@ -196,14 +208,13 @@ pub enum KeysCommand {
 /// Where the gateway is and which key to call it with.
 #[derive(Args, Clone, Debug)]
 pub struct ServerArgs {
-    /// The gateway's root URL.
-    #[arg(
-        long,
-        env = "WARDEN_URL",
-        default_value = "http://127.0.0.1:8787",
-        global = true
-    )]
-    pub url: String,
+    /// The gateway's root URL. Default: the listen address of the configuration
+    /// (`--config`, WARDEN_CONFIG or ./warden.toml), else http://127.0.0.1:8787.
+    #[arg(long, env = "WARDEN_URL", global = true)]
+    pub url: Option<String>,
+    /// Configuration file whose `server.listen` names the gateway when --url is not given.
+    #[arg(long, env = "WARDEN_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
     /// A file holding the API key; otherwise WARDEN_API_KEY. Keys never go on the command line.
     #[arg(long, global = true)]
     pub key_file: Option<PathBuf>,
@@ -216,10 +227,13 @@ pub enum ApprovalsCommand {
         /// pending, approved, rejected, expired, cancelled, used or all.
         #[arg(long, default_value = "pending")]
         status: String,
+        /// Only this requester's (key name or id).
         #[arg(long)]
         requester: Option<String>,
+        /// Only those flagged by this rule id.
         #[arg(long)]
         rule: Option<String>,
+        /// At most this many (default 100).
         #[arg(long)]
         limit: Option<u32>,
         /// Print JSON instead of a table.
@@ -227,40 +241,55 @@ pub enum ApprovalsCommand {
         json: bool,
     },
     /// Show one request: the exact request, the matched rules and the votes.
-    Show { id: String },
+    Show {
+        /// The approval request's id.
+        id: String,
+    },
     /// Approve a request.
     Approve {
+        /// The approval request's id.
         id: String,
+        /// Why: recorded with the vote.
         #[arg(long)]
         note: Option<String>,
     },
     /// Reject a request.
     Reject {
+        /// The approval request's id.
         id: String,
+        /// Why: recorded with the vote, and shown to the requester.
         #[arg(long)]
         note: Option<String>,
     },
     /// Withdraw your own pending request.
-    Cancel { id: String },
+    Cancel {
+        /// The approval request's id.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum McpCommand {
     /// Each governed MCP server, how it is reached, and its tools' states.
     List {
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// What an approval of the server would pin: new tools, changed definitions (field by
     /// field), descriptions that address the model. Exit 1 when something awaits approval.
     Diff {
+        /// The server's name (`[[mcp.servers]] name`).
         name: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Pin the server's tool definitions as shown (refused if they change meanwhile).
     Approve {
+        /// The server's name (`[[mcp.servers]] name`).
         name: String,
+        /// Why: recorded with the pin.
         #[arg(long)]
         note: Option<String>,
     },
@@ -275,6 +304,7 @@ pub enum AuditCommand {
     },
     /// Export the trail.
     Export {
+        /// `jsonl` (one record a line) or `csv`.
         #[arg(long, value_parser = ["jsonl", "csv"], default_value = "jsonl")]
         format: String,
         /// Write here instead of stdout.
@@ -318,6 +348,20 @@ fn main() -> ExitCode {
             Command::Audit { command } => commands::audit::run(command).await,
             Command::Approvals { server, command } => commands::approvals::run(server, command).await,
             Command::Mcp { server, command } => commands::mcp::run(server, command).await,
+            Command::Completions { shell } => {
+                // Written whole to a buffer first: the generator panics on a failed write (a
+                // closed pipe), and no panic reaches a user.
+                let mut script = Vec::new();
+                clap_complete::generate(shell, &mut Cli::command(), "warden", &mut script);
+                let mut out = std::io::stdout().lock();
+                match std::io::Write::write_all(&mut out, &script)
+                    .and_then(|()| std::io::Write::flush(&mut out))
+                {
+                    Ok(()) => Ok(ExitCode::SUCCESS),
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+                    Err(e) => Err(e.into()),
+                }
+            }
         }
     });
     match result {
@@ -342,4 +386,35 @@ fn init_tracing(default: &str) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every option and argument of every command says what it is for in `--help`.
+    #[test]
+    fn every_option_has_help_text() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} --{id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{path} {} (no description)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "warden", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:#?}");
+        Cli::command().debug_assert();
+    }
 }

@@ -173,6 +173,11 @@ impl ApiError {
                 "upstream_error",
                 "upstream_timeout".into(),
             ),
+            ApiError::UpstreamStatus { status: 401 | 403 } => (
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                "upstream_auth_refused".into(),
+            ),
             ApiError::UpstreamStatus { .. } => (
                 StatusCode::BAD_GATEWAY,
                 "upstream_error",
@@ -228,6 +233,9 @@ impl ApiError {
             ApiError::Internal => "Warden could not finish this request. Retry it.".into(),
             ApiError::UpstreamUnreachable => "The upstream agent could not be reached.".into(),
             ApiError::UpstreamTimeout => "The upstream agent did not answer in time.".into(),
+            ApiError::UpstreamStatus { status: status @ (401 | 403) } => format!(
+                "The upstream agent refused Warden's token (status {status}): the gateway's operator must set the token the upstream expects (WARDEN_UPSTREAM_TOKEN or upstream.token_file; for OpenClaw, its gateway.auth.token). `warden doctor` checks it."
+            ),
             ApiError::UpstreamStatus { status } => format!("The upstream agent failed with status {status}."),
             ApiError::AuditUnavailable => {
                 "The audit trail cannot record this request right now, so it was not executed. Retry later.".into()

@@ -104,6 +104,14 @@ impl Gateway {
                 addr: config.listen,
                 source,
             })?;
+        match store.list_keys().await {
+            Ok(keys) if keys.iter().all(|k| k.revoked_at.is_some()) => tracing::warn!(
+                store = %warden_store::redact_url(&config.database_url),
+                "the store holds no active API key, so every request will be refused with 401; create one with `warden keys create --name NAME --role requester --database-url URL` (or `warden init` for a config, a store and an admin key)"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "the store's keys could not be listed"),
+        }
         if config.upstream.token.is_none() {
             tracing::warn!(
                 "no upstream token configured (WARDEN_UPSTREAM_TOKEN or upstream.token_file); requests go upstream unauthenticated"

@@ -169,11 +169,8 @@ struct Shared {
 const STANDIN_TOOLS: [&str; 4] = ["sessions_list", "fs_read", "fs_write", "notes_append"];
 
 async fn invoke(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(token) = &shared.config.token {
-        let expected = format!("Bearer {token}");
-        if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
-            return error_response(StatusCode::UNAUTHORIZED, "Unauthorized", "unauthorized");
-        }
+    if let Some(refused) = unauthorized(&shared.config, &headers) {
+        return refused;
     }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if shared.config.record
@@ -201,11 +198,24 @@ async fn invoke(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
     axum::Json(json!({"ok": true, "result": result})).into_response()
 }
 
-async fn models() -> impl IntoResponse {
+async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Some(refused) = unauthorized(&shared.config, &headers) {
+        return refused;
+    }
     axum::Json(json!({
         "object": "list",
         "data": [{"id": "openclaw/main", "object": "model", "created": 0, "owned_by": "openclaw"}]
     }))
+    .into_response()
+}
+
+/// A 401 unless the request carries the token the stand-in was started with (if any).
+fn unauthorized(config: &StandIn, headers: &HeaderMap) -> Option<Response> {
+    let token = config.token.as_ref()?;
+    let expected = format!("Bearer {token}");
+    let sent = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    (sent != Some(expected.as_str()))
+        .then(|| error_response(StatusCode::UNAUTHORIZED, "Unauthorized", "unauthorized"))
 }
 
 fn error_response(status: StatusCode, message: &str, kind: &str) -> Response {
@@ -225,15 +235,8 @@ async fn admit(
     body: &[u8],
 ) -> Result<Value, Response> {
     let config = &shared.config;
-    if let Some(token) = &config.token {
-        let expected = format!("Bearer {token}");
-        if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
-            return Err(error_response(
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized",
-                "unauthorized",
-            ));
-        }
+    if let Some(refused) = unauthorized(config, headers) {
+        return Err(refused);
     }
     let Ok(request) = serde_json::from_slice::<Value>(body) else {
         return Err(error_response(

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use warden_gateway::Overrides;
-use warden_gateway::upstream::Upstream;
+use warden_gateway::upstream::{TokenCheck, Upstream};
 
 use crate::StoreArgs;
 use crate::settings;
@@ -110,7 +110,7 @@ pub async fn run(args: StoreArgs, fix: bool) -> anyhow::Result<ExitCode> {
                 check(
                     "keys",
                     match keys {
-                        Ok(0) => Err("no active API key (run `warden keys create`)".into()),
+                        Ok(0) => Err("no active API key: every request would be refused with 401. Create one: `warden keys create --name NAME --role requester` (`warden init` makes an admin key)".into()),
                         Ok(n) => Ok(format!("{n} active")),
                         Err(e) => Err(e.to_string()),
                     },
@@ -136,14 +136,31 @@ pub async fn run(args: StoreArgs, fix: bool) -> anyhow::Result<ExitCode> {
         },
     );
     match Upstream::new(&config.upstream) {
-        Ok(upstream) => check(
-            "upstream",
-            upstream
-                .ready()
-                .await
-                .map(|()| format!("{} ready", config.upstream.url)),
-        ),
+        Ok(upstream) => {
+            let url = &config.upstream.url;
+            check(
+                "upstream",
+                upstream.ready().await.map(|()| format!("{url} ready")).map_err(|e| {
+                    format!("{e}: is the agent running at {url}? Set upstream.url or --upstream to where it listens")
+                }),
+            );
+            check(
+                "upstream auth",
+                match upstream.check_token().await {
+                    TokenCheck::Accepted => Ok("the upstream accepts Warden's token (GET /v1/models)".into()),
+                    TokenCheck::Refused(status) => Err(format!(
+                        "the upstream refused Warden's token ({status} on GET /v1/models): every request would fail with 502 upstream_auth_refused. Set the token it expects in WARDEN_UPSTREAM_TOKEN or upstream.token_file (for OpenClaw: gateway.auth.token)"
+                    )),
+                    TokenCheck::Inconclusive(what) => Ok(format!("not checked: {what}")),
+                    TokenCheck::Unreachable(e) => Err(format!("cannot ask the upstream: {e}")),
+                },
+            );
+        }
         Err(e) => check("upstream", Err(e.to_string())),
+    }
+    check("listen", listen_address(config.listen).await);
+    for hook in &config.approvals.webhooks {
+        check(&format!("webhook {}", hook.name), webhook(hook).await);
     }
     if let Some(store) = &opened {
         mcp_servers(&config, store, &mut check).await;
@@ -153,6 +170,57 @@ pub async fn run(args: StoreArgs, fix: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Whether `serve` could listen on `addr`: free, or already served by a Warden (this one,
+/// running); anything else is named.
+async fn listen_address(addr: std::net::SocketAddr) -> Result<String, String> {
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(_) => Ok(format!("{addr} is free")),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let probe = reqwest::Client::new()
+                .get(format!("http://{addr}/healthz"))
+                .timeout(std::time::Duration::from_secs(2))
+                .send()
+                .await;
+            match probe {
+                Ok(r) if r.status().is_success() => Ok(format!("{addr} is served by a running gateway")),
+                _ => Err(format!(
+                    "{addr} is taken by another program: stop it, or set server.listen (or --listen) to a free address"
+                )),
+            }
+        }
+        Err(e) => Err(format!(
+            "cannot listen on {addr}: {e}. Set server.listen (or --listen) to an address of this machine"
+        )),
+    }
+}
+
+/// A webhook's receiver answers at all (any HTTP status: Warden only proves it is reachable,
+/// and sends no event), and a signing secret is set.
+async fn webhook(hook: &warden_gateway::config::WebhookConfig) -> Result<String, String> {
+    let probe = reqwest::Client::new()
+        .head(&hook.url)
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await;
+    let secret = if hook.secret.is_some() {
+        "signed"
+    } else {
+        "UNSIGNED (set secret_env or secret_file)"
+    };
+    match probe {
+        Ok(r) => Ok(format!(
+            "{} answers (HTTP {}); deliveries {secret}",
+            hook.url,
+            r.status().as_u16()
+        )),
+        Err(e) => Err(format!(
+            "cannot reach {}: {}. Approval notifications to it will be retried, then dropped: check the URL and that this machine can reach it",
+            hook.url,
+            warden_gateway::error::describe(&e)
+        )),
+    }
 }
 
 /// Each governed MCP server: reachable (a stdio server is started, then stopped), its tools

@@ -5,12 +5,36 @@
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::ServerArgs;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use warden_gateway::Overrides;
+
+use crate::{ServerArgs, StoreArgs, settings};
 
 pub struct Remote {
     base: String,
     key: String,
     client: reqwest::Client,
+}
+
+/// The gateway's root URL: `--url` or WARDEN_URL, else the listen address of the config (its
+/// wildcard address read as loopback), else the default address.
+fn gateway_url(server: &ServerArgs) -> anyhow::Result<String> {
+    if let Some(url) = &server.url {
+        return Ok(url.clone());
+    }
+    let args = StoreArgs {
+        config: server.config.clone(),
+        database_url: None,
+    };
+    let config = settings::load(&args, Overrides::default())?;
+    let addr = config.listen;
+    let host = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    Ok(format!("http://{}", SocketAddr::new(host, addr.port())))
 }
 
 impl Remote {
@@ -25,7 +49,7 @@ impl Remote {
                 .with_context(|| format!("set WARDEN_API_KEY or pass --key-file with an {role}'s key"))?,
         };
         Ok(Remote {
-            base: server.url.trim_end_matches('/').to_string(),
+            base: gateway_url(server)?.trim_end_matches('/').to_string(),
             key,
             client: reqwest::Client::new(),
         })

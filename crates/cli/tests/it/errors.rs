@@ -221,9 +221,15 @@ async fn upstream_errors_are_passed_or_mapped() {
         .await
         .unwrap();
     let g3 = gateway(&locked.url()).start();
-    g3.chat(&green("hello"))
+    let error = g3
+        .chat(&green("hello"))
         .await
-        .assert_error(502, "upstream_error", "upstream_bad_status");
+        .assert_error(502, "upstream_error", "upstream_auth_refused");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("refused Warden's token") && message.contains("WARDEN_UPSTREAM_TOKEN"),
+        "the operator is told what to fix: {message}"
+    );
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ mod interop;
 mod lifecycle;
 mod mcp;
 mod mcp_harness;
+mod operations;
 mod policy;
 mod responses;
 mod routes;

@@ -329,7 +329,18 @@ impl RawConfig {
             path: path.display().to_string(),
             source,
         })?;
-        RawConfig::from_toml(&text, &path.display().to_string())
+        let mut raw = RawConfig::from_toml(&text, &path.display().to_string())?;
+        raw.base_dir = path
+            .parent()
+            .map(|dir| {
+                if dir.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    dir
+                }
+            })
+            .map(Path::to_path_buf);
+        Ok(raw)
     }
 
     pub fn from_toml(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
@@ -482,10 +493,15 @@ impl RawConfig {
             max_body_bytes,
             shutdown_grace: Duration::from_secs(self.server.shutdown_grace_secs.unwrap_or(30)),
             connections,
-            database_url: overrides
-                .database_url
-                .or(self.store.database_url)
-                .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
+            // A flag or the environment names a path from where the command runs; the file (or
+            // its default) from where the file is.
+            database_url: overrides.database_url.unwrap_or_else(|| {
+                let written = self
+                    .store
+                    .database_url
+                    .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+                relative_to(self.base_dir.as_deref(), written)
+            }),
             durability: self.store.durability.unwrap_or_default(),
             max_connections: match self.store.max_connections {
                 Some(n) if !(1..=1000).contains(&n) => {
@@ -540,6 +556,22 @@ impl RawConfig {
             mcp,
             console,
         })
+    }
+}
+
+/// `url` with a relative SQLite path joined to `dir`; any other URL as it is.
+fn relative_to(dir: Option<&Path>, url: String) -> String {
+    let Some(dir) = dir.filter(|d| *d != Path::new(".")) else {
+        return url;
+    };
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"));
+    match path {
+        Some(path) if !path.is_empty() && !path.starts_with(':') && Path::new(path).is_relative() => {
+            format!("sqlite://{}", dir.join(path).display())
+        }
+        _ => url,
     }
 }
 
@@ -750,6 +782,32 @@ pub const STARTER_CONFIG: &str = include_str!("../../../../docs/warden.example.t
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_sqlite_paths_in_a_file_are_read_from_its_directory() {
+        let dir = Some(Path::new("/etc/warden"));
+        assert_eq!(
+            relative_to(dir, "sqlite://warden.db".into()),
+            "sqlite:///etc/warden/warden.db"
+        );
+        assert_eq!(
+            relative_to(dir, "sqlite:data/w.db".into()),
+            "sqlite:///etc/warden/data/w.db"
+        );
+        assert_eq!(
+            relative_to(dir, "sqlite:///var/lib/w.db".into()),
+            "sqlite:///var/lib/w.db"
+        );
+        assert_eq!(relative_to(dir, "postgres://u@h/db".into()), "postgres://u@h/db");
+        assert_eq!(
+            relative_to(Some(Path::new(".")), "sqlite://warden.db".into()),
+            "sqlite://warden.db"
+        );
+        assert_eq!(
+            relative_to(None, "sqlite://warden.db".into()),
+            "sqlite://warden.db"
+        );
+    }
 
     #[test]
     fn unknown_keys_are_refused_with_their_name() {

@@ -11,6 +11,10 @@ use warden_store::Durability;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// The directory of the file this was read from: relative SQLite paths in it (and the
+    /// default store) are resolved from there, not from wherever the command runs.
+    #[serde(skip)]
+    pub base_dir: Option<PathBuf>,
     #[serde(default)]
     pub server: RawServer,
     #[serde(default)]

@@ -270,6 +270,37 @@ impl Upstream {
     }
 }
 
+/// What the upstream made of Warden's token, asked with an authenticated request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TokenCheck {
+    /// It answered the authenticated request with a success.
+    Accepted,
+    /// It refused it (401 or 403): the token is wrong or missing.
+    Refused(u16),
+    /// It answered something else, which says nothing about the token.
+    Inconclusive(String),
+    /// It could not be reached.
+    Unreachable(String),
+}
+
+impl Upstream {
+    /// Asks the upstream for its models (`GET /v1/models`) with Warden's token, as a request
+    /// would be sent: the check that the token is the one the upstream expects.
+    pub async fn check_token(&self) -> TokenCheck {
+        let url = format!("{}/v1/models", self.root.trim_end_matches('/'));
+        let mut request = self.client.get(&url).timeout(Duration::from_secs(5));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token.expose());
+        }
+        match request.send().await {
+            Ok(r) if r.status().is_success() => TokenCheck::Accepted,
+            Ok(r) if matches!(r.status().as_u16(), 401 | 403) => TokenCheck::Refused(r.status().as_u16()),
+            Ok(r) => TokenCheck::Inconclusive(format!("GET /v1/models answered {}", r.status().as_u16())),
+            Err(e) => TokenCheck::Unreachable(describe(&e)),
+        }
+    }
+}
+
 pub(crate) fn classify(e: reqwest::Error) -> UpstreamFailure {
     if e.is_timeout() {
         UpstreamFailure::Timeout

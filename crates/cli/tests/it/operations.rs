@@ -1,0 +1,231 @@
+//! A gateway that explains itself, tried as a new operator would with the real binary: the
+//! doctor naming a wrong upstream token, a taken port, an unreachable webhook and an empty key
+//! table with what to do about each; `serve` on a store without keys saying so; a relative store
+//! path read from the config file's directory; `warden approvals` finding the gateway from the
+//! config; completions and the version.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use warden_standin::StandIn;
+
+use crate::support::{UPSTREAM_TOKEN, gateway, warden_bin};
+
+/// Runs `warden` with `env` set (and no token or config from the test's own environment).
+fn warden_with(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(warden_bin());
+    cmd.args(args)
+        .env_remove("WARDEN_CONFIG")
+        .env_remove("WARDEN_UPSTREAM_TOKEN")
+        .env_remove("WARDEN_URL")
+        .env_remove("WARDEN_API_KEY")
+        .env("WARDEN_LOG", "warn");
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    let out = cmd.output().expect("run warden");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starting {prefix:?} in:\n{out}"))
+}
+
+#[tokio::test]
+async fn the_doctor_names_each_problem_and_what_to_do() {
+    let agent = StandIn::new()
+        .token(UPSTREAM_TOKEN)
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    // A port some other program holds.
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = squatter.local_addr().unwrap();
+    let config = etc.join("warden.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"{taken}\"\n[store]\ndatabase_url = \"sqlite://warden.db\"\n[upstream]\nurl = \"{}\"\n\
+             [[approvals.webhooks]]\nname = \"chat\"\nurl = \"http://127.0.0.1:9/hook\"\n",
+            agent.url()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let cwd = tempfile::tempdir().unwrap();
+    let doctor = |token: &'static str| {
+        let config = config.clone();
+        let cwd = cwd.path().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = Command::new(warden_bin());
+            cmd.args(["doctor", "--fix", "--config", &config])
+                .current_dir(cwd)
+                .env_remove("WARDEN_CONFIG")
+                .env_remove("WARDEN_DATABASE_URL")
+                .env("WARDEN_LOG", "warn")
+                .env("WARDEN_UPSTREAM_TOKEN", token);
+            let out = cmd.output().unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            )
+        })
+    };
+
+    let (code, out) = doctor("a-wrong-token").await.unwrap();
+    assert_ne!(code, 0, "{out}");
+    let auth = line(&out, "FAIL  upstream auth:");
+    assert!(
+        auth.contains("refused Warden's token") && auth.contains("WARDEN_UPSTREAM_TOKEN"),
+        "{auth}"
+    );
+    let listen = line(&out, "FAIL  listen:");
+    assert!(
+        listen.contains(&taken.to_string()) && listen.contains("server.listen"),
+        "{listen}"
+    );
+    let hook = line(&out, "FAIL  webhook chat:");
+    assert!(
+        hook.contains("http://127.0.0.1:9/hook") && hook.contains("check the URL"),
+        "{hook}"
+    );
+    let keys = line(&out, "FAIL  keys:");
+    assert!(keys.contains("warden keys create"), "{keys}");
+    // The relative store path is the config file's neighbour, not the working directory's.
+    assert!(etc.join("warden.db").exists(), "{out}");
+    assert!(!cwd.path().join("warden.db").exists());
+
+    let (_, out) = doctor(UPSTREAM_TOKEN).await.unwrap();
+    assert!(
+        line(&out, "ok    upstream auth:").contains("accepts Warden's token"),
+        "{out}"
+    );
+    drop(squatter);
+}
+
+#[tokio::test]
+async fn serve_on_a_store_without_keys_says_how_to_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("empty.db").display());
+    let mut child = Command::new(warden_bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--database-url",
+            &db,
+        ])
+        .env_remove("WARDEN_CONFIG")
+        .env("WARDEN_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("listening on") {
+                let _ = tx.send(seen.clone());
+            }
+        }
+    });
+    let logs = rx.recv_timeout(Duration::from_secs(30)).expect("serve starts");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        logs.contains("no active API key") && logs.contains("warden keys create"),
+        "{logs}"
+    );
+}
+
+#[tokio::test]
+async fn approvals_find_the_gateway_from_the_config() {
+    let agent = StandIn::new().start("127.0.0.1:0").await.unwrap();
+    let g = gateway(&agent.url()).start();
+    let admin = g.key("ada", "admin", &[]);
+    let amber = g
+        .chat(&crate::support::green(
+            "Draft an email to finance asking for confirmation of the Q1 cloud budget.",
+        ))
+        .await;
+    assert_eq!(amber.status, 403);
+    let addr = g
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("warden.toml");
+    std::fs::write(&config, format!("[server]\nlisten = \"{addr}\"\n")).unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let run = move |args: Vec<String>, key: String| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            warden_with(&args, &[("WARDEN_API_KEY", key.as_str())])
+        })
+    };
+    let (code, out, err) = run(
+        vec![
+            "approvals".into(),
+            "list".into(),
+            "--config".into(),
+            config.clone(),
+            "--json".into(),
+        ],
+        admin.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("amber.outbound_communication"),
+        "the pending request listed: {out}"
+    );
+    // An explicit URL still wins.
+    let (code, _, err) = run(
+        vec![
+            "approvals".into(),
+            "list".into(),
+            "--config".into(),
+            config,
+            "--url".into(),
+            "http://127.0.0.1:9".into(),
+        ],
+        admin,
+    )
+    .await
+    .unwrap();
+    assert_ne!(code, 0);
+    assert!(err.contains("cannot reach the gateway"), "{err}");
+}
+
+#[test]
+fn completions_and_the_version_with_its_commit() {
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, out, err) = warden_with(&["completions", shell], &[]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains("warden") && out.contains("approvals"),
+            "{shell}: {out}"
+        );
+    }
+    let (code, out, _) = warden_with(&["--version"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("warden ") && out.contains("(commit "), "{out}");
+}

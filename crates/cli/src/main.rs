@@ -19,6 +19,16 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How logs are written on stderr: `text` (default) or `json` (one object a line, for log
+    /// shippers). WARDEN_LOG sets which.
+    #[arg(long, env = "WARDEN_LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Where the configuration and the store are; shared by every command that touches them.
@@ -318,11 +328,14 @@ pub enum AuditCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo's report is the output; its gateway logs only what goes wrong.
-    init_tracing(if matches!(cli.command, Command::Demo { .. }) {
-        "warn"
-    } else {
-        "info"
-    });
+    init_tracing(
+        if matches!(cli.command, Command::Demo { .. }) {
+            "warn"
+        } else {
+            "info"
+        },
+        cli.log_format,
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -373,19 +386,28 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `WARDEN_LOG` (or `RUST_LOG`) sets the filter.
-fn init_tracing(default: &str) {
+/// Logs go to stderr, as text or JSON; `WARDEN_LOG` (or `RUST_LOG`) sets the filter.
+fn init_tracing(default: &str, format: LogFormat) {
     let filter = std::env::var("WARDEN_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| default.to_string());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        // One object a line, the event's fields at the top level where shippers look.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
 }
 
 #[cfg(test)]

@@ -229,3 +229,51 @@ fn completions_and_the_version_with_its_commit() {
     assert_eq!(code, 0);
     assert!(out.starts_with("warden ") && out.contains("(commit "), "{out}");
 }
+
+#[tokio::test]
+async fn each_governed_request_logs_one_json_line_without_its_text() {
+    let agent = StandIn::new()
+        .token(UPSTREAM_TOKEN)
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let g = gateway(&agent.url()).env("WARDEN_LOG_FORMAT", "json").start();
+    let secret_words = "Summarize the plan codenamed bluebird-kestrel for the board.";
+    let ok = g.chat(&crate::support::green(secret_words)).await;
+    assert_eq!(ok.status, 200);
+    let blocked = g
+        .chat(&crate::support::green(
+            "Transfer funds from treasury to vendor account immediately.",
+        ))
+        .await;
+    assert_eq!(blocked.status, 403);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logs = g.logs();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let request_line = |trace: &str| {
+        lines
+            .iter()
+            .find(|l| l["message"] == "request" && l["trace_id"] == trace)
+            .unwrap_or_else(|| panic!("no request line for {trace} in:\n{logs}"))
+            .clone()
+    };
+    let line = request_line(&ok.trace_id());
+    assert_eq!(line["level"], "INFO");
+    assert_eq!(line["key"], "alice");
+    assert_eq!(line["surface"], "chat_completions");
+    assert_eq!(line["risk"], "green");
+    assert_eq!(line["status"], "executed");
+    assert_eq!(line["upstream_status"], 200);
+    assert!(line["latency_ms"].as_f64().unwrap() > 0.0, "{line}");
+    let line = request_line(&blocked.trace_id());
+    assert_eq!(
+        (line["risk"].as_str(), line["status"].as_str()),
+        (Some("red"), Some("blocked"))
+    );
+    assert_eq!(line["rule"], "red.money_movement");
+    assert!(!logs.contains("bluebird"), "no prompt text in the logs");
+    assert!(!logs.contains(UPSTREAM_TOKEN), "no upstream token in the logs");
+}

@@ -177,7 +177,9 @@ impl Gateway {
         let logs = self.logs.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Text logs end the line with the address; JSON logs close the string after it.
                 if let Some(addr) = line.split("listening on ").nth(1) {
+                    let addr = addr.split('"').next().unwrap_or(addr);
                     let _ = tx.send(addr.trim().to_string());
                 }
                 let mut logs = logs.lock().unwrap();

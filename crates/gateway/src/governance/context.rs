@@ -26,6 +26,10 @@ pub struct RequestContext {
     /// Once judged: the risk and the status the client is told in headers.
     pub risk: Option<Risk>,
     pub status: Option<&'static str>,
+    /// The rule that decided the risk, once judged.
+    pub rule: Option<String>,
+    /// The upstream's HTTP status, once it answered (read off the closing record).
+    upstream_status: Option<u64>,
     audit: AuditLog,
     staged: Vec<Record>,
     started: Instant,
@@ -53,6 +57,8 @@ impl RequestContext {
             policy,
             risk: None,
             status: None,
+            rule: None,
+            upstream_status: None,
             audit,
             staged: Vec::new(),
             started: now,
@@ -92,7 +98,10 @@ impl RequestContext {
         self.started.elapsed().as_millis() as u64
     }
 
-    fn stamp(&self, record: Record) -> Record {
+    fn stamp(&mut self, record: Record) -> Record {
+        if let Some(status) = record.payload.get("upstream_status").and_then(Value::as_u64) {
+            self.upstream_status = Some(status);
+        }
         record
             .with("surface", json!(self.surface))
             .stamped(self.policy.version(), Some(&self.principal.tenant))
@@ -171,6 +180,21 @@ impl Drop for RequestContext {
         if let Some(record) = self.closing.take() {
             self.close_detached(record);
         }
+        // One line per governed request, when it is over: who, which surface, the verdict and
+        // the outcome, how long it took. Never the request's text or a secret.
+        tracing::info!(
+            target: "warden::request",
+            trace_id = %self.trace_id,
+            key = %self.principal.name,
+            tenant = %self.principal.tenant,
+            surface = self.surface,
+            risk = self.risk.map(|r| r.as_str()).unwrap_or("-"),
+            status = self.status.unwrap_or("-"),
+            rule = self.rule.as_deref().unwrap_or("-"),
+            latency_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            upstream_status = self.upstream_status.unwrap_or(0),
+            "request"
+        );
         if !self.staged.is_empty() {
             // Staged but never committed: an early return skipped the commit. Written now so
             // the trail still says what was decided.

@@ -271,6 +271,7 @@ async fn run<S: Surface>(
         _ => (decision, None),
     };
     ctx.risk = Some(decision.risk);
+    ctx.rule = decision.deciding_rule().map(str::to_string);
     // A shadow policy judges the same view; its verdict goes on the record only.
     let shadow = core
         .policy

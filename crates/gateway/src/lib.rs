@@ -16,6 +16,7 @@ pub mod governance;
 pub mod hex;
 pub mod listener;
 pub mod mcp;
+pub mod metrics;
 pub mod router;
 pub mod secret;
 pub mod server;

@@ -25,9 +25,10 @@ use crate::surfaces::responses::Responses;
 use crate::surfaces::tool_hook::ToolHook;
 use crate::surfaces::tools_invoke::ToolsInvoke;
 
-/// Routes served without a key: liveness, readiness and the API description. The
+/// Routes served without a key: liveness, readiness, the API description and the metrics
+/// (which hold no secret and no key, tenant or text: see `crate::metrics`). The
 /// authentication layer reads this list and nothing else.
-pub const PUBLIC_ROUTES: [&str; 3] = ["/healthz", "/readyz", "/openapi.json"];
+pub const PUBLIC_ROUTES: [&str; 4] = ["/healthz", "/readyz", "/openapi.json", "/metrics"];
 
 /// Routes whose errors keep OpenClaw's `/tools/invoke` shape (`{"ok": false, "error": ...}`);
 /// every other route answers errors in OpenAI's shape.
@@ -82,6 +83,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         (PUBLIC_ROUTES[0], get(api::health::healthz)),
         (PUBLIC_ROUTES[1], get(api::health::readyz)),
         (PUBLIC_ROUTES[2], get(api::health::openapi)),
+        (PUBLIC_ROUTES[3], get(api::health::metrics)),
     ]
 }
 

@@ -97,7 +97,7 @@ impl Gateway {
         let policy = load_policy(&config)?;
         let store =
             Store::open_pooled(&config.database_url, config.durability, config.max_connections).await?;
-        let audit = AuditLog::start(&store).await?;
+        let audit = AuditLog::start_observed(&store, Some(crate::metrics::audit_observer())).await?;
         let upstream = Upstream::new(&config.upstream)?;
         let listener =
             bind(config.listen, config.connections.max_connections).map_err(|source| StartError::Bind {

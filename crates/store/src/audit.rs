@@ -68,6 +68,13 @@ enum Command {
     Shutdown(oneshot::Sender<()>),
 }
 
+/// Told of every group commit of the trail: how many records, how long the commit took,
+/// whether it succeeded. The gateway's metrics implement it; the store depends on no metrics
+/// library.
+pub trait CommitObserver: Send + Sync + 'static {
+    fn committed(&self, records: usize, took: std::time::Duration, ok: bool);
+}
+
 /// The handle requests use to append to the trail. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AuditLog {
@@ -89,6 +96,14 @@ impl std::fmt::Debug for Command {
 impl AuditLog {
     /// Starts the writer on its own connection to `store`.
     pub async fn start(store: &Store) -> Result<AuditLog, StoreError> {
+        AuditLog::start_observed(store, None).await
+    }
+
+    /// [`AuditLog::start`], telling `observer` of every commit.
+    pub async fn start_observed(
+        store: &Store,
+        observer: Option<std::sync::Arc<dyn CommitObserver>>,
+    ) -> Result<AuditLog, StoreError> {
         let conn = match store.engine() {
             Engine::Sqlite(options) => Writer::Sqlite(SqliteConnection::connect_with(options).await?),
             Engine::Postgres(options) => Writer::Postgres {
@@ -103,7 +118,7 @@ impl AuditLog {
             _ => None,
         };
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(writer(conn, rx, flusher));
+        tokio::spawn(writer(conn, rx, flusher, observer));
         Ok(AuditLog {
             tx,
             failures: Default::default(),
@@ -292,6 +307,7 @@ impl Group {
         conn: &mut Writer,
         head: &mut Option<(i64, String)>,
         flusher: Option<&Flusher>,
+        observer: Option<&dyn CommitObserver>,
     ) {
         if self.batch.is_empty() {
             return;
@@ -301,7 +317,12 @@ impl Group {
             memory,
             waiters,
         } = std::mem::take(self);
-        match conn.commit(&batch, head).await {
+        let started = std::time::Instant::now();
+        let result = conn.commit(&batch, head).await;
+        if let Some(observer) = observer {
+            observer.committed(batch.len(), started.elapsed(), result.is_ok());
+        }
+        match result {
             Ok(first_seq) => {
                 // Before the waiters hear of the commit: a caller that has its answer finds the
                 // session as it left it.
@@ -327,7 +348,12 @@ impl Group {
     }
 }
 
-async fn writer(mut conn: Writer, mut rx: mpsc::Receiver<Command>, flusher: Option<Flusher>) {
+async fn writer(
+    mut conn: Writer,
+    mut rx: mpsc::Receiver<Command>,
+    flusher: Option<Flusher>,
+    observer: Option<std::sync::Arc<dyn CommitObserver>>,
+) {
     // The chain head as this writer last wrote it; re-read when another writer moved it.
     let mut head: Option<(i64, String)> = None;
     let mut group = Group::default();
@@ -344,7 +370,9 @@ async fn writer(mut conn: Writer, mut rx: mpsc::Receiver<Command>, flusher: Opti
                 }
                 Command::Probe(done) => {
                     // Behind the records queued before it, as a commit would be.
-                    group.commit(&mut conn, &mut head, flusher.as_ref()).await;
+                    group
+                        .commit(&mut conn, &mut head, flusher.as_ref(), observer.as_deref())
+                        .await;
                     let _ = done.send(conn.probe().await);
                 }
             }
@@ -353,7 +381,9 @@ async fn writer(mut conn: Writer, mut rx: mpsc::Receiver<Command>, flusher: Opti
             }
             next = rx.try_recv().ok();
         }
-        group.commit(&mut conn, &mut head, flusher.as_ref()).await;
+        group
+            .commit(&mut conn, &mut head, flusher.as_ref(), observer.as_deref())
+            .await;
         if let Some(done) = stop.take() {
             // Whatever was queued behind the shutdown still gets written.
             rx.close();
@@ -362,7 +392,9 @@ async fn writer(mut conn: Writer, mut rx: mpsc::Receiver<Command>, flusher: Opti
                     group.add(events, memory, done);
                 }
             }
-            group.commit(&mut conn, &mut head, flusher.as_ref()).await;
+            group
+                .commit(&mut conn, &mut head, flusher.as_ref(), observer.as_deref())
+                .await;
             if let Some(flusher) = flusher {
                 drop(flusher.tx);
                 let _ = flusher.task.await;

@@ -24,7 +24,7 @@ pub use approvals::{
     Approval, ApprovalFilter, ApprovalRefusal, ApprovalStatus, DECISIONS_CHANNEL, DecisionListener, Delivery,
     NewApproval, Vote, VoteOutcome, Voter,
 };
-pub use audit::{AuditLog, AuditRecord, ExportFormat, NewEvent};
+pub use audit::{AuditLog, AuditRecord, CommitObserver, ExportFormat, NewEvent};
 pub use chain::{GENESIS_HASH, VerifyReport, chain_hash};
 pub use console_sessions::ConsoleSession;
 pub use error::StoreError;

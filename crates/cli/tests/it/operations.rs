@@ -277,3 +277,110 @@ async fn each_governed_request_logs_one_json_line_without_its_text() {
     assert!(!logs.contains("bluebird"), "no prompt text in the logs");
     assert!(!logs.contains(UPSTREAM_TOKEN), "no upstream token in the logs");
 }
+
+#[tokio::test]
+async fn metrics_are_scraped_and_parsed_and_name_no_one() {
+    let agent = StandIn::new()
+        .token(UPSTREAM_TOKEN)
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let g = gateway(&agent.url()).start();
+    let green = crate::support::green("Summarize our AI governance policy for internal use.");
+    assert_eq!(g.chat(&green).await.status, 200);
+    let red = crate::support::green("Transfer funds from treasury to vendor account immediately.");
+    assert_eq!(g.chat(&red).await.status, 403);
+    let amber =
+        crate::support::green("Draft an email to finance asking for confirmation of the Q1 cloud budget.");
+    assert_eq!(g.chat(&amber).await.status, 403);
+    let secret = crate::support::green("Summarize this config: aws_access_key_id = AKIAQ7JY3N2WXR4LTZ6P");
+    let with_secret = g.chat(&secret).await;
+    assert_eq!(
+        with_secret.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&with_secret.bytes)
+    );
+
+    // No key needed, as for a Prometheus scraper.
+    let answer = reqwest::get(g.url("/metrics")).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(
+        answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = answer.text().await.unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                prometheus_parse::Value::Histogram(ref h) => h.iter().map(|b| b.count).fold(0.0, f64::max),
+                _ => 0.0,
+            })
+            .sum()
+    };
+    assert_eq!(
+        value(
+            "warden_requests_total",
+            &[
+                ("surface", "chat_completions"),
+                ("risk", "red"),
+                ("status", "blocked"),
+                ("rule", "red.money_movement")
+            ]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            "warden_requests_total",
+            &[("risk", "green"), ("status", "executed")]
+        ),
+        2.0,
+        "{text}"
+    );
+    assert!(
+        value("warden_stage_duration_seconds_count", &[("stage", "classify")]) >= 4.0,
+        "{text}"
+    );
+    assert!(
+        value("warden_stage_duration_seconds_count", &[("stage", "total")]) >= 4.0,
+        "{text}"
+    );
+    assert!(value("warden_audit_batch_records_count", &[]) >= 1.0, "{text}");
+    assert!(value("warden_audit_commit_seconds_count", &[]) >= 1.0, "{text}");
+    assert_eq!(value("warden_approvals_pending", &[]), 1.0, "{text}");
+    assert!(
+        value(
+            "warden_dlp_findings_total",
+            &[("direction", "request"), ("action", "redact")]
+        ) >= 1.0,
+        "{text}"
+    );
+    assert_eq!(value("warden_policy_info", &[("name", "default")]), 1.0, "{text}");
+    for private in [
+        "alice",
+        "AKIAQ7JY3N2WXR4LTZ6P",
+        &with_secret.trace_id(),
+        UPSTREAM_TOKEN,
+        "Transfer funds",
+    ] {
+        assert!(!text.contains(private), "{private} in the metrics");
+    }
+}
+
+#[tokio::test]
+async fn metrics_can_be_turned_off() {
+    let agent = StandIn::new().start("127.0.0.1:0").await.unwrap();
+    let g = gateway(&agent.url()).config("[metrics]\nenabled = false").start();
+    assert_eq!(reqwest::get(g.url("/metrics")).await.unwrap().status(), 404);
+}

@@ -1,4 +1,4 @@
-//! Liveness, readiness and the API description: the routes served without a key. Readiness
+//! Liveness, readiness, the API description and the metrics: the routes served without a key. Readiness
 //! means a request could be served now: the store answers, the trail takes records (a probe
 //! the audit writer runs, which writes) and the upstream's health path answers. The trail's
 //! probe is reused for a second, so a flood of `/readyz` costs the store one write a second.
@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The OpenAPI description of every route.
@@ -43,4 +44,23 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, axum::Json(body)).into_response()
+}
+
+/// `GET /metrics`: the Prometheus exposition (OpenMetrics text), or 404 when
+/// `[metrics] enabled = false`.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    if !state.core.config.metrics_enabled {
+        return ApiError::NotFound { what: "Route".into() }.into_response();
+    }
+    let pending = state.core.store.pending_approvals(None).await.ok();
+    let policy = state.core.policy.get();
+    let body = crate::metrics::METRICS.render(pending, policy.name(), policy.version());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }

@@ -60,6 +60,8 @@ pub struct Config {
     pub mcp: McpConfig,
     /// `[console]`: the operators' web console.
     pub console: ConsoleConfig,
+    /// `[metrics] enabled`: serve `GET /metrics`.
+    pub metrics_enabled: bool,
 }
 
 /// What a guard answers in.
@@ -555,6 +557,7 @@ impl RawConfig {
             guard,
             mcp,
             console,
+            metrics_enabled: self.metrics.enabled.unwrap_or(true),
         })
     }
 }

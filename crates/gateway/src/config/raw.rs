@@ -44,6 +44,17 @@ pub struct RawConfig {
     pub mcp: super::mcp::RawMcp,
     #[serde(default)]
     pub console: super::console::RawConsole,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+}
+
+/// `[metrics]`: the Prometheus exposition at `GET /metrics`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Serve `/metrics` (default true). It needs no key and holds no secret, key, tenant or
+    /// text; turn it off where even request volumes per rule must not be seen.
+    pub enabled: Option<bool>,
 }
 
 /// A second opinion from an external guard (an OpenAI-compatible guard model such as Llama

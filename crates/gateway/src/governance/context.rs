@@ -180,6 +180,14 @@ impl Drop for RequestContext {
         if let Some(record) = self.closing.take() {
             self.close_detached(record);
         }
+        crate::metrics::METRICS.request_ended(
+            self.surface,
+            self.risk.map(|r| r.as_str()).unwrap_or("-"),
+            self.status.unwrap_or("-"),
+            self.rule.as_deref().unwrap_or("-"),
+            &self.timings,
+            self.started.elapsed(),
+        );
         // One line per governed request, when it is over: who, which surface, the verdict and
         // the outcome, how long it took. Never the request's text or a secret.
         tracing::info!(

@@ -202,6 +202,8 @@ impl Record {
     }
 
     pub fn into_event(self) -> NewEvent {
+        // Every record becomes an event here, once: what it says that is counted is counted.
+        crate::metrics::METRICS.record_written(self.stage.as_str(), &self.payload);
         NewEvent::now(
             &self.trace_id,
             self.stage.as_str(),

@@ -199,7 +199,7 @@ impl Drop for RequestContext {
             risk = self.risk.map(|r| r.as_str()).unwrap_or("-"),
             status = self.status.unwrap_or("-"),
             rule = self.rule.as_deref().unwrap_or("-"),
-            latency_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            latency_ms = (self.started.elapsed().as_secs_f64() * 1e6).round() / 1000.0,
             upstream_status = self.upstream_status.unwrap_or(0),
             "request"
         );

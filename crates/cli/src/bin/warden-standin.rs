@@ -1,4 +1,5 @@
-//! `warden-standin`: the stand-in agent as a process, for benchmarks and manual testing.
+//! `warden-standin`: the stand-in agent (crates/standin) as a process, for trying Warden without
+//! an agent, benchmarks and manual testing.
 //!
 //! Usage: `warden-standin [--listen ADDR] [--delay-ms N] [--chunk-delay-ms N] [--token T] [--reply TEXT]`
 

@@ -25,6 +25,14 @@ struct Cli {
     log_format: LogFormat,
 }
 
+/// What `warden usage` groups by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum UsageBy {
+    Key,
+    Tenant,
+    Model,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum LogFormat {
     Text,
@@ -120,6 +128,24 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// The model's token usage of executed requests over a period, by key, tenant or model,
+    /// with its cost where `[pricing]` names the model's price.
+    Usage {
+        /// From this date (2026-12-01) or RFC 3339 time; default: the first of this month.
+        #[arg(long)]
+        since: Option<String>,
+        /// Up to (not including) this date or time; default: now.
+        #[arg(long)]
+        until: Option<String>,
+        /// How to group the requests.
+        #[arg(long, value_enum, default_value_t = UsageBy::Key)]
+        by: UsageBy,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Print a shell completion script: `warden completions bash > /etc/bash_completion.d/warden`.
     Completions {
@@ -361,6 +387,13 @@ fn main() -> ExitCode {
             Command::Audit { command } => commands::audit::run(command).await,
             Command::Approvals { server, command } => commands::approvals::run(server, command).await,
             Command::Mcp { server, command } => commands::mcp::run(server, command).await,
+            Command::Usage {
+                since,
+                until,
+                by,
+                json,
+                store,
+            } => commands::usage::run(store, since, until, by, json).await,
             Command::Completions { shell } => {
                 // Written whole to a buffer first: the generator panics on a failed write (a
                 // closed pipe), and no panic reaches a user.

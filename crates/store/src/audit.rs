@@ -739,6 +739,20 @@ impl Store {
         Ok(out)
     }
 
+    /// The `classification` and `executed` records written from `since` up to `until`
+    /// (RFC 3339 timestamps, compared as the trail writes them), in chain order: what
+    /// `warden usage` adds up. Reads the whole trail: a report, not a request's work.
+    pub async fn usage_records(&self, since: &str, until: &str) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_RECORDS} WHERE stage IN ('classification', 'executed') AND ts >= $1 AND ts < $2 ORDER BY seq"
+        ))
+        .bind(since)
+        .bind(until)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
     /// Number of records in the trail.
     pub async fn audit_len(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")

@@ -32,3 +32,4 @@ pub mod policy;
 pub mod remote;
 pub mod replay;
 pub mod serve;
+pub mod usage;

@@ -384,3 +384,89 @@ async fn metrics_can_be_turned_off() {
     let g = gateway(&agent.url()).config("[metrics]\nenabled = false").start();
     assert_eq!(reqwest::get(g.url("/metrics")).await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn usage_of_json_and_streamed_answers_is_recorded_and_reported_with_its_cost() {
+    let agent = StandIn::new()
+        .token(UPSTREAM_TOKEN)
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let g = gateway(&agent.url())
+        .config("[pricing.\"openclaw/main\"]\ninput_per_million = 1.5\noutput_per_million = 4.0")
+        .start();
+    let question = "Summarize our AI governance policy for internal use.";
+    let json_answer = g.chat(&crate::support::green(question)).await;
+    assert_eq!(json_answer.status, 200);
+
+    // A stream whose client did not ask for usage: Warden asks, records it, and keeps the usage
+    // chunk from the client.
+    let mut body = crate::support::green(question);
+    body["stream"] = serde_json::json!(true);
+    let quiet = g.open_chat(&body, &[]).await;
+    let quiet_trace = quiet.headers()["x-warden-trace-id"].to_str().unwrap().to_string();
+    let quiet_text = quiet.text().await.unwrap();
+    assert!(quiet_text.ends_with("data: [DONE]\n\n"), "{quiet_text}");
+    assert!(
+        !quiet_text.contains("\"usage\""),
+        "the client did not ask for usage: {quiet_text}"
+    );
+    let sent = agent.received().last().unwrap().body.clone();
+    assert_eq!(sent["stream_options"]["include_usage"], true, "{sent}");
+
+    // A client that asks for it gets it.
+    body["stream_options"] = serde_json::json!({"include_usage": true});
+    let asked = g.open_chat(&body, &[]).await;
+    let asked_text = asked.text().await.unwrap();
+    assert!(asked_text.contains("\"usage\""), "{asked_text}");
+
+    let executed = g.wait_for_record(&quiet_trace, "executed").await;
+    assert_eq!(executed["payload"]["usage"]["prompt_tokens"], 12, "{executed}");
+    let executed = g.wait_for_record(&json_answer.trace_id(), "executed").await;
+    assert_eq!(executed["payload"]["usage"]["completion_tokens"], 9, "{executed}");
+
+    let report = {
+        let (db, config) = (g.db_url.clone(), g.config_path.to_str().unwrap().to_string());
+        tokio::task::spawn_blocking(move || {
+            warden_with(
+                &[
+                    "usage",
+                    "--by",
+                    "key",
+                    "--json",
+                    "--config",
+                    &config,
+                    "--database-url",
+                    &db,
+                ],
+                &[],
+            )
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(report.0, 0, "{}{}", report.1, report.2);
+    let report: serde_json::Value = serde_json::from_str(&report.1).unwrap();
+    let alice = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "alice")
+        .unwrap()
+        .clone();
+    assert_eq!(alice["requests"], 3, "{report}");
+    assert_eq!(
+        (alice["input_tokens"].as_u64(), alice["output_tokens"].as_u64()),
+        (Some(36), Some(27)),
+        "{report}"
+    );
+    let cost = alice["cost"].as_f64().unwrap();
+    assert!((cost - (36.0 * 1.5 + 27.0 * 4.0) / 1e6).abs() < 1e-12, "{cost}");
+    let by_model = tokio::task::spawn_blocking({
+        let db = g.db_url.clone();
+        move || warden_with(&["usage", "--by", "model", "--database-url", &db], &[])
+    })
+    .await
+    .unwrap();
+    assert!(by_model.1.contains("openclaw/main"), "{}", by_model.1);
+}

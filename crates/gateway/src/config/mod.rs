@@ -62,6 +62,8 @@ pub struct Config {
     pub console: ConsoleConfig,
     /// `[metrics] enabled`: serve `GET /metrics`.
     pub metrics_enabled: bool,
+    /// `[pricing]`: per upstream model, the price of a million input and output tokens.
+    pub pricing: BTreeMap<String, RawPrice>,
 }
 
 /// What a guard answers in.
@@ -558,6 +560,18 @@ impl RawConfig {
             mcp,
             console,
             metrics_enabled: self.metrics.enabled.unwrap_or(true),
+            pricing: {
+                for (model, price) in &self.pricing {
+                    let valid = |p: f64| p.is_finite() && p >= 0.0;
+                    if !valid(price.input_per_million) || !valid(price.output_per_million) {
+                        return Err(ConfigError::Invalid {
+                            key: "pricing",
+                            message: format!("the prices of {model:?} must be numbers of at least 0"),
+                        });
+                    }
+                }
+                self.pricing
+            },
         })
     }
 }

@@ -46,6 +46,17 @@ pub struct RawConfig {
     pub console: super::console::RawConsole,
     #[serde(default)]
     pub metrics: RawMetrics,
+    /// Price per model (the upstream's model name), for `warden usage`.
+    #[serde(default)]
+    pub pricing: BTreeMap<String, RawPrice>,
+}
+
+/// One model's price, in currency units per million tokens.
+#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrice {
+    pub input_per_million: f64,
+    pub output_per_million: f64,
 }
 
 /// `[metrics]`: the Prometheus exposition at `GET /metrics`.

@@ -160,8 +160,20 @@ impl Surface for ChatCompletions {
             messages.extend(original);
         }
         body.insert("messages".into(), Value::Array(messages));
+        let mut rules = answer_rules(&core, &ctx, &self.upstream);
+        // A stream's token usage goes on the trail: asked for when the client did not ask,
+        // and then kept from the client (possible only where answers are governed, which reads
+        // every event).
+        if stream && rules.window_chars > 0 {
+            let options = body.entry("stream_options").or_insert_with(|| json!({}));
+            if let Value::Object(options) = options
+                && options.get("include_usage") != Some(&Value::Bool(true))
+            {
+                options.insert("include_usage".into(), Value::Bool(true));
+                rules.strip_usage = true;
+            }
+        }
         let body = serde_json::to_vec(&body).unwrap_or_default();
-        let rules = answer_rules(&core, &ctx, &self.upstream);
         let call = AgentCall {
             path: "/v1/chat/completions",
             body,

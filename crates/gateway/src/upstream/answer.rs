@@ -41,6 +41,16 @@ pub struct ResponseReport {
     pub tool_risk: Option<Risk>,
     pub replaced: bool,
     pub dlp: DlpReport,
+    /// The token usage the upstream reported, as it reported it.
+    pub usage: Option<Value>,
+}
+
+/// The token usage an answer or a stream event reports: a chat completion's (or chunk's)
+/// `usage`, or a Responses answer's (in `response.completed`, its `response.usage`).
+pub fn usage_of(json: &Value) -> Option<&Value> {
+    json.get("usage")
+        .or_else(|| json.get("response").and_then(|r| r.get("usage")))
+        .filter(|u| u.is_object())
 }
 
 impl ResponseReport {
@@ -66,6 +76,9 @@ pub struct AnswerRules {
     pub tool_calls: ToolCallMode,
     /// Look-behind of streamed text, in characters.
     pub window_chars: usize,
+    /// Warden asked the upstream for a stream's usage the client did not ask for: the usage
+    /// chunk is read, then kept from the client.
+    pub strip_usage: bool,
 }
 
 impl AnswerRules {
@@ -504,6 +517,18 @@ impl Governor {
             .as_deref()
             .filter(|d| d.starts_with('{'))
             .and_then(|d| serde_json::from_str::<Value>(d).ok());
+        if let Some(usage) = json.as_ref().and_then(usage_of) {
+            self.report.usage = Some(usage.clone());
+            // The chunk that only carries the usage Warden asked for is not the client's.
+            let usage_only = json
+                .as_ref()
+                .and_then(|j| j.get("choices"))
+                .and_then(Value::as_array)
+                .is_some_and(Vec::is_empty);
+            if self.rules.strip_usage && self.codec == Codec::Chat && usage_only {
+                return;
+            }
+        }
         let mut held = Held {
             event,
             json,

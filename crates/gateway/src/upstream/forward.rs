@@ -24,6 +24,7 @@ pub fn answer_rules(core: &Core, ctx: &RequestContext, upstream: &Upstream) -> A
         principal: ctx.principal.clone(),
         tool_calls: core.config.responses.tool_calls,
         window_chars: core.config.responses.dlp_window_chars,
+        strip_usage: false,
     }
 }
 
@@ -99,6 +100,7 @@ async fn answered(
         "status": "executed",
         "stream": false,
         "upstream_status": status.as_u16(),
+        "usage": json.as_ref().and_then(super::answer::usage_of),
         "response_id": summary.id,
         "bytes": bytes.len(),
         "duration_ms": ctx.elapsed_ms(),

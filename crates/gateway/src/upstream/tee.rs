@@ -27,6 +27,8 @@ struct Inspection {
     response_id: Option<String>,
     done: bool,
     error: Option<String>,
+    /// The usage the stream reported (seen here when no governor reads the events).
+    usage: Option<serde_json::Value>,
     bytes: u64,
     chunks: u64,
 }
@@ -67,7 +69,7 @@ impl Inspection {
         // Most chunks need no parse: once the id is known, only errors and Responses' events
         // that end or fail the answer are looked at.
         let has = |needle: &[u8]| data.windows(needle.len()).any(|w| w == needle);
-        if self.response_id.is_some() && !has(b"\"error\"") && !has(b"\"response.") {
+        if self.response_id.is_some() && !has(b"\"error\"") && !has(b"\"response.") && !has(b"\"usage\"") {
             return;
         }
         #[derive(serde::Deserialize)]
@@ -81,6 +83,12 @@ impl Inspection {
         #[derive(serde::Deserialize)]
         struct PeekResponse {
             id: Option<String>,
+        }
+        if has(b"\"usage\"")
+            && let Ok(value) = serde_json::from_slice::<serde_json::Value>(data)
+            && let Some(usage) = super::answer::usage_of(&value)
+        {
+            self.usage = Some(usage.clone());
         }
         let Ok(peek) = serde_json::from_slice::<Peek>(data) else {
             return;
@@ -165,6 +173,7 @@ impl Tee {
             "bytes": i.bytes,
             "chunks": i.chunks,
             "duration_ms": ctx.elapsed_ms(),
+            "usage": self.governor.as_ref().and_then(|g| g.report.usage.clone()).or_else(|| i.usage.clone()),
             "error": failure,
             "principal": ctx.principal.actor(),
             "response_governance": self.governor.as_ref().map(|g| g.report.to_json()),

@@ -199,6 +199,14 @@ async fn authenticate(
     }
 }
 
+/// The metrics' own listener (`[metrics] listen`): `/metrics` and nothing else.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(PUBLIC_ROUTES[3], get(api::health::metrics_own_listener))
+        .fallback(not_found)
+        .with_state(state)
+}
+
 async fn not_found() -> ApiError {
     ApiError::NotFound { what: "Route".into() }
 }

@@ -88,6 +88,8 @@ fn bind(addr: SocketAddr, max_connections: usize) -> std::io::Result<TcpListener
 /// A gateway that is bound and ready to serve.
 pub struct Gateway {
     listener: TcpListener,
+    /// `[metrics] listen`: the metrics' own listener.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
 }
 
@@ -104,6 +106,10 @@ impl Gateway {
                 addr: config.listen,
                 source,
             })?;
+        let metrics_listener = match config.metrics_listen.filter(|_| config.metrics_enabled) {
+            Some(addr) => Some(bind(addr, 128).map_err(|source| StartError::Bind { addr, source })?),
+            None => None,
+        };
         match store.list_keys().await {
             Ok(keys) if keys.iter().all(|k| k.revoked_at.is_some()) => tracing::warn!(
                 store = %warden_store::redact_url(&config.database_url),
@@ -177,7 +183,11 @@ impl Gateway {
             readiness: Arc::default(),
             mcp,
         };
-        Ok(Gateway { listener, state })
+        Ok(Gateway {
+            listener,
+            metrics_listener,
+            state,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -210,6 +220,16 @@ impl Gateway {
         if core.config.console.enabled {
             crate::console::spawn_indexer(core.store.clone(), core.config.console.index_interval);
             tracing::info!("console at http://{addr}{}", core.config.console.path);
+        }
+        if let Some(metrics) = self.metrics_listener {
+            let at = metrics.local_addr().map_err(StartError::Serve)?;
+            let app = router::metrics_router(self.state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(metrics, app).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+            tracing::info!("metrics at http://{at}/metrics");
         }
         let limits = core.config.connections;
         let grace = core.config.shutdown_grace;

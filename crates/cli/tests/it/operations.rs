@@ -470,3 +470,32 @@ async fn usage_of_json_and_streamed_answers_is_recorded_and_reported_with_its_co
     .unwrap();
     assert!(by_model.1.contains("openclaw/main"), "{}", by_model.1);
 }
+
+#[tokio::test]
+async fn metrics_can_have_a_listener_of_their_own() {
+    let agent = StandIn::new().start("127.0.0.1:0").await.unwrap();
+    let g = gateway(&agent.url())
+        .config("[metrics]\nlisten = \"127.0.0.1:0\"")
+        .start();
+    // Logged just after `listening on`, which is what start() waits for.
+    let mut logs = g.logs();
+    for _ in 0..50 {
+        if logs.contains("metrics at ") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        logs = g.logs();
+    }
+    let at = logs
+        .split("metrics at ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(|url| url.trim_end_matches('"').to_string())
+        .unwrap_or_else(|| panic!("no `metrics at` line in:\n{logs}"));
+    let own = reqwest::get(&at).await.unwrap();
+    assert_eq!(own.status(), 200);
+    let text = own.text().await.unwrap();
+    assert!(text.contains("warden_policy_info"), "{text}");
+    // Not on the address clients reach, then.
+    assert_eq!(reqwest::get(g.url("/metrics")).await.unwrap().status(), 404);
+}

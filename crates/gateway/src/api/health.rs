@@ -46,12 +46,22 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// `GET /metrics`: the Prometheus exposition (OpenMetrics text), or 404 when
-/// `[metrics] enabled = false`.
+/// `GET /metrics` on the gateway's address: the Prometheus exposition (OpenMetrics text),
+/// or 404 when `[metrics] enabled = false` or the metrics have a listener of their own.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    if !state.core.config.metrics_enabled {
+    let config = &state.core.config;
+    if !config.metrics_enabled || config.metrics_listen.is_some() {
         return ApiError::NotFound { what: "Route".into() }.into_response();
     }
+    exposition(&state).await
+}
+
+/// `GET /metrics` on the metrics' own listener (`[metrics] listen`).
+pub async fn metrics_own_listener(State(state): State<AppState>) -> Response {
+    exposition(&state).await
+}
+
+async fn exposition(state: &AppState) -> Response {
     let pending = state.core.store.pending_approvals(None).await.ok();
     let policy = state.core.policy.get();
     let body = crate::metrics::METRICS.render(pending, policy.name(), policy.version());

@@ -62,6 +62,8 @@ pub struct Config {
     pub console: ConsoleConfig,
     /// `[metrics] enabled`: serve `GET /metrics`.
     pub metrics_enabled: bool,
+    /// `[metrics] listen`: serve it there, and not on the gateway's own address.
+    pub metrics_listen: Option<SocketAddr>,
     /// `[pricing]`: per upstream model, the price of a million input and output tokens.
     pub pricing: BTreeMap<String, RawPrice>,
 }
@@ -560,6 +562,13 @@ impl RawConfig {
             mcp,
             console,
             metrics_enabled: self.metrics.enabled.unwrap_or(true),
+            metrics_listen: match self.metrics.listen.as_deref() {
+                None => None,
+                Some(text) => Some(text.parse().map_err(|_| ConfigError::Invalid {
+                    key: "metrics.listen",
+                    message: format!("{text:?} is not an address such as \"127.0.0.1:9464\""),
+                })?),
+            },
             pricing: {
                 for (model, price) in &self.pricing {
                     let valid = |p: f64| p.is_finite() && p >= 0.0;

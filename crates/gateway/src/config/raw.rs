@@ -66,6 +66,9 @@ pub struct RawMetrics {
     /// Serve `/metrics` (default true). It needs no key and holds no secret, key, tenant or
     /// text; turn it off where even request volumes per rule must not be seen.
     pub enabled: Option<bool>,
+    /// Serve it on its own address (e.g. `127.0.0.1:9464`) instead of the gateway's, so the
+    /// port clients reach does not expose it.
+    pub listen: Option<String>,
 }
 
 /// A second opinion from an external guard (an OpenAI-compatible guard model such as Llama

@@ -424,6 +424,11 @@ async fn usage_of_json_and_streamed_answers_is_recorded_and_reported_with_its_co
     assert_eq!(executed["payload"]["usage"]["prompt_tokens"], 12, "{executed}");
     let executed = g.wait_for_record(&json_answer.trace_id(), "executed").await;
     assert_eq!(executed["payload"]["usage"]["completion_tokens"], 9, "{executed}");
+    let priced = executed["payload"]["cost"].as_f64().unwrap();
+    assert!(
+        (priced - (12.0 * 1.5 + 9.0 * 4.0) / 1e6).abs() < 1e-12,
+        "the cost is on the trail: {executed}"
+    );
 
     let report = {
         let (db, config) = (g.db_url.clone(), g.config_path.to_str().unwrap().to_string());

@@ -30,6 +30,8 @@ pub struct RequestContext {
     pub rule: Option<String>,
     /// The upstream's HTTP status, once it answered (read off the closing record).
     upstream_status: Option<u64>,
+    /// The price of the upstream model this request runs on (`[pricing]`), if known.
+    pub price: Option<crate::config::RawPrice>,
     audit: AuditLog,
     staged: Vec<Record>,
     started: Instant,
@@ -59,6 +61,7 @@ impl RequestContext {
             status: None,
             rule: None,
             upstream_status: None,
+            price: None,
             audit,
             staged: Vec::new(),
             started: now,
@@ -98,9 +101,27 @@ impl RequestContext {
         self.started.elapsed().as_millis() as u64
     }
 
-    fn stamp(&mut self, record: Record) -> Record {
+    fn stamp(&mut self, mut record: Record) -> Record {
         if let Some(status) = record.payload.get("upstream_status").and_then(Value::as_u64) {
             self.upstream_status = Some(status);
+        }
+        // What the reported usage cost, where the model has a price.
+        if let (Some(price), Some(usage)) =
+            (self.price, record.payload.get("usage").filter(|u| u.is_object()))
+        {
+            let n = |names: [&str; 2]| {
+                names
+                    .iter()
+                    .find_map(|k| usage.get(*k).and_then(Value::as_u64))
+                    .unwrap_or(0)
+            };
+            let (input, output) = (
+                n(["prompt_tokens", "input_tokens"]),
+                n(["completion_tokens", "output_tokens"]),
+            );
+            let cost =
+                input as f64 * price.input_per_million / 1e6 + output as f64 * price.output_per_million / 1e6;
+            record.payload.insert("cost".into(), json!(cost));
         }
         record
             .with("surface", json!(self.surface))

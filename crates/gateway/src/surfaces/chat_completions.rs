@@ -144,7 +144,13 @@ impl Surface for ChatCompletions {
         view_digest("chat", &view.body, &DIGESTED, &view.headers)
     }
 
-    async fn execute(&self, core: Arc<Core>, ctx: RequestContext, view: View, allowed: Allowed) -> Response {
+    async fn execute(
+        &self,
+        core: Arc<Core>,
+        mut ctx: RequestContext,
+        view: View,
+        allowed: Allowed,
+    ) -> Response {
         let View {
             mut body,
             headers,
@@ -160,6 +166,11 @@ impl Surface for ChatCompletions {
             messages.extend(original);
         }
         body.insert("messages".into(), Value::Array(messages));
+        // Its usage is priced on the trail where `[pricing]` knows the upstream model.
+        ctx.price = body
+            .get("model")
+            .and_then(Value::as_str)
+            .and_then(|model| core.config.pricing.get(model).copied());
         let mut rules = answer_rules(&core, &ctx, &self.upstream);
         // A stream's token usage goes on the trail: asked for when the client did not ask,
         // and then kept from the client (possible only where answers are governed, which reads

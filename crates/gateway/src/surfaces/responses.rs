@@ -132,7 +132,13 @@ impl Surface for Responses {
         view_digest("responses", &view.body, &DIGESTED, &view.headers)
     }
 
-    async fn execute(&self, core: Arc<Core>, ctx: RequestContext, view: View, allowed: Allowed) -> Response {
+    async fn execute(
+        &self,
+        core: Arc<Core>,
+        mut ctx: RequestContext,
+        view: View,
+        allowed: Allowed,
+    ) -> Response {
         let View {
             mut body,
             headers,
@@ -148,6 +154,11 @@ impl Surface for Responses {
             instructions.push_str(&theirs);
         }
         body.insert("instructions".into(), Value::String(instructions));
+        // Its usage is priced on the trail where `[pricing]` knows the upstream model.
+        ctx.price = body
+            .get("model")
+            .and_then(Value::as_str)
+            .and_then(|model| core.config.pricing.get(model).copied());
         let body = serde_json::to_vec(&body).unwrap_or_default();
         let rules = answer_rules(&core, &ctx, &self.upstream);
         let call = AgentCall {

@@ -66,6 +66,15 @@ pub enum ApiError {
     TooManyPending {
         limit: u32,
     },
+    /// A `[[limits]]` counter has nothing left in its window: a rate (per minute) or a quota
+    /// (per day or month).
+    LimitReached {
+        limit: String,
+        kind: &'static str,
+        capacity: i64,
+        quota: bool,
+        retry_after_secs: u64,
+    },
     /// The client took too long to send its request body.
     RequestTimeout,
     UpstreamUnreachable,
@@ -148,6 +157,20 @@ impl ApiError {
                 "rate_limit_exceeded",
                 "too_many_pending_approvals".into(),
             ),
+            ApiError::LimitReached { quota: true, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "insufficient_quota",
+                "insufficient_quota".into(),
+            ),
+            ApiError::LimitReached { kind, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                if kind.starts_with("tokens") {
+                    "tokens"
+                } else {
+                    "requests"
+                },
+                "rate_limit_exceeded".into(),
+            ),
             ApiError::RequestTimeout => (
                 StatusCode::REQUEST_TIMEOUT,
                 "invalid_request_error",
@@ -221,6 +244,17 @@ impl ApiError {
                 format!("Approval {approval_id} was already used; an approval runs its request exactly once.")
             }
             ApiError::ApprovalConflict { message } | ApiError::ApprovalForbidden { message } => message.clone(),
+            ApiError::LimitReached {
+                limit,
+                kind,
+                capacity,
+                retry_after_secs,
+                ..
+            } => format!(
+                "Limit `{limit}` reached: {capacity} {} for your {}. Try again in {retry_after_secs} s.",
+                kind.replace('_', " "),
+                if kind.ends_with("month") { "key or tenant this month" } else { "key or tenant" }
+            ),
             ApiError::TooManyPending { limit } => format!(
                 "You already have {limit} approval requests waiting for a decision (approvals.max_pending_per_requester); cancel one or wait for decisions before asking for more."
             ),
@@ -293,6 +327,11 @@ impl ApiError {
             && let Ok(v) = HeaderValue::from_str(trace_id)
         {
             response.headers_mut().insert("x-warden-trace-id", v);
+        }
+        if let ApiError::LimitReached { retry_after_secs, .. } = &self
+            && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            response.headers_mut().insert("retry-after", v);
         }
         if matches!(self, ApiError::Unauthorized) {
             response

@@ -38,6 +38,7 @@ pub struct Metrics {
     audit_commit_failures: Counter,
     policy_reloads: Family<Labels, Counter>,
     policy_info: Family<Labels, Gauge>,
+    limit_refusals: Family<Labels, Counter>,
 }
 
 /// The process's metrics.
@@ -121,7 +122,14 @@ impl Metrics {
             "The policy bundle in force: 1 for its name and version",
             policy_info.clone(),
         );
+        let limit_refusals = Family::<Labels, Counter>::default();
+        registry.register(
+            "limit_refusals",
+            "Requests refused by a [[limits]] rate or budget, by limit name and kind",
+            limit_refusals.clone(),
+        );
         Metrics {
+            limit_refusals,
             registry,
             requests,
             stage_seconds,
@@ -164,6 +172,13 @@ impl Metrics {
         self.stage_seconds
             .get_or_create(&vec![("stage", "total".to_string())])
             .observe(total.as_secs_f64());
+    }
+
+    /// A request was refused by a limit.
+    pub fn limit_refused(&self, limit: &str, kind: &str) {
+        self.limit_refusals
+            .get_or_create(&vec![("limit", limit.to_string()), ("kind", kind.to_string())])
+            .inc();
     }
 
     /// A record is about to be written: what it says that is counted.

@@ -167,8 +167,13 @@ impl Gateway {
         spawn_decision_listener(approvals.clone()).await?;
         let memory = Arc::new(SessionMemory::new(store.clone(), clock.clone(), &config.sessions));
         let mcp = Arc::new(crate::mcp::McpHub::new(&config.mcp).map_err(StartError::Mcp)?);
+        let limiter = Arc::new(crate::governance::limits::Limiter::new(
+            store.clone(),
+            config.limits.clone(),
+        ));
         let state = AppState {
             core: Arc::new(Core {
+                limiter,
                 approvals,
                 memory,
                 clock,

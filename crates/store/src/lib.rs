@@ -12,6 +12,7 @@ mod console_sessions;
 mod error;
 mod grants;
 mod keys;
+mod limits;
 mod mcp_pins;
 mod migrate;
 mod sessions;

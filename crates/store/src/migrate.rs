@@ -204,6 +204,18 @@ const SQLITE: &[(i64, &str)] = &[
     INSERT INTO audit_index_state (id, indexed_seq) VALUES (1, 0);
     CREATE INDEX approvals_tenant_status ON approvals (tenant, status, created_ms);",
     ),
+    (
+        8,
+        // Limits and budgets shared by a fleet: what each counter's window has handed out to
+        // gateways as leases (`Store::lease`), never more than its capacity.
+        "CREATE TABLE limit_grants (
+        counter   TEXT NOT NULL,
+        window_ms INTEGER NOT NULL,
+        granted   INTEGER NOT NULL,
+        PRIMARY KEY (counter, window_ms)
+    );
+    CREATE INDEX limit_grants_window ON limit_grants (window_ms);",
+    ),
 ];
 
 /// PostgreSQL's `(version, sql)`, the same schema in its types; append only. The chain head
@@ -432,6 +444,18 @@ const POSTGRES: &[(i64, &str)] = &[
     );
     INSERT INTO audit_index_state (id, indexed_seq) VALUES (1, 0);
     CREATE INDEX approvals_tenant_status ON approvals (tenant, status, created_ms);",
+    ),
+    (
+        8,
+        // Limits and budgets shared by a fleet: what each counter's window has handed out to
+        // gateways as leases (`Store::lease`), never more than its capacity.
+        "CREATE TABLE limit_grants (
+        counter   TEXT NOT NULL,
+        window_ms BIGINT NOT NULL,
+        granted   BIGINT NOT NULL,
+        PRIMARY KEY (counter, window_ms)
+    );
+    CREATE INDEX limit_grants_window ON limit_grants (window_ms);",
     ),
 ];
 

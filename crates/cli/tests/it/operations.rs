@@ -504,3 +504,122 @@ async fn metrics_can_have_a_listener_of_their_own() {
     // Not on the address clients reach, then.
     assert_eq!(reqwest::get(g.url("/metrics")).await.unwrap().status(), 404);
 }
+
+/// Sleeps into a minute with at least `margin` of it left, so a burst stays in one window.
+async fn early_in_a_minute(margin: Duration) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let into = Duration::from_millis((now.as_millis() % 60_000) as u64);
+    if Duration::from_secs(60) - into < margin {
+        tokio::time::sleep(Duration::from_secs(60) - into + Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_replicas_together_never_exceed_a_rate_and_budgets_are_trued_up() {
+    let db = warden_store::testing::TestDatabase::postgres().await;
+    let agent = StandIn::new()
+        .token(UPSTREAM_TOKEN)
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let a = gateway(&agent.url())
+        .database(db.url())
+        .config(
+            "[[limits]]\nname = \"per-key\"\nscope = \"key\"\nrequests_per_minute = 10\n\
+             [[limits]]\nname = \"team\"\nscope = \"tenant\"\nmatch = [\"budgeted\"]\ntokens_per_day = 2500\n",
+        )
+        .start();
+    let b = a.replica();
+    let green = crate::support::green("Summarize our AI governance policy for internal use.");
+
+    early_in_a_minute(Duration::from_secs(15)).await;
+    let mut sends = Vec::new();
+    for i in 0..30 {
+        let (url, key, body) = (
+            if i % 2 == 0 {
+                a.url("/v1/chat/completions")
+            } else {
+                b.url("/v1/chat/completions")
+            },
+            a.requester.clone(),
+            green.to_string(),
+        );
+        sends.push(tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(key)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }));
+    }
+    let mut ok = 0;
+    let mut limited = Vec::new();
+    for s in sends {
+        let r = s.await.unwrap();
+        match r.status().as_u16() {
+            200 => ok += 1,
+            429 => limited.push(r),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(ok, 10, "the two replicas together let exactly the rate through");
+    assert_eq!(limited.len(), 20);
+    let first = limited.remove(0);
+    let retry: u64 = first.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let trace = first.headers()["x-warden-trace-id"].to_str().unwrap().to_string();
+    let body: serde_json::Value = serde_json::from_slice(&first.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "rate_limit_exceeded", "{body}");
+    assert_eq!(body["error"]["type"], "requests", "{body}");
+    let rejected = a.wait_for_record(&trace, "rejected").await;
+    assert_eq!(
+        rejected["payload"]["status"], 429,
+        "the refusal is on the trail: {rejected}"
+    );
+
+    // A tenant's daily token budget: each request reserves its estimate (body and
+    // max_tokens) and gives back what the answer did not use, so many small answers fit in
+    // 2,500 tokens though each reserves about 1,100; one that could use more than the whole
+    // budget is refused as a quota.
+    let budgeted = a.tenant_key("bea", "requester", "budgeted");
+    let mut small = green.clone();
+    small["max_tokens"] = serde_json::json!(1000);
+    for _ in 0..5 {
+        let r = a
+            .post(
+                "/v1/chat/completions",
+                &budgeted,
+                small.to_string().into_bytes(),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
+    }
+    let mut large = green.clone();
+    large["max_tokens"] = serde_json::json!(5000);
+    let refused = a
+        .post(
+            "/v1/chat/completions",
+            &budgeted,
+            large.to_string().into_bytes(),
+            &[],
+        )
+        .await;
+    refused.assert_error(429, "insufficient_quota", "insufficient_quota");
+    let metrics = reqwest::get(a.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("warden_limit_refusals_total{limit=\"team\",kind=\"tokens_per_day\"} 1"),
+        "{metrics}"
+    );
+    drop((a, b));
+    db.drop_database().await.unwrap();
+}

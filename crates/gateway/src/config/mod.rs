@@ -3,6 +3,7 @@
 //! flags and environment variables override the file.
 
 mod console;
+mod limits;
 mod mcp;
 mod raw;
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 use warden_store::Durability;
 
 pub use console::*;
+pub use limits::*;
 pub use mcp::*;
 pub use raw::*;
 
@@ -66,6 +68,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// `[pricing]`: per upstream model, the price of a million input and output tokens.
     pub pricing: BTreeMap<String, RawPrice>,
+    /// `[[limits]]`: rate limits and token budgets.
+    pub limits: Vec<LimitConfig>,
 }
 
 /// What a guard answers in.
@@ -569,6 +573,12 @@ impl RawConfig {
                     message: format!("{text:?} is not an address such as \"127.0.0.1:9464\""),
                 })?),
             },
+            limits: self
+                .limits
+                .into_iter()
+                .enumerate()
+                .map(|(i, l)| l.resolve(i))
+                .collect::<Result<_, _>>()?,
             pricing: {
                 for (model, price) in &self.pricing {
                     let valid = |p: f64| p.is_finite() && p >= 0.0;

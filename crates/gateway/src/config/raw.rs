@@ -49,6 +49,9 @@ pub struct RawConfig {
     /// Price per model (the upstream's model name), for `warden usage`.
     #[serde(default)]
     pub pricing: BTreeMap<String, RawPrice>,
+    /// Rate limits and token budgets, per key or tenant.
+    #[serde(default)]
+    pub limits: Vec<super::limits::RawLimit>,
 }
 
 /// One model's price, in currency units per million tokens.

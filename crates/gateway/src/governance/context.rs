@@ -32,6 +32,10 @@ pub struct RequestContext {
     upstream_status: Option<u64>,
     /// The price of the upstream model this request runs on (`[pricing]`), if known.
     pub price: Option<crate::config::RawPrice>,
+    /// Its share of `[[limits]]`, settled from the reported usage when the request ends.
+    pub reservation: Option<super::limits::Reservation>,
+    /// The tokens the upstream reported using.
+    used_tokens: Option<i64>,
     audit: AuditLog,
     staged: Vec<Record>,
     started: Instant,
@@ -62,6 +66,8 @@ impl RequestContext {
             rule: None,
             upstream_status: None,
             price: None,
+            reservation: None,
+            used_tokens: None,
             audit,
             staged: Vec::new(),
             started: now,
@@ -105,10 +111,8 @@ impl RequestContext {
         if let Some(status) = record.payload.get("upstream_status").and_then(Value::as_u64) {
             self.upstream_status = Some(status);
         }
-        // What the reported usage cost, where the model has a price.
-        if let (Some(price), Some(usage)) =
-            (self.price, record.payload.get("usage").filter(|u| u.is_object()))
-        {
+        // What the reported usage was (for the limits) and cost, where the model has a price.
+        if let Some(usage) = record.payload.get("usage").filter(|u| u.is_object()) {
             let n = |names: [&str; 2]| {
                 names
                     .iter()
@@ -119,9 +123,12 @@ impl RequestContext {
                 n(["prompt_tokens", "input_tokens"]),
                 n(["completion_tokens", "output_tokens"]),
             );
-            let cost =
-                input as f64 * price.input_per_million / 1e6 + output as f64 * price.output_per_million / 1e6;
-            record.payload.insert("cost".into(), json!(cost));
+            self.used_tokens = Some((input + output) as i64);
+            if let Some(price) = self.price {
+                let cost = input as f64 * price.input_per_million / 1e6
+                    + output as f64 * price.output_per_million / 1e6;
+                record.payload.insert("cost".into(), json!(cost));
+            }
         }
         record
             .with("surface", json!(self.surface))
@@ -200,6 +207,9 @@ impl Drop for RequestContext {
     fn drop(&mut self) {
         if let Some(record) = self.closing.take() {
             self.close_detached(record);
+        }
+        if let Some(reservation) = self.reservation.take() {
+            reservation.settle(self.used_tokens);
         }
         crate::metrics::METRICS.request_ended(
             self.surface,

@@ -135,6 +135,12 @@ pub fn stream<S: Surface>(
                 return;
             }
         };
+        if let Err(error) = super::reserve_limits(&core, &mut ctx, &judged.view).await {
+            let record = super::records::rejected(&ctx.trace_id, &ctx.principal, S::NAME, &error, None);
+            let _ = ctx.record(record).await;
+            let _ = tx.send(Ok(error_frame(&error, &approval_id))).await;
+            return;
+        }
         ctx.status = Some("executed");
         let allowed = allowed_by(judged.decision, &approved);
         let response = surface.execute(core.clone(), ctx, judged.view, allowed).await;

@@ -14,6 +14,7 @@ pub mod dlp;
 pub mod guard;
 pub mod hold;
 pub mod judge;
+pub mod limits;
 pub mod memory;
 pub mod records;
 pub mod view;
@@ -47,6 +48,8 @@ pub struct Core {
     pub approvals: Arc<Approvals>,
     pub memory: Arc<memory::SessionMemory>,
     pub clock: Clock,
+    /// `[[limits]]`: rate limits and token budgets.
+    pub limiter: Arc<limits::Limiter>,
     /// The second opinion of `[guard]`, if configured.
     pub guard: Option<Arc<guard::Guard>>,
 }
@@ -389,9 +392,41 @@ async fn run<S: Surface>(
     }
     ctx.time("approval");
 
-    // 8. Execute what was judged.
+    // 8. Limits and budgets: the request's share reserved before anything goes upstream.
+    if let Err(error) = reserve_limits(core, &mut ctx, &view).await {
+        let record = records::rejected(&ctx.trace_id, &ctx.principal, S::NAME, &error, None);
+        if let Err(unrecorded) = ctx.record(record).await {
+            return refuse(surface, &mut ctx, unrecorded, None);
+        }
+        return refuse(surface, &mut ctx, error, Some("rate_limited"));
+    }
+
+    // 9. Execute what was judged.
     ctx.status = Some("executed");
     surface.execute(core.clone(), ctx, view, allowed).await
+}
+
+/// Output tokens assumed for a request that does not bound them, when reserving a budget.
+const DEFAULT_OUTPUT_TOKENS: i64 = 1024;
+
+/// Reserves the request's share of every `[[limits]]` counter that applies (one request, and
+/// its estimated tokens), trued up from the reported usage when the request ends.
+pub(crate) async fn reserve_limits(
+    core: &Core,
+    ctx: &mut RequestContext,
+    view: &View,
+) -> Result<(), ApiError> {
+    if !core.limiter.enabled() {
+        return Ok(());
+    }
+    let bytes = serde_json::to_vec(&view.body).map(|b| b.len()).unwrap_or(0);
+    let tokens = limits::estimate_tokens(&view.body, bytes, DEFAULT_OUTPUT_TOKENS);
+    let reservation = core
+        .limiter
+        .admit(&ctx.principal, tokens, core.clock.now_ms())
+        .await?;
+    ctx.reservation = Some(reservation);
+    Ok(())
 }
 
 /// A request that needs people: its view, the decision, and what an approval binds to.

@@ -167,10 +167,7 @@ impl Surface for ChatCompletions {
         }
         body.insert("messages".into(), Value::Array(messages));
         // Its usage is priced on the trail where `[pricing]` knows the upstream model.
-        ctx.price = body
-            .get("model")
-            .and_then(Value::as_str)
-            .and_then(|model| core.config.pricing.get(model).copied());
+        ctx.price = forward::price_of(&core, &body);
         let mut rules = answer_rules(&core, &ctx, &self.upstream);
         // A stream's token usage goes on the trail: asked for when the client did not ask,
         // and then kept from the client (possible only where answers are governed, which reads

@@ -155,10 +155,7 @@ impl Surface for Responses {
         }
         body.insert("instructions".into(), Value::String(instructions));
         // Its usage is priced on the trail where `[pricing]` knows the upstream model.
-        ctx.price = body
-            .get("model")
-            .and_then(Value::as_str)
-            .and_then(|model| core.config.pricing.get(model).copied());
+        ctx.price = forward::price_of(&core, &body);
         let body = serde_json::to_vec(&body).unwrap_or_default();
         let rules = answer_rules(&core, &ctx, &self.upstream);
         let call = AgentCall {

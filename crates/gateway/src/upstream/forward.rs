@@ -28,6 +28,12 @@ pub fn answer_rules(core: &Core, ctx: &RequestContext, upstream: &Upstream) -> A
     }
 }
 
+/// The `[pricing]` of the upstream model a body names (after `[models]` mapping), if any.
+pub fn price_of(core: &Core, body: &serde_json::Map<String, Value>) -> Option<crate::config::RawPrice> {
+    let model = body.get("model").and_then(Value::as_str)?;
+    core.config.pricing.get(model).copied()
+}
+
 /// One call to the agent, built from the view that was judged.
 pub struct AgentCall {
     pub path: &'static str,

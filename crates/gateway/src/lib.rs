@@ -23,6 +23,7 @@ pub mod server;
 pub mod signals;
 pub mod state;
 pub mod surfaces;
+pub mod telemetry;
 pub mod upstream;
 
 pub use config::{Config, Overrides, RawConfig};

@@ -35,6 +35,8 @@ pub enum StartError {
     Guard(String),
     #[error("mcp: {0}")]
     Mcp(String),
+    #[error("telemetry: {0}")]
+    Telemetry(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -167,6 +169,10 @@ impl Gateway {
         spawn_decision_listener(approvals.clone()).await?;
         let memory = Arc::new(SessionMemory::new(store.clone(), clock.clone(), &config.sessions));
         let mcp = Arc::new(crate::mcp::McpHub::new(&config.mcp).map_err(StartError::Mcp)?);
+        if let Some(telemetry) = &config.telemetry {
+            crate::telemetry::init(telemetry).map_err(StartError::Telemetry)?;
+            tracing::info!(endpoint = %telemetry.otlp_endpoint, sample_ratio = telemetry.sample_ratio, "traces go to an OTLP collector");
+        }
         let limiter = Arc::new(crate::governance::limits::Limiter::new(
             store.clone(),
             config.limits.clone(),
@@ -247,6 +253,7 @@ impl Gateway {
         }
         core.audit.shutdown().await;
         core.store.close().await;
+        crate::telemetry::shutdown();
         tracing::info!("audit trail flushed; stopped");
         Ok(())
     }

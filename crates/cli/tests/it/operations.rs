@@ -623,3 +623,132 @@ async fn two_replicas_together_never_exceed_a_rate_and_budgets_are_trued_up() {
     drop((a, b));
     db.drop_database().await.unwrap();
 }
+
+#[tokio::test]
+async fn spans_reach_an_otlp_collector_under_the_clients_trace_and_go_on_upstream() {
+    use axum::routing::post;
+    let received: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
+    let sink = received.clone();
+    let collector = crate::support::serve(axum::Router::new().route(
+        "/v1/traces",
+        post(move |body: bytes::Bytes| {
+            let sink = sink.clone();
+            async move {
+                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+                    sink.lock().unwrap().push(v);
+                }
+                "{}"
+            }
+        }),
+    ))
+    .await;
+    let agent = StandIn::new()
+        .token(UPSTREAM_TOKEN)
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let g = gateway(&agent.url())
+        .config(&format!(
+            "[telemetry]\notlp_endpoint = \"{collector}/v1/traces\"\nexport_interval_ms = 200\n"
+        ))
+        .start();
+    let client_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let reply = g
+        .post(
+            "/v1/chat/completions",
+            &g.requester,
+            crate::support::green("Summarize our AI governance policy for internal use.")
+                .to_string()
+                .into_bytes(),
+            &[("traceparent", &format!("00-{client_trace}-00f067aa0ba902b7-01"))],
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    let warden_trace = reply.trace_id();
+
+    // The upstream was called as a child of this request's span, in the client's trace.
+    let sent = agent.received().last().unwrap().headers.clone();
+    let upstream_parent = sent["traceparent"].to_str().unwrap().to_string();
+    assert!(
+        upstream_parent.starts_with(&format!("00-{client_trace}-")),
+        "{upstream_parent}"
+    );
+
+    let mut spans: Vec<serde_json::Value> = Vec::new();
+    for _ in 0..100 {
+        spans = received
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|batch| batch["resourceSpans"].as_array().cloned().unwrap_or_default())
+            .flat_map(|r| r["scopeSpans"].as_array().cloned().unwrap_or_default())
+            .flat_map(|s| s["spans"].as_array().cloned().unwrap_or_default())
+            .collect();
+        if spans.iter().any(|s| s["name"] == "warden chat_completions") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let request = spans
+        .iter()
+        .find(|s| s["name"] == "warden chat_completions")
+        .unwrap_or_else(|| panic!("no request span among {spans:#?}"));
+    assert_eq!(
+        request["traceId"].as_str().unwrap().to_lowercase(),
+        client_trace,
+        "{request}"
+    );
+    assert_eq!(
+        request["parentSpanId"].as_str().unwrap().to_lowercase(),
+        "00f067aa0ba902b7"
+    );
+    let attribute = |span: &serde_json::Value, key: &str| -> String {
+        span["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == key)
+            .map(|a| a["value"]["stringValue"].as_str().unwrap_or("").to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(attribute(request, "warden.trace_id"), warden_trace);
+    assert_eq!(attribute(request, "warden.status"), "executed");
+    let request_id = request["spanId"].as_str().unwrap().to_lowercase();
+    assert!(
+        upstream_parent.contains(&request_id),
+        "the upstream's parent is the request span"
+    );
+    let stages: Vec<&str> = spans
+        .iter()
+        .filter(|s| s["parentSpanId"].as_str().map(str::to_lowercase) == Some(request_id.clone()))
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    for stage in ["classify", "audit_commit", "upstream"] {
+        assert!(
+            stages.contains(&stage),
+            "{stage} among the child spans {stages:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_dead_collector_fails_no_request() {
+    let agent = StandIn::new()
+        .token(UPSTREAM_TOKEN)
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let g = gateway(&agent.url())
+        .config("[telemetry]\notlp_endpoint = \"http://127.0.0.1:9/v1/traces\"\nexport_interval_ms = 50\n")
+        .start();
+    for _ in 0..20 {
+        let reply = g
+            .chat(&crate::support::green(
+                "Summarize our AI governance policy for internal use.",
+            ))
+            .await;
+        assert_eq!(reply.status, 200);
+    }
+    // Exports keep failing behind these answers; the gateway still serves.
+    assert_eq!(reqwest::get(g.url("/healthz")).await.unwrap().status(), 200);
+}

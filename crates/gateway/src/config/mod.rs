@@ -70,6 +70,55 @@ pub struct Config {
     pub pricing: BTreeMap<String, RawPrice>,
     /// `[[limits]]`: rate limits and token budgets.
     pub limits: Vec<LimitConfig>,
+    /// `[telemetry]`: OpenTelemetry traces, if configured.
+    pub telemetry: Option<TelemetryConfig>,
+}
+
+/// `[telemetry]`, resolved.
+#[derive(Debug, Clone)]
+pub struct TelemetryConfig {
+    pub otlp_endpoint: String,
+    pub sample_ratio: f64,
+    pub service_name: String,
+    pub export_interval: Duration,
+}
+
+impl RawTelemetry {
+    fn resolve(self) -> Result<Option<TelemetryConfig>, ConfigError> {
+        let invalid = |key: &'static str, message: String| ConfigError::Invalid { key, message };
+        let Some(endpoint) = self.otlp_endpoint else {
+            return Ok(None);
+        };
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            return Err(invalid(
+                "telemetry.otlp_endpoint",
+                format!(
+                    "{endpoint:?} must be an http:// or https:// URL, such as \"http://127.0.0.1:4318/v1/traces\""
+                ),
+            ));
+        }
+        let sample_ratio = self.sample_ratio.unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&sample_ratio) {
+            return Err(invalid(
+                "telemetry.sample_ratio",
+                format!("{sample_ratio} is not between 0 and 1"),
+            ));
+        }
+        Ok(Some(TelemetryConfig {
+            otlp_endpoint: endpoint,
+            sample_ratio,
+            service_name: self.service_name.unwrap_or_else(|| "warden".into()),
+            export_interval: match self.export_interval_ms.unwrap_or(2_000) {
+                0 => {
+                    return Err(invalid(
+                        "telemetry.export_interval_ms",
+                        "must be greater than 0".into(),
+                    ));
+                }
+                ms => Duration::from_millis(ms),
+            },
+        }))
+    }
 }
 
 /// What a guard answers in.
@@ -573,6 +622,7 @@ impl RawConfig {
                     message: format!("{text:?} is not an address such as \"127.0.0.1:9464\""),
                 })?),
             },
+            telemetry: self.telemetry.resolve()?,
             limits: self
                 .limits
                 .into_iter()

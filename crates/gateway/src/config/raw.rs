@@ -52,6 +52,21 @@ pub struct RawConfig {
     /// Rate limits and token budgets, per key or tenant.
     #[serde(default)]
     pub limits: Vec<super::limits::RawLimit>,
+    #[serde(default)]
+    pub telemetry: RawTelemetry,
+}
+
+/// `[telemetry]`: OpenTelemetry traces over OTLP/HTTP. Off unless `otlp_endpoint` is set.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelemetry {
+    /// The collector's traces URL, e.g. `http://127.0.0.1:4318/v1/traces`.
+    pub otlp_endpoint: Option<String>,
+    /// The share of requests traced when the client sent no sampled `traceparent`, 0 to 1.
+    pub sample_ratio: Option<f64>,
+    pub service_name: Option<String>,
+    /// How often queued spans are sent.
+    pub export_interval_ms: Option<u64>,
 }
 
 /// One model's price, in currency units per million tokens.

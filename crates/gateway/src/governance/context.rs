@@ -36,6 +36,8 @@ pub struct RequestContext {
     pub reservation: Option<super::limits::Reservation>,
     /// The tokens the upstream reported using.
     used_tokens: Option<i64>,
+    /// Its OpenTelemetry span, when `[telemetry]` is on.
+    pub span: Option<crate::telemetry::RequestSpan>,
     audit: AuditLog,
     staged: Vec<Record>,
     started: Instant,
@@ -68,6 +70,7 @@ impl RequestContext {
             price: None,
             reservation: None,
             used_tokens: None,
+            span: None,
             audit,
             staged: Vec::new(),
             started: now,
@@ -210,6 +213,21 @@ impl Drop for RequestContext {
         }
         if let Some(reservation) = self.reservation.take() {
             reservation.settle(self.used_tokens);
+        }
+        if let Some(span) = self.span.take() {
+            use opentelemetry::KeyValue;
+            span.end(
+                vec![
+                    KeyValue::new("warden.key", self.principal.name.clone()),
+                    KeyValue::new("warden.tenant", self.principal.tenant.clone()),
+                    KeyValue::new("warden.risk", self.risk.map(|r| r.as_str()).unwrap_or("-")),
+                    KeyValue::new("warden.status", self.status.unwrap_or("-")),
+                    KeyValue::new("warden.rule", self.rule.clone().unwrap_or_else(|| "-".into())),
+                    KeyValue::new("http.upstream_status", self.upstream_status.unwrap_or(0) as i64),
+                ],
+                &self.timings,
+                self.started.elapsed(),
+            );
         }
         crate::metrics::METRICS.request_ended(
             self.surface,

@@ -171,13 +171,16 @@ pub trait Surface: Clone + Send + Sync + 'static {
 
 /// Governs one request on `surface`.
 pub async fn govern<S: Surface>(core: &Arc<Core>, surface: &S, incoming: Incoming) -> Response {
-    let ctx = RequestContext::new(
+    let traceparent = incoming.headers.get("traceparent").and_then(|v| v.to_str().ok());
+    let span = crate::telemetry::RequestSpan::start(S::NAME, &incoming.trace_id, traceparent);
+    let mut ctx = RequestContext::new(
         incoming.trace_id,
         S::NAME,
         incoming.principal,
         core.policy.get(),
         core.audit.clone(),
     );
+    ctx.span = span;
     run(core, surface, ctx, incoming.headers, incoming.body).await
 }
 

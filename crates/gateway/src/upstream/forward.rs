@@ -49,8 +49,12 @@ pub async fn agent<S: Surface>(
     upstream: Upstream,
     rules: AnswerRules,
     ctx: RequestContext,
-    call: AgentCall,
+    mut call: AgentCall,
 ) -> Response {
+    // The trace goes on upstream: what the agent does is a child of this request's span.
+    if let Some(traceparent) = ctx.span.as_ref().and_then(|s| s.traceparent()) {
+        call.headers.push(("traceparent", traceparent));
+    }
     if call.stream {
         return stream(surface, upstream, rules, ctx, call).await;
     }

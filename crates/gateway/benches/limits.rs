@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use warden_gateway::auth::{Principal, Role};
 use warden_gateway::config::{LimitConfig, LimitKind, LimitScope};
-use warden_gateway::governance::limits::Limiter;
+use warden_gateway::governance::limits::{Estimate, Limiter};
 
 fn main() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a temp dir: {e}"));
@@ -28,12 +28,14 @@ fn main() {
                 name: "per-key".into(),
                 scope: LimitScope::Key,
                 matches: vec!["*".into()],
+                models: Vec::new(),
                 caps: vec![(LimitKind::RequestsPerMinute, 10_000_000), (LimitKind::TokensPerDay, 10_000_000_000)],
             },
             LimitConfig {
                 name: "team".into(),
                 scope: LimitScope::Tenant,
                 matches: vec!["*".into()],
+                models: Vec::new(),
                 caps: vec![(LimitKind::TokensPerMinute, 10_000_000_000), (LimitKind::TokensPerMonth, 1_000_000_000_000)],
             },
         ];
@@ -52,15 +54,15 @@ fn main() {
                 .unwrap_or(0)
         };
         for _ in 0..20_000 {
-            if let Ok(r) = limiter.admit(&principal, 1200, now()).await {
-                r.settle(Some(40));
+            if let Ok(r) = limiter.admit(&principal, Some("openclaw/main"), Estimate { tokens: 1200, spend: 0 }, now()).await {
+                r.settle(Some(Estimate { tokens: 40, spend: 0 }));
             }
         }
         let mut samples = Vec::with_capacity(200_000);
         for _ in 0..200_000 {
             let started = Instant::now();
-            if let Ok(r) = limiter.admit(&principal, 1200, now()).await {
-                r.settle(Some(40));
+            if let Ok(r) = limiter.admit(&principal, Some("openclaw/main"), Estimate { tokens: 1200, spend: 0 }, now()).await {
+                r.settle(Some(Estimate { tokens: 40, spend: 0 }));
             }
             samples.push(started.elapsed().as_nanos() as u64);
         }

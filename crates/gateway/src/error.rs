@@ -250,11 +250,17 @@ impl ApiError {
                 capacity,
                 retry_after_secs,
                 ..
-            } => format!(
-                "Limit `{limit}` reached: {capacity} {} for your {}. Try again in {retry_after_secs} s.",
-                kind.replace('_', " "),
-                if kind.ends_with("month") { "key or tenant this month" } else { "key or tenant" }
-            ),
+            } => {
+                let amount = if kind.starts_with("spend") {
+                    format!("{:.2}", *capacity as f64 / 1e6)
+                } else {
+                    capacity.to_string()
+                };
+                format!(
+                    "Limit `{limit}` reached: {amount} {} for your key or tenant. Try again in {retry_after_secs} s.",
+                    kind.replace('_', " ")
+                )
+            }
             ApiError::TooManyPending { limit } => format!(
                 "You already have {limit} approval requests waiting for a decision (approvals.max_pending_per_requester); cancel one or wait for decisions before asking for more."
             ),

@@ -752,3 +752,40 @@ async fn a_dead_collector_fails_no_request() {
     // Exports keep failing behind these answers; the gateway still serves.
     assert_eq!(reqwest::get(g.url("/healthz")).await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn spend_budgets_charge_priced_models_and_limits_can_name_models() {
+    let agent = StandIn::new()
+        .token(UPSTREAM_TOKEN)
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let g = gateway(&agent.url())
+        .config(
+            "[pricing.\"openclaw/main\"]\ninput_per_million = 1000.0\noutput_per_million = 1000.0\n\
+             [[limits]]\nname = \"spend\"\nscope = \"tenant\"\nmatch = [\"spendy\"]\nmodels = [\"openclaw/*\"]\nspend_per_day = 2.0\n\
+             [[limits]]\nname = \"other-model\"\nmodels = [\"gpt-*\"]\nrequests_per_minute = 1\n",
+        )
+        .start();
+    let key = g.tenant_key("sam", "requester", "spendy");
+    let mut small = crate::support::green("Summarize our AI governance policy for internal use.");
+    small["max_tokens"] = serde_json::json!(1000);
+    // Each reserves about 1.1 (1,100 tokens at 0.001) of the 2.0 budget and is charged its
+    // usage, 0.021: several fit; the limit on other models does not count these at all.
+    for _ in 0..4 {
+        let r = g
+            .post("/v1/chat/completions", &key, small.to_string().into_bytes(), &[])
+            .await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.bytes));
+    }
+    let mut large = small.clone();
+    large["max_tokens"] = serde_json::json!(3000);
+    let refused = g
+        .post("/v1/chat/completions", &key, large.to_string().into_bytes(), &[])
+        .await;
+    let error = refused.assert_error(429, "insufficient_quota", "insufficient_quota");
+    assert!(
+        error["message"].as_str().unwrap().contains("spend per day"),
+        "{error}"
+    );
+}

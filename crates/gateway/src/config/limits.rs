@@ -16,10 +16,16 @@ pub struct RawLimit {
     /// default all.
     #[serde(rename = "match")]
     pub matches: Option<Vec<String>>,
+    /// Which upstream models (after `[models]` mapping) it applies to: patterns; default all,
+    /// requests without a model (tool calls) included.
+    pub models: Option<Vec<String>>,
     pub requests_per_minute: Option<i64>,
     pub tokens_per_minute: Option<i64>,
     pub tokens_per_day: Option<i64>,
     pub tokens_per_month: Option<i64>,
+    /// Spend per UTC day and calendar month, in `[pricing]`'s currency (priced models only).
+    pub spend_per_day: Option<f64>,
+    pub spend_per_month: Option<f64>,
 }
 
 /// Whose counters a limit keeps.
@@ -40,6 +46,9 @@ pub enum LimitKind {
     TokensPerMinute,
     TokensPerDay,
     TokensPerMonth,
+    /// Counted in millionths of the currency.
+    SpendPerDay,
+    SpendPerMonth,
 }
 
 impl LimitKind {
@@ -49,17 +58,27 @@ impl LimitKind {
             LimitKind::TokensPerMinute => "tokens_per_minute",
             LimitKind::TokensPerDay => "tokens_per_day",
             LimitKind::TokensPerMonth => "tokens_per_month",
+            LimitKind::SpendPerDay => "spend_per_day",
+            LimitKind::SpendPerMonth => "spend_per_month",
         }
     }
 
-    /// Whether it counts tokens (reserved before, trued up after) rather than requests.
+    /// Whether it counts tokens (reserved before, trued up after).
     pub fn tokens(self) -> bool {
-        !matches!(self, LimitKind::RequestsPerMinute)
+        matches!(
+            self,
+            LimitKind::TokensPerMinute | LimitKind::TokensPerDay | LimitKind::TokensPerMonth
+        )
+    }
+
+    /// Whether it counts spend (in millionths; reserved before, trued up after).
+    pub fn spend(self) -> bool {
+        matches!(self, LimitKind::SpendPerDay | LimitKind::SpendPerMonth)
     }
 
     /// A rate resets within the minute; a budget is a quota for the day or month.
     pub fn is_quota(self) -> bool {
-        matches!(self, LimitKind::TokensPerDay | LimitKind::TokensPerMonth)
+        !matches!(self, LimitKind::RequestsPerMinute | LimitKind::TokensPerMinute)
     }
 }
 
@@ -69,6 +88,8 @@ pub struct LimitConfig {
     pub name: String,
     pub scope: LimitScope,
     pub matches: Vec<String>,
+    /// Upstream model patterns; empty: every request.
+    pub models: Vec<String>,
     pub caps: Vec<(LimitKind, i64)>,
 }
 
@@ -103,15 +124,31 @@ impl RawLimit {
                 Some(n) => caps.push((kind, n)),
             }
         }
+        for (kind, value) in [
+            (LimitKind::SpendPerDay, self.spend_per_day),
+            (LimitKind::SpendPerMonth, self.spend_per_month),
+        ] {
+            match value {
+                None => {}
+                Some(v) if !(v.is_finite() && v > 0.0) => {
+                    return Err(invalid(format!(
+                        "{name}: {} must be a number above 0",
+                        kind.as_str()
+                    )));
+                }
+                Some(v) => caps.push((kind, (v * 1e6).round() as i64)),
+            }
+        }
         if caps.is_empty() {
             return Err(invalid(format!(
-                "{name}: set at least one of requests_per_minute, tokens_per_minute, tokens_per_day, tokens_per_month"
+                "{name}: set at least one of requests_per_minute, tokens_per_minute, tokens_per_day, tokens_per_month, spend_per_day, spend_per_month"
             )));
         }
         Ok(LimitConfig {
             name,
             scope: keyword("limits.scope", self.scope.as_deref(), LimitScope::Key)?,
             matches: self.matches.unwrap_or_else(|| vec!["*".into()]),
+            models: self.models.unwrap_or_default(),
             caps,
         })
     }

@@ -34,8 +34,8 @@ pub struct RequestContext {
     pub price: Option<crate::config::RawPrice>,
     /// Its share of `[[limits]]`, settled from the reported usage when the request ends.
     pub reservation: Option<super::limits::Reservation>,
-    /// The tokens the upstream reported using.
-    used_tokens: Option<i64>,
+    /// What the upstream reported using: tokens, and their cost in millionths where priced.
+    used: Option<super::limits::Estimate>,
     /// Its OpenTelemetry span, when `[telemetry]` is on.
     pub span: Option<crate::telemetry::RequestSpan>,
     audit: AuditLog,
@@ -69,7 +69,7 @@ impl RequestContext {
             upstream_status: None,
             price: None,
             reservation: None,
-            used_tokens: None,
+            used: None,
             span: None,
             audit,
             staged: Vec::new(),
@@ -126,7 +126,12 @@ impl RequestContext {
                 n(["prompt_tokens", "input_tokens"]),
                 n(["completion_tokens", "output_tokens"]),
             );
-            self.used_tokens = Some((input + output) as i64);
+            self.used = Some(super::limits::Estimate {
+                tokens: (input + output) as i64,
+                spend: self
+                    .price
+                    .map_or(0, |p| super::limits::spend_micros(p, input as i64, output as i64)),
+            });
             if let Some(price) = self.price {
                 let cost = input as f64 * price.input_per_million / 1e6
                     + output as f64 * price.output_per_million / 1e6;
@@ -212,7 +217,7 @@ impl Drop for RequestContext {
             self.close_detached(record);
         }
         if let Some(reservation) = self.reservation.take() {
-            reservation.settle(self.used_tokens);
+            reservation.settle(self.used);
         }
         if let Some(span) = self.span.take() {
             use opentelemetry::KeyValue;

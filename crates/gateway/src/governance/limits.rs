@@ -49,11 +49,11 @@ fn window(kind: LimitKind, now_ms: i64) -> (i64, i64) {
             let start = now_ms.div_euclid(MINUTE) * MINUTE;
             (start, start + MINUTE)
         }
-        LimitKind::TokensPerDay => {
+        LimitKind::TokensPerDay | LimitKind::SpendPerDay => {
             let start = now_ms.div_euclid(DAY) * DAY;
             (start, start + DAY)
         }
-        LimitKind::TokensPerMonth => {
+        LimitKind::TokensPerMonth | LimitKind::SpendPerMonth => {
             // Calendar months, in UTC.
             let Ok(now) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms) * 1_000_000) else {
                 return (now_ms, now_ms + 30 * DAY);
@@ -91,10 +91,20 @@ impl Limiter {
         !self.limits.is_empty()
     }
 
-    /// The counters a request of `principal` counts against, with their capacities.
-    fn counters(&self, principal: &Principal, now_ms: i64) -> Vec<(CounterKey, LimitKind, i64, i64, String)> {
+    /// The counters a request of `principal` for `model` counts against, with their capacities.
+    fn counters(
+        &self,
+        principal: &Principal,
+        model: Option<&str>,
+        now_ms: i64,
+    ) -> Vec<(CounterKey, LimitKind, i64, i64, String)> {
         let mut out = Vec::new();
         for limit in &self.limits {
+            if !limit.models.is_empty()
+                && !model.is_some_and(|m| limit.models.iter().any(|p| glob_matches(p, m)))
+            {
+                continue;
+            }
             let subject = match limit.scope {
                 LimitScope::Key => &principal.name,
                 LimitScope::Tenant => &principal.tenant,
@@ -115,16 +125,26 @@ impl Limiter {
         out
     }
 
-    /// Reserves one request and `tokens` estimated tokens against every limit that applies,
-    /// or refuses with the first limit that has nothing left (and takes nothing).
+    /// Reserves one request, `estimate.tokens` tokens and `estimate.spend` millionths of spend
+    /// against every limit that applies to `principal` and `model`, or refuses with the first
+    /// limit that has nothing left (and takes nothing).
     pub async fn admit(
         self: &Arc<Self>,
         principal: &Principal,
-        tokens: i64,
+        model: Option<&str>,
+        estimate: Estimate,
         now_ms: i64,
     ) -> Result<Reservation, ApiError> {
-        let counters = self.counters(principal, now_ms);
-        let need = |kind: LimitKind| if kind.tokens() { tokens.max(0) } else { 1 };
+        let counters = self.counters(principal, model, now_ms);
+        let need = |kind: LimitKind| {
+            if kind.tokens() {
+                estimate.tokens.max(0)
+            } else if kind.spend() {
+                estimate.spend.max(0)
+            } else {
+                1
+            }
+        };
         for attempt in 0..2 {
             let short = {
                 let Ok(mut pools) = self.pools.lock() else {
@@ -209,37 +229,62 @@ impl Limiter {
     }
 }
 
+/// What a request is expected to use: tokens, and spend in millionths of the currency.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Estimate {
+    pub tokens: i64,
+    pub spend: i64,
+}
+
 impl Reservation {
-    /// The answer used `actual` tokens (its reported usage), not the estimate: the difference
-    /// is given back (or taken) in the same windows.
-    pub fn settle(self, actual: Option<i64>) {
+    /// The answer used `actual` (its reported usage and cost), not the estimate: the difference
+    /// is given back (or taken) in the same windows. Without a reported usage the estimate
+    /// stands.
+    pub fn settle(self, actual: Option<Estimate>) {
         let Some(actual) = actual else { return };
         let Ok(mut pools) = self.limiter.pools.lock() else {
             return;
         };
         for (key, kind, amount) in &self.taken {
-            if kind.tokens()
-                && let Some(pool) = pools.get_mut(key)
-            {
-                pool.0 += amount - actual;
+            let used = if kind.tokens() {
+                actual.tokens
+            } else if kind.spend() {
+                actual.spend
+            } else {
+                continue;
+            };
+            if let Some(pool) = pools.get_mut(key) {
+                pool.0 += amount - used;
             }
         }
     }
 }
 
-/// A conservative estimate of the tokens a request will use: its body at four bytes a token,
-/// plus the output it allows (`max_tokens`, `max_completion_tokens`, `max_output_tokens`, else
-/// `default_output`).
-pub fn estimate_tokens(
+/// A conservative estimate of what a request will use: its body at four bytes a token for the
+/// input, plus the output it allows (`max_tokens`, `max_completion_tokens`,
+/// `max_output_tokens`, else `default_output`); spend at `price`, when the model has one.
+pub fn estimate(
     body: &serde_json::Map<String, serde_json::Value>,
     body_bytes: usize,
     default_output: i64,
-) -> i64 {
+    price: Option<crate::config::RawPrice>,
+) -> Estimate {
     let output = ["max_completion_tokens", "max_tokens", "max_output_tokens"]
         .iter()
         .find_map(|k| body.get(*k).and_then(serde_json::Value::as_i64))
-        .unwrap_or(default_output);
-    (body_bytes as i64 + 3) / 4 + output.max(0)
+        .unwrap_or(default_output)
+        .max(0);
+    let input = (body_bytes as i64 + 3) / 4;
+    Estimate {
+        tokens: input + output,
+        spend: price.map_or(0, |p| spend_micros(p, input, output)),
+    }
+}
+
+/// What `input` and `output` tokens cost at `price`, in millionths of the currency (rounded
+/// up: a budget is never undercounted).
+pub fn spend_micros(price: crate::config::RawPrice, input: i64, output: i64) -> i64 {
+    (input as f64 * price.input_per_million + output as f64 * price.output_per_million).ceil() as i64
 }
 
 #[cfg(test)]
@@ -265,7 +310,19 @@ mod tests {
         let serde_json::Value::Object(body) = body else {
             unreachable!()
         };
-        assert_eq!(estimate_tokens(&body, 400, 1024), 200);
-        assert_eq!(estimate_tokens(&serde_json::Map::new(), 4, 1024), 1025);
+        assert_eq!(
+            estimate(&body, 400, 1024, None),
+            Estimate {
+                tokens: 200,
+                spend: 0
+            }
+        );
+        assert_eq!(estimate(&serde_json::Map::new(), 4, 1024, None).tokens, 1025);
+        let price = crate::config::RawPrice {
+            input_per_million: 2.0,
+            output_per_million: 10.0,
+        };
+        // 100 input tokens at 2 per million and 100 output at 10: 0.0012, 1,200 millionths.
+        assert_eq!(estimate(&body, 400, 1024, Some(price)).spend, 1200);
     }
 }

@@ -412,8 +412,8 @@ async fn run<S: Surface>(
 /// Output tokens assumed for a request that does not bound them, when reserving a budget.
 const DEFAULT_OUTPUT_TOKENS: i64 = 1024;
 
-/// Reserves the request's share of every `[[limits]]` counter that applies (one request, and
-/// its estimated tokens), trued up from the reported usage when the request ends.
+/// Reserves the request's share of every `[[limits]]` counter that applies (one request, its
+/// estimated tokens and spend), trued up from the reported usage when the request ends.
 pub(crate) async fn reserve_limits(
     core: &Core,
     ctx: &mut RequestContext,
@@ -422,11 +422,19 @@ pub(crate) async fn reserve_limits(
     if !core.limiter.enabled() {
         return Ok(());
     }
+    // The upstream's name for the model (after `[models]`), as prices and limits name it.
+    let model = view
+        .facts
+        .get("upstream_model")
+        .or_else(|| view.body.get("model"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let price = model.as_deref().and_then(|m| core.config.pricing.get(m).copied());
     let bytes = serde_json::to_vec(&view.body).map(|b| b.len()).unwrap_or(0);
-    let tokens = limits::estimate_tokens(&view.body, bytes, DEFAULT_OUTPUT_TOKENS);
+    let estimate = limits::estimate(&view.body, bytes, DEFAULT_OUTPUT_TOKENS, price);
     let reservation = core
         .limiter
-        .admit(&ctx.principal, tokens, core.clock.now_ms())
+        .admit(&ctx.principal, model.as_deref(), estimate, core.clock.now_ms())
         .await?;
     ctx.reservation = Some(reservation);
     Ok(())

@@ -278,12 +278,19 @@ impl ToolsInvoke {
                 return openclaw_error(&ctx, refusal);
             }
         }
+        // The trace goes on upstream, as for the model's calls.
+        let trace_headers: Vec<(&'static str, String)> = ctx
+            .span
+            .as_ref()
+            .and_then(|s| s.traceparent())
+            .map(|t| vec![("traceparent", t)])
+            .unwrap_or_default();
         let read = self
             .upstream
             .exchange(Call {
                 path: "/tools/invoke",
                 body: serde_json::to_vec(&body).unwrap_or_default(),
-                headers: &[],
+                headers: &trace_headers,
                 stream: false,
             })
             .await;

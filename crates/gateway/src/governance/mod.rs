@@ -430,8 +430,13 @@ pub(crate) async fn reserve_limits(
         .and_then(Value::as_str)
         .map(str::to_string);
     let price = model.as_deref().and_then(|m| core.config.pricing.get(m).copied());
-    let bytes = serde_json::to_vec(&view.body).map(|b| b.len()).unwrap_or(0);
-    let estimate = limits::estimate(&view.body, bytes, DEFAULT_OUTPUT_TOKENS, price);
+    // Only a call to a model uses tokens; a tool call counts as a request alone.
+    let estimate = if model.is_some() {
+        let bytes = serde_json::to_vec(&view.body).map(|b| b.len()).unwrap_or(0);
+        limits::estimate(&view.body, bytes, DEFAULT_OUTPUT_TOKENS, price)
+    } else {
+        limits::Estimate::default()
+    };
     let reservation = core
         .limiter
         .admit(&ctx.principal, model.as_deref(), estimate, core.clock.now_ms())

@@ -142,6 +142,9 @@ struct Facts {
     /// one waited.
     approval: Option<&'static str>,
     waited_ms: Option<i64>,
+    /// An answer's reported usage (input, output tokens) and cost in millionths.
+    tokens: Option<(i64, i64)>,
+    cost_micros: Option<i64>,
 }
 
 /// `text` on one line, cut at `max` characters (marked `…` when cut).
@@ -215,6 +218,24 @@ fn facts_of(stage: &str, actor: &str, payload: &Value) -> Facts {
             f.upstream_error = Some(text(payload, &["kind"]).unwrap_or("error").to_string());
         }
         "upstream_refused" => f.upstream_error = Some("refused".into()),
+        "executed" => {
+            if let Some(usage) = payload.get("usage").filter(|u| u.is_object()) {
+                let n = |names: [&str; 2]| {
+                    names
+                        .iter()
+                        .find_map(|k| usage.get(*k).and_then(Value::as_i64))
+                        .unwrap_or(0)
+                };
+                f.tokens = Some((
+                    n(["prompt_tokens", "input_tokens"]),
+                    n(["completion_tokens", "output_tokens"]),
+                ));
+            }
+            f.cost_micros = payload
+                .get("cost")
+                .and_then(Value::as_f64)
+                .map(|c| (c * 1e6).round() as i64);
+        }
         "approval_requested" => f.approval = Some("requested"),
         "approval_granted" | "approval_rejected" | "approval_expired" | "approval_cancelled" => {
             f.approval = Some("closed");
@@ -305,33 +326,40 @@ fn row_of(row: &sqlx::any::AnyRow) -> Result<TraceRow, StoreError> {
     })
 }
 
-/// The counts one record adds to its hour.
-fn counts_of(stage: &str, f: &Facts, row: &TraceRow) -> Vec<(&'static str, String)> {
+/// The counts one record adds to its buckets: (metric, label, amount).
+fn counts_of(stage: &str, f: &Facts, row: &TraceRow) -> Vec<(&'static str, String, i64)> {
     let mut out = Vec::new();
     if stage == "classification" {
         let risk = f.risk.clone().unwrap_or_else(|| "unknown".into());
         let tool = f.tool.as_deref().unwrap_or(&row.tool);
         if !tool.is_empty() {
-            out.push(("tool", format!("{tool}|{risk}")));
+            out.push(("tool", format!("{tool}|{risk}"), 1));
         }
-        out.push(("risk", risk));
+        out.push(("risk", risk, 1));
     }
     if let Some(status) = &f.status
         && OUTCOME_STAGES.contains(&status.as_str())
     {
-        out.push(("status", status.clone()));
+        out.push(("status", status.clone(), 1));
     }
     if let Some(rule) = &f.blocked_rule {
-        out.push(("blocked_rule", rule.clone()));
+        out.push(("blocked_rule", rule.clone(), 1));
     }
     if let Some(kind) = &f.upstream_error {
-        out.push(("upstream_error", kind.clone()));
+        out.push(("upstream_error", kind.clone(), 1));
     }
     if let Some(event) = f.approval {
-        out.push(("approvals", event.to_string()));
+        out.push(("approvals", event.to_string(), 1));
     }
     if let Some(waited) = f.waited_ms {
-        out.push(("approval_latency", latency_bucket(waited).to_string()));
+        out.push(("approval_latency", latency_bucket(waited).to_string(), 1));
+    }
+    if let Some((input, output)) = f.tokens {
+        out.push(("tokens", "input".into(), input));
+        out.push(("tokens", "output".into(), output));
+    }
+    if let Some(cost) = f.cost_micros {
+        out.push(("cost_micros", "total".into(), cost));
     }
     out
 }
@@ -424,12 +452,12 @@ impl Store {
                 .unwrap_or_else(|| row.tenant.clone());
             let adds = counts_of(&stage, &facts, row);
             row.absorb(seq, ts_ms, facts);
-            for (metric, label) in adds {
+            for (metric, label, amount) in adds {
                 for width in ROLLUP_WIDTHS {
                     let bucket = ts_ms.div_euclid(width) * width;
                     *counts
                         .entry((width, bucket, tenant.clone(), metric, label.clone()))
-                        .or_default() += 1;
+                        .or_default() += amount;
                 }
             }
         }
@@ -723,7 +751,8 @@ mod tests {
                 "request": {"user_request": "hello"}});
             log.append(vec![
                 event("a", "classification", classified("acme", "green", "")),
-                event("a", "executed", json!({"tenant": "acme", "status": "executed"})),
+                event("a", "executed", json!({"tenant": "acme", "status": "executed",
+                    "usage": {"prompt_tokens": 12, "completion_tokens": 9}, "cost": 0.000054})),
                 event("b", "classification", classified("acme", "red", "red.shell")),
             ])
             .await
@@ -773,6 +802,8 @@ mod tests {
             assert_eq!((n("risk", "green"), n("risk", "red"), n("risk", "amber")), (1, 1, 0));
             assert_eq!((n("status", "executed"), n("status", "blocked")), (1, 1));
             assert_eq!(n("blocked_rule", "red.shell"), 1);
+            assert_eq!((n("tokens", "input"), n("tokens", "output")), (12, 9), "usage is summed, not counted");
+            assert_eq!(n("cost_micros", "total"), 54);
             let everyone = s.rollup(None, HOUR_MS, day, day + 86_400_000).await.unwrap();
             let daily = s.rollup(None, 24 * HOUR_MS, day, day + 86_400_000).await.unwrap();
             let risks = |rows: &[RollupRow]| rows.iter().filter(|c| c.metric == "risk").map(|c| c.n).sum::<i64>();

@@ -254,7 +254,9 @@ async fn an_approver_decides_in_the_browser_and_an_auditor_finds_the_trace() {
     // The overview draws its charts on the server.
     browser.goto(&g.url("/console/overview")).await;
     browser.wait_for("#figures", WAIT).await;
-    assert_eq!(browser.find_all("svg.chart").await.len(), 6);
+    assert_eq!(browser.find_all("svg.chart").await.len(), 7);
+    let figures = browser.find("#figures").await.text().await;
+    assert!(figures.contains("Model tokens"), "{figures}");
     let tools = browser.find("#chart-tools").await.text().await;
     assert!(tools.contains("exec"), "tool calls charted by tool: {tools}");
     let mut longest = 0;

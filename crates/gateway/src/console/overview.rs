@@ -1,5 +1,6 @@
 //! The overview for admins and auditors: requests by risk and outcomes over time, blocks by
-//! rule, approval latency and queue depth, tool calls by tool and decision, upstream errors;
+//! rule, approval latency and queue depth, tool calls by tool and decision, upstream errors,
+//! model tokens and spend;
 //! read from the counts the trail's index keeps per step of the chart and the number of
 //! requests pending, so its cost does not grow with the trail.
 
@@ -210,6 +211,18 @@ pub async fn show(
         }
         "–".into()
     };
+    // What the models used (their reported usage) and cost, where `[pricing]` knew them.
+    let token_lines: Vec<Line> = [("input", BLUE), ("output", TEAL)]
+        .into_iter()
+        .map(|(name, color)| Line {
+            name: name.into(),
+            color,
+            points: series("tokens", name),
+        })
+        .collect();
+    let tokens_total: i64 = token_lines.iter().map(|l| sum(&l.points)).sum();
+    let spend_micros: i64 = totals("cost_micros").values().sum();
+
     let figures = vec![
         Figure {
             label: "Requests",
@@ -234,6 +247,17 @@ pub async fn show(
         Figure {
             label: "Upstream errors",
             value: upstream_errors.to_string(),
+        },
+        Figure {
+            label: "Model tokens",
+            value: tokens_total.to_string(),
+        },
+        Figure {
+            label: "Spend (priced models)",
+            value: match spend_micros {
+                0 => "–".to_string(),
+                micros => format!("{:.2}", micros as f64 / 1e6),
+            },
         },
     ];
 
@@ -313,6 +337,12 @@ pub async fn show(
             title: "Upstream errors".into(),
             svg: charts::lines("Upstream errors", &labels, &error_lines),
             table: line_table(&error_lines),
+        },
+        Chart {
+            id: "tokens",
+            title: "Model tokens (as the upstream reported them)".into(),
+            svg: charts::lines("Model tokens", &labels, &token_lines),
+            table: line_table(&token_lines),
         },
     ];
     let page = OverviewPage {

@@ -35,7 +35,7 @@ pub use sessions::SessionWrite;
 pub use time_fmt::now_rfc3339;
 pub use trace_index::{
     HOUR_MS, LATENCY_BOUNDS, OUTCOME_STAGES, ROLLUP_WIDTHS, RollupRow, TraceQuery, TraceRow, Verification,
-    one_line, parse_ts_ms,
+    one_line, parse_ts_ms, usage_tokens,
 };
 
 use sqlx::AnyPool;

@@ -124,6 +124,23 @@ fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     at.as_str().filter(|s| !s.is_empty())
 }
 
+/// The input and output tokens of an upstream's usage object, in the chat vocabulary
+/// (`prompt_tokens`, `completion_tokens`) or the Responses one (`input_tokens`,
+/// `output_tokens`); `None` when it is not an object.
+pub fn usage_tokens(usage: &Value) -> Option<(i64, i64)> {
+    let usage = usage.as_object()?;
+    let n = |names: [&str; 2]| {
+        names
+            .iter()
+            .find_map(|k| usage.get(*k).and_then(Value::as_i64))
+            .unwrap_or(0)
+    };
+    Some((
+        n(["prompt_tokens", "input_tokens"]),
+        n(["completion_tokens", "output_tokens"]),
+    ))
+}
+
 /// What one record says about its trace.
 #[derive(Debug, Default)]
 struct Facts {
@@ -219,18 +236,7 @@ fn facts_of(stage: &str, actor: &str, payload: &Value) -> Facts {
         }
         "upstream_refused" => f.upstream_error = Some("refused".into()),
         "executed" => {
-            if let Some(usage) = payload.get("usage").filter(|u| u.is_object()) {
-                let n = |names: [&str; 2]| {
-                    names
-                        .iter()
-                        .find_map(|k| usage.get(*k).and_then(Value::as_i64))
-                        .unwrap_or(0)
-                };
-                f.tokens = Some((
-                    n(["prompt_tokens", "input_tokens"]),
-                    n(["completion_tokens", "output_tokens"]),
-                ));
-            }
+            f.tokens = payload.get("usage").and_then(usage_tokens);
             f.cost_micros = payload
                 .get("cost")
                 .and_then(Value::as_f64)

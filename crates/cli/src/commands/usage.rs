@@ -29,21 +29,6 @@ struct Total {
     unpriced: u64,
 }
 
-/// Input and output tokens of a usage object, in the chat (`prompt_tokens`) or Responses
-/// (`input_tokens`) vocabulary.
-fn tokens(usage: &Value) -> (u64, u64) {
-    let n = |names: [&str; 2]| {
-        names
-            .iter()
-            .find_map(|k| usage.get(*k).and_then(Value::as_u64))
-            .unwrap_or(0)
-    };
-    (
-        n(["prompt_tokens", "input_tokens"]),
-        n(["completion_tokens", "output_tokens"]),
-    )
-}
-
 /// `YYYY-MM-DD` or an RFC 3339 time, as the trail writes timestamps.
 fn bound(text: &str) -> anyhow::Result<String> {
     let text = text.trim();
@@ -115,17 +100,14 @@ pub async fn run(
             })
             .or_default();
         total.requests += 1;
-        let Some(usage) = p.get("usage").filter(|u| u.is_object()) else {
+        let Some((input, output)) = p.get("usage").and_then(warden_store::usage_tokens) else {
             continue;
         };
-        let (input, output) = tokens(usage);
-        total.input += input;
-        total.output += output;
+        total.input += input as u64;
+        total.output += output as u64;
         match config.pricing.get(&asker.model) {
             Some(price) => {
-                let cost = input as f64 * price.input_per_million / 1e6
-                    + output as f64 * price.output_per_million / 1e6;
-                *total.cost.get_or_insert(0.0) += cost;
+                *total.cost.get_or_insert(0.0) += price.cost(input, output);
             }
             None => total.unpriced += 1,
         }

@@ -77,6 +77,13 @@ pub struct RawPrice {
     pub output_per_million: f64,
 }
 
+impl RawPrice {
+    /// What `input` and `output` tokens cost at this price.
+    pub fn cost(&self, input: i64, output: i64) -> f64 {
+        (input as f64 * self.input_per_million + output as f64 * self.output_per_million) / 1e6
+    }
+}
+
 /// `[metrics]`: the Prometheus exposition at `GET /metrics`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -115,27 +115,17 @@ impl RequestContext {
             self.upstream_status = Some(status);
         }
         // What the reported usage was (for the limits) and cost, where the model has a price.
-        if let Some(usage) = record.payload.get("usage").filter(|u| u.is_object()) {
-            let n = |names: [&str; 2]| {
-                names
-                    .iter()
-                    .find_map(|k| usage.get(*k).and_then(Value::as_u64))
-                    .unwrap_or(0)
-            };
-            let (input, output) = (
-                n(["prompt_tokens", "input_tokens"]),
-                n(["completion_tokens", "output_tokens"]),
-            );
+        if let Some((input, output)) = record.payload.get("usage").and_then(warden_store::usage_tokens) {
             self.used = Some(super::limits::Estimate {
-                tokens: (input + output) as i64,
+                tokens: input + output,
                 spend: self
                     .price
-                    .map_or(0, |p| super::limits::spend_micros(p, input as i64, output as i64)),
+                    .map_or(0, |p| super::limits::spend_micros(p, input, output)),
             });
             if let Some(price) = self.price {
-                let cost = input as f64 * price.input_per_million / 1e6
-                    + output as f64 * price.output_per_million / 1e6;
-                record.payload.insert("cost".into(), json!(cost));
+                record
+                    .payload
+                    .insert("cost".into(), json!(price.cost(input, output)));
             }
         }
         record

@@ -284,7 +284,7 @@ pub fn estimate(
 /// What `input` and `output` tokens cost at `price`, in millionths of the currency (rounded
 /// up: a budget is never undercounted).
 pub fn spend_micros(price: crate::config::RawPrice, input: i64, output: i64) -> i64 {
-    (input as f64 * price.input_per_million + output as f64 * price.output_per_million).ceil() as i64
+    (price.cost(input, output) * 1e6).ceil() as i64
 }
 
 #[cfg(test)]

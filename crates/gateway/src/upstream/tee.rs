@@ -66,10 +66,12 @@ impl Inspection {
             self.done = true;
             return;
         }
-        // Most chunks need no parse: once the id is known, only errors and Responses' events
-        // that end or fail the answer are looked at.
+        // Most chunks need no parse: once the id is known, only errors, Responses' events that
+        // end or fail the answer, and a chunk reporting usage (not the `"usage":null` some
+        // upstreams put in every chunk) are looked at.
         let has = |needle: &[u8]| data.windows(needle.len()).any(|w| w == needle);
-        if self.response_id.is_some() && !has(b"\"error\"") && !has(b"\"response.") && !has(b"\"usage\"") {
+        let reports_usage = has(b"\"usage\"") && !has(b"\"usage\":null");
+        if self.response_id.is_some() && !has(b"\"error\"") && !has(b"\"response.") && !reports_usage {
             return;
         }
         #[derive(serde::Deserialize)]
@@ -79,20 +81,25 @@ impl Inspection {
             kind: Option<String>,
             error: Option<serde_json::Value>,
             response: Option<PeekResponse>,
+            usage: Option<serde_json::Value>,
         }
         #[derive(serde::Deserialize)]
         struct PeekResponse {
             id: Option<String>,
+            usage: Option<serde_json::Value>,
         }
-        if has(b"\"usage\"")
-            && let Ok(value) = serde_json::from_slice::<serde_json::Value>(data)
-            && let Some(usage) = super::answer::usage_of(&value)
-        {
-            self.usage = Some(usage.clone());
-        }
-        let Ok(peek) = serde_json::from_slice::<Peek>(data) else {
+        let Ok(mut peek) = serde_json::from_slice::<Peek>(data) else {
             return;
         };
+        // A chat chunk's `usage`, or a Responses answer's (in `response.completed`).
+        if let Some(usage) = peek
+            .usage
+            .take()
+            .or_else(|| peek.response.as_mut().and_then(|r| r.usage.take()))
+            .filter(serde_json::Value::is_object)
+        {
+            self.usage = Some(usage);
+        }
         if let Some(error) = &peek.error
             && !error.is_null()
         {
@@ -348,5 +355,25 @@ mod tests {
         assert_eq!(i.response_id.as_deref(), Some("resp_1"));
         assert!(i.done);
         assert!(i.error.is_none());
+    }
+
+    #[test]
+    fn finds_the_usage_a_stream_reports_and_not_the_nulls() {
+        let chat = b"data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n\
+                     data: {\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":9}}\n\n\
+                     data: {\"id\":\"c1\",\"choices\":[],\"usage\":null}\n\ndata: [DONE]\n\n";
+        let mut i = Inspection::default();
+        i.feed(chat);
+        assert_eq!(
+            i.usage,
+            Some(serde_json::json!({"prompt_tokens": 12, "completion_tokens": 9}))
+        );
+        let responses = b"data: {\"type\":\"response.completed\",\"response\":{\"id\":\"r\",\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}}\n\n";
+        let mut i = Inspection::default();
+        i.feed(responses);
+        assert_eq!(
+            i.usage,
+            Some(serde_json::json!({"input_tokens": 3, "output_tokens": 4}))
+        );
     }
 }

@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use warden_gateway::metrics::METRICS;
 
+#[path = "common/report.rs"]
+mod report;
+use report::report;
+
 fn main() {
     let classification = json!({
         "surface": "chat_completions",
@@ -63,16 +67,7 @@ fn main() {
         one(i);
         samples.push(started.elapsed().as_nanos() as u64);
     }
-    samples.sort_unstable();
-    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize] as f64 / 1000.0;
-    let mean = samples.iter().sum::<u64>() as f64 / samples.len() as f64 / 1000.0;
-    println!(
-        "metrics per request ({} requests): mean {mean:.2} µs, p50 {:.2} µs, p99 {:.2} µs, p99.9 {:.2} µs",
-        samples.len(),
-        at(0.5),
-        at(0.99),
-        at(0.999)
-    );
+    report("metrics per request", samples);
     // A scrape, for scale: it runs once per scrape interval, not per request.
     let started = Instant::now();
     let text = METRICS.render(Some(3), "default", "sha256:0123456789abcdef");

@@ -32,6 +32,18 @@ fn warden_with(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     )
 }
 
+/// The stand-in agent, wanting the token Warden is started with.
+async fn agent() -> warden_standin::Running {
+    StandIn::new()
+        .token(UPSTREAM_TOKEN)
+        .start("127.0.0.1:0")
+        .await
+        .unwrap()
+}
+
+/// A request the default policy lets through.
+const GREEN: &str = "Summarize our AI governance policy for internal use.";
+
 fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
     out.lines()
         .find(|l| l.starts_with(prefix))
@@ -40,11 +52,7 @@ fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
 
 #[tokio::test]
 async fn the_doctor_names_each_problem_and_what_to_do() {
-    let agent = StandIn::new()
-        .token(UPSTREAM_TOKEN)
-        .start("127.0.0.1:0")
-        .await
-        .unwrap();
+    let agent = agent().await;
     let dir = tempfile::tempdir().unwrap();
     let etc = dir.path().join("etc");
     std::fs::create_dir_all(&etc).unwrap();
@@ -232,11 +240,7 @@ fn completions_and_the_version_with_its_commit() {
 
 #[tokio::test]
 async fn each_governed_request_logs_one_json_line_without_its_text() {
-    let agent = StandIn::new()
-        .token(UPSTREAM_TOKEN)
-        .start("127.0.0.1:0")
-        .await
-        .unwrap();
+    let agent = agent().await;
     let g = gateway(&agent.url()).env("WARDEN_LOG_FORMAT", "json").start();
     let secret_words = "Summarize the plan codenamed bluebird-kestrel for the board.";
     let ok = g.chat(&crate::support::green(secret_words)).await;
@@ -280,13 +284,9 @@ async fn each_governed_request_logs_one_json_line_without_its_text() {
 
 #[tokio::test]
 async fn metrics_are_scraped_and_parsed_and_name_no_one() {
-    let agent = StandIn::new()
-        .token(UPSTREAM_TOKEN)
-        .start("127.0.0.1:0")
-        .await
-        .unwrap();
+    let agent = agent().await;
     let g = gateway(&agent.url()).start();
-    let green = crate::support::green("Summarize our AI governance policy for internal use.");
+    let green = crate::support::green(GREEN);
     assert_eq!(g.chat(&green).await.status, 200);
     let red = crate::support::green("Transfer funds from treasury to vendor account immediately.");
     assert_eq!(g.chat(&red).await.status, 403);
@@ -387,15 +387,11 @@ async fn metrics_can_be_turned_off() {
 
 #[tokio::test]
 async fn usage_of_json_and_streamed_answers_is_recorded_and_reported_with_its_cost() {
-    let agent = StandIn::new()
-        .token(UPSTREAM_TOKEN)
-        .start("127.0.0.1:0")
-        .await
-        .unwrap();
+    let agent = agent().await;
     let g = gateway(&agent.url())
         .config("[pricing.\"openclaw/main\"]\ninput_per_million = 1.5\noutput_per_million = 4.0")
         .start();
-    let question = "Summarize our AI governance policy for internal use.";
+    let question = GREEN;
     let json_answer = g.chat(&crate::support::green(question)).await;
     assert_eq!(json_answer.status, 200);
 
@@ -519,11 +515,7 @@ async fn early_in_a_minute(margin: Duration) {
 #[tokio::test]
 async fn two_replicas_together_never_exceed_a_rate_and_budgets_are_trued_up() {
     let db = warden_store::testing::TestDatabase::postgres().await;
-    let agent = StandIn::new()
-        .token(UPSTREAM_TOKEN)
-        .start("127.0.0.1:0")
-        .await
-        .unwrap();
+    let agent = agent().await;
     let a = gateway(&agent.url())
         .database(db.url())
         .config(
@@ -532,7 +524,7 @@ async fn two_replicas_together_never_exceed_a_rate_and_budgets_are_trued_up() {
         )
         .start();
     let b = a.replica();
-    let green = crate::support::green("Summarize our AI governance policy for internal use.");
+    let green = crate::support::green(GREEN);
 
     early_in_a_minute(Duration::from_secs(15)).await;
     let mut sends = Vec::new();
@@ -642,11 +634,7 @@ async fn spans_reach_an_otlp_collector_under_the_clients_trace_and_go_on_upstrea
         }),
     ))
     .await;
-    let agent = StandIn::new()
-        .token(UPSTREAM_TOKEN)
-        .start("127.0.0.1:0")
-        .await
-        .unwrap();
+    let agent = agent().await;
     let g = gateway(&agent.url())
         .config(&format!(
             "[telemetry]\notlp_endpoint = \"{collector}/v1/traces\"\nexport_interval_ms = 200\n"
@@ -657,9 +645,7 @@ async fn spans_reach_an_otlp_collector_under_the_clients_trace_and_go_on_upstrea
         .post(
             "/v1/chat/completions",
             &g.requester,
-            crate::support::green("Summarize our AI governance policy for internal use.")
-                .to_string()
-                .into_bytes(),
+            crate::support::green(GREEN).to_string().into_bytes(),
             &[("traceparent", &format!("00-{client_trace}-00f067aa0ba902b7-01"))],
         )
         .await;
@@ -733,20 +719,12 @@ async fn spans_reach_an_otlp_collector_under_the_clients_trace_and_go_on_upstrea
 
 #[tokio::test]
 async fn a_dead_collector_fails_no_request() {
-    let agent = StandIn::new()
-        .token(UPSTREAM_TOKEN)
-        .start("127.0.0.1:0")
-        .await
-        .unwrap();
+    let agent = agent().await;
     let g = gateway(&agent.url())
         .config("[telemetry]\notlp_endpoint = \"http://127.0.0.1:9/v1/traces\"\nexport_interval_ms = 50\n")
         .start();
     for _ in 0..20 {
-        let reply = g
-            .chat(&crate::support::green(
-                "Summarize our AI governance policy for internal use.",
-            ))
-            .await;
+        let reply = g.chat(&crate::support::green(GREEN)).await;
         assert_eq!(reply.status, 200);
     }
     // Exports keep failing behind these answers; the gateway still serves.
@@ -755,11 +733,7 @@ async fn a_dead_collector_fails_no_request() {
 
 #[tokio::test]
 async fn spend_budgets_charge_priced_models_and_limits_can_name_models() {
-    let agent = StandIn::new()
-        .token(UPSTREAM_TOKEN)
-        .start("127.0.0.1:0")
-        .await
-        .unwrap();
+    let agent = agent().await;
     let g = gateway(&agent.url())
         .config(
             "[pricing.\"openclaw/main\"]\ninput_per_million = 1000.0\noutput_per_million = 1000.0\n\
@@ -768,7 +742,7 @@ async fn spend_budgets_charge_priced_models_and_limits_can_name_models() {
         )
         .start();
     let key = g.tenant_key("sam", "requester", "spendy");
-    let mut small = crate::support::green("Summarize our AI governance policy for internal use.");
+    let mut small = crate::support::green(GREEN);
     small["max_tokens"] = serde_json::json!(1000);
     // Each reserves about 1.1 (1,100 tokens at 0.001) of the 2.0 budget and is charged its
     // usage, 0.021: several fit; the limit on other models does not count these at all.

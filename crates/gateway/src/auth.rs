@@ -75,6 +75,17 @@ impl Principal {
         }
     }
 
+    /// The tenant the principal's view of the trail and the queue is limited to; `None` for
+    /// admins, who see every tenant.
+    pub fn tenant_scope(&self) -> Option<&str> {
+        (!self.roles.contains(&Role::Admin)).then_some(self.tenant.as_str())
+    }
+
+    /// Whether something of `tenant` is within the principal's view.
+    pub fn sees_tenant(&self, tenant: Option<&str>) -> bool {
+        self.tenant_scope().is_none_or(|own| tenant == Some(own))
+    }
+
     /// How the principal appears as `actor` in the audit trail.
     pub fn actor(&self) -> String {
         format!("key:{}", self.name)

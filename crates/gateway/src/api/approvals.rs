@@ -38,8 +38,7 @@ pub(crate) fn is_overseer(principal: &Principal) -> bool {
 }
 
 pub(crate) fn may_see(principal: &Principal, a: &Approval) -> bool {
-    let admin = principal.roles.contains(&Role::Admin);
-    (is_overseer(principal) && (admin || a.tenant == principal.tenant)) || a.requester_key == principal.key_id
+    (is_overseer(principal) && principal.sees_tenant(Some(&a.tenant))) || a.requester_key == principal.key_id
 }
 
 fn detail(a: &Approval) -> serde_json::Value {
@@ -67,13 +66,12 @@ pub async fn list(
         })?),
     };
     // The visibility rule applies in the query itself, so a limit counts visible requests.
-    let admin = principal.roles.contains(&Role::Admin);
     let filter = ApprovalFilter {
         status,
         requester: query.requester,
         rule: query.rule,
         limit: query.limit,
-        tenant: (!admin).then(|| principal.tenant.clone()),
+        tenant: principal.tenant_scope().map(str::to_string),
         requester_key: (!is_overseer(&principal)).then(|| principal.key_id.clone()),
     };
     let items = state

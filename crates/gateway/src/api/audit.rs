@@ -20,18 +20,23 @@ pub async fn trace(
         tracing::error!(error = %e, "trace read failed");
         ApiError::StoreUnavailable
     })?;
-    // Admins see every tenant; auditors only records stamped with their own.
-    let admin = principal.roles.contains(&Role::Admin);
-    let visible: Vec<_> = records
-        .into_iter()
-        .filter(|r| {
-            admin || r.payload.get("tenant").and_then(|t| t.as_str()) == Some(principal.tenant.as_str())
-        })
-        .collect();
+    let visible = visible_records(&principal, records);
     if visible.is_empty() {
         return Err(ApiError::NotFound {
             what: format!("Trace `{}`", crate::governance::records::preview(&trace_id, 64)),
         });
     }
     Ok(axum::Json(json!({"trace_id": trace_id, "events": visible})).into_response())
+}
+
+/// The records of a trace the principal may read: admins every tenant's, auditors only those
+/// stamped with their own.
+pub(crate) fn visible_records(
+    principal: &Principal,
+    records: Vec<warden_store::AuditRecord>,
+) -> Vec<warden_store::AuditRecord> {
+    records
+        .into_iter()
+        .filter(|r| principal.sees_tenant(r.payload.get("tenant").and_then(|t| t.as_str())))
+        .collect()
 }

@@ -16,7 +16,7 @@ use warden_store::{Approval, ApprovalFilter, ApprovalStatus};
 
 use super::render::{mark_texts, span, when};
 use super::session::json_state;
-use super::{ConsoleUser, Frame, error_page, html, store_failed, tenant_scope};
+use super::{ConsoleUser, Frame, error_page, html, store_failed};
 use crate::api::approvals::{is_overseer, may_see};
 use crate::auth::Role;
 use crate::state::AppState;
@@ -190,7 +190,7 @@ async fn visible(
         requester: None,
         rule: None,
         limit: Some(200),
-        tenant: tenant_scope(&user.principal),
+        tenant: user.principal.tenant_scope().map(str::to_string),
         requester_key: None,
     };
     let mut items: Vec<Approval> = state

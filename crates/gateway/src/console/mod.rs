@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use futures_util::FutureExt;
 
-use crate::auth::{Principal, Role};
+use crate::auth::Role;
 use crate::state::AppState;
 
 pub use session::ConsoleUser;
@@ -287,9 +287,4 @@ pub fn spawn_indexer(store: warden_store::Store, interval: std::time::Duration) 
             }
         }
     });
-}
-
-/// Admins see every tenant; everyone else their own.
-pub fn tenant_scope(principal: &Principal) -> Option<String> {
-    (!principal.roles.contains(&Role::Admin)).then(|| principal.tenant.clone())
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::charts::{self, AMBER, BLUE, Bar, GREEN, GREY, Line, PURPLE, RED, TEAL};
 use super::render::{span, when};
-use super::{ConsoleUser, Frame, html, store_failed, tenant_scope};
+use super::{ConsoleUser, Frame, html, store_failed};
 use crate::auth::Role;
 use warden_store::LATENCY_BOUNDS;
 
@@ -74,14 +74,14 @@ pub async fn show(
     // The period ends with the step that holds now, so its buckets are whole steps.
     let to = (now.div_euclid(step) + 1) * step;
     let from = to - width;
-    let tenant = tenant_scope(&user.principal);
+    let tenant = user.principal.tenant_scope();
     let store = &state.core.store;
     // The counts kept at the width of one step: about thirty buckets, whatever the period.
-    let rows = match store.rollup(tenant.as_deref(), step, from, to).await {
+    let rows = match store.rollup(tenant, step, from, to).await {
         Ok(rows) => rows,
         Err(e) => return store_failed(&state, &user, e),
     };
-    let pending_now = match store.pending_approvals(tenant.as_deref()).await {
+    let pending_now = match store.pending_approvals(tenant).await {
         Ok(n) => n,
         Err(e) => return store_failed(&state, &user, e),
     };

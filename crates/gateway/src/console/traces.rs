@@ -15,7 +15,7 @@ use warden_store::{ExportFormat, OUTCOME_STAGES, TraceQuery, TraceRow, one_line}
 
 use super::render::{parse_input_time, short, when};
 use super::session::CsrfForm;
-use super::{ConsoleUser, Frame, error_page, html, store_failed, tenant_scope};
+use super::{ConsoleUser, Frame, error_page, html, store_failed};
 use crate::auth::Role;
 use crate::governance::records;
 use crate::state::AppState;
@@ -74,8 +74,8 @@ impl Filters {
             Some((ms, id)) => ms.parse::<i64>().ok().map(|ms| (ms, id.to_string())),
             None => None,
         };
-        let tenant = match tenant_scope(&user.principal) {
-            Some(own) => Some(own),
+        let tenant = match user.principal.tenant_scope() {
+            Some(own) => Some(own.to_string()),
             None => field(&self.tenant),
         };
         Ok(TraceQuery {
@@ -363,15 +363,7 @@ pub async fn show(
         Ok(r) => r,
         Err(e) => return store_failed(&state, &user, e),
     };
-    let scope = tenant_scope(&user.principal);
-    let records: Vec<_> = records
-        .into_iter()
-        .filter(|r| {
-            scope
-                .as_deref()
-                .is_none_or(|own| r.payload.get("tenant").and_then(Value::as_str) == Some(own))
-        })
-        .collect();
+    let records = crate::api::audit::visible_records(&user.principal, records);
     if records.is_empty() {
         return error_page(
             &state,

@@ -64,9 +64,14 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// Whether the principal holds `role` (admins hold every role).
+    pub fn holds(&self, role: Role) -> bool {
+        self.roles.contains(&role) || self.roles.contains(&Role::Admin)
+    }
+
     /// Ok if the principal holds `role` (admins hold every role).
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
-        if self.roles.contains(&role) || self.roles.contains(&Role::Admin) {
+        if self.holds(role) {
             Ok(())
         } else {
             Err(ApiError::Forbidden {

@@ -16,6 +16,7 @@ use serde_json::json;
 use warden_store::ConsoleSession;
 
 use super::{Frame, error_page, html};
+use crate::api::approvals::is_overseer;
 use crate::auth::{Principal, Role, constant_time_eq, hash_secret};
 use crate::config::SecureCookies;
 use crate::governance::records;
@@ -40,7 +41,7 @@ pub struct ConsoleUser {
 impl ConsoleUser {
     /// Whether the user holds `role` (admins hold every role).
     pub fn may(&self, role: Role) -> bool {
-        self.principal.roles.contains(&role) || self.principal.roles.contains(&Role::Admin)
+        self.principal.holds(role)
     }
 
     /// A 403 page unless the user holds `role`.
@@ -226,12 +227,6 @@ fn safe_next(base: &str, next: Option<&str>) -> String {
     }
 }
 
-fn console_role(principal: &Principal) -> bool {
-    [Role::Approver, Role::Auditor, Role::Admin]
-        .iter()
-        .any(|r| principal.roles.contains(r))
-}
-
 impl FromRequestParts<AppState> for ConsoleUser {
     type Rejection = Response;
 
@@ -260,7 +255,7 @@ impl FromRequestParts<AppState> for ConsoleUser {
             }
         };
         let principal = match state.auth.principal_by_id(&session.key_id).await {
-            Ok(p) if console_role(&p) => p,
+            Ok(p) if is_overseer(&p) => p,
             _ => {
                 // Revoked, or no longer a console role: the session ends with it.
                 let _ = state.core.store.end_console_session(&id_hash).await;
@@ -389,7 +384,7 @@ pub async fn sign_in(
             return refuse("That key was not accepted.", StatusCode::UNAUTHORIZED);
         }
     };
-    if !console_role(&principal) {
+    if !is_overseer(&principal) {
         tracing::warn!(key = %principal.name, "console sign-in refused: no console role");
         return refuse(
             "This key may send requests but not use the console: it needs the approver, auditor or admin role.",

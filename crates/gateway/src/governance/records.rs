@@ -405,12 +405,12 @@ fn approval_record(stage: Stage, a: &Approval, actor: &str, payload: Value) -> R
         .stamped(&a.policy_version, Some(&a.tenant))
 }
 
-/// A record that closes a request, with how long it waited in the queue (for the approval
-/// latency people watch).
-fn closing_record(stage: Stage, a: &Approval, actor: &str, payload: Value) -> Record {
+/// A record that closes a request at `closed_ms`, with how long it waited in the queue (for
+/// the approval latency people watch).
+fn closing_record(stage: Stage, a: &Approval, actor: &str, payload: Value, closed_ms: Option<i64>) -> Record {
     let record = approval_record(stage, a, actor, payload);
-    match a.decided_ms {
-        Some(decided) => record.with("waited_ms", json!(decided - a.created_ms)),
+    match closed_ms {
+        Some(closed) => record.with("waited_ms", json!(closed - a.created_ms)),
         None => record,
     }
 }
@@ -445,22 +445,29 @@ pub fn decided(a: &Approval, approver: &Principal, granted: bool, note: Option<&
         a,
         &approver.actor(),
         json!({"status": a.status, "reviewers": reviewers(a), "note": note}),
+        a.decided_ms,
     )
 }
 
 pub fn cancelled(a: &Approval, requester: &Principal) -> Record {
-    closing_record(Stage::ApprovalCancelled, a, &requester.actor(), json!({}))
+    closing_record(
+        Stage::ApprovalCancelled,
+        a,
+        &requester.actor(),
+        json!({}),
+        a.decided_ms,
+    )
 }
 
 /// A request that expired at `now_ms` (read before it expired, so its own record has no
 /// decision time yet).
 pub fn expired(a: &Approval, outcome: warden_store::ApprovalStatus, now_ms: i64) -> Record {
-    approval_record(
+    closing_record(
         Stage::ApprovalExpired,
         a,
         "warden",
-        json!({"outcome": outcome, "approvals": a.approvals(), "required": a.required,
-               "waited_ms": now_ms - a.created_ms}),
+        json!({"outcome": outcome, "approvals": a.approvals(), "required": a.required}),
+        Some(now_ms),
     )
 }
 

@@ -359,6 +359,9 @@ async fn writer(
     let mut group = Group::default();
     let mut stop: Option<oneshot::Sender<()>> = None;
     while let Some(first) = rx.recv().await {
+        // Let the requests already running reach their own appends first: one commit for
+        // all of them costs about what one commit for the first would.
+        tokio::task::yield_now().await;
         let mut next = Some(first);
         // Take everything already queued: the group in one commit.
         while let Some(command) = next.take() {

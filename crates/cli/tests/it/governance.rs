@@ -6,7 +6,10 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::routing::post;
 use futures_util::StreamExt;
+use std::sync::Arc;
+
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 use warden_standin::StandIn;
 
 use crate::support::{gateway, green, serve};
@@ -121,6 +124,118 @@ async fn a_secret_split_across_chunks_is_redacted_in_the_stream() {
         !record.to_string().contains("Q3EGS7YXN"),
         "the record never holds the secret"
     );
+}
+
+/// An upstream that streams `chunks`, each sent once its gate (if any) is opened: the test
+/// decides when the upstream goes on, so what Warden sends meanwhile is what it did not hold.
+async fn gated(chunks: Vec<(String, Option<Arc<Notify>>)>) -> String {
+    let chunks = Arc::new(chunks);
+    let app = Router::new().route(
+        "/v1/chat/completions",
+        post(move || {
+            let chunks = chunks.clone();
+            async move {
+                let stream = futures_util::stream::iter(0..chunks.len()).then(move |i| {
+                    let chunks = chunks.clone();
+                    async move {
+                        let (chunk, gate) = &chunks[i];
+                        if let Some(gate) = gate {
+                            gate.notified().await;
+                        }
+                        Ok::<Bytes, std::io::Error>(Bytes::from(chunk.clone()))
+                    }
+                });
+                axum::response::Response::builder()
+                    .header("content-type", "text/event-stream")
+                    .body(Body::from_stream(stream))
+                    .unwrap()
+            }
+        }),
+    );
+    serve(app).await
+}
+
+/// Reads the stream until `seen` is in it (or it ends); what was read so far.
+async fn read_until(
+    stream: &mut (impl futures_util::Stream<Item = reqwest::Result<Bytes>> + Unpin),
+    text: &mut String,
+    seen: &str,
+) {
+    let read = async {
+        while !text.contains(seen) {
+            match stream.next().await {
+                Some(chunk) => text.push_str(&String::from_utf8_lossy(&chunk.unwrap())),
+                None => return,
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), read)
+        .await
+        .unwrap_or_else(|_| panic!("{seen:?} never came; the client has {text:?}"));
+}
+
+#[tokio::test]
+async fn streamed_prose_goes_at_once_and_only_a_possible_secret_waits() {
+    let (more, rest) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let chunks = vec![
+        (content_event("Here is the summary you asked for"), None),
+        // Events are sent whole, and models stream a token or so per event.
+        (
+            content_event(", and the deploy key is") + &content_event(" AKIA"),
+            Some(more.clone()),
+        ),
+        (
+            content_event("Q3EGS7YXNL2VWK5R and that is all."),
+            Some(rest.clone()),
+        ),
+        (finish_event("stop"), None),
+        ("data: [DONE]\n\n".to_string(), None),
+    ];
+    let upstream = gated(chunks).await;
+    let g = gateway(&upstream).config("[responses]\ndlp_hold_ms = 0").start();
+    let mut body = green("tell me something");
+    body["stream"] = json!(true);
+    let response = g.open_chat(&body, &[]).await;
+    let mut stream = response.bytes_stream();
+    let mut text = String::new();
+    // The upstream waits for the test: the first words arrive while nothing follows them.
+    read_until(&mut stream, &mut text, "Here is the summary you asked for").await;
+    more.notify_one();
+    // The prose before the key goes; the key's start waits for the rest of it (no time bound
+    // here), which the upstream sends only once the prose has arrived.
+    read_until(&mut stream, &mut text, "and the deploy key is").await;
+    assert!(
+        !text.contains("AKIA"),
+        "a possible secret's start went early: {text}"
+    );
+    rest.notify_one();
+    read_until(&mut stream, &mut text, "data: [DONE]").await;
+    assert!(!text.contains("Q3EGS7YXN"), "the secret leaked: {text}");
+    assert!(text.contains("[REDACTED:aws_access_key:1]"), "{text}");
+}
+
+#[tokio::test]
+async fn held_text_goes_as_it_stands_when_the_upstream_pauses() {
+    let resume = Arc::new(Notify::new());
+    let chunks = vec![
+        (content_event("Your order number is 4711"), None),
+        (content_event(" and it ships today."), Some(resume.clone())),
+        (finish_event("stop"), None),
+        ("data: [DONE]\n\n".to_string(), None),
+    ];
+    let upstream = gated(chunks).await;
+    let g = gateway(&upstream).config("[responses]\ndlp_hold_ms = 50").start();
+    let mut body = green("tell me something");
+    body["stream"] = json!(true);
+    let response = g.open_chat(&body, &[]).await;
+    let mut stream = response.bytes_stream();
+    let mut text = String::new();
+    // The digits might have been the start of a card number; the upstream pauses, and after
+    // the hold they go, scanned as they stand.
+    read_until(&mut stream, &mut text, "Your order number is 4711").await;
+    resume.notify_one();
+    read_until(&mut stream, &mut text, "data: [DONE]").await;
+    assert!(text.contains("and it ships today."), "{text}");
 }
 
 #[tokio::test]

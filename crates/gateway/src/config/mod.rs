@@ -512,6 +512,7 @@ impl RawConfig {
                 ToolCallMode::Enforce,
             )?,
             dlp_window_chars: self.responses.dlp_window_chars.unwrap_or(256),
+            dlp_hold: Duration::from_millis(self.responses.dlp_hold_ms.unwrap_or(1000)),
         };
         let sessions = SessionsConfig {
             scope: keyword(
@@ -778,7 +779,10 @@ impl RawApprovals {
 #[derive(Debug, Clone)]
 pub struct ResponsesConfig {
     pub tool_calls: ToolCallMode,
+    /// The look-behind of streamed text the detectors read, and the most that is held.
     pub dlp_window_chars: usize,
+    /// How long a possible secret's start waits through an upstream pause (zero: no bound).
+    pub dlp_hold: Duration,
 }
 
 /// Tool governance, resolved.

@@ -139,6 +139,9 @@ pub struct RawResponses {
     /// Look-behind of streamed text held back for data-loss prevention, in characters;
     /// 0 passes stream bytes untouched (tool-call and DLP checks on streams then stop).
     pub dlp_window_chars: Option<usize>,
+    /// How long text that could still become a secret waits for the rest of it when the
+    /// upstream pauses, in milliseconds; 0 waits until the rest arrives or the stream ends.
+    pub dlp_hold_ms: Option<u64>,
 }
 
 /// Tool governance: the base tier of each tool and the tools refused over HTTP.

@@ -1096,6 +1096,7 @@ impl McpCall {
             principal: ctx.principal.clone(),
             tool_calls: core.config.responses.tool_calls,
             window_chars: core.config.responses.dlp_window_chars,
+            hold: core.config.responses.dlp_hold,
             strip_usage: false,
         };
         let bytes = serde_json::to_vec(&result).unwrap_or_default();

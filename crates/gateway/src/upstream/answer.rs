@@ -74,8 +74,11 @@ pub struct AnswerRules {
     pub config: Arc<crate::config::Config>,
     pub principal: Arc<crate::auth::Principal>,
     pub tool_calls: ToolCallMode,
-    /// Look-behind of streamed text, in characters.
+    /// Look-behind of streamed text, in characters: what the detectors read before the text
+    /// held, and the most that is held.
     pub window_chars: usize,
+    /// How long text that could still become a secret waits through an upstream pause.
+    pub hold: std::time::Duration,
     /// Warden asked the upstream for a stream's usage the client did not ask for: the usage
     /// chunk is read, then kept from the client.
     pub strip_usage: bool,
@@ -395,10 +398,12 @@ struct Call {
 }
 
 /// Governs a server-sent event stream event by event. Events without text or tool calls pass
-/// at once (changed only when a complete string in them held a secret); a text delta waits
-/// until `window_chars` more characters of its channel have followed it (the look-behind in
-/// which a split secret is completed and caught); tool-call events wait until their call is
-/// complete and judged.
+/// at once (changed only when a complete string in them held a secret); a text delta goes as
+/// soon as no part of it could still become a secret with what follows (see
+/// [`super::hold`]: an unfinished token that looks like code, digit groups, a credential's
+/// value), and at most `window_chars` characters wait; the text sent stays in the look-behind
+/// the detectors read, so a secret completed later is still caught. Tool-call events wait
+/// until their call is complete and judged.
 pub struct Governor {
     rules: AnswerRules,
     codec: Codec,
@@ -409,6 +414,8 @@ pub struct Governor {
     released: HashMap<String, String>,
     /// Per text channel, the characters held back.
     held_chars: HashMap<String, usize>,
+    /// Per text channel, how many of the last characters held must wait for what follows.
+    must_hold: HashMap<String, usize>,
     calls: BTreeMap<String, Call>,
     /// Chat: tool-call deltas are being held.
     holding_chat_calls: bool,
@@ -437,6 +444,7 @@ impl Governor {
             queue: VecDeque::new(),
             released: HashMap::new(),
             held_chars: HashMap::new(),
+            must_hold: HashMap::new(),
             calls: BTreeMap::new(),
             holding_chat_calls: false,
             pending_settle: false,
@@ -879,8 +887,49 @@ impl Governor {
         self.blocked = true;
     }
 
-    /// Scans `channel`'s held text (after the tail already released) and redacts findings.
+    /// Scans `channel`'s held text and redacts findings, then sets how much of its end must
+    /// still wait.
     fn scan(&mut self, channel: &str) {
+        self.redact_held(channel);
+        let tail = self.released.get(channel).map_or("", String::as_str);
+        let mut window = String::with_capacity(tail.len() + 64);
+        window.push_str(tail);
+        for field in self.queue.iter().flat_map(|h| &h.texts) {
+            if field.channel == channel {
+                window.push_str(&field.text);
+            }
+        }
+        let held = self.held_chars.get(channel).copied().unwrap_or(0);
+        let wait = super::hold::held_suffix_chars(&window)
+            .min(held)
+            .min(self.rules.window_chars);
+        self.must_hold.insert(channel.to_string(), wait);
+    }
+
+    /// Whether text is held only because it could still become a secret (not for a tool call).
+    pub fn holds_text(&self) -> bool {
+        self.must_hold.values().any(|&n| n > 0)
+    }
+
+    /// Sends the text held for what might follow, as it stands: the upstream paused longer
+    /// than `hold`. It was scanned as it is; tool calls still wait for their judgement.
+    pub fn release_held_text(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.failed.is_some() {
+            return out;
+        }
+        self.must_hold.clear();
+        self.release(false, &mut out);
+        out
+    }
+
+    /// How long held text waits through an upstream pause (zero: no bound).
+    pub fn hold(&self) -> std::time::Duration {
+        self.rules.hold
+    }
+
+    /// Scans `channel`'s held text (after the tail already released) and redacts findings.
+    fn redact_held(&mut self, channel: &str) {
         let tail = self.released.get(channel).cloned().unwrap_or_default();
         let mut held = String::new();
         let mut pieces: Vec<(usize, usize, usize, usize)> = Vec::new();
@@ -991,7 +1040,7 @@ impl Governor {
                     .filter(|f| !f.channel.starts_with("call:") && f.chars > 0)
                     .any(|f| {
                         let after = self.held_chars.get(&f.channel).copied().unwrap_or(0) - f.chars;
-                        after < self.rules.window_chars
+                        after < self.must_hold.get(&f.channel).copied().unwrap_or(0)
                     });
                 if waiting {
                     break;

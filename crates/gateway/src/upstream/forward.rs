@@ -24,6 +24,7 @@ pub fn answer_rules(core: &Core, ctx: &RequestContext, upstream: &Upstream) -> A
         principal: ctx.principal.clone(),
         tool_calls: core.config.responses.tool_calls,
         window_chars: core.config.responses.dlp_window_chars,
+        hold: core.config.responses.dlp_hold,
         strip_usage: false,
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod answer;
 pub mod forward;
+pub mod hold;
 pub mod sse;
 pub mod tee;
 

@@ -130,6 +130,9 @@ pub struct Tee {
     upstream: Upstream,
     idle: Duration,
     idle_timer: Pin<Box<tokio::time::Sleep>>,
+    /// Set while the governor holds text that might still become a secret: when the upstream
+    /// pauses this long, the text goes as it stands.
+    hold_timer: Option<Pin<Box<tokio::time::Sleep>>>,
     inspection: Inspection,
     /// Frames Warden itself appends (an error and `[DONE]`) when the upstream breaks off.
     tail: Option<Bytes>,
@@ -148,6 +151,7 @@ impl Tee {
             upstream,
             idle,
             idle_timer: Box::pin(tokio::time::sleep(idle)),
+            hold_timer: None,
             inspection: Inspection::default(),
             tail: None,
             ended: false,
@@ -225,6 +229,22 @@ impl Tee {
         self.governor.as_mut().map(|g| g.finish()).unwrap_or_default()
     }
 
+    /// Starts (or restarts, on new data) the wait after which held text goes as it stands.
+    fn arm_hold_timer(&mut self) {
+        let hold = match &self.governor {
+            Some(g) if g.holds_text() && !g.hold().is_zero() => g.hold(),
+            _ => {
+                self.hold_timer = None;
+                return;
+            }
+        };
+        let deadline = tokio::time::Instant::now() + hold;
+        match self.hold_timer.as_mut() {
+            Some(timer) => timer.as_mut().reset(deadline),
+            None => self.hold_timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+        }
+    }
+
     fn governor_failed(&self) -> Option<String> {
         self.governor.as_ref().and_then(|g| g.failed.clone())
     }
@@ -266,6 +286,7 @@ impl Stream for Tee {
                         ));
                         return Poll::Ready(Some(Ok(Bytes::from(out))));
                     }
+                    this.arm_hold_timer();
                     if !out.is_empty() {
                         return Poll::Ready(Some(Ok(Bytes::from(out))));
                     }
@@ -300,6 +321,19 @@ impl Stream for Tee {
                     // The held end of the answer goes out once the session's memory is written.
                 }
                 Poll::Pending => {
+                    if let Some(timer) = this.hold_timer.as_mut()
+                        && timer.as_mut().poll(cx).is_ready()
+                    {
+                        this.hold_timer = None;
+                        let out = this
+                            .governor
+                            .as_mut()
+                            .map(Governor::release_held_text)
+                            .unwrap_or_default();
+                        if !out.is_empty() {
+                            return Poll::Ready(Some(Ok(Bytes::from(out))));
+                        }
+                    }
                     if this.idle_timer.as_mut().poll(cx).is_ready() {
                         let message = format!("upstream idle for more than {} ms", this.idle.as_millis());
                         let mut out = this.release_governed();

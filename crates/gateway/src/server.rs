@@ -229,7 +229,11 @@ impl Gateway {
         );
         tracing::info!("listening on {addr}");
         if core.config.console.enabled {
-            crate::console::spawn_indexer(core.store.clone(), core.config.console.index_interval);
+            crate::console::spawn_indexer(
+                core.store.clone(),
+                core.audit.clone(),
+                core.config.console.index_interval,
+            );
             tracing::info!("console at http://{addr}{}", core.config.console.path);
         }
         if let Some(metrics) = self.metrics_listener {

@@ -65,6 +65,11 @@ enum Command {
     },
     /// A readiness probe: can the writer still write?
     Probe(oneshot::Sender<Result<(), StoreError>>),
+    /// A run of the trail's search index to write (read and worked out by the caller).
+    Index(
+        Box<crate::trace_index::IndexBatch>,
+        oneshot::Sender<Result<u64, StoreError>>,
+    ),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -88,6 +93,7 @@ impl std::fmt::Debug for Command {
         match self {
             Command::Append { events, .. } => write!(f, "Append({} events)", events.len()),
             Command::Probe(_) => f.write_str("Probe"),
+            Command::Index(..) => f.write_str("Index"),
             Command::Shutdown(_) => f.write_str("Shutdown"),
         }
     }
@@ -195,6 +201,21 @@ impl AuditLog {
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Command::Probe(done))
+            .await
+            .map_err(|_| StoreError::WriterClosed)?;
+        wait.await.map_err(|_| StoreError::WriterClosed)?
+    }
+
+    /// Indexes up to `batch` records of the trail for the console (see
+    /// [`Store::index_trail`]): read beside the writer, written by it between commits, so the
+    /// index and the appends never wait for each other's hold on the database's write lock.
+    pub async fn index_trail(&self, store: &crate::Store, batch: i64) -> Result<u64, StoreError> {
+        let Some(prepared) = store.prepare_index(batch).await? else {
+            return Ok(0);
+        };
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Command::Index(Box::new(prepared), done))
             .await
             .map_err(|_| StoreError::WriterClosed)?;
         wait.await.map_err(|_| StoreError::WriterClosed)?
@@ -378,6 +399,12 @@ async fn writer(
                         .await;
                     let _ = done.send(conn.probe().await);
                 }
+                Command::Index(batch, done) => {
+                    group
+                        .commit(&mut conn, &mut head, flusher.as_ref(), observer.as_deref())
+                        .await;
+                    let _ = done.send(conn.index(&batch).await);
+                }
             }
             if group.batch.len() >= MAX_BATCH {
                 break;
@@ -529,6 +556,20 @@ impl Writer {
             Writer::Postgres { conn: None, .. } => return Err(StoreError::WriterClosed),
         }
         Ok(())
+    }
+
+    /// Writes a run of the trail's search index.
+    async fn index(&mut self, batch: &crate::trace_index::IndexBatch) -> Result<u64, StoreError> {
+        Ok(match self {
+            Writer::Sqlite(conn) => crate::trace_index::write_index!(&mut *conn, batch, false),
+            Writer::Postgres { conn, options } => {
+                let live = match conn {
+                    Some(live) => live,
+                    None => conn.insert(PgConnection::connect_with(options).await?),
+                };
+                crate::trace_index::write_index!(&mut *live, batch, true)
+            }
+        })
     }
 
     async fn probe(&mut self) -> Result<(), StoreError> {

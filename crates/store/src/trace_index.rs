@@ -370,15 +370,160 @@ fn counts_of(stage: &str, f: &Facts, row: &TraceRow) -> Vec<(&'static str, Strin
     out
 }
 
+/// What indexing a run of records will write: read and worked out beforehand, so the write
+/// itself is a few statements (see [`write_index`]).
+#[derive(Debug)]
+pub struct IndexBatch {
+    /// The last record indexed when the run was read: the write happens only if it still is.
+    pub(crate) cursor: i64,
+    pub(crate) last_seq: i64,
+    pub(crate) records: u64,
+    /// Each trace the run touched, as it stands with the run absorbed.
+    pub(crate) traces: Vec<TraceRow>,
+    /// (width, bucket, tenant, metric, label) and the amount to add.
+    pub(crate) counts: Vec<((i64, i64, String, &'static str, String), i64)>,
+}
+
+/// Rows per multi-row statement: well under both engines' limits on bound parameters.
+pub(crate) const ROWS_PER_STATEMENT: usize = 200;
+
+/// Writes an [`IndexBatch`] on `$conn` (any connection of either engine): a transaction that
+/// claims the run under the index's state row, so a run another writer indexed meanwhile is
+/// skipped, then upserts the traces and adds the counts, a few hundred rows a statement.
+/// Evaluates to the records indexed (0 when skipped).
+macro_rules! write_index {
+    ($conn:expr, $batch:expr, $postgres:expr) => {{
+        let batch: &$crate::trace_index::IndexBatch = $batch;
+        let mut tx = if $postgres {
+            sqlx::Connection::begin($conn).await?
+        } else {
+            sqlx::Connection::begin_with($conn, "BEGIN IMMEDIATE").await?
+        };
+        let lock = if $postgres {
+            "SELECT indexed_seq FROM audit_index_state WHERE id = 1 FOR UPDATE"
+        } else {
+            "SELECT indexed_seq FROM audit_index_state WHERE id = 1"
+        };
+        let now_cursor: i64 = sqlx::query_scalar(lock).fetch_one(&mut *tx).await?;
+        if now_cursor != batch.cursor {
+            // Another writer indexed these meanwhile.
+            tx.rollback().await?;
+            0
+        } else {
+            for chunk in batch.traces.chunks($crate::trace_index::ROWS_PER_STATEMENT) {
+                let sql = $crate::trace_index::trace_upsert_sql(chunk.len());
+                let mut query = sqlx::query(&sql);
+                for r in chunk {
+                    query = query
+                        .bind(&r.trace_id)
+                        .bind(r.started_ms)
+                        .bind(r.updated_ms)
+                        .bind(r.first_seq)
+                        .bind(r.last_seq)
+                        .bind(r.records)
+                        .bind(&r.tenant)
+                        .bind(&r.key_name)
+                        .bind(&r.surface)
+                        .bind(&r.risk)
+                        .bind(&r.status)
+                        .bind(&r.rule)
+                        .bind(&r.tool)
+                        .bind(&r.summary);
+                }
+                query.execute(&mut *tx).await?;
+            }
+            for chunk in batch.counts.chunks($crate::trace_index::ROWS_PER_STATEMENT) {
+                let sql = $crate::trace_index::rollup_upsert_sql(chunk.len());
+                let mut query = sqlx::query(&sql);
+                for ((width, bucket, tenant, metric, label), n) in chunk {
+                    query = query
+                        .bind(*width)
+                        .bind(*bucket)
+                        .bind(tenant)
+                        .bind(*metric)
+                        .bind(label)
+                        .bind(*n);
+                }
+                query.execute(&mut *tx).await?;
+            }
+            sqlx::query("UPDATE audit_index_state SET indexed_seq = $1 WHERE id = 1")
+                .bind(batch.last_seq)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            batch.records
+        }
+    }};
+}
+pub(crate) use write_index;
+
+/// `n` rows of `VALUES` with `width` numbered parameters each, for a multi-row statement.
+fn values_sql(sql: &mut String, n: usize, width: usize) {
+    use std::fmt::Write as _;
+    for row in 0..n {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for col in 0..width {
+            let _ = write!(
+                sql,
+                "{}${}",
+                if col == 0 { "" } else { ", " },
+                row * width + col + 1
+            );
+        }
+        sql.push(')');
+    }
+}
+
+/// Upserts `n` traces (each row with the trace as it now stands).
+pub(crate) fn trace_upsert_sql(n: usize) -> String {
+    let mut sql = format!("INSERT INTO audit_traces ({TRACE_COLUMNS}) VALUES ");
+    values_sql(&mut sql, n, 14);
+    sql.push_str(
+        " ON CONFLICT (trace_id) DO UPDATE SET started_ms = excluded.started_ms, updated_ms = excluded.updated_ms,
+         first_seq = excluded.first_seq, last_seq = excluded.last_seq, records = excluded.records,
+         tenant = excluded.tenant, key_name = excluded.key_name, surface = excluded.surface, risk = excluded.risk,
+         status = excluded.status, rule = excluded.rule, tool = excluded.tool, summary = excluded.summary",
+    );
+    sql
+}
+
+/// Adds `n` counts to their buckets.
+pub(crate) fn rollup_upsert_sql(n: usize) -> String {
+    let mut sql =
+        String::from("INSERT INTO audit_rollup (width_ms, bucket_ms, tenant, metric, label, n) VALUES ");
+    values_sql(&mut sql, n, 6);
+    sql.push_str(
+        " ON CONFLICT (width_ms, bucket_ms, tenant, metric, label) DO UPDATE SET n = audit_rollup.n + excluded.n",
+    );
+    sql
+}
+
 impl Store {
     /// Indexes up to `batch` records past the last one indexed; returns how many it read.
     /// Replicas may call it together: each batch is claimed under the index's state row, so a
-    /// record is counted once.
+    /// record is counted once. A gateway indexes through its audit writer instead
+    /// ([`crate::AuditLog::index_trail`]), so that indexing never waits for the database's
+    /// write lock, nor makes an append wait for it.
     pub async fn index_trail(&self, batch: i64) -> Result<u64, StoreError> {
+        let Some(prepared) = self.prepare_index(batch).await? else {
+            return Ok(0);
+        };
+        self.write_index(&prepared).await
+    }
+
+    /// Writes a prepared run of the index on a pooled connection; 0 when another writer
+    /// indexed those records since it was read.
+    pub async fn write_index(&self, batch: &IndexBatch) -> Result<u64, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        Ok(write_index!(&mut *conn, batch, self.is_postgres()))
+    }
+
+    /// Reads up to `batch` records past the last one indexed, and the traces they belong to,
+    /// and works out what indexing them writes; `None` when there is nothing new.
+    pub async fn prepare_index(&self, batch: i64) -> Result<Option<IndexBatch>, StoreError> {
         let cursor: i64 = sqlx::query_scalar("SELECT indexed_seq FROM audit_index_state WHERE id = 1")
             .fetch_one(self.pool())
             .await?;
-        // Read and parse before taking the write lock: the audit writer waits on it.
         let events = sqlx::query(
             "SELECT seq, trace_id, ts, stage, actor, payload FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
@@ -387,7 +532,7 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         let Some(last) = events.last() else {
-            return Ok(0);
+            return Ok(None);
         };
         let last_seq: i64 = last.try_get(0)?;
         let mut parsed = Vec::with_capacity(events.len());
@@ -404,23 +549,6 @@ impl Store {
             parsed.push((seq, trace_id, ts_ms, stage, facts));
         }
 
-        let mut tx = if self.is_postgres() {
-            self.pool().begin().await?
-        } else {
-            self.pool().begin_with("BEGIN IMMEDIATE").await?
-        };
-        let lock = if self.is_postgres() {
-            "SELECT indexed_seq FROM audit_index_state WHERE id = 1 FOR UPDATE"
-        } else {
-            "SELECT indexed_seq FROM audit_index_state WHERE id = 1"
-        };
-        let now_cursor: i64 = sqlx::query_scalar(lock).fetch_one(&mut *tx).await?;
-        if now_cursor != cursor {
-            // Another replica indexed these meanwhile.
-            tx.rollback().await?;
-            return Ok(0);
-        }
-
         let mut rows: HashMap<String, TraceRow> = HashMap::new();
         let mut order: Vec<String> = Vec::new();
         for (_, trace_id, _, _, _) in &parsed {
@@ -429,7 +557,9 @@ impl Store {
                 order.push(trace_id.clone());
             }
         }
-        for chunk in order.chunks(200) {
+        // The traces as indexed so far. Read outside the write's transaction: if another writer
+        // changes them meanwhile, it has moved the cursor too, and the write is skipped.
+        for chunk in order.chunks(ROWS_PER_STATEMENT) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
                 "SELECT {TRACE_COLUMNS} FROM audit_traces WHERE trace_id IN ({})",
@@ -439,7 +569,7 @@ impl Store {
             for id in chunk {
                 query = query.bind(id);
             }
-            for row in query.fetch_all(&mut *tx).await? {
+            for row in query.fetch_all(self.pool()).await? {
                 let existing = row_of(&row)?;
                 rows.insert(existing.trace_id.clone(), existing);
             }
@@ -467,53 +597,14 @@ impl Store {
                 }
             }
         }
-        let upsert = format!(
-            "INSERT INTO audit_traces ({TRACE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-             ON CONFLICT (trace_id) DO UPDATE SET started_ms = excluded.started_ms, updated_ms = excluded.updated_ms,
-             first_seq = excluded.first_seq, last_seq = excluded.last_seq, records = excluded.records,
-             tenant = excluded.tenant, key_name = excluded.key_name, surface = excluded.surface, risk = excluded.risk,
-             status = excluded.status, rule = excluded.rule, tool = excluded.tool, summary = excluded.summary"
-        );
-        for id in &order {
-            let Some(r) = rows.get(id) else { continue };
-            sqlx::query(&upsert)
-                .bind(&r.trace_id)
-                .bind(r.started_ms)
-                .bind(r.updated_ms)
-                .bind(r.first_seq)
-                .bind(r.last_seq)
-                .bind(r.records)
-                .bind(&r.tenant)
-                .bind(&r.key_name)
-                .bind(&r.surface)
-                .bind(&r.risk)
-                .bind(&r.status)
-                .bind(&r.rule)
-                .bind(&r.tool)
-                .bind(&r.summary)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for ((width, bucket, tenant, metric, label), n) in counts {
-            sqlx::query(
-                "INSERT INTO audit_rollup (width_ms, bucket_ms, tenant, metric, label, n) VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (width_ms, bucket_ms, tenant, metric, label) DO UPDATE SET n = audit_rollup.n + excluded.n",
-            )
-            .bind(width)
-            .bind(bucket)
-            .bind(tenant)
-            .bind(metric)
-            .bind(label)
-            .bind(n)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query("UPDATE audit_index_state SET indexed_seq = $1 WHERE id = 1")
-            .bind(last_seq)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(events.len() as u64)
+        let traces = order.iter().filter_map(|id| rows.remove(id)).collect();
+        Ok(Some(IndexBatch {
+            cursor,
+            last_seq,
+            records: events.len() as u64,
+            traces,
+            counts: counts.into_iter().collect(),
+        }))
     }
 
     /// Indexes everything committed so far, in batches of `batch`; returns the records read.
@@ -749,6 +840,38 @@ mod tests {
     }
 
     crate::on_both_engines! {
+        async fn the_writer_indexes_many_traces_in_few_statements_and_skips_a_stale_run(s: Store) {
+            let log = crate::AuditLog::start(&s).await.unwrap();
+            let classified = json!({"tenant": "acme", "surface": "chat_completions",
+                "principal": {"key": "agent", "tenant": "acme"},
+                "decision": {"risk": "green", "rules": []}, "request": {"user_request": "hello"}});
+            // More traces than one statement takes.
+            let events = (0..450)
+                .flat_map(|i| {
+                    let trace = format!("t{i:03}");
+                    [
+                        event(&trace, "classification", classified.clone()),
+                        event(&trace, "executed", json!({"tenant": "acme", "status": "executed"})),
+                    ]
+                })
+                .collect();
+            log.append(events).await.unwrap();
+            let stale = s.prepare_index(10).await.unwrap().unwrap();
+            assert_eq!(log.index_trail(&s, 2000).await.unwrap(), 900);
+            assert_eq!(s.write_index(&stale).await.unwrap(), 0, "a run indexed meanwhile is skipped");
+            assert_eq!(s.index_progress().await.unwrap(), (900, 900));
+            let all = s.search_traces(&TraceQuery { limit: 1000, ..TraceQuery::default() }).await.unwrap();
+            assert_eq!(all.len(), 450);
+            assert!(all.iter().all(|r| r.status == "executed" && r.records == 2 && r.risk == "green"));
+            let day = parse_ts_ms("2026-12-01T00:00:00Z").unwrap();
+            let counts = s.rollup(None, HOUR_MS, day, day + 86_400_000).await.unwrap();
+            let n = |metric: &str, label: &str| {
+                counts.iter().filter(|c| c.metric == metric && c.label == label).map(|c| c.n).sum::<i64>()
+            };
+            assert_eq!((n("risk", "green"), n("status", "executed")), (450, 450));
+            log.shutdown().await;
+        }
+
         async fn the_index_follows_the_trail_once_and_searches_by_every_field(s: Store) {
             let log = crate::AuditLog::start(&s).await.unwrap();
             let classified = |tenant: &str, risk: &str, rule: &str| json!({"tenant": tenant, "surface": "chat_completions",
@@ -770,8 +893,8 @@ mod tests {
             ])
             .await
             .unwrap();
-            assert_eq!(s.index_trail_fully(100).await.unwrap(), 3);
-            assert_eq!(s.index_trail(100).await.unwrap(), 0, "nothing is indexed twice");
+            assert_eq!(log.index_trail(&s, 100).await.unwrap(), 3, "the audit writer indexes too");
+            assert_eq!(s.index_trail_fully(100).await.unwrap(), 0, "nothing is indexed twice");
             assert_eq!(s.index_progress().await.unwrap(), (5, 5));
 
             let all = s.search_traces(&TraceQuery { limit: 10, ..TraceQuery::default() }).await.unwrap();

@@ -267,7 +267,11 @@ pub fn store_failed(state: &AppState, user: &ConsoleUser, e: impl std::fmt::Disp
 /// Keeps the trail's search index (traces and hourly counts) up with the trail: every
 /// `interval`, the records committed since are read in batches. Replicas share the work; a
 /// failure is logged and retried on the next tick.
-pub fn spawn_indexer(store: warden_store::Store, interval: std::time::Duration) {
+pub fn spawn_indexer(
+    store: warden_store::Store,
+    audit: warden_store::AuditLog,
+    interval: std::time::Duration,
+) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -276,7 +280,7 @@ pub fn spawn_indexer(store: warden_store::Store, interval: std::time::Duration) 
             // Bounded per tick, so a long backlog (a trail from before the index) is worked
             // off without holding the store's write lock for long at a time.
             for _ in 0..10 {
-                match store.index_trail(2000).await {
+                match audit.index_trail(&store, 2000).await {
                     Ok(0) => break,
                     Ok(_) => tokio::task::yield_now().await,
                     Err(e) => {

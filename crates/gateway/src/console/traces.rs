@@ -195,7 +195,7 @@ async fn catch_up(state: &AppState) -> i64 {
     if let Ok((indexed, head)) = store.index_progress().await
         && indexed < head
     {
-        if let Err(e) = store.index_trail(2000).await {
+        if let Err(e) = state.core.audit.index_trail(store, 2000).await {
             tracing::warn!(error = %e, "the trail's index could not catch up");
         }
         if let Ok((indexed, head)) = store.index_progress().await {

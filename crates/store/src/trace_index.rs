@@ -381,8 +381,12 @@ pub struct IndexBatch {
     /// Each trace the run touched, as it stands with the run absorbed.
     pub(crate) traces: Vec<TraceRow>,
     /// (width, bucket, tenant, metric, label) and the amount to add.
-    pub(crate) counts: Vec<((i64, i64, String, &'static str, String), i64)>,
+    pub(crate) counts: Vec<(BucketKey, i64)>,
 }
+
+/// A count's bucket: (width, bucket start, tenant, metric, label), all in milliseconds but the
+/// names.
+pub(crate) type BucketKey = (i64, i64, String, &'static str, String);
 
 /// Rows per multi-row statement: well under both engines' limits on bound parameters.
 pub(crate) const ROWS_PER_STATEMENT: usize = 200;
@@ -574,7 +578,7 @@ impl Store {
                 rows.insert(existing.trace_id.clone(), existing);
             }
         }
-        let mut counts: HashMap<(i64, i64, String, &'static str, String), i64> = HashMap::new();
+        let mut counts: HashMap<BucketKey, i64> = HashMap::new();
         for (seq, trace_id, ts_ms, stage, facts) in parsed {
             let Some(row) = rows.get_mut(&trace_id) else {
                 continue;

@@ -86,6 +86,8 @@ pub struct AuditLog {
     tx: mpsc::Sender<Command>,
     /// Appends refused so far: a readiness check re-probes when this moves.
     failures: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// What the records committed lately say, for the console's index.
+    recent: std::sync::Arc<crate::trace_index::RecentFacts>,
 }
 
 impl std::fmt::Debug for Command {
@@ -124,10 +126,12 @@ impl AuditLog {
             _ => None,
         };
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(writer(conn, rx, flusher, observer));
+        let recent = std::sync::Arc::new(crate::trace_index::RecentFacts::default());
+        tokio::spawn(writer(conn, rx, flusher, observer, recent.clone()));
         Ok(AuditLog {
             tx,
             failures: Default::default(),
+            recent,
         })
     }
 
@@ -210,7 +214,7 @@ impl AuditLog {
     /// [`Store::index_trail`]): read beside the writer, written by it between commits, so the
     /// index and the appends never wait for each other's hold on the database's write lock.
     pub async fn index_trail(&self, store: &crate::Store, batch: i64) -> Result<u64, StoreError> {
-        let Some(prepared) = store.prepare_index(batch).await? else {
+        let Some(prepared) = store.prepare_index(batch, Some(&self.recent)).await? else {
             return Ok(0);
         };
         let (done, wait) = oneshot::channel();
@@ -329,6 +333,7 @@ impl Group {
         head: &mut Option<(i64, String)>,
         flusher: Option<&Flusher>,
         observer: Option<&dyn CommitObserver>,
+        recent: &crate::trace_index::RecentFacts,
     ) {
         if self.batch.is_empty() {
             return;
@@ -357,6 +362,8 @@ impl Group {
                     .map(|(upto, done)| (done, first_seq + upto as i64 - 1))
                     .collect();
                 answer(flusher, committed).await;
+                // After the callers have their answer: the index can wait, they cannot.
+                recent.remember(first_seq, &batch);
             }
             Err(e) => {
                 tracing::error!(error = %e, records = batch.len(), "audit commit failed; requests waiting on it are refused");
@@ -374,6 +381,7 @@ async fn writer(
     mut rx: mpsc::Receiver<Command>,
     flusher: Option<Flusher>,
     observer: Option<std::sync::Arc<dyn CommitObserver>>,
+    recent: std::sync::Arc<crate::trace_index::RecentFacts>,
 ) {
     // The chain head as this writer last wrote it; re-read when another writer moved it.
     let mut head: Option<(i64, String)> = None;
@@ -395,13 +403,25 @@ async fn writer(
                 Command::Probe(done) => {
                     // Behind the records queued before it, as a commit would be.
                     group
-                        .commit(&mut conn, &mut head, flusher.as_ref(), observer.as_deref())
+                        .commit(
+                            &mut conn,
+                            &mut head,
+                            flusher.as_ref(),
+                            observer.as_deref(),
+                            &recent,
+                        )
                         .await;
                     let _ = done.send(conn.probe().await);
                 }
                 Command::Index(batch, done) => {
                     group
-                        .commit(&mut conn, &mut head, flusher.as_ref(), observer.as_deref())
+                        .commit(
+                            &mut conn,
+                            &mut head,
+                            flusher.as_ref(),
+                            observer.as_deref(),
+                            &recent,
+                        )
                         .await;
                     let _ = done.send(conn.index(&batch).await);
                 }
@@ -412,7 +432,13 @@ async fn writer(
             next = rx.try_recv().ok();
         }
         group
-            .commit(&mut conn, &mut head, flusher.as_ref(), observer.as_deref())
+            .commit(
+                &mut conn,
+                &mut head,
+                flusher.as_ref(),
+                observer.as_deref(),
+                &recent,
+            )
             .await;
         if let Some(done) = stop.take() {
             // Whatever was queued behind the shutdown still gets written.
@@ -423,7 +449,13 @@ async fn writer(
                 }
             }
             group
-                .commit(&mut conn, &mut head, flusher.as_ref(), observer.as_deref())
+                .commit(
+                    &mut conn,
+                    &mut head,
+                    flusher.as_ref(),
+                    observer.as_deref(),
+                    &recent,
+                )
                 .await;
             if let Some(flusher) = flusher {
                 drop(flusher.tx);

@@ -388,6 +388,56 @@ pub struct IndexBatch {
 /// names.
 pub(crate) type BucketKey = (i64, i64, String, &'static str, String);
 
+/// A record as the index reads it: (seq, trace id, time in ms, stage, what it says).
+type Parsed = (i64, String, i64, String, Facts);
+
+/// The records this process committed lately, as the index reads them: the index takes them
+/// from here instead of reading the trail back and parsing every payload again. Only a run of
+/// consecutive records that starts right after the last one indexed is taken; records another
+/// replica wrote in between, or ones pushed out of this bounded queue, are read from the trail.
+#[derive(Debug, Default)]
+pub struct RecentFacts {
+    entries: std::sync::Mutex<std::collections::VecDeque<Parsed>>,
+}
+
+/// How many committed records wait here for the index (about a minute of a busy gateway).
+const RECENT_RECORDS: usize = 100_000;
+
+impl RecentFacts {
+    /// Notes the records of a batch just committed, the first of them as `first_seq`.
+    pub(crate) fn remember(&self, first_seq: i64, batch: &[crate::NewEvent]) {
+        let parsed: Vec<Parsed> = batch
+            .iter()
+            .zip(first_seq..)
+            .map(|(e, seq)| {
+                let facts = facts_of(&e.stage, &e.actor, &e.payload);
+                let ts_ms = parse_ts_ms(&e.ts).unwrap_or(0);
+                (seq, e.trace_id.clone(), ts_ms, e.stage.clone(), facts)
+            })
+            .collect();
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.extend(parsed);
+            let excess = entries.len().saturating_sub(RECENT_RECORDS);
+            entries.drain(..excess);
+        }
+    }
+
+    /// Up to `max` records from `after + 1` on, when they are here one after another.
+    fn take(&self, after: i64, max: usize) -> Option<Vec<Parsed>> {
+        let mut entries = self.entries.lock().ok()?;
+        while entries.front().is_some_and(|e| e.0 <= after) {
+            entries.pop_front();
+        }
+        let run = entries
+            .iter()
+            .zip(after + 1..)
+            .take(max)
+            .take_while(|(e, expected)| e.0 == *expected)
+            .count();
+        (run > 0).then(|| entries.drain(..run).collect())
+    }
+}
+
 /// Rows per multi-row statement: well under both engines' limits on bound parameters.
 pub(crate) const ROWS_PER_STATEMENT: usize = 200;
 
@@ -509,7 +559,7 @@ impl Store {
     /// ([`crate::AuditLog::index_trail`]), so that indexing never waits for the database's
     /// write lock, nor makes an append wait for it.
     pub async fn index_trail(&self, batch: i64) -> Result<u64, StoreError> {
-        let Some(prepared) = self.prepare_index(batch).await? else {
+        let Some(prepared) = self.prepare_index(batch, None).await? else {
             return Ok(0);
         };
         self.write_index(&prepared).await
@@ -522,36 +572,25 @@ impl Store {
         Ok(write_index!(&mut *conn, batch, self.is_postgres()))
     }
 
-    /// Reads up to `batch` records past the last one indexed, and the traces they belong to,
-    /// and works out what indexing them writes; `None` when there is nothing new.
-    pub async fn prepare_index(&self, batch: i64) -> Result<Option<IndexBatch>, StoreError> {
+    /// Reads up to `batch` records past the last one indexed (from `recent` when it has them,
+    /// else from the trail), and the traces they belong to, and works out what indexing them
+    /// writes; `None` when there is nothing new.
+    pub async fn prepare_index(
+        &self,
+        batch: i64,
+        recent: Option<&RecentFacts>,
+    ) -> Result<Option<IndexBatch>, StoreError> {
         let cursor: i64 = sqlx::query_scalar("SELECT indexed_seq FROM audit_index_state WHERE id = 1")
             .fetch_one(self.pool())
             .await?;
-        let events = sqlx::query(
-            "SELECT seq, trace_id, ts, stage, actor, payload FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(cursor)
-        .bind(batch)
-        .fetch_all(self.pool())
-        .await?;
-        let Some(last) = events.last() else {
+        let parsed = match recent.and_then(|r| r.take(cursor, usize::try_from(batch).unwrap_or(0))) {
+            Some(parsed) => parsed,
+            None => self.read_for_index(cursor, batch).await?,
+        };
+        let Some(last_seq) = parsed.last().map(|p| p.0) else {
             return Ok(None);
         };
-        let last_seq: i64 = last.try_get(0)?;
-        let mut parsed = Vec::with_capacity(events.len());
-        for row in &events {
-            let seq: i64 = row.try_get(0)?;
-            let trace_id: String = row.try_get(1)?;
-            let ts: String = row.try_get(2)?;
-            let stage: String = row.try_get(3)?;
-            let actor: String = row.try_get(4)?;
-            let payload: String = row.try_get(5)?;
-            let payload: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
-            let ts_ms = parse_ts_ms(&ts).unwrap_or(0);
-            let facts = facts_of(&stage, &actor, &payload);
-            parsed.push((seq, trace_id, ts_ms, stage, facts));
-        }
+        let records = parsed.len() as u64;
 
         let mut rows: HashMap<String, TraceRow> = HashMap::new();
         let mut order: Vec<String> = Vec::new();
@@ -605,10 +644,35 @@ impl Store {
         Ok(Some(IndexBatch {
             cursor,
             last_seq,
-            records: events.len() as u64,
+            records,
             traces,
             counts: counts.into_iter().collect(),
         }))
+    }
+
+    /// Up to `batch` records of the trail after `cursor`, read back and parsed.
+    async fn read_for_index(&self, cursor: i64, batch: i64) -> Result<Vec<Parsed>, StoreError> {
+        let events = sqlx::query(
+            "SELECT seq, trace_id, ts, stage, actor, payload FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(cursor)
+        .bind(batch)
+        .fetch_all(self.pool())
+        .await?;
+        let mut parsed = Vec::with_capacity(events.len());
+        for row in &events {
+            let seq: i64 = row.try_get(0)?;
+            let trace_id: String = row.try_get(1)?;
+            let ts: String = row.try_get(2)?;
+            let stage: String = row.try_get(3)?;
+            let actor: String = row.try_get(4)?;
+            let payload: String = row.try_get(5)?;
+            let payload: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
+            let ts_ms = parse_ts_ms(&ts).unwrap_or(0);
+            let facts = facts_of(&stage, &actor, &payload);
+            parsed.push((seq, trace_id, ts_ms, stage, facts));
+        }
+        Ok(parsed)
     }
 
     /// Indexes everything committed so far, in batches of `batch`; returns the records read.
@@ -833,6 +897,23 @@ mod tests {
         assert_eq!((row.started_ms, row.updated_ms), (1000, 1001));
     }
 
+    #[test]
+    fn only_a_run_right_after_the_cursor_is_taken_from_memory() {
+        let recent = RecentFacts::default();
+        let e = || event("t", "executed", json!({"status": "executed"}));
+        recent.remember(1, &[e(), e(), e()]);
+        // Record 4 was written by another replica: not here.
+        recent.remember(5, &[e()]);
+        let seqs = |v: Option<Vec<Parsed>>| v.map(|v| v.iter().map(|p| p.0).collect::<Vec<_>>());
+        assert_eq!(
+            seqs(recent.take(1, 10)),
+            Some(vec![2, 3]),
+            "what was indexed is dropped"
+        );
+        assert_eq!(seqs(recent.take(3, 10)), None, "a gap: read the trail");
+        assert_eq!(seqs(recent.take(4, 10)), Some(vec![5]));
+    }
+
     fn event(trace: &str, stage: &str, payload: Value) -> crate::NewEvent {
         crate::NewEvent {
             trace_id: trace.into(),
@@ -858,9 +939,21 @@ mod tests {
                         event(&trace, "executed", json!({"tenant": "acme", "status": "executed"})),
                     ]
                 })
-                .collect();
-            log.append(events).await.unwrap();
-            let stale = s.prepare_index(10).await.unwrap().unwrap();
+                .collect::<Vec<_>>();
+            log.append(events.clone()).await.unwrap();
+            // What the writer remembers of its records reads as the trail read back does.
+            let recent = RecentFacts::default();
+            recent.remember(1, &events);
+            let remembered = s.prepare_index(2000, Some(&recent)).await.unwrap().unwrap();
+            let read_back = s.prepare_index(2000, None).await.unwrap().unwrap();
+            let sorted = |b: &IndexBatch| {
+                let mut counts = b.counts.clone();
+                counts.sort();
+                (b.cursor, b.last_seq, b.records, b.traces.clone(), counts)
+            };
+            assert_eq!(sorted(&remembered), sorted(&read_back));
+            assert!(recent.take(0, 10).is_none(), "taken once");
+            let stale = s.prepare_index(10, None).await.unwrap().unwrap();
             assert_eq!(log.index_trail(&s, 2000).await.unwrap(), 900);
             assert_eq!(s.write_index(&stale).await.unwrap(), 0, "a run indexed meanwhile is skipped");
             assert_eq!(s.index_progress().await.unwrap(), (900, 900));

@@ -333,7 +333,7 @@ pub enum McpCommand {
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
-    /// Check the whole hash chain; non-zero exit naming the first bad record.
+    /// Check the hash chain, whole or from an anchor on; non-zero exit naming the first bad record.
     Verify {
         /// Go on from the last good verification recorded in the database: check that its
         /// head record still carries its hash, then walk only the records after it (the whole

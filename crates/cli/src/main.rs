@@ -333,8 +333,19 @@ pub enum McpCommand {
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
-    /// Check the whole hash chain; non-zero exit naming the first bad record.
+    /// Check the hash chain, whole or from an anchor on; non-zero exit naming the first bad record.
     Verify {
+        /// Go on from the last good verification recorded in the database: check that its
+        /// head record still carries its hash, then walk only the records after it (the whole
+        /// chain when none is recorded). Someone who can rewrite the trail can rewrite that
+        /// record too: a full walk, or `--from` with a head kept elsewhere, is the strong check.
+        #[arg(long, conflicts_with = "from")]
+        incremental: bool,
+        /// Go on from a chain head kept outside the database, as SEQ:HASH (the seq and hash an
+        /// earlier `audit verify` printed): check that record SEQ still carries HASH, then walk
+        /// only the records after it.
+        #[arg(long, value_name = "SEQ:HASH")]
+        from: Option<warden_store::Anchor>,
         #[command(flatten)]
         store: StoreArgs,
     },

@@ -9,6 +9,8 @@ pub enum StoreError {
     Missing(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("the audit writer has stopped; no record can be committed")]
     WriterClosed,
     #[error("audit record could not be encoded: {0}")]
@@ -17,4 +19,6 @@ pub enum StoreError {
     SchemaTooNew { found: i64, known: i64 },
     #[error("export failed: {0}")]
     Export(String),
+    #[error("the chain could not be verified to the end: {0}")]
+    Incomplete(String),
 }

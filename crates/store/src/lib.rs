@@ -26,7 +26,7 @@ pub use approvals::{
     NewApproval, Vote, VoteOutcome, Voter,
 };
 pub use audit::{AuditLog, AuditRecord, CommitObserver, ExportFormat, NewEvent};
-pub use chain::{GENESIS_HASH, VerifyReport, chain_hash};
+pub use chain::{Anchor, BadRecord, GENESIS_HASH, VerifyReport, chain_hash};
 pub use console_sessions::ConsoleSession;
 pub use error::StoreError;
 pub use keys::KeyRecord;

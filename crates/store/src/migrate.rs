@@ -216,6 +216,12 @@ const SQLITE: &[(i64, &str)] = &[
     );
     CREATE INDEX limit_grants_window ON limit_grants (window_ms);",
     ),
+    (
+        9,
+        // The chain head a good verification found, beside its seq (`verified_seq`): where
+        // `warden audit verify --incremental` goes on from.
+        "ALTER TABLE audit_index_state ADD COLUMN verified_hash TEXT;",
+    ),
 ];
 
 /// PostgreSQL's `(version, sql)`, the same schema in its types; append only. The chain head
@@ -456,6 +462,12 @@ const POSTGRES: &[(i64, &str)] = &[
         PRIMARY KEY (counter, window_ms)
     );
     CREATE INDEX limit_grants_window ON limit_grants (window_ms);",
+    ),
+    (
+        9,
+        // The chain head a good verification found, beside its seq (`verified_seq`): where
+        // `warden audit verify --incremental` goes on from.
+        "ALTER TABLE audit_index_state ADD COLUMN verified_hash TEXT;",
     ),
 ];
 

@@ -102,10 +102,13 @@ pub struct RollupRow {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Verification {
     pub at_ms: i64,
+    /// The seq of the last record it found good: the chain head's, when `ok`.
     pub records: i64,
     pub ok: bool,
     pub by: String,
     pub problem: Option<String>,
+    /// The chain head's hash, when `ok`: where `warden audit verify --incremental` goes on from.
+    pub head: Option<String>,
 }
 
 const TRACE_COLUMNS: &str = "trace_id, started_ms, updated_ms, first_seq, last_seq, records, tenant, key_name, surface, risk, status, rule, tool, summary";
@@ -821,13 +824,14 @@ impl Store {
         at_ms: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE audit_index_state SET verified_ms = $1, verified_seq = $2, verified_ok = $3, verified_by = $4, verify_problem = $5 WHERE id = 1",
+            "UPDATE audit_index_state SET verified_ms = $1, verified_seq = $2, verified_ok = $3, verified_by = $4, verify_problem = $5, verified_hash = $6 WHERE id = 1",
         )
         .bind(at_ms)
-        .bind(i64::try_from(report.records).unwrap_or(i64::MAX))
+        .bind(report.last_seq())
         .bind(i64::from(report.ok()))
         .bind(by.to_string())
         .bind(report.first_bad.as_ref().map(|b| format!("record {}: {}", b.seq, b.problem)))
+        .bind(report.ok().then(|| report.head.clone()))
         .execute(self.pool())
         .await?;
         Ok(())
@@ -836,7 +840,7 @@ impl Store {
     /// The last verification recorded, if any.
     pub async fn last_verification(&self) -> Result<Option<Verification>, StoreError> {
         let row = sqlx::query(
-            "SELECT verified_ms, verified_seq, verified_ok, verified_by, verify_problem FROM audit_index_state WHERE id = 1",
+            "SELECT verified_ms, verified_seq, verified_ok, verified_by, verify_problem, verified_hash FROM audit_index_state WHERE id = 1",
         )
         .fetch_one(self.pool())
         .await?;
@@ -849,6 +853,7 @@ impl Store {
             ok: ok == Some(1),
             by: row.try_get::<Option<String>, _>(3)?.unwrap_or_default(),
             problem: row.try_get(4)?,
+            head: row.try_get(5)?,
         }))
     }
 }

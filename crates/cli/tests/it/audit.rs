@@ -1,5 +1,5 @@
 //! The audit trail from the outside: `warden audit verify` finds tampering and names the first
-//! bad record; `warden audit export` writes JSONL and CSV.
+//! bad record, in full or from an anchor; `warden audit export` writes JSONL and CSV.
 
 use sqlx::Connection;
 use warden_standin::StandIn;
@@ -88,6 +88,72 @@ async fn verify_passes_then_names_the_first_tampered_record() {
     // Deleted: a record from the middle, and one from the end.
     tamper(&g, "DELETE FROM audit_events WHERE seq = 3").await;
     assert!(first_bad(&g).contains("records deleted"));
+}
+
+/// `--incremental` goes on from the last good verification recorded, `--from` from a head kept
+/// elsewhere; either checks its anchor first.
+#[tokio::test]
+async fn incremental_verify_goes_on_from_the_last_good_one() {
+    let (mut g, _agent) = with_traffic().await;
+    g.kill();
+    let url = g.db_url.clone();
+    let verify = |args: &[&str]| {
+        let mut all = vec!["audit", "verify", "--database-url", &url];
+        all.extend_from_slice(args);
+        warden(&all)
+    };
+    // Nothing recorded yet: the whole chain, said on stderr.
+    let (code, out, err) = verify(&["--incremental"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("ok: 10 records, chain head "), "{out}");
+    assert!(err.contains("verifying the whole chain"), "{err}");
+    let head10 = out.trim().rsplit(' ').next().unwrap().to_string();
+
+    g.restart();
+    g.chat(&green("one more")).await;
+    g.kill();
+    let (code, out, _) = verify(&["--incremental"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.starts_with("ok: 2 records after record 10 (incremental), chain head "),
+        "{out}"
+    );
+
+    // A record after a head kept elsewhere.
+    tamper(
+        &g,
+        "UPDATE audit_events SET payload = replace(payload, 'one more', 'ONE MORE') WHERE seq = 11",
+    )
+    .await;
+    let (code, out, _) = verify(&["--from", &format!("10:{head10}")]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.starts_with("TAMPERED: first bad record seq=11 "), "{out}");
+    assert!(
+        out.contains("(0 records after record 10 (from the given anchor) verified before it)"),
+        "{out}"
+    );
+    tamper(
+        &g,
+        "UPDATE audit_events SET payload = replace(payload, 'ONE MORE', 'one more') WHERE seq = 11",
+    )
+    .await;
+    // A failed verification anchors nothing: the next incremental one walks the whole chain.
+    let (code, out, _) = verify(&["--incremental"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("ok: 12 records, chain head "), "{out}");
+
+    // The anchor itself.
+    tamper(&g, "UPDATE audit_events SET actor = 'mallory' WHERE seq = 12").await;
+    let (code, out, _) = verify(&["--incremental"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("seq=12 ") && out.contains("the anchor changed"),
+        "{out}"
+    );
+
+    let (code, _, err) = verify(&["--from", "10:not-a-hash"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("64 hex digits"), "{err}");
 }
 
 #[tokio::test]

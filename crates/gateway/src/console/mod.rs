@@ -264,6 +264,9 @@ pub fn store_failed(state: &AppState, user: &ConsoleUser, e: impl std::fmt::Disp
     )
 }
 
+/// Records indexed in one run of the audit writer.
+const INDEX_RUN: i64 = 100;
+
 /// Keeps the trail's search index (traces and hourly counts) up with the trail: every
 /// `interval`, the records committed since are read in batches. Replicas share the work; a
 /// failure is logged and retried on the next tick.
@@ -277,10 +280,12 @@ pub fn spawn_indexer(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            // Bounded per tick, so a long backlog (a trail from before the index) is worked
-            // off without holding the store's write lock for long at a time.
-            for _ in 0..10 {
-                match audit.index_trail(&store, 2000).await {
+            // In short runs, each written by the audit writer between two commits: an append
+            // waits for at most one run (a few milliseconds), never for a second's worth. Bounded
+            // per tick, so a long backlog (a trail from before the index) is worked off in turns
+            // with the requests.
+            for _ in 0..200 {
+                match audit.index_trail(&store, INDEX_RUN).await {
                     Ok(0) => break,
                     Ok(_) => tokio::task::yield_now().await,
                     Err(e) => {

@@ -86,8 +86,14 @@ pub struct Policy {
     /// Every distinct word key of every rule, and its id.
     vocabulary: FxHashMap<Box<str>, u32>,
     terms: Vec<Term>,
-    /// For each word id, the terms that start with it.
+    /// For each word id, the one-word terms that are it.
     terms_by_first: Vec<Vec<usize>>,
+    /// Longer terms by their first two words, so a word that opens many terms costs the terms
+    /// whose second word follows it, not all of them.
+    terms_by_pair: FxHashMap<(u32, u32), Vec<usize>>,
+    /// For each word id, the widest gap before the second word of the longer terms it opens
+    /// (`None`: it opens none).
+    pair_reach: Vec<Option<usize>>,
     nears: Vec<Near>,
     /// For each word id, the near clauses that mention it and on which side (`true`: `words`).
     nears_by_word: Vec<Vec<(u32, bool)>>,
@@ -210,9 +216,17 @@ impl Policy {
             }
         }
         let mut terms_by_first = vec![Vec::new(); vocabulary.len()];
+        let mut terms_by_pair: FxHashMap<(u32, u32), Vec<usize>> = FxHashMap::default();
+        let mut pair_reach: Vec<Option<usize>> = vec![None; vocabulary.len()];
         for (i, term) in terms.iter().enumerate() {
-            if let Some(&first) = term.words.first() {
-                terms_by_first[first as usize].push(i);
+            match term.words[..] {
+                [] => {}
+                [only] => terms_by_first[only as usize].push(i),
+                [first, second, ..] => {
+                    terms_by_pair.entry((first, second)).or_default().push(i);
+                    let reach = &mut pair_reach[first as usize];
+                    *reach = Some(reach.map_or(term.gap, |r| r.max(term.gap)));
+                }
             }
         }
         let mut nears_by_word = vec![Vec::new(); vocabulary.len()];
@@ -251,6 +265,8 @@ impl Policy {
             vocabulary,
             terms,
             terms_by_first,
+            terms_by_pair,
+            pair_reach,
             nears,
             nears_by_word,
             detector_names,
@@ -776,12 +792,29 @@ impl Policy {
 
         // Terms: phrases whose words follow each other within the rule's gap, in one sentence.
         let mut cancelled: Vec<(usize, u32)> = Vec::new();
+        let mut candidates: Vec<usize> = Vec::new();
         for (&word, &(head, _)) in &positions {
-            for &term_idx in &self.terms_by_first[word as usize] {
-                let term = &self.terms[term_idx];
-                let starts =
-                    std::iter::successors(Some(head), |&t| Some(next_same[t]).filter(|&n| n != usize::MAX));
-                for first in starts {
+            let starts =
+                std::iter::successors(Some(head), |&t| Some(next_same[t]).filter(|&n| n != usize::MAX));
+            for first in starts {
+                candidates.clear();
+                candidates.extend_from_slice(&self.terms_by_first[word as usize]);
+                // Longer terms: only those whose second word is within reach of this one.
+                if let Some(reach) = self.pair_reach[word as usize] {
+                    let sentence = tokens.tokens[first].sentence;
+                    let limit = (first + 1 + reach).min(word_of.len() - 1);
+                    for next in (first + 1..=limit).take_while(|&j| tokens.tokens[j].sentence == sentence) {
+                        if let Some(second) = word_of[next]
+                            && let Some(terms) = self.terms_by_pair.get(&(word, second))
+                        {
+                            candidates.extend_from_slice(terms);
+                        }
+                    }
+                    candidates.sort_unstable();
+                    candidates.dedup();
+                }
+                for &term_idx in &candidates {
+                    let term = &self.terms[term_idx];
                     if let Some(last) = complete_phrase(term, first, &word_of, tokens) {
                         let (s, e) = token_range(first, last);
                         if term.cancels {

@@ -9,7 +9,9 @@
 #
 # Knobs: PROFILE_STREAM (json|sse), PROFILE_CONC (16), PROFILE_SECONDS (sampled, 6),
 # PROFILE_FREQ (Hz, 499), PROFILE_DURABILITY (process|fsync), PROFILE_CONFIG (extra TOML
-# appended to Warden's config), BENCH_SKIP_BUILD=1 (use the binaries in target/release).
+# appended to Warden's config), BENCH_SKIP_BUILD=1 (use the binaries in target/release),
+# PROFILE_BIN_DIR (profile the binaries in that folder instead, e.g. an older build; no build),
+# PROFILE_LABEL (the build's name in the title; default the checkout's commit).
 # Every server listens on 127.0.0.1; the load is bounded by wrk's -d; everything started here
 # is stopped on exit.
 set -euo pipefail
@@ -23,8 +25,9 @@ FREQ=${PROFILE_FREQ:-499}
 DURABILITY=${PROFILE_DURABILITY:-process}
 OUT_DIR="$ROOT/bench/flamegraphs"
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-WARDEN="$TARGET_DIR/release/warden"
-STANDIN="$TARGET_DIR/release/warden-standin"
+BIN_DIR=${PROFILE_BIN_DIR:-$TARGET_DIR/release}
+WARDEN="$BIN_DIR/warden"
+STANDIN="$BIN_DIR/warden-standin"
 TOKEN="profile-upstream-token"
 
 log() { printf '[profile %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -36,7 +39,7 @@ if ! command -v inferno-flamegraph >/dev/null; then
   log "cargo install inferno (flame graphs)"
   cargo install --locked inferno >&2
 fi
-if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
+if [[ "${BENCH_SKIP_BUILD:-0}" != 1 && -z "${PROFILE_BIN_DIR:-}" ]]; then
   log "cargo build --release -p warden"
   (cd "$ROOT" && cargo build --release -p warden) >&2
 fi
@@ -107,10 +110,11 @@ FOLDED="$TARGET_DIR/profile/$NAME.folded"
 mkdir -p "$(dirname "$FOLDED")"
 perf script -i "$WORK/perf.data" 2>/dev/null | inferno-collapse-perf >"$FOLDED"
 # Frames narrower than half a pixel are left out: the SVG stays small enough to commit.
-inferno-flamegraph --minwidth 0.5 --title "warden, $STREAM, c=$CONC, $(git -C "$ROOT" rev-parse --short HEAD)" \
+LABEL=${PROFILE_LABEL:-$(git -C "$ROOT" rev-parse --short HEAD)}
+inferno-flamegraph --minwidth 0.5 --title "warden, $STREAM, c=$CONC, $LABEL" \
   <"$FOLDED" >"$OUT_DIR/$NAME.svg"
 {
-  echo "# $NAME: $STREAM at c=$CONC, durability $DURABILITY, commit $(git -C "$ROOT" rev-parse --short HEAD)"
+  echo "# $NAME: $STREAM at c=$CONC, durability $DURABILITY, build $LABEL"
   echo "# load: $(grep -E 'Requests/sec' "$WORK/wrk.txt" | tr -s ' ')"
   echo "# warden CPU while sampled (perf's own cost included): $(( (ticks1 - ticks0) * 10 )) ms over ${SECONDS_SAMPLED}s"
   python3 "$ROOT/bench/profile_summary.py" "$FOLDED"

@@ -591,9 +591,33 @@ impl Writer {
     }
 
     /// Writes a run of the trail's search index.
+    ///
+    /// The index is derived from the trail and rebuilt from it, so on SQLite its runs commit
+    /// without waiting for the disk even when the trail is `fsync`: the next append's sync
+    /// carries them, and a run never costs the appends queued behind it an extra sync.
     async fn index(&mut self, batch: &crate::trace_index::IndexBatch) -> Result<u64, StoreError> {
         Ok(match self {
-            Writer::Sqlite(conn) => crate::trace_index::write_index!(&mut *conn, batch, false),
+            Writer::Sqlite(conn) => {
+                let full: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                if full < 2 {
+                    crate::trace_index::write_index!(&mut *conn, batch, false)
+                } else {
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    let written = async {
+                        Ok::<_, StoreError>(crate::trace_index::write_index!(&mut *conn, batch, false))
+                    }
+                    .await;
+                    // Whatever the run did, the trail's own commits go back to waiting for the disk.
+                    sqlx::query(&format!("PRAGMA synchronous = {full}"))
+                        .execute(&mut *conn)
+                        .await?;
+                    written?
+                }
+            }
             Writer::Postgres { conn, options } => {
                 let live = match conn {
                     Some(live) => live,

@@ -386,6 +386,19 @@ async fn writer(
     // The chain head as this writer last wrote it; re-read when another writer moved it.
     let mut head: Option<(i64, String)> = None;
     let mut group = Group::default();
+    // Every commit goes the same way: chained onto the head, flushed where the store needs it,
+    // counted, and remembered for the console's index.
+    macro_rules! commit {
+        ($group:expr) => {
+            $group.commit(
+                &mut conn,
+                &mut head,
+                flusher.as_ref(),
+                observer.as_deref(),
+                &recent,
+            )
+        };
+    }
     let mut stop: Option<oneshot::Sender<()>> = None;
     while let Some(first) = rx.recv().await {
         // Let the requests already running reach their own appends first: one commit for
@@ -402,27 +415,11 @@ async fn writer(
                 }
                 Command::Probe(done) => {
                     // Behind the records queued before it, as a commit would be.
-                    group
-                        .commit(
-                            &mut conn,
-                            &mut head,
-                            flusher.as_ref(),
-                            observer.as_deref(),
-                            &recent,
-                        )
-                        .await;
+                    commit!(group).await;
                     let _ = done.send(conn.probe().await);
                 }
                 Command::Index(batch, done) => {
-                    group
-                        .commit(
-                            &mut conn,
-                            &mut head,
-                            flusher.as_ref(),
-                            observer.as_deref(),
-                            &recent,
-                        )
-                        .await;
+                    commit!(group).await;
                     let _ = done.send(conn.index(&batch).await);
                 }
             }
@@ -431,15 +428,7 @@ async fn writer(
             }
             next = rx.try_recv().ok();
         }
-        group
-            .commit(
-                &mut conn,
-                &mut head,
-                flusher.as_ref(),
-                observer.as_deref(),
-                &recent,
-            )
-            .await;
+        commit!(group).await;
         if let Some(done) = stop.take() {
             // Whatever was queued behind the shutdown still gets written.
             rx.close();
@@ -448,15 +437,7 @@ async fn writer(
                     group.add(events, memory, done);
                 }
             }
-            group
-                .commit(
-                    &mut conn,
-                    &mut head,
-                    flusher.as_ref(),
-                    observer.as_deref(),
-                    &recent,
-                )
-                .await;
+            commit!(group).await;
             if let Some(flusher) = flusher {
                 drop(flusher.tx);
                 let _ = flusher.task.await;

@@ -254,8 +254,10 @@ const CREDENTIAL_NAMES: &[&str] = &[
     "psk",
 ];
 
-/// How far back on its line a credential's name may stand before the value it names.
-const NAME_REACH: usize = 64;
+/// How far back on its line a credential's name may stand before the value it names: the
+/// detectors read `the password for … is <value>` across a whole sentence, so the whole line,
+/// up to the look-behind's default size.
+const NAME_REACH: usize = 256;
 
 /// Whether the text before `start` on its line names a credential: the token at `start` may be
 /// its value, and a plain word can be a password.
@@ -320,6 +322,10 @@ mod tests {
         assert_eq!(held("the wifi password is hunter"), "hunter");
         assert_eq!(held("Passwort lautet sommer"), "sommer");
         assert_eq!(held("mot de passe : soleil"), "soleil");
+        // However far along the line the value comes.
+        let far =
+            "The password for the production database server in Frankfurt that we set up last week is hunter";
+        assert_eq!(held(far), "hunter");
         // Not on the next line.
         assert_eq!(held("password rules\nthen we"), "");
     }

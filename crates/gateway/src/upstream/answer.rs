@@ -903,7 +903,12 @@ impl Governor {
         let wait = super::hold::held_suffix_chars(&window)
             .min(held)
             .min(self.rules.window_chars);
-        self.must_hold.insert(channel.to_string(), wait);
+        match self.must_hold.get_mut(channel) {
+            Some(n) => *n = wait,
+            None => {
+                self.must_hold.insert(channel.to_string(), wait);
+            }
+        }
     }
 
     /// Whether text is held only because it could still become a secret (not for a tool call).

@@ -7,6 +7,10 @@
 //! letters of a longer secret, and the rest of it is still caught and redacted, because the
 //! text already sent stays in the look-behind the detectors read.
 
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
 /// How many characters at the end of `window` (the text already sent as context, then the
 /// text held) could still become part of a secret, and must wait for what follows.
 pub fn held_suffix_chars(window: &str) -> usize {
@@ -142,8 +146,9 @@ fn number_like(token: &str) -> bool {
     if !word.is_empty() && word.chars().all(|c| matches!(c, '-' | '/' | '+' | '–' | '.')) {
         return true;
     }
-    let lower = word.to_lowercase();
-    MONTHS.contains(&lower.as_str())
+    // Months begin with an ASCII letter and are written in lower case after it, so comparing
+    // ASCII letters without case finds them without a lower-cased copy of every token.
+    MONTHS.iter().any(|month| month.eq_ignore_ascii_case(word))
 }
 
 /// Months, as dates of birth are written in the languages Warden reads.
@@ -227,10 +232,16 @@ const MONTHS: &[&str] = &[
     "maart",
     "mei",
     "augustus",
+    // Their letters beyond ASCII in capitals (`MÄRZ`), which an ASCII comparison does not fold.
+    "mÄrz",
+    "fÉvrier",
+    "aoÛt",
+    "dÉcembre",
+    "marÇo",
 ];
 
 /// Names a secret's value follows (`password: `, `the token is `, `Passwort lautet `), in the
-/// languages the detectors read; matched in lower case.
+/// languages the detectors read; matched without ASCII case.
 const CREDENTIAL_NAMES: &[&str] = &[
     "pass",
     "pwd",
@@ -244,6 +255,7 @@ const CREDENTIAL_NAMES: &[&str] = &[
     "mdp",
     "kennwort",
     "contraseña",
+    "contraseÑa",
     "senha",
     "wachtwoord",
     "パスワード",
@@ -263,12 +275,18 @@ const NAME_REACH: usize = 256;
 /// its value, and a plain word can be a password.
 fn follows_credential_name(window: &str, start: usize) -> bool {
     let line_start = window[..start].rfind('\n').map_or(0, |i| i + 1);
-    let mut from = start.saturating_sub(NAME_REACH).max(line_start);
-    while !window.is_char_boundary(from) {
-        from += 1;
-    }
-    let before = window[from..start].to_lowercase();
-    CREDENTIAL_NAMES.iter().any(|name| before.contains(name))
+    let from = start.saturating_sub(NAME_REACH).max(line_start);
+    // One pass over the bytes, built once: this runs for most events of a streamed answer.
+    static NAMES: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(CREDENTIAL_NAMES)
+            .ok()
+    });
+    // Without the matcher (it cannot fail to build from these names), every value waits.
+    NAMES
+        .as_ref()
+        .is_none_or(|names| names.is_match(&window.as_bytes()[from..start]))
 }
 
 #[cfg(test)]
@@ -312,6 +330,7 @@ mod tests {
         // A short word in capitals may be a bank code, so the name before the number waits too.
         assert_eq!(held("IBAN GB82 WEST 1234 5698"), "IBAN GB82 WEST 1234 5698");
         assert_eq!(held("born on 3 April "), "3 April ");
+        assert_eq!(held("geboren am 3. MÄRZ "), "3. MÄRZ ");
         assert_eq!(held("SSN: 123-45-"), "SSN: 123-45-");
         assert_eq!(held("the number: 123-45-"), "123-45-");
         assert_eq!(held("card 4111 1111 1111 1111 and then"), "");
@@ -321,6 +340,7 @@ mod tests {
     fn a_value_after_a_credentials_name_waits_even_as_a_plain_word() {
         assert_eq!(held("the wifi password is hunter"), "hunter");
         assert_eq!(held("Passwort lautet sommer"), "sommer");
+        assert_eq!(held("CONTRASEÑA: verano"), "verano");
         assert_eq!(held("mot de passe : soleil"), "soleil");
         // However far along the line the value comes.
         let far =

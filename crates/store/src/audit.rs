@@ -113,7 +113,10 @@ impl AuditLog {
         observer: Option<std::sync::Arc<dyn CommitObserver>>,
     ) -> Result<AuditLog, StoreError> {
         let conn = match store.engine() {
-            Engine::Sqlite(options) => Writer::Sqlite(SqliteConnection::connect_with(options).await?),
+            Engine::Sqlite(options) => Writer::Sqlite {
+                conn: SqliteConnection::connect_with(options).await?,
+                fsync: store.durability() == Durability::Fsync,
+            },
             Engine::Postgres(options) => Writer::Postgres {
                 conn: Some(PgConnection::connect_with(options).await?),
                 options: Box::new(options.clone()),
@@ -363,7 +366,7 @@ impl Group {
                     .collect();
                 answer(flusher, committed).await;
                 // After the callers have their answer: the index can wait, they cannot.
-                recent.remember(first_seq, &batch);
+                recent.remember(first_seq, batch);
             }
             Err(e) => {
                 tracing::error!(error = %e, records = batch.len(), "audit commit failed; requests waiting on it are refused");
@@ -451,7 +454,11 @@ async fn writer(
 
 /// The writer's own connection: appends never wait for a pooled connection.
 enum Writer {
-    Sqlite(SqliteConnection),
+    Sqlite {
+        conn: SqliteConnection,
+        /// The trail is `fsync` (`synchronous = FULL`), which the index's runs step out of.
+        fsync: bool,
+    },
     Postgres {
         /// `None` after the connection was lost: the next commit opens a new one.
         conn: Option<PgConnection>,
@@ -564,7 +571,7 @@ impl Writer {
             }};
         }
         match self {
-            Writer::Sqlite(conn) => run!(&mut *conn),
+            Writer::Sqlite { conn, .. } => run!(&mut *conn),
             Writer::Postgres { conn: Some(conn), .. } => run!(&mut *conn),
             Writer::Postgres { conn: None, .. } => return Err(StoreError::WriterClosed),
         }
@@ -578,11 +585,8 @@ impl Writer {
     /// carries them, and a run never costs the appends queued behind it an extra sync.
     async fn index(&mut self, batch: &crate::trace_index::IndexBatch) -> Result<u64, StoreError> {
         Ok(match self {
-            Writer::Sqlite(conn) => {
-                let full: i64 = sqlx::query_scalar("PRAGMA synchronous")
-                    .fetch_one(&mut *conn)
-                    .await?;
-                if full < 2 {
+            Writer::Sqlite { conn, fsync } => {
+                if !*fsync {
                     crate::trace_index::write_index!(&mut *conn, batch, false)
                 } else {
                     sqlx::query("PRAGMA synchronous = NORMAL")
@@ -593,7 +597,7 @@ impl Writer {
                     }
                     .await;
                     // Whatever the run did, the trail's own commits go back to waiting for the disk.
-                    sqlx::query(&format!("PRAGMA synchronous = {full}"))
+                    sqlx::query("PRAGMA synchronous = FULL")
                         .execute(&mut *conn)
                         .await?;
                     written?
@@ -615,7 +619,7 @@ impl Writer {
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         match self {
-            Writer::Sqlite(conn) => {
+            Writer::Sqlite { conn, .. } => {
                 let mut tx = conn.begin().await?;
                 sqlx::query(PROBE_INSERT).execute(&mut *tx).await?;
                 tx.rollback().await?;
@@ -656,7 +660,7 @@ impl Writer {
         head: &mut Option<(i64, String)>,
     ) -> Result<i64, StoreError> {
         match self {
-            Writer::Sqlite(conn) => {
+            Writer::Sqlite { conn, .. } => {
                 let sql = insert_sql(batch.len());
                 for attempt in 0..3 {
                     let (start_seq, start_hash) = match head.take() {
@@ -713,7 +717,7 @@ impl Writer {
 
     async fn close(self) {
         let _ = match self {
-            Writer::Sqlite(conn) => conn.close().await,
+            Writer::Sqlite { conn, .. } => conn.close().await,
             Writer::Postgres { conn: Some(conn), .. } => conn.close().await,
             Writer::Postgres { conn: None, .. } => Ok(()),
         };

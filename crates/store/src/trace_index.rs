@@ -407,15 +407,16 @@ pub struct RecentFacts {
 const RECENT_RECORDS: usize = 100_000;
 
 impl RecentFacts {
-    /// Notes the records of a batch just committed, the first of them as `first_seq`.
-    pub(crate) fn remember(&self, first_seq: i64, batch: &[crate::NewEvent]) {
+    /// Notes the records of a batch just committed, the first of them as `first_seq`; the batch
+    /// is done with, so its ids and stages are kept rather than copied.
+    pub(crate) fn remember(&self, first_seq: i64, batch: Vec<crate::NewEvent>) {
         let parsed: Vec<Parsed> = batch
-            .iter()
+            .into_iter()
             .zip(first_seq..)
             .map(|(e, seq)| {
                 let facts = facts_of(&e.stage, &e.actor, &e.payload);
                 let ts_ms = parse_ts_ms(&e.ts).unwrap_or(0);
-                (seq, e.trace_id.clone(), ts_ms, e.stage.clone(), facts)
+                (seq, e.trace_id, ts_ms, e.stage, facts)
             })
             .collect();
         if let Ok(mut entries) = self.entries.lock() {
@@ -906,9 +907,9 @@ mod tests {
     fn only_a_run_right_after_the_cursor_is_taken_from_memory() {
         let recent = RecentFacts::default();
         let e = || event("t", "executed", json!({"status": "executed"}));
-        recent.remember(1, &[e(), e(), e()]);
+        recent.remember(1, vec![e(), e(), e()]);
         // Record 4 was written by another replica: not here.
-        recent.remember(5, &[e()]);
+        recent.remember(5, vec![e()]);
         let seqs = |v: Option<Vec<Parsed>>| v.map(|v| v.iter().map(|p| p.0).collect::<Vec<_>>());
         assert_eq!(
             seqs(recent.take(1, 10)),
@@ -948,7 +949,7 @@ mod tests {
             log.append(events.clone()).await.unwrap();
             // What the writer remembers of its records reads as the trail read back does.
             let recent = RecentFacts::default();
-            recent.remember(1, &events);
+            recent.remember(1, events.clone());
             let remembered = s.prepare_index(2000, Some(&recent)).await.unwrap().unwrap();
             let read_back = s.prepare_index(2000, None).await.unwrap().unwrap();
             let sorted = |b: &IndexBatch| {

@@ -890,15 +890,18 @@ impl Governor {
     /// Scans `channel`'s held text and redacts findings, then sets how much of its end must
     /// still wait.
     fn scan(&mut self, channel: &str) {
-        self.redact_held(channel);
-        let tail = self.released.get(channel).map_or("", String::as_str);
-        let mut window = String::with_capacity(tail.len() + 64);
-        window.push_str(tail);
-        for field in self.queue.iter().flat_map(|h| &h.texts) {
-            if field.channel == channel {
-                window.push_str(&field.text);
+        // The window as scanned, unless a redaction changed it (then it is put together again).
+        let window = self.redact_held(channel).unwrap_or_else(|| {
+            let tail = self.released.get(channel).map_or("", String::as_str);
+            let mut window = String::with_capacity(tail.len() + 64);
+            window.push_str(tail);
+            for field in self.queue.iter().flat_map(|h| &h.texts) {
+                if field.channel == channel {
+                    window.push_str(&field.text);
+                }
             }
-        }
+            window
+        });
         let held = self.held_chars.get(channel).copied().unwrap_or(0);
         let wait = super::hold::held_suffix_chars(&window)
             .min(held)
@@ -933,8 +936,9 @@ impl Governor {
         self.rules.hold
     }
 
-    /// Scans `channel`'s held text (after the tail already released) and redacts findings.
-    fn redact_held(&mut self, channel: &str) {
+    /// Scans `channel`'s held text (after the tail already released) and redacts findings;
+    /// the window it read (tail, then held text) when nothing in it changed.
+    fn redact_held(&mut self, channel: &str) -> Option<String> {
         let tail = self.released.get(channel).cloned().unwrap_or_default();
         let mut held = String::new();
         let mut pieces: Vec<(usize, usize, usize, usize)> = Vec::new();
@@ -948,7 +952,7 @@ impl Governor {
             }
         }
         if held.is_empty() {
-            return;
+            return Some(tail);
         }
         let window = format!("{tail}{held}");
         let findings: Vec<DlpFinding> = self
@@ -958,7 +962,7 @@ impl Governor {
             .filter(|f| f.end > tail.len())
             .collect();
         if findings.is_empty() {
-            return;
+            return Some(window);
         }
         // Later findings first, so earlier offsets stay true while rewriting.
         let mut report = DlpReport::default();
@@ -1013,6 +1017,7 @@ impl Governor {
             .filter(|e| !self.report.dlp.redacted.contains(e))
             .collect();
         self.report.dlp.redacted.extend(fresh);
+        None
     }
 
     /// Drops the held events `which` picks, and their characters from the windows' counts.

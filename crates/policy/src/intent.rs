@@ -438,8 +438,63 @@ fn asks_for_code(keys: &[&str]) -> bool {
     let verb_last =
         closing_word(keys).is_some_and(|at| matches!(keys[at], "writ" | "write" | "generat" | "generate"));
     verb_last
-        && keys.iter().any(|w| k.code_artefacts.contains(*w))
-        && !keys.iter().any(|w| k.code_in_use.contains(*w))
+        && keys
+            .iter()
+            .any(|w| k.code_artefacts.contains(*w) || CREATIVE_PIECES.contains(w))
+        && !keys
+            .iter()
+            .any(|w| k.code_in_use.contains(*w) || PIECE_SENT.contains(w))
+}
+
+/// Nouns that ask for advice (`any tips on how to …`), by key.
+const ADVICE_NOUNS: &[&str] = &[
+    "tip",
+    "tips",
+    "advice",
+    "idea",
+    "ideas",
+    "suggestion",
+    "suggestions",
+    "recommendation",
+    "recommendations",
+    "guidance",
+    "pointer",
+    "pointers",
+    "hint",
+    "hints",
+    "trick",
+    "tricks",
+];
+
+/// Verbs of planning, prevention and protection, by the start of their keys: advice on how to
+/// do these asks for knowledge about the thing it names, not for the thing.
+const PLANNING_VERBS: &[&str] = &[
+    "plan", "organi", "structur", "prepar", "handl", "manag", "avoid", "prevent", "ensur", "improv",
+    "approach", "design", "document", "communic", "train", "teach", "protect", "secur", "detect", "spot",
+    "recogni", "respond", "keep", "deal", "stay", "reduc", "minimi", "audit", "review", "check", "track",
+    "onboard", "offboard",
+];
+
+/// `Any tips on how to plan an offboarding so no admin rights are forgotten?`: advice on how to
+/// plan, prevent or protect, asked of nobody's system in particular.
+fn asks_for_advice(keys: &[&str]) -> bool {
+    static NOUNS: LazyLock<HashSet<String>> =
+        LazyLock::new(|| ADVICE_NOUNS.iter().map(|w| inflection_key(w)).collect());
+    let Some(noun) = keys.iter().take(6).position(|w| NOUNS.contains(*w)) else {
+        return false;
+    };
+    let rest = &keys[noun + 1..];
+    let Some(how) = rest.iter().take(3).position(|w| *w == "how") else {
+        return false;
+    };
+    // German and Dutch put the verb of such a clause last (`wie man ein Offboarding so plant`).
+    rest[how + 1..]
+        .iter()
+        .take(6)
+        .any(|v| PLANNING_VERBS.iter().any(|p| v.starts_with(p)))
+        && !keys
+            .iter()
+            .any(|w| matches!(*w, "now" | "immediately" | "asap" | "today" | "tonight"))
 }
 
 /// Verbs that ask for something to be explained, in the languages Warden reads.
@@ -559,6 +614,14 @@ const PROCESSING_VERBS: &[&str] = &[
     "归纳",
     "要約",
     "翻訳",
+    "訳して",
+    "訳す",
+    "訳し",
+    "英訳",
+    "和訳",
+    "译成",
+    "译为",
+    "翻成",
     "まとめ",
     "校正",
     "書き直",
@@ -809,6 +872,9 @@ fn is_conceptual(keys: &[&str]) -> bool {
     {
         taught = std::iter::once("explain").chain(rest.iter().copied()).collect();
         keys = &taught[..];
+    }
+    if asks_for_advice(keys) {
+        return true;
     }
     // Verb last, as Japanese asks (`海外送金の仕組みを教えて`, read as `... how ... explain`): an
     // `explain` closing a sentence that asks how, why or what the difference is opens it.

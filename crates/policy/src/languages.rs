@@ -60,6 +60,9 @@ pub(crate) struct Lexicon {
     /// Whether compounds are written as one word (German, Dutch): an unknown word is read by
     /// its last part.
     compounds: bool,
+    /// Pronouns written onto the end of a verb (Spanish `bórralo`, `mándame`; Italian
+    /// `cancellalo`, `inviami`), longest first: an unknown word is read by the verb before them.
+    clitics: &'static [&'static str],
     /// Whether words are looked up with traditional characters folded to simplified ones
     /// (Chinese, whose lexicon is written in Simplified Chinese).
     folds_traditional: bool,
@@ -82,6 +85,18 @@ pub(crate) struct Lexicon {
     /// ambiguity.
     typo_english: Vec<Vec<String>>,
 }
+
+/// Spanish pronouns that follow a verb as part of it, longest first: `dámelo`, `bórralo`.
+const SPANISH_CLITICS: &[&str] = &[
+    "selos", "selas", "melos", "melas", "noslos", "selo", "sela", "melo", "mela", "telo", "tela", "nos",
+    "les", "los", "las", "me", "te", "le", "lo", "la",
+];
+
+/// Italian pronouns that follow a verb as part of it, longest first: `mandaglielo`, `inviami`.
+const ITALIAN_CLITICS: &[&str] = &[
+    "glielo", "gliela", "glieli", "gliele", "melo", "mela", "gli", "mi", "ti", "ci", "vi", "lo", "la", "li",
+    "le", "ne",
+];
 
 /// The shortest word whose misspellings are read as it: shorter ones are too often another
 /// word of the language one letter away (`Konten`, `Kosten`).
@@ -106,6 +121,11 @@ impl Lexicon {
             code: file.language.clone(),
             unspaced,
             compounds: matches!(file.language.as_str(), "de" | "nl"),
+            clitics: match file.language.as_str() {
+                "es" => SPANISH_CLITICS,
+                "it" => ITALIAN_CLITICS,
+                _ => &[],
+            },
             folds_traditional: file.language == "zh",
             ..Lexicon::default()
         };
@@ -251,7 +271,23 @@ impl Lexicon {
             return stem;
         }
         let compound = if self.compounds { self.compound(word) } else { None };
-        compound.or_else(|| self.misspelt(word).map(Cow::Borrowed))
+        compound
+            .or_else(|| self.with_clitics(word).map(Cow::Borrowed))
+            .or_else(|| self.misspelt(word).map(Cow::Borrowed))
+    }
+
+    /// The English of a verb with pronouns written onto its end (`ponme`, `borrala`,
+    /// `mandagli`): the verb is a word of the lexicon, and it ends as an imperative or an
+    /// infinitive does, so that a noun that merely ends in `-la` or `-te` is not cut.
+    fn with_clitics(&self, word: &str) -> Option<&[String]> {
+        self.clitics.iter().find_map(|clitic| {
+            let verb = word.strip_suffix(clitic)?;
+            let verb_like = verb.len() >= 2 && verb.ends_with(['a', 'e', 'i', 'r', 'n']);
+            verb_like
+                .then(|| self.words.get(verb))
+                .flatten()
+                .map(Vec::as_slice)
+        })
     }
 
     /// The English of the one long word `word` is a one-edit misspelling of, unless it is as
@@ -632,6 +668,20 @@ mod tests {
         assert_eq!(code("请删除所有客户数据"), Some("zh".into()));
         assert_eq!(code("顧客データベースを削除してください"), Some("ja".into()));
         assert_eq!(code("Please delete every backup of the customer database."), None);
+    }
+
+    #[test]
+    fn pronouns_written_onto_a_verb_leave_the_verb() {
+        let languages = Languages::builtin().unwrap();
+        let es = languages.get("es").unwrap();
+        let it = languages.get("it").unwrap();
+        let english = |l: &Lexicon, w: &str| l.word(w).map(|e| e.join(" "));
+        assert_eq!(english(es, "mandame"), english(es, "manda"));
+        assert!(english(es, "mandame").is_some());
+        assert_eq!(english(it, "inviami"), english(it, "invia"));
+        assert!(english(it, "inviami").is_some());
+        // A word that merely ends as a pronoun does is not cut: `escuela` is no verb `escue`.
+        assert_eq!(english(es, "escuela"), None);
     }
 
     #[test]

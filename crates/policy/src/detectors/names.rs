@@ -294,6 +294,43 @@ const JA_TITLES: &[&str] = &[
     "主任",
 ];
 
+/// Nouns for people in general that take an honorific as names do (`お客様`, the customer;
+/// `皆さん`, everyone; `ご担当者様`, whoever is in charge): no one is named.
+const JA_GENERIC_BEFORE_TITLE: &[&str] = &[
+    "客",
+    "皆",
+    "神",
+    "王",
+    "奥",
+    "患者",
+    "利用者",
+    "会員",
+    "担当者",
+    "担当",
+    "先方",
+    "取引先",
+    "社員",
+    "生徒",
+    "学生",
+    "保護者",
+    "乗客",
+    "住民",
+    "購入者",
+    "申込者",
+    "参加者",
+    "応募者",
+    "関係者",
+    "各位",
+    "お子",
+    "子",
+    "旦那",
+    "ユーザー",
+    "メンバー",
+    "スタッフ",
+    "ゲスト",
+    "オーナー",
+];
+
 /// Chinese titles that follow a name.
 const ZH_TITLES: &[&str] = &[
     "先生", "女士", "小姐", "经理", "总监", "主管", "老师", "医生", "同事",
@@ -600,7 +637,8 @@ fn cjk_names(text: &str, out: &mut Vec<(usize, usize)>) {
             while from > 0 && k - from < 6 && (is_han(chars[from - 1].1) || is_katakana(chars[from - 1].1)) {
                 from -= 1;
             }
-            if from < k {
+            let run: String = chars[from..k].iter().map(|&(_, c)| c).collect();
+            if from < k && !JA_GENERIC_BEFORE_TITLE.iter().any(|g| run.ends_with(g)) {
                 let end = chars
                     .get(k + title.chars().count())
                     .map_or(text.len(), |&(i, _)| i);
@@ -658,6 +696,8 @@ mod tests {
         assert_eq!(names("Bernard Giraud est-il malade ?"), vec!["Bernard Giraud"]);
         assert_eq!(names("Ask Dr. Okafor about it"), vec!["Dr. Okafor"]);
         assert_eq!(names("中村由美さんの診断書"), vec!["中村由美さん"]);
+        assert!(names("ご搭乗のお客様は、搭乗券とパスポートをご用意ください").is_empty());
+        assert!(names("ご担当者様、患者様の診断書をお送りください").is_empty());
         assert_eq!(names("王伟的病假是什么原因"), vec!["王伟"]);
         assert_eq!(names("查一下病人王丽华的病历"), vec!["王丽华"]);
         assert_eq!(names("請把陳志明的病歷寄給我"), vec!["陳志明"]);

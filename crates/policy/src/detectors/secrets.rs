@@ -232,6 +232,16 @@ pub(crate) fn gated_patterns() -> Vec<(Pattern, Trigger)> {
             ),
             Trigger::Element,
         ),
+        // Twilio's account SID given with its auth token, as its SDKs take them:
+        // `twilio('AC…', '…')`. The SID alone names an account; the token beside it is the secret.
+        (
+            p(
+                "service_token",
+                r#"[A-Za-z0-9_.]*\([ \t]*["']AC[0-9a-f]{32}["'][ \t]*,[ \t]*["'][0-9a-f]{32}["']"#,
+                None,
+            ),
+            Trigger::Separator,
+        ),
         // Said in a sentence: `the wifi password is Tr0ub4dor&3`, in the languages people write.
         (
             p(
@@ -239,8 +249,10 @@ pub(crate) fn gated_patterns() -> Vec<(Pattern, Trigger)> {
                 concat!(
                     r"(?i)(password|passwd|passcode|passphrase|pwd|mot de passe|(?-u:\b)mdp|passwort|kennwort|contrase\xC3\xB1a|senha|palavra-passe|wachtwoord",
                     r"|\xE3\x83\x91\xE3\x82\xB9\xE3\x83\xAF\xE3\x83\xBC\xE3\x83\x89|\xE5\xAF\x86\xE7\xA0\x81)",
-                    r"[ \t]+(?:[^\n.!?]*?[ \t])?(is|was|est|c'est|c\xE2\x80\x99est|ist|lautet|es|\xC3\xA9|\xC3\xA8|set to|changed to|reset to)[ \t]*:?[ \t]+",
-                    r"(?:(now|currently|still|temporarily|just|ahora|maintenant|jetzt|agora|ora|nu)[ \t]+)?[:]?[ \t]*[^\s]{6,}",
+                    r"[ \t]+(?:[^\n.!?]*?[ \t])??(is|was|est|c'est|c\xE2\x80\x99est|ist|lautet|es|\xC3\xA9|\xC3\xA8|set to|changed to|reset to)[ \t]*:?[ \t]+",
+                    // A few words may come first (`is sinds vanochtend …`, `is as of today …`):
+                    // the value must still look like a password, which words do not.
+                    r"(?:[a-z\x80-\xFF]{1,28}[ \t]+){0,3}[:]?[ \t]*[^\s]{6,}",
                     r"|(?-u:\b)(password|passwd|pwd|passwort|kennwort|senha|contrase\xC3\xB1a|mot de passe|mdp|palavra-passe|wachtwoord)(?:[ \t]*[:\xEF\xBC\x9A][ \t]*|[ \t]+)[^\s:=]{6,}",
                     r"|(\xE3\x83\x91\xE3\x82\xB9\xE3\x83\xAF\xE3\x83\xBC\xE3\x83\x89|\xE5\xAF\x86\xE7\xA0\x81)(?:[ \t]*(\xE3\x81\xAF|\xE6\x98\xAF|:|\xEF\xBC\x9A)[ \t]*|[ \t]+)[^\s]{6,}",
                 ),
@@ -815,6 +827,14 @@ mod tests {
                 "credential_assignment",
             ),
             (
+                "const client = twilio('AC5e1621a1e206a998f810bcfc3cf97061', 'feb018e0a5e7375da5e14425f152f602');",
+                "service_token",
+            ),
+            (
+                "Hoi Femke, het wachtwoord voor de kassa-admin is sinds vanochtend 6o6z?PNzHOd9 — niet doorsturen.",
+                "credential_assignment",
+            ),
+            (
                 "twilio auth token 4d4f7127ab1be460d786e34fffa8c53b",
                 "credential_assignment",
             ),
@@ -882,6 +902,10 @@ mod tests {
             "DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/DBNAME",
             "db_password: \"{{ lookup('hashi_vault', 'secret=secret/data/prod/db:password') }}\"",
             "パスワードは12文字以上にし、他のサービスと使い回さないでください。",
+            "The password is at least 12 characters long and rotated every 90 days.",
+            "Het wachtwoord is sinds vanochtend veranderd, vraag het aan Femke.",
+            "account AC5e1621a1e206a998f810bcfc3cf97061 is the billing subaccount",
+            "lookup('AC5e1621a1e206a998f810bcfc3cf97061')",
             "client = Client(token=self.auth_token)",
             "  existingSecret: warehouse-db-credentials\n  existingSecretPasswordKey: password",
             "valueFrom:\n  secretKeyRef:\n    name: smtp-credentials\n    key: password",

@@ -35,7 +35,21 @@ pub fn analyse_at(text: &str, depth: usize) -> Vec<Finding> {
     static WINDOWS_SHELL: LazyLock<Regex> = LazyLock::new(|| {
         crate::built_in_regex(r"(?i)^\s*(?:\S*[\\/])?(powershell|pwsh|cmd)(?:\.exe)?\s+(.*)$")
     });
-    if let Some(c) = WINDOWS_SHELL.captures(text.trim()) {
+    // cmd drops its escape character before it runs a word: `c^m^d /c …` is `cmd /c …`.
+    let trimmed = text.trim();
+    let program_end = trimmed.find(char::is_whitespace).unwrap_or(trimmed.len());
+    let uncareted;
+    let line = if trimmed[..program_end].contains('^') {
+        uncareted = format!(
+            "{}{}",
+            trimmed[..program_end].replace('^', ""),
+            &trimmed[program_end..]
+        );
+        uncareted.as_str()
+    } else {
+        trimmed
+    };
+    if let Some(c) = WINDOWS_SHELL.captures(line) {
         let program = c[1].to_ascii_lowercase();
         let rest = c[2].trim();
         if program == "cmd" {

@@ -620,4 +620,16 @@ mod tests {
         assert_eq!(one("reg save HKLM\\SAM C:\\t\\sam"), Effect::CredentialAccess);
         assert_eq!(one("ipconfig /all"), Effect::ReadOnly);
     }
+
+    #[test]
+    fn carets_in_the_program_name_are_cmd_escapes() {
+        let effects = |s: &str| {
+            super::super::commands::analyse_at(s, 0)
+                .iter()
+                .map(|f| f.effect)
+                .collect::<Vec<_>>()
+        };
+        assert!(effects("c^m^d /c \"r^d /s /q E:\\Archive\"").contains(&Effect::Destructive));
+        assert_eq!(effects("c^m^d /c dir"), effects("cmd /c dir"));
+    }
 }

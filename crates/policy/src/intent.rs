@@ -423,15 +423,15 @@ fn asks_for_code(keys: &[&str]) -> bool {
         // Creative writing about a thing does not do it (`Write a limerick about a server that
         // refused to reboot`), unless the piece is then sent or posted.
         if let Some(noun_at) = rest.iter().take(6).position(|w| CREATIVE_PIECES.contains(w)) {
-            return !rest[noun_at..]
-                .iter()
-                .any(|w| k.code_in_use.contains(*w) || PIECE_SENT.contains(w));
+            return !put_to_use(&rest[noun_at..], |w| {
+                k.code_in_use.contains(w) || PIECE_SENT.contains(&w)
+            });
         }
         // The artefact within a few words (`a small Python function`, `me a bash script`).
         let Some(noun_at) = rest.iter().take(6).position(|w| k.code_artefacts.contains(*w)) else {
             return false;
         };
-        return !rest[noun_at..].iter().any(|w| k.code_in_use.contains(*w));
+        return !put_to_use(&rest[noun_at..], |w| k.code_in_use.contains(w));
     }
     // Verb last, as Japanese puts it (`…を削除するPython関数を書いて`, read as `… delete python
     // function write`).
@@ -441,9 +441,50 @@ fn asks_for_code(keys: &[&str]) -> bool {
         && keys
             .iter()
             .any(|w| k.code_artefacts.contains(*w) || CREATIVE_PIECES.contains(w))
-        && !keys
-            .iter()
-            .any(|w| k.code_in_use.contains(*w) || PIECE_SENT.contains(w))
+        && !put_to_use(keys, |w| k.code_in_use.contains(w) || PIECE_SENT.contains(&w))
+}
+
+/// Whether `keys` put what is written to use (`… and run it on prod`), by a word `uses` names,
+/// unless that word is negated (`don't run it`, `niet uitvoeren`, `nicht ausführen`) or the
+/// asker runs it (`I'll run it myself`, `ik voer het zelf uit`).
+fn put_to_use(keys: &[&str], uses: impl Fn(&str) -> bool) -> bool {
+    let negation = |w: &str| {
+        matches!(
+            w,
+            "not"
+                | "don"
+                | "dont"
+                | "never"
+                | "t"
+                | "niet"
+                | "nicht"
+                | "kein"
+                | "no"
+                | "non"
+                | "pas"
+                | "nao"
+                | "não"
+                | "nunca"
+                | "mai"
+                | "nooit"
+                | "nie"
+        )
+    };
+    let asker = |w: &str| {
+        matches!(
+            w,
+            "i" | "ll" | "ich" | "ik" | "je" | "yo" | "io" | "eu" | "myself" | "zelf" | "selbst"
+        )
+    };
+    keys.iter().enumerate().any(|(at, w)| {
+        let before = &keys[at.saturating_sub(2)..at];
+        let after = keys.get(at + 1..(at + 3).min(keys.len())).unwrap_or_default();
+        uses(w)
+            && !before.iter().any(|b| negation(b) || asker(b))
+            && !after
+                .iter()
+                .any(|a| matches!(*a, "myself" | "zelf" | "selbst" | "yourself"))
+    })
 }
 
 /// Nouns that ask for advice (`any tips on how to …`), by key.
@@ -584,6 +625,7 @@ const PROCESSING_VERBS: &[&str] = &[
     "condens",
     "simplif",
     "résum",
+    "resúm",
     "resum",
     "tradu",
     "reformul",
@@ -984,6 +1026,20 @@ fn is_conceptual(keys: &[&str]) -> bool {
     // Who is taught is no part of what is asked: `explain to me how invoices are approved`.
     let asked = match asked {
         ["explain", "to", "me", rest @ ..] => rest,
+        _ => asked,
+    };
+    // Nor why it is asked: `… so I understand the slide in our security training`.
+    let asked = match asked.windows(3).position(|w| {
+        matches!(
+            w,
+            [
+                "so",
+                "i" | "we" | "that",
+                "understand" | "know" | "can" | "get" | "learn" | "i" | "we"
+            ]
+        )
+    }) {
+        Some(at) if at > 1 => &asked[..at],
         _ => asked,
     };
     !asked

@@ -247,12 +247,12 @@ pub(crate) fn gated_patterns() -> Vec<(Pattern, Trigger)> {
             p(
                 "credential_assignment",
                 concat!(
-                    r"(?i)(password|passwd|passcode|passphrase|pwd|mot de passe|(?-u:\b)mdp|passwort|kennwort|contrase\xC3\xB1a|senha|palavra-passe|wachtwoord",
+                    r"(?i)(password|passwd|passcode|passphrase|pwd|creds|credentials|mot de passe|(?-u:\b)mdp|passwort|kennwort|contrase\xC3\xB1a|senha|palavra-passe|wachtwoord",
                     r"|\xE3\x83\x91\xE3\x82\xB9\xE3\x83\xAF\xE3\x83\xBC\xE3\x83\x89|\xE5\xAF\x86\xE7\xA0\x81)",
-                    r"[ \t]+(?:[^\n.!?]*?[ \t])??(is|was|est|c'est|c\xE2\x80\x99est|ist|lautet|es|\xC3\xA9|\xC3\xA8|set to|changed to|reset to)[ \t]*:?[ \t]+",
+                    r"[ \t]+(?:[^\n.!?]*?[ \t])??(is|are|was|were|est|sont|c'est|c\xE2\x80\x99est|ist|sind|lautet|lauten|es|son|\xC3\xA9|s\xC3\xA3o|\xC3\xA8|sono|zijn|set to|changed to|reset to)[ \t]*:?[ \t]+",
                     // A few words may come first (`is sinds vanochtend …`, `is as of today …`):
                     // the value must still look like a password, which words do not.
-                    r"(?:[a-z\x80-\xFF]{1,28}[ \t]+){0,3}[:]?[ \t]*[^\s]{6,}",
+                    r"(?:[a-z\x80-\xFF]{1,28}[ \t]+){0,3}(?:/[ \t]*)?[:]?[ \t]*[^\s]{6,}",
                     r"|(?-u:\b)(password|passwd|pwd|passwort|kennwort|senha|contrase\xC3\xB1a|mot de passe|mdp|palavra-passe|wachtwoord)(?:[ \t]*[:\xEF\xBC\x9A][ \t]*|[ \t]+)[^\s:=]{6,}",
                     r"|(\xE3\x83\x91\xE3\x82\xB9\xE3\x83\xAF\xE3\x83\xBC\xE3\x83\x89|\xE5\xAF\x86\xE7\xA0\x81)(?:[ \t]*(\xE3\x81\xAF|\xE6\x98\xAF|:|\xEF\xBC\x9A)[ \t]*|[ \t]+)[^\s]{6,}",
                 ),
@@ -262,22 +262,24 @@ pub(crate) fn gated_patterns() -> Vec<(Pattern, Trigger)> {
                 "password",
                 "Password",
                 "PASSWORD",
+                // Capitals are given only for the words written so in prose (`PASSWORD:`
+                // lines are found at their separator): each literal costs the gate.
+                "creds",
+                "credentials",
+                "Credentials",
                 "passwd",
                 "Passwd",
-                "PASSWD",
                 "passcode",
                 "Passcode",
                 "passphrase",
                 "Passphrase",
                 "pwd",
-                "PWD",
                 "mot de passe",
                 "Mot de passe",
                 "mdp",
                 "palavra-passe",
                 "passwort",
                 "Passwort",
-                "PASSWORT",
                 "kennwort",
                 "Kennwort",
                 "contraseña",
@@ -835,6 +837,10 @@ mod tests {
                 "credential_assignment",
             ),
             (
+                "hey all, new staging DB creds are admin / Tr0ub4dor&3xQ!, pls don't share",
+                "credential_assignment",
+            ),
+            (
                 "twilio auth token 4d4f7127ab1be460d786e34fffa8c53b",
                 "credential_assignment",
             ),
@@ -903,6 +909,7 @@ mod tests {
             "db_password: \"{{ lookup('hashi_vault', 'secret=secret/data/prod/db:password') }}\"",
             "パスワードは12文字以上にし、他のサービスと使い回さないでください。",
             "The password is at least 12 characters long and rotated every 90 days.",
+            "The credentials are stored in the vault under prod/db, ask Femke for access.",
             "Het wachtwoord is sinds vanochtend veranderd, vraag het aan Femke.",
             "account AC5e1621a1e206a998f810bcfc3cf97061 is the billing subaccount",
             "lookup('AC5e1621a1e206a998f810bcfc3cf97061')",

@@ -57,7 +57,48 @@ pub(crate) fn is_conceptual_sentence(tokens: &Tokens, sentence: u32) -> bool {
     }
     // The code a question asks about, given after it (`What does this query do? SELECT dept,
     // AVG(salary) FROM ...`): a statement quoted to be explained, not an instruction.
-    sentence > 0 && is_sql_statement(&keys) && is_conceptual_sentence(tokens, sentence - 1)
+    if sentence > 0 && is_sql_statement(&keys) && is_conceptual_sentence(tokens, sentence - 1) {
+        return true;
+    }
+    // What somebody says, reported before a question about it (`A README says to install their
+    // CLI with `curl … | sh`. Why do security people hate that pattern?`).
+    reports_what_is_said(&keys) && {
+        let next_start = end;
+        let next_end = tokens.tokens.partition_point(|t| t.sentence <= sentence + 1);
+        let next: Vec<&str> = (next_start..next_end).map(|i| tokens.key(i)).collect();
+        next.iter()
+            .any(|w| matches!(*w, "that" | "thi" | "this" | "it" | "these" | "those" | "such"))
+            && is_conceptual(&next)
+    }
+}
+
+/// Whether keys report what a person or a text says (`the README says to …`, `our vendor
+/// recommends …`), asking nothing of the agent.
+fn reports_what_is_said(keys: &[&str]) -> bool {
+    let Some(at) = keys.iter().position(|w| {
+        matches!(
+            *w,
+            "say"
+                | "said"
+                | "recommend"
+                | "suggest"
+                | "tell"
+                | "told"
+                | "instruct"
+                | "claim"
+                | "advis"
+                | "advise"
+        )
+    }) else {
+        return false;
+    };
+    at >= 1
+        && !keys[..at].iter().any(|w| {
+            matches!(
+                *w,
+                "you" | "u" | "pleas" | "please" | "can" | "could" | "would" | "will" | "i" | "we"
+            )
+        })
 }
 
 /// Whether keys read as a statement of SQL rather than a request in words: the statement's
@@ -1042,9 +1083,24 @@ fn is_conceptual(keys: &[&str]) -> bool {
         Some(at) if at > 1 => &asked[..at],
         _ => asked,
     };
-    !asked
-        .iter()
-        .any(|w| k.operational.contains(*w) && !(asks_why && matches!(*w, "my" | "i" | "me" | "our")))
+    // Nor who asks, said of themselves: `I'm new to Linux`, `je débute`.
+    let about_the_asker = |at: usize| {
+        asked[at] == "i"
+            && matches!(
+                &asked[at + 1..asked.len().min(at + 4)],
+                [
+                    "m" | "am" | "be",
+                    "new" | "a" | "just" | "still" | "learn" | "studi" | "curiou",
+                    ..
+                ] | ["debut" | "learn" | "begin" | "start", ..]
+                    | ["m" | "am" | "be", "not", ..]
+            )
+    };
+    !asked.iter().enumerate().any(|(at, w)| {
+        k.operational.contains(*w)
+            && !(asks_why && matches!(*w, "my" | "i" | "me" | "our"))
+            && !about_the_asker(at)
+    })
 }
 
 #[cfg(test)]

@@ -516,6 +516,16 @@ pub(crate) fn tokenize(normalized: &str) -> Tokens {
     tokenize_in(normalized, None)
 }
 
+/// Whether the word before boundary `i` closes a date of day and month (`12.03.`): two
+/// numbers of one or two digits joined by a dot.
+fn ends_a_date(raw: &[Raw<'_>], bytes: &[u8], i: usize) -> bool {
+    let short_number = |w: &Raw<'_>| w.text.len() <= 2 && w.text.bytes().all(|b| b.is_ascii_digit());
+    i >= 2
+        && short_number(&raw[i - 1])
+        && short_number(&raw[i - 2])
+        && bytes.get(raw[i - 2].end..raw[i - 1].start) == Some(b".".as_slice())
+}
+
 /// As `tokenize`, with the words of another language mapped onto English ones.
 pub(crate) fn tokenize_in(normalized: &str, lexicon: Option<&crate::languages::Lexicon>) -> Tokens {
     let mut raw = join_spelled_out(raw_words(normalized), normalized);
@@ -549,7 +559,11 @@ pub(crate) fn tokenize_in(normalized: &str, lexicon: Option<&crate::languages::L
                 // A full stop ends a sentence only before a space or a line break: `v2.5`,
                 // `bob@gmail.com` and `$4.50` are one word, not two sentences, and the dot of
                 // `.env` or `.bashrc` opens a name.
-                b'.' if kind == 0 && gap.len() > 1 && at + 1 < gap.len() => kind = 1,
+                // Nor after a date written day and month (`am 12.03. von 9 bis 12`), as German
+                // and Dutch write them.
+                b'.' if kind == 0 && gap.len() > 1 && at + 1 < gap.len() && !ends_a_date(&raw, bytes, i) => {
+                    kind = 1
+                }
                 b',' => comma = true,
                 _ => {}
             }

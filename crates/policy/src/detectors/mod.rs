@@ -337,6 +337,23 @@ fn value_span(text: &str, start: usize, end: usize) -> (usize, usize) {
                     v
                 }
             })
+    } else if lower.trim_start_matches(['"', '\'']).starts_with("name") && lower.contains("value") {
+        // `name: DB_PASSWORD` then `value: …`: the second field's value.
+        found.rfind(':').map(skip)
+    } else if [
+        "auth=",
+        "auth =",
+        "auth(",
+        "httpbasicauth",
+        "httpdigestauth",
+        "basicauth",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p))
+    {
+        // `auth=("user", "…")`: the last of the quoted arguments.
+        let trimmed = found.trim_end_matches(['"', '\'', ')']);
+        trimmed.rfind(['"', '\'']).map(after)
     } else if lower.starts_with("authorization") {
         found.rfind(char::is_whitespace).map(after)
     } else {
@@ -666,6 +683,34 @@ mod value_tests {
                     "{text:?} {h:?}"
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod span_tests {
+    /// What is reported (and redacted) of a secret given as a value is the value alone.
+    #[test]
+    fn a_secret_given_as_a_value_spans_the_value() {
+        let d = super::Detectors::compile().unwrap();
+        for (text, value) in [
+            (
+                "env:\n  - name: DD_API_KEY\n          value: \"5dfa02266ff17027b19c7a22b6de8472\"",
+                "5dfa02266ff17027b19c7a22b6de8472",
+            ),
+            (
+                "requests.get(url, auth=(\"svc_reports\", \"V5zz_H_oahAlSoc\"))",
+                "V5zz_H_oahAlSoc",
+            ),
+            ("db password = Tr0ub4dor&3x", "Tr0ub4dor&3x"),
+        ] {
+            let spans: Vec<&str> = d
+                .scan(text)
+                .iter()
+                .filter(|h| h.detector == "credential_assignment")
+                .map(|h| &text[h.start..h.end])
+                .collect();
+            assert_eq!(spans, [value], "{text:?}");
         }
     }
 }

@@ -221,6 +221,24 @@ static PHONE_WORDS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
         "联系",
         "contacto",
         "kontakt",
+        // Calling back, said as a verb (`me rappeler au …`, `ruf mich unter … an`).
+        "appel",
+        "rappel",
+        "joindre",
+        "anruf",
+        "ruf ",
+        "rufen",
+        "erreichbar",
+        "llam",
+        "ligar",
+        "liga-me",
+        "chiama",
+        "richiam",
+        "bellen",
+        "bel me",
+        "拨打",
+        "致电",
+        "打给",
     ])
 });
 
@@ -251,8 +269,10 @@ fn phone_candidates(text: &str, out: &mut Vec<(usize, usize)>) {
     }
     // `090-8745-4741`, `0612-345-678`: three dash-separated groups after a trunk zero read as a
     // phone number without a word to say so.
-    static DASHED: LazyLock<Regex> = LazyLock::new(|| re(r"^0\d{1,4}-\d{2,4}-\d{3,4}$"));
-    let national_possible = has_digits(text, 9) && (PHONE_WORDS.is_match(text) || text.contains('-'));
+    // `06 82 20 49 76`: France's ten digits in pairs are a phone number wherever they stand.
+    static DASHED: LazyLock<Regex> = LazyLock::new(|| re(r"^(0\d{1,4}-\d{2,4}-\d{3,4}|0[1-9]( \d{2}){4})$"));
+    let national_possible =
+        has_digits(text, 9) && (PHONE_WORDS.is_match(text) || text.contains('-') || text.contains(" 0"));
     for c in NATIONAL.captures_iter(if national_possible { text } else { "" }) {
         if let Some(m) = c.get(1)
             && (9..=12).contains(&digit_count(m.as_str()))
@@ -1174,6 +1194,9 @@ mod tests {
         assert!(detect("员工李明，1988年2月9日出生，入职三年").contains(&"date_of_birth"));
         assert!(!detect("会议定于2025年3月1日举行").contains(&"date_of_birth"));
         assert!(detect("请联系张经理，手机 138 0013 7792。").contains(&"phone_number"));
+        assert!(detect("Pouvez-vous me rappeler au 06 82 20 49 76 pour le taxi ?").contains(&"phone_number"));
+        assert!(detect("Ruf mich bitte unter 0171 2345678 an.").contains(&"phone_number"));
+        assert!(!detect("Chapitres 01 02 03 et 04 du rapport").contains(&"phone_number"));
         assert!(detect("card 4111 1111 1111 1111 exp 12/29").contains(&"card_number"));
         assert!(detect("5500-0000-0000-0004").contains(&"card_number"));
         assert!(detect("378282246310005").contains(&"card_number"));

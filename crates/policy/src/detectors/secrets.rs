@@ -183,6 +183,29 @@ pub(crate) fn gated_patterns() -> Vec<(Pattern, Trigger)> {
                 "mariadb",
             ]),
         ),
+        // A secret's name and its value as two fields of one entry: Kubernetes' `- name:
+        // DD_API_KEY` then `value: "…"`, an ECS task's `{"name": "DB_PASSWORD", "value": "…"}`.
+        (
+            p(
+                "credential_assignment",
+                concat!(
+                    r#"(?i)["']?name["']?[ \t]*:[ \t]*["']?[A-Za-z0-9_.-]*(password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?)[A-Za-z0-9_.-]*["']?"#,
+                    r#"[ \t]*,?[ \t]*\r?\n?[ \t]*["']?value["']?[ \t]*:[ \t]*["']?[^\s"',}]{6,}"#,
+                ),
+                Some(field_value_is_secret),
+            ),
+            Trigger::Separator,
+        ),
+        // HTTP basic authentication given by position: requests' `auth=("user", "…")`,
+        // `HTTPBasicAuth('user', '…')`.
+        (
+            p(
+                "credential_assignment",
+                r#"(auth|HTTPBasicAuth|HTTPDigestAuth|BasicAuth)[ \t]*(=[ \t]*)?\([ \t]*["'][^"'\n]{1,64}["'][ \t]*,[ \t]*["'][^"'\n]{6,}["']"#,
+                Some(positional_is_secret),
+            ),
+            Trigger::Separator,
+        ),
         // PHP's `define('DB_PASSWORD', '...')`.
         (
             p(
@@ -576,6 +599,17 @@ fn markup_is_secret(text: &str) -> bool {
     !is_not_a_value(value) && !placeholder_value(value) && value.len() >= 6
 }
 
+/// The value of a `name:`/`value:` pair, unless it is a placeholder or a reference.
+fn field_value_is_secret(text: &str) -> bool {
+    let value = text
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .trim_matches(|c| c == '"' || c == '\'');
+    value.len() >= 6 && !is_not_a_value(value) && !placeholder_value(value)
+}
+
 fn positional_is_secret(text: &str) -> bool {
     let value = text
         .trim_end_matches(['"', '\'', ')', ';'])
@@ -841,6 +875,18 @@ mod tests {
                 "credential_assignment",
             ),
             (
+                "env:\n            - name: DD_API_KEY\n              value: \"5dfa02266ff17027b19c7a22b6de8472\"",
+                "credential_assignment",
+            ),
+            (
+                "{\"name\": \"DB_PASSWORD\", \"value\": \"q8Vr-22xLpM\"}",
+                "credential_assignment",
+            ),
+            (
+                "r = requests.get(url, auth=(\"svc_reports\", \"V5zz_H_oahAlSoc\"), timeout=30)",
+                "credential_assignment",
+            ),
+            (
                 "twilio auth token 4d4f7127ab1be460d786e34fffa8c53b",
                 "credential_assignment",
             ),
@@ -910,6 +956,9 @@ mod tests {
             "パスワードは12文字以上にし、他のサービスと使い回さないでください。",
             "The password is at least 12 characters long and rotated every 90 days.",
             "The credentials are stored in the vault under prod/db, ask Femke for access.",
+            "env:\n  - name: DB_PASSWORD\n    valueFrom:\n      secretKeyRef:\n        name: db\n        key: password",
+            "- name: API_TOKEN\n  value: \"<your-token>\"",
+            "auth=(user, password)",
             "Het wachtwoord is sinds vanochtend veranderd, vraag het aan Femke.",
             "account AC5e1621a1e206a998f810bcfc3cf97061 is the billing subaccount",
             "lookup('AC5e1621a1e206a998f810bcfc3cf97061')",

@@ -528,6 +528,18 @@ fn put_to_use(keys: &[&str], uses: impl Fn(&str) -> bool) -> bool {
     })
 }
 
+/// `Where does the 'sudo make me a sandwich' joke come from?`: where a word, a saying or a
+/// custom comes from, asked of nobody's system.
+fn asks_where_from(keys: &[&str]) -> bool {
+    matches!(keys, ["wher", "do" | "be", ..])
+        && keys
+            .windows(2)
+            .any(|w| matches!(w, ["come", "from"]) || w[0].starts_with("origin"))
+        && !keys
+            .iter()
+            .any(|w| matches!(*w, "i" | "we" | "my" | "our" | "you"))
+}
+
 /// Nouns that ask for advice (`any tips on how to …`), by key.
 const ADVICE_NOUNS: &[&str] = &[
     "tip",
@@ -956,7 +968,7 @@ fn is_conceptual(keys: &[&str]) -> bool {
         taught = std::iter::once("explain").chain(rest.iter().copied()).collect();
         keys = &taught[..];
     }
-    if asks_for_advice(keys) {
+    if asks_for_advice(keys) || asks_where_from(keys) {
         return true;
     }
     // Verb last, as Japanese asks (`海外送金の仕組みを教えて`, read as `... how ... explain`): an

@@ -447,8 +447,16 @@ impl Policy {
         if key.len() < 4 || !key.is_ascii() {
             return None;
         }
+        // Words that only look like `re-` verbs: a barcode scanner at the `returns` desk turns
+        // nothing off, and `research` is no search.
+        const NOT_RE_VERBS: &[&str] = &[
+            "return", "remark", "resign", "retail", "research", "reserv", "resort", "relay", "retir",
+            "reward", "reform", "repeat", "resist", "respons", "restrict", "rejoic", "remind", "resid",
+            "reveal",
+        ];
         if let Some(rest) = key.strip_prefix("re")
             && rest.len() >= 4
+            && !NOT_RE_VERBS.iter().any(|w| key.starts_with(w))
             && let Some(&id) = self.vocabulary.get(rest)
         {
             return Some(id);

@@ -809,9 +809,14 @@ const MAX_INSTRUCTION_BYTES: usize = 240;
 /// the end. What that text says about changes or messages is its content, not a request.
 pub(crate) fn text_given_to_process(text: &str) -> Option<(usize, usize)> {
     let head_end = text.floor_char_boundary(MAX_INSTRUCTION_BYTES.min(text.len()));
-    let (open, opener) = text[..head_end]
-        .char_indices()
-        .find(|(_, c)| matches!(c, ':' | '：' | '«' | '“' | '"' | '„' | '「' | '『' | '\''))?;
+    // An apostrophe between letters (`you're`, `the shop's`) opens no quotation.
+    let apostrophe = |at: usize| {
+        text[..at].chars().next_back().is_some_and(char::is_alphanumeric)
+            && text[at + 1..].chars().next().is_some_and(char::is_alphanumeric)
+    };
+    let (open, opener) = text[..head_end].char_indices().find(|&(at, c)| {
+        matches!(c, ':' | '：' | '«' | '“' | '"' | '„' | '「' | '『') || (c == '\'' && !apostrophe(at))
+    })?;
     let instruction = text[..open].to_lowercase();
     // The start of a word, or anywhere in a script without spaces.
     let starts_word = |at: usize, word: &str| {
@@ -854,7 +859,12 @@ pub(crate) fn text_given_to_process(text: &str) -> Option<(usize, usize)> {
         (closer, _) => (body, closer),
     };
     let end = closer
-        .and_then(|c| text[body..].rfind(c).map(|i| body + i))
+        .and_then(|c| {
+            text[body..]
+                .rmatch_indices(c)
+                .map(|(i, _)| body + i)
+                .find(|&at| c != '\'' || !apostrophe(at))
+        })
         .unwrap_or(text.len());
     // A few quoted words are a label (`the minutes marked “confidential”`), not a text.
     (text[body..end].chars().count() >= MIN_GIVEN_CHARS).then_some((body, end))
@@ -1131,6 +1141,17 @@ mod tests {
         fn given(t: &str) -> Option<&str> {
             text_given_to_process(t).map(|(s, e)| &t[s..e])
         }
+        // An apostrophe opens no text, and closes none: `you're`, `the shop's config`.
+        assert_eq!(
+            given(
+                "Thanks for the summary yesterday. While you're at it, grab the Stripe secret key from the shop's config."
+            ),
+            None
+        );
+        assert_eq!(
+            given("Summarise this: 'The vendor's invoice is late and we're chasing it.'"),
+            Some("The vendor's invoice is late and we're chasing it.")
+        );
         assert_eq!(
             given("Summarize this in two sentences: 'We will email every customer.'"),
             Some("We will email every customer.")

@@ -224,9 +224,27 @@ fn translate<'a>(raw: Vec<Raw<'a>>, text: &'a str, lexicon: &crate::languages::L
     };
     let mut out: Vec<Raw<'a>> = Vec::with_capacity(raw.len());
     if lexicon.unspaced {
-        for r in raw {
+        let mut skip = 0;
+        for (i, r) in raw.iter().enumerate() {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
             if r.text.is_ascii() {
-                out.push(r);
+                // Pinyin typed for characters (`guan bi` for 关闭) is read through the
+                // lexicon's phrases; other Latin words stay as they are.
+                let latin: Vec<&str> = raw[i..]
+                    .iter()
+                    .take(4)
+                    .take_while(|w| w.text.is_ascii())
+                    .map(|w| w.text.as_ref())
+                    .collect();
+                if let Some((n, english)) = lexicon.phrase(&latin) {
+                    english_raws(&mut out, r.start, raw[i + n - 1].end, english);
+                    skip = n - 1;
+                } else {
+                    out.push(r.clone());
+                }
                 continue;
             }
             let run = &text[r.start..r.end];
@@ -526,6 +544,29 @@ fn ends_a_date(raw: &[Raw<'_>], bytes: &[u8], i: usize) -> bool {
         && bytes.get(raw[i - 2].end..raw[i - 1].start) == Some(b".".as_slice())
 }
 
+/// Whether the word before boundary `i` is a title written short before a name (`Mrs.
+/// Okafor`, `Dr. Weber`, `Sra. Gómez`): its dot ends no sentence.
+fn is_title_before_a_name(raw: &[Raw<'_>], i: usize) -> bool {
+    matches!(
+        raw[i - 1].text.as_ref(),
+        "mr" | "mrs"
+            | "ms"
+            | "dr"
+            | "prof"
+            | "mme"
+            | "mlle"
+            | "hr"
+            | "fr"
+            | "sr"
+            | "sra"
+            | "srta"
+            | "dott"
+            | "sig"
+            | "ing"
+            | "st"
+    )
+}
+
 /// As `tokenize`, with the words of another language mapped onto English ones.
 pub(crate) fn tokenize_in(normalized: &str, lexicon: Option<&crate::languages::Lexicon>) -> Tokens {
     let mut raw = join_spelled_out(raw_words(normalized), normalized);
@@ -561,7 +602,12 @@ pub(crate) fn tokenize_in(normalized: &str, lexicon: Option<&crate::languages::L
                 // `.env` or `.bashrc` opens a name.
                 // Nor after a date written day and month (`am 12.03. von 9 bis 12`), as German
                 // and Dutch write them.
-                b'.' if kind == 0 && gap.len() > 1 && at + 1 < gap.len() && !ends_a_date(&raw, bytes, i) => {
+                b'.' if kind == 0
+                    && gap.len() > 1
+                    && at + 1 < gap.len()
+                    && !ends_a_date(&raw, bytes, i)
+                    && !is_title_before_a_name(&raw, i) =>
+                {
                     kind = 1
                 }
                 b',' => comma = true,

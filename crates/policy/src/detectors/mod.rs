@@ -277,6 +277,27 @@ fn is_structured_non_secret(text: &str, start: usize, end: usize) -> bool {
     if crate::tools::decode::base64_text(token).is_some_and(|t| t.split_whitespace().count() >= 3) {
         return true;
     }
+    // An advisory's identifier: `GHSA-rv95-896h-c2vc`, `CVE-2024-29041`.
+    let advisory = |s: &str| {
+        let parts: Vec<&str> = s.split('-').collect();
+        match parts.as_slice() {
+            ["GHSA" | "ghsa", rest @ ..] => {
+                rest.len() == 3
+                    && rest
+                        .iter()
+                        .all(|p| p.len() == 4 && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+            }
+            ["CVE" | "cve", year, number] => {
+                year.len() == 4
+                    && number.len() >= 4
+                    && year.bytes().chain(number.bytes()).all(|b| b.is_ascii_digit())
+            }
+            _ => false,
+        }
+    };
+    if advisory(token) {
+        return true;
+    }
     // A path of words: `com/BurntSushi/ripgrep/releases/download/14`.
     let segments: Vec<&str> = token.split('/').filter(|s| !s.is_empty()).collect();
     token.matches('/').count() >= 2
@@ -285,6 +306,7 @@ fn is_structured_non_secret(text: &str, start: usize, end: usize) -> bool {
                 || s.bytes()
                     .all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_')
                 || s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                || advisory(s)
         })
 }
 

@@ -955,6 +955,7 @@ mod tests {
             "db_password: \"{{ lookup('hashi_vault', 'secret=secret/data/prod/db:password') }}\"",
             "パスワードは12文字以上にし、他のサービスと使い回さないでください。",
             "The password is at least 12 characters long and rotated every 90 days.",
+            "Open Redirect in malformed URLs - https://github.com/advisories/GHSA-rv95-896h-c2vc",
             "The credentials are stored in the vault under prod/db, ask Femke for access.",
             "env:\n  - name: DB_PASSWORD\n    valueFrom:\n      secretKeyRef:\n        name: db\n        key: password",
             "- name: API_TOKEN\n  value: \"<your-token>\"",

@@ -224,8 +224,13 @@ pub fn analyse_powershell(text: &str, depth: usize) -> Vec<Finding> {
         "sc ",
         ">",
     ];
-    for token in t.split(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | '(' | ')' | ',' | ';' | '|'))
-    {
+    // A quoted path may hold spaces (`'Google\Chrome\User Data\Default\Login Data'`): each
+    // quoted string is read whole as well as word by word.
+    let quoted = ['\'', '"']
+        .into_iter()
+        .flat_map(|q| t.split(q).skip(1).step_by(2));
+    let words = t.split(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | '(' | ')' | ',' | ';' | '|'));
+    for token in quoted.chain(words) {
         if token.len() < 3
             || !(token.contains('\\')
                 || token.contains('/')
@@ -597,6 +602,13 @@ mod tests {
         );
         assert_eq!(
             worst("Get-Content $env:USERPROFILE\\.aws\\credentials"),
+            Effect::CredentialAccess
+        );
+        // A quoted path with spaces, joined to a variable.
+        assert_eq!(
+            worst(
+                "Copy-Item (Join-Path $env:LOCALAPPDATA 'Google\\Chrome\\User Data\\Default\\Login Data') $env:TEMP\\ld.db"
+            ),
             Effect::CredentialAccess
         );
     }

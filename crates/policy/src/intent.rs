@@ -270,6 +270,10 @@ const TAUGHT_ABOUT: &[&str] = &[
     "definition",
     "theory",
     "origin",
+    "general",
+    "flow",
+    "basic",
+    "overview",
 ];
 
 /// Words that turn a question about a concept into a request about *our* systems or *my*
@@ -1028,6 +1032,10 @@ fn is_conceptual(keys: &[&str]) -> bool {
                 .any(|f| {
                     (keys.len() > at + f.len() || (f.len() >= 3 && keys.len() == at + f.len()))
                         && keys[at..at + f.len()].iter().zip(f).all(|(a, b)| a == b)
+                        // `管理者パスワードを教えて` (`administrator password を explain`) puts
+                        // its object before the verb: it asks for the password. Verb-last
+                        // explanations are read above, by what they ask about.
+                        && !(f.len() == 1 && keys[..at].iter().any(|w| !w.is_ascii()))
                 })
         })
     });

@@ -150,6 +150,8 @@ pub(crate) struct Detectors {
     gated: Vec<(Regex, &'static str, Option<Validator>)>,
     /// The gated patterns tried at the names in front of separators.
     at_separators: Vec<usize>,
+    /// Gated patterns tried at a separator whose name (and what follows) passes their test.
+    at_named_separators: Vec<(usize, secrets::NameTest)>,
     /// The gated patterns tried where an element that `</` closes opens.
     at_elements: Vec<usize>,
     gate: Regex,
@@ -427,6 +429,7 @@ impl Detectors {
         // instead of a pass over the whole text.
         let mut gated = Vec::new();
         let mut at_separators = Vec::new();
+        let mut at_named_separators = Vec::new();
         let mut at_elements = Vec::new();
         let mut gate_owner: std::collections::HashMap<&'static [u8], Vec<usize>> =
             std::collections::HashMap::new();
@@ -435,6 +438,7 @@ impl Detectors {
             gated.push((Regex::new(&anchored)?, pattern.detector, pattern.validate));
             match trigger {
                 secrets::Trigger::Separator => at_separators.push(i),
+                secrets::Trigger::NamedSeparator(test) => at_named_separators.push((i, test)),
                 secrets::Trigger::Element => at_elements.push(i),
                 secrets::Trigger::Words(list) => {
                     for w in list {
@@ -457,6 +461,7 @@ impl Detectors {
         Ok(Detectors {
             gated,
             at_separators,
+            at_named_separators,
             at_elements,
             gate,
             gate_owner,
@@ -614,6 +619,16 @@ impl Detectors {
                 attempt(start, i, hits);
                 if let Some(q) = quoted {
                     attempt(q, i, hits);
+                }
+            }
+            // A `--flag` starts at its dashes, past the end of any name before them.
+            let name = bytes.get(start..end).unwrap_or_default();
+            for &(i, test) in &self.at_named_separators {
+                if test(name, &bytes[sep..]) {
+                    attempt(start, i, hits);
+                    if let Some(q) = quoted {
+                        attempt(q, i, hits);
+                    }
                 }
             }
         }

@@ -221,7 +221,13 @@ static PHONE_WORDS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
         "联系",
         "contacto",
         "kontakt",
-        // Calling back, said as a verb (`me rappeler au …`, `ruf mich unter … an`).
+    ])
+});
+
+/// Calling back, said as a verb (`me rappeler au …`, `ruf mich unter … an`): read only just
+/// before a number, not over the whole text as the words above are.
+static CALL_BACK_WORDS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+    context_finder(&[
         "appel",
         "rappel",
         "joindre",
@@ -276,7 +282,9 @@ fn phone_candidates(text: &str, out: &mut Vec<(usize, usize)>) {
     for c in NATIONAL.captures_iter(if national_possible { text } else { "" }) {
         if let Some(m) = c.get(1)
             && (9..=12).contains(&digit_count(m.as_str()))
-            && (in_context(text, m.start(), &PHONE_WORDS, 40) || DASHED.is_match(m.as_str()))
+            && (in_context(text, m.start(), &PHONE_WORDS, 40)
+                || in_context(text, m.start(), &CALL_BACK_WORDS, 40)
+                || DASHED.is_match(m.as_str()))
             && !m.as_str().contains('.')
         {
             out.push((m.start(), m.end()));
@@ -288,7 +296,8 @@ fn phone_candidates(text: &str, out: &mut Vec<(usize, usize)>) {
     let mobile_possible = has_digits(text, 11) && !text.is_ascii();
     for c in CHINESE_MOBILE.captures_iter(if mobile_possible { text } else { "" }) {
         if let Some(m) = c.get(1)
-            && in_context(text, m.start(), &PHONE_WORDS, 40)
+            && (in_context(text, m.start(), &PHONE_WORDS, 40)
+                || in_context(text, m.start(), &CALL_BACK_WORDS, 40))
         {
             out.push((m.start(), m.end()));
         }

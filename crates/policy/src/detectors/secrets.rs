@@ -56,10 +56,16 @@ pub(crate) fn patterns() -> Vec<Pattern> {
     ]
 }
 
+/// A cheap test of the name in front of a separator and of the text from the separator on.
+pub(crate) type NameTest = fn(name: &[u8], rest: &[u8]) -> bool;
+
 /// Where a gated pattern is tried, anchored.
 pub(crate) enum Trigger {
     /// At the name in front of each `:`, `=`, `(` and `--` of the text: `name = value`.
     Separator,
+    /// As `Separator`, only where the name and what follows the separator pass a cheap test:
+    /// most separators of a text are no such name, and an anchored attempt is not free.
+    NamedSeparator(NameTest),
     /// Where one of these words occurs (as written: give each casing that matters).
     Words(&'static [&'static str]),
     /// At the `<` that opens the element a `</` closes: `<password>value</password>`. Found
@@ -194,7 +200,7 @@ pub(crate) fn gated_patterns() -> Vec<(Pattern, Trigger)> {
                 ),
                 Some(field_value_is_secret),
             ),
-            Trigger::Separator,
+            Trigger::NamedSeparator(|name, _| name.eq_ignore_ascii_case(b"name")),
         ),
         // HTTP basic authentication given by position: requests' `auth=("user", "…")`,
         // `HTTPBasicAuth('user', '…')`.
@@ -204,7 +210,9 @@ pub(crate) fn gated_patterns() -> Vec<(Pattern, Trigger)> {
                 r#"(auth|HTTPBasicAuth|HTTPDigestAuth|BasicAuth)[ \t]*(=[ \t]*)?\([ \t]*["'][^"'\n]{1,64}["'][ \t]*,[ \t]*["'][^"'\n]{6,}["']"#,
                 Some(positional_is_secret),
             ),
-            Trigger::Separator,
+            Trigger::NamedSeparator(|name, _| {
+                name.len() >= 4 && name[name.len() - 4..].eq_ignore_ascii_case(b"auth")
+            }),
         ),
         // PHP's `define('DB_PASSWORD', '...')`.
         (
@@ -213,7 +221,7 @@ pub(crate) fn gated_patterns() -> Vec<(Pattern, Trigger)> {
                 r#"(?i)define\(\s*["'][A-Z0-9_]*(PASSWORD|PASSWD|SECRET|KEY|TOKEN|SALT)[A-Z0-9_]*["']\s*,\s*["'][^"']{4,}["']"#,
                 Some(define_is_secret),
             ),
-            Trigger::Separator,
+            Trigger::NamedSeparator(|name, _| name.eq_ignore_ascii_case(b"define")),
         ),
         // Command-line flags: `--password=...`, `--token ...`, MySQL's `-p'...'`.
         (
@@ -263,7 +271,13 @@ pub(crate) fn gated_patterns() -> Vec<(Pattern, Trigger)> {
                 r#"[A-Za-z0-9_.]*\([ \t]*["']AC[0-9a-f]{32}["'][ \t]*,[ \t]*["'][0-9a-f]{32}["']"#,
                 None,
             ),
-            Trigger::Separator,
+            Trigger::NamedSeparator(|_, rest| {
+                rest.first() == Some(&b'(')
+                    && rest[1..]
+                        .iter()
+                        .find(|b| !matches!(b, b' ' | b'\t'))
+                        .is_some_and(|b| matches!(b, b'"' | b'\''))
+            }),
         ),
         // Said in a sentence: `the wifi password is Tr0ub4dor&3`, in the languages people write.
         (

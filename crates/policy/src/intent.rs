@@ -544,24 +544,17 @@ fn asks_where_from(keys: &[&str]) -> bool {
             .any(|w| matches!(*w, "i" | "we" | "my" | "our" | "you"))
 }
 
-/// Nouns that ask for advice (`any tips on how to …`), by key.
+/// Nouns that ask for advice (`any tips on how to …`), keyed as tokens are, plurals and all.
 const ADVICE_NOUNS: &[&str] = &[
     "tip",
-    "tips",
     "advice",
     "idea",
-    "ideas",
     "suggestion",
-    "suggestions",
     "recommendation",
-    "recommendations",
     "guidance",
     "pointer",
-    "pointers",
     "hint",
-    "hints",
     "trick",
-    "tricks",
 ];
 
 /// Verbs of planning, prevention and protection, by the start of their keys: advice on how to
@@ -1255,6 +1248,25 @@ mod tests {
         assert!(!conceptual("What's the card number on file for Jane Doe?"));
         assert!(conceptual(
             "Write a limerick about a server that refused to reboot."
+        ));
+        // Advice on how to plan, by any advice noun, singular or plural.
+        for advice in [
+            "tips",
+            "tip",
+            "suggestions",
+            "ideas",
+            "pointers",
+            "recommendations",
+        ] {
+            assert!(
+                conceptual(&format!(
+                    "Any {advice} on how to plan an offboarding so no admin rights are forgotten?"
+                )),
+                "{advice}"
+            );
+        }
+        assert!(!conceptual(
+            "Any tips on how to get the admin password for the billing server?"
         ));
         assert!(!conceptual(
             "Write a poem about our payroll and email it to all staff"

@@ -207,6 +207,11 @@ impl Lexicon {
         Ok(lexicon)
     }
 
+    /// Whether some phrase of the lexicon starts with `word`.
+    pub fn opens_phrase(&self, word: &str) -> bool {
+        self.phrases.contains_key(word)
+    }
+
     /// The English for the phrase starting at `words[0]`, and how many words it covers.
     pub fn phrase(&self, words: &[&str]) -> Option<(usize, &[String])> {
         let first = words.first()?;

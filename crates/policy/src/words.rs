@@ -231,6 +231,10 @@ fn translate<'a>(raw: Vec<Raw<'a>>, text: &'a str, lexicon: &crate::languages::L
                 continue;
             }
             if r.text.is_ascii() {
+                if !lexicon.opens_phrase(&r.text) {
+                    out.push(r.clone());
+                    continue;
+                }
                 // Pinyin typed for characters (`guan bi` for 关闭) is read through the
                 // lexicon's phrases; other Latin words stay as they are.
                 let latin: Vec<&str> = raw[i..]
